@@ -1,0 +1,42 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="actionclip",
+    version="0.1.0",
+    description="ActionCLIP (video action recognition as video-text matching) native to Hugging Face Transformers",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["actionclip", "actionclip.*"]),
+    package_data={
+        "actionclip": [
+            "tokenizer_files/*",
+            "labels/*.csv",
+            "metrics/*.py",
+        ]
+    },
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.4",
+        "torchvision>=0.19",
+        "transformers>=5.17,<6",
+        "av>=12",
+        "datasets>=3.0",
+        "accelerate>=1.0",
+        "evaluate>=0.4",
+        "huggingface_hub>=1.0",
+        "peft>=0.17",
+        "safetensors>=0.4",
+        "numpy>=1.26",
+        "pillow>=10",
+        "tqdm>=4.66",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-video>=1.1.11"],
+    },
+    entry_points={"console_scripts": ["actionclip=actionclip.cli:main"]},
+)
