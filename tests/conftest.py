@@ -14,7 +14,9 @@ LABELS_DIR = SHARED_DIR / "data" / "labels"
 def reference_dir() -> Path:
     """The reference outputs of the authors' code (see its README)."""
     if not REFERENCE_DIR.is_dir():
-        raise FileNotFoundError(f"reference fixtures not found at {REFERENCE_DIR}: the shared/ folder must lie beside the repo")
+        raise FileNotFoundError(
+            f"reference fixtures not found at {REFERENCE_DIR}: the shared/ folder must lie beside the repo"
+        )
     return REFERENCE_DIR
 
 

@@ -1,0 +1,261 @@
+"""ActionCLIP model configuration."""
+
+from __future__ import annotations
+
+from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
+
+# The 16 textual prompts of the paper, in the order of the authors' release (prefix, cloze and suffix forms).
+ACTIONCLIP_TEMPLATES: tuple[str, ...] = (
+    "a photo of action {}",
+    "a picture of action {}",
+    "Human action of {}",
+    "{}, an action",
+    "{} this is an action",
+    "{}, a video of action",
+    "Playing action of {}",
+    "{}",
+    "Playing a kind of action, {}",
+    "Doing a kind of action, {}",
+    "Look, the human is {}",
+    "Can you recognize the action of {}?",
+    "Video classification of {}",
+    "A video of {}",
+    "The man is {}",
+    "The woman is {}",
+)
+
+# Post-network prompts by canonical name; the aliases are the spellings of the authors' configs.
+FUSION_TYPES: tuple[str, ...] = ("meanP", "conv1d", "lstm", "transf", "transf_cls")
+_FUSION_ALIASES = {
+    "meanp": "meanP",
+    "mean": "meanP",
+    "conv1d": "conv1d",
+    "conv_1d": "conv1d",
+    "lstm": "lstm",
+    "transf": "transf",
+    "transformer": "transf",
+    "transf_cls": "transf_cls",
+}
+LOSS_TYPES: tuple[str, ...] = ("kl", "cross_entropy")
+
+
+def canonical_fusion_name(name: str) -> str:
+    """Map a post-network prompt name (any of the original's spellings, case-insensitive) to its canonical name."""
+    if not isinstance(name, str) or name.lower() not in _FUSION_ALIASES:
+        raise ValueError(f"fusion must be one of {list(FUSION_TYPES)} (or the original's spellings), got {name!r}")
+    return _FUSION_ALIASES[name.lower()]
+
+
+class ActionCLIPConfig(PretrainedConfig):
+    r"""
+    Configuration of an [`ActionCLIPModel`]: a CLIP text tower and vision tower plus ActionCLIP's visual prompts.
+
+    Args:
+        text_config (`dict` or `CLIPTextConfig`, *optional*):
+            The CLIP text tower. Defaults to CLIP ViT-B's text tower.
+        vision_config (`dict` or `CLIPVisionConfig`, *optional*):
+            The CLIP vision tower, applied to every frame. Defaults to CLIP ViT-B/32's vision tower.
+        projection_dim (`int`, defaults to 512):
+            Size D of the joint video-text embedding space.
+        logit_scale_init_value (`float`, defaults to ln(1/0.07) = 2.6592):
+            Initial value of the learned log temperature; scores are `exp(logit_scale) * cos`.
+        logit_scale_max (`float`, defaults to 100.0):
+            Upper clamp of `exp(logit_scale)`, as in CLIP.
+        num_frames (`int`, defaults to 8):
+            Frames T sampled per video (the processor samples this many; the fusion's position tables hold at
+            least this many).
+        joint (`bool`, defaults to `False`):
+            Pre-network prompt: add a learned temporal position embedding to every token of frame t and attend
+            jointly over the tokens of all frames of a video in every vision layer.
+        shift (`bool`, defaults to `False`):
+            In-network prompt: before every vision layer, shift a fraction of the patch tokens' channels one
+            frame forward and one frame backward in time (no parameters).
+        shift_fold_div (`int`, defaults to 8):
+            The shifted fraction each way is `1 / shift_fold_div` of the channels (1/8 forward, 1/8 backward).
+        fusion (`str`, defaults to `"transf"`):
+            Post-network prompt fusing the T frame embeddings into one video embedding: one of `"meanP"`,
+            `"conv1d"`, `"lstm"`, `"transf"`, `"transf_cls"` (the original's spellings are accepted).
+        fusion_num_layers (`int`, defaults to 6):
+            Layers of the `transf` / `transf_cls` temporal transformer.
+        fusion_num_heads (`int`, *optional*):
+            Attention heads of the temporal transformer. Defaults to the original's: `D // 64` for `transf`,
+            8 for `transf_cls`.
+        fusion_intermediate_size (`int`, *optional*):
+            Feed-forward width of the temporal transformer. Defaults to `4 * D` for `transf`, 2048 for
+            `transf_cls` (the original's).
+        fusion_layer_norm_eps (`float`, *optional*):
+            LayerNorm epsilon of the fusion. Defaults to the original's: 1e-12 for `transf`, 1e-5 for `transf_cls`.
+        fusion_dropout (`float`, defaults to 0.0):
+            Dropout inside the temporal transformer (attention and residual branches) during training.
+        fusion_max_frames (`int`, defaults to 77):
+            Rows of the `transf` frame position table (the original sized it like the text context).
+        contrastive_loss (`str`, defaults to `"kl"`):
+            `"kl"`: the paper's symmetric KL divergence against label-equality targets (one prompt per video);
+            `"cross_entropy"`: cross-entropy of each video against all class prompts.
+        kl_target_scale (`float`, defaults to 10.0):
+            The KL target is `softmax(kl_target_scale * G)` with `G[i, j] = 1` where videos i and j share a label.
+        gather_distributed (`bool`, defaults to `True`):
+            Under `torch.distributed`, build the loss over the global batch (embeddings gathered with gradients).
+        templates (`list[str]`, defaults to the 16 ActionCLIP templates):
+            Textual prompts used by default; each holds exactly one `{}` where the label goes.
+        initializer_range (`float`, defaults to 0.02):
+            Standard deviation of the normal initialisation of the fusion's linear, embedding and position weights.
+        initializer_factor (`float`, defaults to 1.0):
+            Scale of CLIP's own initialisation (as in `CLIPConfig`).
+    """
+
+    model_type = "actionclip"
+    sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+
+    def __init__(
+        self,
+        text_config: dict | CLIPTextConfig | None = None,
+        vision_config: dict | CLIPVisionConfig | None = None,
+        projection_dim: int = 512,
+        logit_scale_init_value: float = 2.6592,
+        logit_scale_max: float = 100.0,
+        num_frames: int = 8,
+        joint: bool = False,
+        shift: bool = False,
+        shift_fold_div: int = 8,
+        fusion: str = "transf",
+        fusion_num_layers: int = 6,
+        fusion_num_heads: int | None = None,
+        fusion_intermediate_size: int | None = None,
+        fusion_layer_norm_eps: float | None = None,
+        fusion_dropout: float = 0.0,
+        fusion_max_frames: int = 77,
+        contrastive_loss: str = "kl",
+        kl_target_scale: float = 10.0,
+        gather_distributed: bool = True,
+        templates: list[str] | tuple[str, ...] | None = None,
+        initializer_range: float = 0.02,
+        initializer_factor: float = 1.0,
+        **kwargs,
+    ):
+        if isinstance(text_config, CLIPTextConfig):
+            text_config = text_config.to_dict()
+        if isinstance(vision_config, CLIPVisionConfig):
+            vision_config = vision_config.to_dict()
+        text_config = dict(text_config or {})
+        vision_config = dict(vision_config or {})
+        for sub in (text_config, vision_config):
+            sub.pop("model_type", None)
+            sub.pop("transformers_version", None)
+        # OpenAI CLIP's end-of-text token pools the text; the legacy id 2 would make CLIP pool at argmax instead.
+        text_config.setdefault("bos_token_id", 49406)
+        text_config.setdefault("eos_token_id", 49407)
+        text_config.setdefault("pad_token_id", 1)
+        self.text_config = CLIPTextConfig(**text_config)
+        self.vision_config = CLIPVisionConfig(**vision_config)
+
+        self.projection_dim = projection_dim
+        self.logit_scale_init_value = float(logit_scale_init_value)
+        self.logit_scale_max = float(logit_scale_max)
+        self.num_frames = num_frames
+        self.joint = joint
+        self.shift = shift
+        self.shift_fold_div = shift_fold_div
+        self.fusion = canonical_fusion_name(fusion)
+        self.fusion_num_layers = fusion_num_layers
+        self.fusion_num_heads = fusion_num_heads
+        self.fusion_intermediate_size = fusion_intermediate_size
+        self.fusion_layer_norm_eps = fusion_layer_norm_eps
+        self.fusion_dropout = float(fusion_dropout)
+        self.fusion_max_frames = fusion_max_frames
+        self.contrastive_loss = contrastive_loss
+        self.kl_target_scale = float(kl_target_scale)
+        self.gather_distributed = gather_distributed
+        self.templates = list(ACTIONCLIP_TEMPLATES if templates is None else templates)
+        self.initializer_range = initializer_range
+        self.initializer_factor = initializer_factor
+        super().__init__(**kwargs)
+        self._validate()
+
+    def _validate(self) -> None:
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ActionCLIPConfig.{name} must be a positive integer, got {value!r}")
+
+        for name in ("projection_dim", "num_frames", "fusion_num_layers", "fusion_max_frames"):
+            positive_int(name)
+        for name in ("joint", "shift", "gather_distributed"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ActionCLIPConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        if (
+            isinstance(self.shift_fold_div, bool)
+            or not isinstance(self.shift_fold_div, int)
+            or self.shift_fold_div < 2
+        ):
+            raise ValueError(
+                f"ActionCLIPConfig.shift_fold_div must be an integer >= 2 (1/div of the channels move each way), "
+                f"got {self.shift_fold_div!r}"
+            )
+        if self.num_frames > self.fusion_max_frames:
+            raise ValueError(
+                f"ActionCLIPConfig.num_frames ({self.num_frames}) exceeds fusion_max_frames ({self.fusion_max_frames})"
+            )
+        for name in ("fusion_num_heads", "fusion_intermediate_size"):
+            if getattr(self, name) is not None:
+                positive_int(name)
+        if self.fusion_num_heads is not None and self.projection_dim % self.fusion_num_heads:
+            raise ValueError(
+                f"ActionCLIPConfig.fusion_num_heads ({self.fusion_num_heads}) must divide "
+                f"projection_dim ({self.projection_dim})"
+            )
+        if self.fusion_layer_norm_eps is not None and not self.fusion_layer_norm_eps > 0:
+            raise ValueError(f"ActionCLIPConfig.fusion_layer_norm_eps must be > 0, got {self.fusion_layer_norm_eps!r}")
+        if not 0.0 <= self.fusion_dropout < 1.0:
+            raise ValueError(f"ActionCLIPConfig.fusion_dropout must be in [0, 1), got {self.fusion_dropout!r}")
+        if self.contrastive_loss not in LOSS_TYPES:
+            raise ValueError(
+                f"ActionCLIPConfig.contrastive_loss must be one of {list(LOSS_TYPES)}, got {self.contrastive_loss!r}"
+            )
+        if not self.logit_scale_max > 0:
+            raise ValueError(f"ActionCLIPConfig.logit_scale_max must be > 0, got {self.logit_scale_max!r}")
+        if not self.templates:
+            raise ValueError("ActionCLIPConfig.templates must hold at least one template")
+        for template in self.templates:
+            if not isinstance(template, str) or template.count("{}") != 1:
+                raise ValueError(
+                    f"ActionCLIPConfig.templates: every template needs exactly one '{{}}' where the label goes, "
+                    f"got {template!r}"
+                )
+        if self.joint and self.num_frames > self.fusion_max_frames:
+            raise ValueError("ActionCLIPConfig: joint needs num_frames <= fusion_max_frames")
+
+    @property
+    def resolved_fusion_num_heads(self) -> int:
+        """Heads of the temporal transformer, with the original's defaults filled in."""
+        if self.fusion_num_heads is not None:
+            return self.fusion_num_heads
+        return 8 if self.fusion == "transf_cls" else max(1, self.projection_dim // 64)
+
+    @property
+    def resolved_fusion_intermediate_size(self) -> int:
+        """Feed-forward width of the temporal transformer, with the original's defaults filled in."""
+        if self.fusion_intermediate_size is not None:
+            return self.fusion_intermediate_size
+        return 2048 if self.fusion == "transf_cls" else 4 * self.projection_dim
+
+    @property
+    def resolved_fusion_layer_norm_eps(self) -> float:
+        """LayerNorm epsilon of the fusion, with the original's defaults filled in."""
+        if self.fusion_layer_norm_eps is not None:
+            return self.fusion_layer_norm_eps
+        return 1e-5 if self.fusion == "transf_cls" else 1e-12
+
+    @classmethod
+    def from_clip_config(cls, clip_config, **kwargs) -> ActionCLIPConfig:
+        """Build an ActionCLIP configuration around the towers of a `CLIPConfig`."""
+        return cls(
+            text_config=clip_config.text_config.to_dict(),
+            vision_config=clip_config.vision_config.to_dict(),
+            projection_dim=clip_config.projection_dim,
+            logit_scale_init_value=clip_config.logit_scale_init_value,
+            **kwargs,
+        )
+
+
+__all__ = ["ACTIONCLIP_TEMPLATES", "ActionCLIPConfig", "FUSION_TYPES", "canonical_fusion_name"]

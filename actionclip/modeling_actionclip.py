@@ -1,0 +1,439 @@
+"""ActionCLIP: video action recognition as video-text matching, on transformers' CLIP towers.
+
+Reads bottom-up like the architecture: the video encoder (CLIP's vision tower on every frame, with the joint and
+shift prompts inside, then the post-network fusion), the pretrained base with the weight initialisation, the
+video-text model, and the closed-set classifier.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_actionclip import ActionCLIPConfig
+from .loss import ActionCLIPLoss
+from .scoring import template_averaged_embeddings
+from .visual_prompts import (
+    TemporalConv1d,
+    TemporalTransformerCls,
+    build_fusion,
+    temporal_shift,
+)
+
+
+@dataclass
+class ActionCLIPOutput(ModelOutput):
+    """
+    Output of [`ActionCLIPModel`].
+
+    Args:
+        loss (`torch.Tensor` of shape `()`, *optional*):
+            The contrastive loss, when `labels` were given (or `return_loss=True`).
+        logits_per_video (`torch.Tensor` of shape `(batch_size, num_texts)`):
+            Scaled cosine similarities of every video with every text.
+        logits_per_text (`torch.Tensor` of shape `(num_texts, batch_size)`):
+            The transpose of `logits_per_video`.
+        video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
+            L2-normalised video embeddings (after the visual prompts).
+        text_embeds (`torch.Tensor` of shape `(num_texts, projection_dim)`):
+            L2-normalised text embeddings.
+        frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
+            Projected per-frame embeddings before the post-network fusion (not normalised).
+    """
+
+    loss: torch.Tensor | None = None
+    logits_per_video: torch.Tensor | None = None
+    logits_per_text: torch.Tensor | None = None
+    video_embeds: torch.Tensor | None = None
+    text_embeds: torch.Tensor | None = None
+    frame_embeds: torch.Tensor | None = None
+
+
+@dataclass
+class ActionCLIPVideoClassifierOutput(ModelOutput):
+    """
+    Output of [`ActionCLIPForVideoClassification`].
+
+    Args:
+        loss (`torch.Tensor` of shape `()`, *optional*):
+            Cross-entropy against `labels`, when given.
+        logits (`torch.Tensor` of shape `(batch_size, num_labels)`):
+            Scaled cosine similarities of every video with every class embedding.
+        video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
+            L2-normalised video embeddings.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    video_embeds: torch.Tensor | None = None
+
+
+def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
+    if pixel_values is None:
+        raise ValueError("pixel_values is required: a float tensor of shape (batch, frames, channels, height, width)")
+    if not torch.is_tensor(pixel_values) or pixel_values.ndim != 5:
+        shape = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
+        raise ValueError(f"pixel_values must have shape (batch, frames, channels, height, width), got {shape}")
+
+
+class ActionCLIPPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and loading for ActionCLIP models.
+
+    The CLIP towers are CLIP's own pretrained models and initialise themselves; this class initialises what
+    ActionCLIP adds. It goes through `transformers.initialization`, which leaves loaded weights alone, so a
+    model loaded from a CLIP checkpoint gets fresh fusion weights and keeps every CLIP weight. Each branch
+    initialises the parameters the module owns directly: transformers skips modules without direct parameters
+    (they count as initialised) when it fills in weights missing from a checkpoint.
+    """
+
+    config_class = ActionCLIPConfig
+    config: ActionCLIPConfig
+    base_model_prefix = "actionclip"
+    main_input_name = "pixel_values"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "PostNormEncoderLayer"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        config = self.config
+        std = config.initializer_range
+        if module is getattr(self, "visual_projection", None):
+            init.normal_(module.weight, std=config.vision_config.hidden_size**-0.5 * config.initializer_factor)
+        elif module is getattr(self, "text_projection", None):
+            init.normal_(module.weight, std=config.text_config.hidden_size**-0.5 * config.initializer_factor)
+        elif isinstance(module, ActionCLIPPreTrainedModel):
+            init.constant_(module.logit_scale, config.logit_scale_init_value)
+            if getattr(module, "temporal_embedding", None) is not None:
+                init.normal_(module.temporal_embedding, std=std)
+            if getattr(module, "class_embeddings", None) is not None:
+                init.zeros_(module.class_embeddings)
+        elif isinstance(module, nn.Conv1d):
+            # The depthwise temporal convolution of the conv1d prompt starts as a fixed channel shift.
+            init.copy_(module.weight, TemporalConv1d.initial_weight(module.out_channels))
+        elif isinstance(module, nn.LSTM):
+            # PyTorch's own LSTM initialisation, as the original used.
+            bound = 1.0 / math.sqrt(module.hidden_size)
+            for parameter in module.parameters():
+                init.uniform_(parameter, -bound, bound)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, std=std)
+        elif isinstance(module, TemporalTransformerCls):
+            init.trunc_normal_(module.cls_token, std=std)
+            init.trunc_normal_(module.pos_embed, std=std)
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+
+class ActionCLIPVideoEncoderMixin:
+    """The video side shared by the video-text model and the closed-set classifier.
+
+    Needs `vision_model` (CLIP's vision tower), `visual_projection`, `temporal_embedding` (joint prompt, or None)
+    and `fusion` (the post-network prompt).
+    """
+
+    def _build_video_encoder(self, config: ActionCLIPConfig) -> None:
+        self.vision_model = CLIPVisionModel._from_config(config.vision_config)
+        self.visual_projection = nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)
+        if config.joint:
+            self.temporal_embedding = nn.Parameter(
+                torch.zeros(config.fusion_max_frames, config.vision_config.hidden_size)
+            )
+        else:
+            self.temporal_embedding = None
+        self.fusion = build_fusion(config)
+
+    def get_frame_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """Projected per-frame embeddings, before the post-network fusion.
+
+        Args:
+            pixel_values: (B, T, C, H, W) CLIP-normalised frames.
+
+        Returns:
+            (B, T, D) frame embeddings (not normalised).
+        """
+        _check_pixel_values(pixel_values)
+        batch_size, num_frames = pixel_values.shape[:2]
+        vision = self.vision_model
+        hidden_states = vision.embeddings(
+            pixel_values.flatten(0, 1), interpolate_pos_encoding=interpolate_pos_encoding
+        )  # (B*T, L, W)
+        tokens_per_frame, width = hidden_states.shape[1:]
+        if self.temporal_embedding is not None:
+            if num_frames > self.temporal_embedding.shape[0]:
+                raise ValueError(
+                    f"got {num_frames} frames but the joint prompt has temporal embeddings for at most "
+                    f"{self.temporal_embedding.shape[0]}"
+                )
+            hidden_states = hidden_states.view(batch_size, num_frames, tokens_per_frame, width)
+            hidden_states = hidden_states + self.temporal_embedding[:num_frames, None, :].to(hidden_states.dtype)
+            # Joint space-time attention: one sequence of all the frames' tokens per video.
+            hidden_states = hidden_states.reshape(batch_size, num_frames * tokens_per_frame, width)
+        hidden_states = vision.pre_layrnorm(hidden_states)
+        for layer in vision.encoder.layers:
+            if self.config.shift:
+                hidden_states = temporal_shift(hidden_states, num_frames, self.config.shift_fold_div, tokens_per_frame)
+            hidden_states = layer(hidden_states, None)
+        class_tokens = hidden_states.reshape(batch_size * num_frames, tokens_per_frame, width)[:, 0]
+        pooled = vision.post_layernorm(class_tokens)
+        return self.visual_projection(pooled).view(batch_size, num_frames, -1)
+
+    def get_video_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """Video embeddings after every visual prompt.
+
+        Args:
+            pixel_values: (B, T, C, H, W) CLIP-normalised frames.
+
+        Returns:
+            (B, D) video embeddings (not normalised).
+        """
+        return self.fusion(self.get_frame_features(pixel_values, interpolate_pos_encoding))
+
+    def scale(self, logit_scale: float | torch.Tensor | None = None) -> torch.Tensor:
+        """The multiplier of the cosine similarities: `logit_scale` when given, else `exp(self.logit_scale)` clamped."""
+        if logit_scale is not None:
+            return torch.as_tensor(logit_scale, dtype=self.logit_scale.dtype, device=self.logit_scale.device)
+        return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+
+
+class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
+    """ActionCLIP's video-text model: any label set, any prompts; the zero-shot and fine-tuning model.
+
+    Weight names follow transformers' `CLIPModel` (`text_model.*`, `vision_model.*`, `visual_projection`,
+    `text_projection`, `logit_scale`), so every CLIP checkpoint loads unchanged; the visual prompts add
+    `temporal_embedding` (joint) and `fusion.*`.
+    """
+
+    def __init__(self, config: ActionCLIPConfig):
+        super().__init__(config)
+        self.text_model = CLIPTextModel._from_config(config.text_config)
+        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        self._build_video_encoder(config)
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self.criterion = ActionCLIPLoss(config.contrastive_loss, config.kl_target_scale, config.gather_distributed)
+        self.post_init()
+
+    def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected text embeddings.
+
+        Args:
+            input_ids: (N, L) token ids from CLIP's tokenizer (L <= the text context, 77).
+            attention_mask: (N, L), optional (CLIP's causal mask already ignores what follows the end token).
+
+        Returns:
+            (N, D) text embeddings (not normalised).
+        """
+        if input_ids is None:
+            raise ValueError("input_ids is required: token ids of shape (num_texts, length) from CLIP's tokenizer")
+        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
+        return self.text_projection(outputs.pooler_output)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        logit_scale: float | torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs,
+    ) -> ActionCLIPOutput:
+        r"""
+        Args:
+            pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, channels, height, width)`):
+                CLIP-normalised frames of every video.
+            input_ids (`torch.Tensor` of shape `(num_texts, length)`):
+                Tokenized prompts. With the `"kl"` loss: one prompt per video (its own label's); for scoring:
+                any texts, e.g. the template-major prompts of a label set.
+            attention_mask (`torch.Tensor` of shape `(num_texts, length)`, *optional*):
+                Padding mask of `input_ids`.
+            labels (`torch.Tensor` of shape `(batch_size,)`, *optional*):
+                Class ids of the videos; given, the loss is computed.
+            return_loss (`bool`, *optional*):
+                Compute the loss; defaults to whether `labels` were given.
+            logit_scale (`float`, *optional*):
+                Multiplier of the cosine similarities instead of the learned `exp(logit_scale)`; the original's
+                evaluation used a fixed 100.
+        """
+        frame_embeds = self.get_frame_features(pixel_values, interpolate_pos_encoding)
+        video_embeds = F.normalize(self.fusion(frame_embeds), dim=-1)
+        text_embeds = F.normalize(self.get_text_features(input_ids, attention_mask), dim=-1)
+        scale = self.scale(logit_scale)
+        logits_per_video = scale * video_embeds @ text_embeds.t()
+
+        if return_loss is None:
+            return_loss = labels is not None
+        loss = None
+        if return_loss:
+            if labels is None:
+                raise ValueError("return_loss=True needs labels: the class id of every video, shape (batch_size,)")
+            loss = self.criterion(video_embeds, text_embeds, labels, scale)
+
+        return ActionCLIPOutput(
+            loss=loss,
+            logits_per_video=logits_per_video,
+            logits_per_text=logits_per_video.t(),
+            video_embeds=video_embeds,
+            text_embeds=text_embeds,
+            frame_embeds=frame_embeds,
+        )
+
+    @classmethod
+    def from_clip(cls, clip_name_or_path: str, **kwargs) -> ActionCLIPModel:
+        """Start from any CLIP checkpoint (a transformers `CLIPModel` directory or Hub id).
+
+        Keyword arguments that are `ActionCLIPConfig` fields (`fusion`, `shift`, `joint`, `num_frames`, ...) choose
+        the visual prompts; the rest go to `from_pretrained` (`dtype`, `attn_implementation`, `revision`, ...).
+        Every CLIP weight is loaded; only the visual prompts' weights start fresh. A checkpoint whose weights do
+        not fit raises a `ValueError` naming them.
+        """
+        from transformers import CLIPConfig
+
+        config_fields = set(ActionCLIPConfig.__init__.__code__.co_varnames) - {"self", "kwargs"}
+        config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in config_fields}
+        load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
+        clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
+        if clip_config.model_type != "clip":
+            raise ValueError(f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})")
+        config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
+        model, info = cls.from_pretrained(
+            clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
+        )
+        allowed_missing = ("fusion.", "temporal_embedding")
+        missing = [key for key in info["missing_keys"] if not key.startswith(allowed_missing)]
+        unexpected = [key for key in info["unexpected_keys"] if not key.endswith("position_ids")]
+        mismatched = list(info.get("mismatched_keys", []))
+        if missing or unexpected or mismatched:
+            raise ValueError(
+                f"{clip_name_or_path!r} does not fit ActionCLIP's CLIP towers: missing {missing[:10]}, "
+                f"unexpected {unexpected[:10]}, mismatched {mismatched[:10]}"
+            )
+        return model
+
+    @torch.no_grad()
+    def encode_label_set(
+        self,
+        labels: Sequence[str],
+        tokenizer,
+        templates: Sequence[str] | None = None,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """L2-normalised text embeddings of every (template, label) prompt, template-major.
+
+        Returns:
+            (K * N, D) embeddings; row `k * N + c` is template k applied to label c.
+        """
+        templates = list(self.config.templates if templates is None else templates)
+        prompts = [template.format(label) for template in templates for label in labels]
+        device = self.logit_scale.device
+        chunks = []
+        for start in range(0, len(prompts), batch_size):
+            batch = tokenizer(
+                prompts[start : start + batch_size], padding=True, truncation=True, max_length=77, return_tensors="pt"
+            ).to(device)
+            chunks.append(F.normalize(self.get_text_features(batch["input_ids"], batch["attention_mask"]), dim=-1))
+        return torch.cat(chunks, dim=0)
+
+
+_HUB_KWARGS = {
+    "cache_dir",
+    "force_download",
+    "local_files_only",
+    "token",
+    "revision",
+    "subfolder",
+    "trust_remote_code",
+}
+
+
+class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
+    """A closed-set classifier: ActionCLIP's video encoder and a fixed label set (`config.id2label`) whose class
+    embeddings are template-averaged text embeddings computed once. Works with `AutoModelForVideoClassification`
+    and `pipeline("video-classification")`, and needs no text encoder at inference.
+    """
+
+    def __init__(self, config: ActionCLIPConfig):
+        super().__init__(config)
+        self._build_video_encoder(config)
+        self.class_embeddings = nn.Parameter(torch.zeros(config.num_labels, config.projection_dim))
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        logit_scale: float | torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs,
+    ) -> ActionCLIPVideoClassifierOutput:
+        r"""
+        Args:
+            pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, channels, height, width)`):
+                CLIP-normalised frames.
+            labels (`torch.Tensor` of shape `(batch_size,)`, *optional*):
+                Class ids; given, the cross-entropy loss is returned.
+        """
+        video_embeds = F.normalize(self.get_video_features(pixel_values, interpolate_pos_encoding), dim=-1)
+        logits = self.scale(logit_scale) * video_embeds @ F.normalize(self.class_embeddings, dim=-1).t()
+        loss = F.cross_entropy(logits.float(), labels.to(logits.device).long()) if labels is not None else None
+        return ActionCLIPVideoClassifierOutput(loss=loss, logits=logits, video_embeds=video_embeds)
+
+    @classmethod
+    @torch.no_grad()
+    def from_actionclip(
+        cls,
+        model: ActionCLIPModel,
+        labels: Sequence[str],
+        tokenizer,
+        templates: Sequence[str] | None = None,
+    ) -> ActionCLIPForVideoClassification:
+        """Freeze a label set into a closed-set classifier: class embeddings are the template-averaged text
+        embeddings of `labels` under `templates` (default: the model's)."""
+        labels = list(labels)
+        if not labels:
+            raise ValueError("labels must hold at least one class name")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be distinct, got duplicates in {labels}")
+        templates = list(model.config.templates if templates is None else templates)
+        config_dict = model.config.to_dict()
+        config_dict.pop("architectures", None)
+        config_dict.update(
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            templates=templates,
+        )
+        config = ActionCLIPConfig.from_dict(config_dict)
+        config._attn_implementation = model.config._attn_implementation
+        text_embeds = model.encode_label_set(labels, tokenizer, templates)
+        classifier = cls(config).to(device=model.logit_scale.device, dtype=model.logit_scale.dtype)
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith(("text_model.", "text_projection"))}
+        state["class_embeddings"] = template_averaged_embeddings(text_embeds, len(templates))
+        classifier.load_state_dict(state, strict=True)
+        return classifier.eval()
+
+
+__all__ = [
+    "ActionCLIPForVideoClassification",
+    "ActionCLIPModel",
+    "ActionCLIPOutput",
+    "ActionCLIPPreTrainedModel",
+    "ActionCLIPVideoClassifierOutput",
+]
