@@ -1,8 +1,13 @@
-"""ActionCLIP for Hugging Face Transformers."""
+"""ActionCLIP for Hugging Face Transformers.
+
+Importing the package registers, once, the configuration and models with the transformers Auto classes (and,
+as their modules are added, the processor and the zero-shot video classification pipeline).
+"""
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: F401
+from .configuration_actionclip import ACTIONCLIP_TEMPLATES, ActionCLIPConfig
+from .errors import (
     ActionCLIPError,
     CheckpointConversionError,
     InvalidLabelsError,
@@ -12,3 +17,31 @@ from .errors import (  # noqa: F401
     VideoDecodeError,
     VideoTimeoutError,
 )
+from .loss import ActionCLIPLoss
+from .modeling_actionclip import (
+    ActionCLIPForVideoClassification,
+    ActionCLIPModel,
+    ActionCLIPOutput,
+    ActionCLIPPreTrainedModel,
+)
+from .registration import register_with_transformers
+
+register_with_transformers()
+
+__all__ = [
+    "ACTIONCLIP_TEMPLATES",
+    "ActionCLIPConfig",
+    "ActionCLIPError",
+    "ActionCLIPForVideoClassification",
+    "ActionCLIPLoss",
+    "ActionCLIPModel",
+    "ActionCLIPOutput",
+    "ActionCLIPPreTrainedModel",
+    "CheckpointConversionError",
+    "InvalidLabelsError",
+    "InvalidTemplateError",
+    "TooManyBadSamplesError",
+    "UnsafeCheckpointError",
+    "VideoDecodeError",
+    "VideoTimeoutError",
+]

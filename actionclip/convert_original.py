@@ -63,7 +63,9 @@ def load_checkpoint(path: str | Path) -> dict:
         try:
             return load_file(str(path))
         except Exception as error:
-            raise CheckpointConversionError(f"checkpoint {str(path)!r} is not a readable safetensors file: {error}")
+            raise CheckpointConversionError(
+                f"checkpoint {str(path)!r} is not a readable safetensors file: {error}"
+            ) from None
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
@@ -80,7 +82,9 @@ def load_checkpoint(path: str | Path) -> dict:
             f"(only tensors and plain containers are accepted): {str(error).splitlines()[0]}"
         ) from None
     except Exception as error:
-        raise CheckpointConversionError(f"checkpoint {str(path)!r} cannot be read as a PyTorch file: {error}")
+        raise CheckpointConversionError(
+            f"checkpoint {str(path)!r} cannot be read as a PyTorch file: {error}"
+        ) from None
 
 
 def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -8,8 +8,8 @@ video-text model, and the closed-set classifier.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -1,0 +1,295 @@
+"""ActionCLIPModel: the visual prompts, the loss, loading from CLIP, saving and sharing."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from tiny_models import TEXT, VISION, random_videos, tiny_config, tiny_model
+from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
+
+from actionclip import ActionCLIPConfig, ActionCLIPModel
+from actionclip.loss import ActionCLIPLoss, label_equality_targets
+
+PROMPT_SETTINGS = {
+    "meanP": dict(fusion="meanP"),
+    "conv1d": dict(fusion="conv1d"),
+    "lstm": dict(fusion="lstm"),
+    "transf": dict(fusion="transf"),
+    "transf_cls": dict(fusion="transf_cls"),
+    "shift": dict(fusion="meanP", shift=True),
+    "joint": dict(fusion="meanP", joint=True),
+    "joint+shift+transf": dict(fusion="transf", joint=True, shift=True),
+}
+
+
+def token_ids(num_texts: int, length: int = 12, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 49000, (num_texts, length), generator=generator)
+    ids[:, 0], ids[:, -1] = 49406, 49407
+    return ids
+
+
+@pytest.mark.parametrize("name", list(PROMPT_SETTINGS))
+def test_video_embedding_depends_on_frame_order_except_for_mean_pooling(name):
+    model = tiny_model(**PROMPT_SETTINGS[name]).eval()
+    with torch.no_grad():  # position tables start near zero (std 0.02): give them a trained model's scale
+        for key, parameter in model.named_parameters():
+            if "position_embeddings" in key or "pos_embed" in key or key == "temporal_embedding":
+                parameter.normal_(std=1.0)
+    videos = random_videos()
+    reversed_videos = videos.flip(1)
+    with torch.no_grad():
+        forward = model.get_video_features(videos)
+        backward = model.get_video_features(reversed_videos)
+    if name == "meanP":
+        torch.testing.assert_close(forward, backward, rtol=1e-5, atol=1e-5)
+    else:
+        assert (forward - backward).abs().max() > 1e-4, f"{name} ignores frame order"
+
+
+@pytest.mark.parametrize("name", list(PROMPT_SETTINGS))
+def test_tiny_model_loss_decreases_with_training(name):
+    model = tiny_model(seed=1, **PROMPT_SETTINGS[name]).train()
+    videos, labels = random_videos(batch=4, seed=1), torch.tensor([0, 1, 0, 2])
+    ids = token_ids(3, seed=1)[labels]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
+    losses = []
+    for _ in range(8):
+        loss = model(pixel_values=videos, input_ids=ids, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert max(losses[-2:]) < losses[0] * 0.8, losses
+
+
+def test_joint_prompt_trains_its_temporal_embeddings():
+    model = tiny_model(fusion="meanP", joint=True).train()
+    before = model.temporal_embedding.detach().clone()
+    loss = model(pixel_values=random_videos(4), input_ids=token_ids(4), labels=torch.tensor([0, 1, 2, 3])).loss
+    loss.backward()
+    assert model.temporal_embedding.grad[:8].abs().sum() > 0
+    assert model.temporal_embedding.grad[8:].abs().sum() == 0  # rows past T are unused
+    torch.optim.SGD(model.parameters(), lr=1.0).step()
+    assert not torch.equal(before, model.temporal_embedding)
+
+
+def test_joint_attention_mixes_frames():
+    """With joint attention a change to one frame changes the other frames' embeddings; per-frame CLIP does not."""
+    videos = random_videos(1)
+    changed = videos.clone()
+    changed[:, 3] = torch.randn_like(changed[:, 3])
+    for joint, expect_mixing in ((True, True), (False, False)):
+        model = tiny_model(fusion="meanP", joint=joint).eval()
+        with torch.no_grad():
+            a = model.get_frame_features(videos)[:, 0]
+            b = model.get_frame_features(changed)[:, 0]
+        assert ((a - b).abs().max() > 1e-5) == expect_mixing
+
+
+def test_shift_moves_channels_between_neighbouring_frames_only():
+    from actionclip.visual_prompts import temporal_shift
+
+    tokens = torch.arange(2 * 4 * 3 * 16, dtype=torch.float32).reshape(2 * 4, 3, 16)  # B=2, T=4, L=3, C=16
+    shifted = temporal_shift(tokens, num_frames=4, fold_div=8, tokens_per_frame=3).reshape(2, 4, 3, 16)
+    original = tokens.reshape(2, 4, 3, 16)
+    assert torch.equal(shifted[:, :, 0], original[:, :, 0])  # class tokens untouched
+    assert torch.equal(shifted[:, :3, 1:, :2], original[:, 1:, 1:, :2])  # from the next frame
+    assert torch.equal(shifted[:, 3, 1:, :2], torch.zeros(2, 2, 2))
+    assert torch.equal(shifted[:, 1:, 1:, 2:4], original[:, :3, 1:, 2:4])  # from the previous frame
+    assert torch.equal(shifted[:, 0, 1:, 2:4], torch.zeros(2, 2, 2))
+    assert torch.equal(shifted[:, :, 1:, 4:], original[:, :, 1:, 4:])
+
+
+def test_conv1d_starts_as_a_temporal_channel_shift():
+    model = tiny_model(fusion="conv1d")
+    frames = torch.randn(1, 8, 64)
+    mixed = model.fusion.conv(frames.transpose(1, 2)).transpose(1, 2)
+    assert torch.equal(mixed[:, 1:, :16], frames[:, :-1, :16])  # previous frame
+    assert torch.equal(mixed[:, :, 16:48], frames[:, :, 16:48])  # identity
+    assert torch.equal(mixed[:, :-1, 48:], frames[:, 1:, 48:])  # next frame
+
+
+def test_output_shapes_and_normalised_embeddings():
+    model = tiny_model().eval()
+    with torch.no_grad():
+        out = model(pixel_values=random_videos(3), input_ids=token_ids(5))
+    assert out.logits_per_video.shape == (3, 5) and out.logits_per_text.shape == (5, 3)
+    assert out.frame_embeds.shape == (3, 8, 64)
+    torch.testing.assert_close(out.video_embeds.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(out.text_embeds.norm(dim=-1), torch.ones(5))
+    assert out.loss is None
+
+
+def test_fixed_logit_scale_reproduces_the_original_evaluation():
+    model = tiny_model().eval()
+    with torch.no_grad():
+        learned = model(pixel_values=random_videos(2), input_ids=token_ids(3))
+        fixed = model(pixel_values=random_videos(2), input_ids=token_ids(3), logit_scale=100.0)
+    cosine = learned.video_embeds @ learned.text_embeds.t()
+    torch.testing.assert_close(fixed.logits_per_video, 100.0 * cosine)
+    torch.testing.assert_close(learned.logits_per_video, model.logit_scale.exp() * cosine)
+
+
+def test_kl_targets_share_mass_between_videos_of_the_same_label():
+    targets = label_equality_targets(torch.tensor([3, 3, 1]), scale=10.0)
+    torch.testing.assert_close(targets.sum(dim=1), torch.ones(3))
+    assert targets[0, 0] == targets[0, 1] and targets[0, 2] < 1e-4
+    assert targets[2, 2] > 0.999
+
+
+def test_cross_entropy_loss_scores_videos_against_all_class_prompts():
+    model = tiny_model(contrastive_loss="cross_entropy")
+    out = model(pixel_values=random_videos(3), input_ids=token_ids(4), labels=torch.tensor([0, 3, 1]))
+    expected = torch.nn.functional.cross_entropy(out.logits_per_video, torch.tensor([0, 3, 1]))
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_kl_loss_needs_one_prompt_per_video():
+    with pytest.raises(ValueError, match="expected 2 texts"):
+        ActionCLIPLoss()(torch.randn(2, 4), torch.randn(3, 4), torch.tensor([0, 1]), 10.0)
+
+
+def test_bad_pixel_values_are_a_clear_error():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="pixel_values must have shape"):
+        model.get_video_features(torch.randn(8, 3, 32, 32))
+
+
+def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
+    model = tiny_model(fusion="transf_cls", shift=True).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(loaded) is ActionCLIPModel
+    videos, ids = random_videos(), token_ids(3)
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=videos, input_ids=ids).logits_per_video, loaded(pixel_values=videos, input_ids=ids).logits_per_video)
+
+
+def test_saved_directory_loads_with_remote_code_where_the_package_is_absent(tmp_path):
+    model = tiny_model(fusion="transf", joint=True).eval()
+    model.save_pretrained(tmp_path)
+    videos = random_videos(1)
+    torch.save(videos, tmp_path / "videos.pt")
+    with torch.no_grad():
+        torch.save(model.get_video_features(videos), tmp_path / "expected.pt")
+    script = f"""
+import sys
+sys.modules["actionclip"] = None  # the package cannot be imported in this process
+import torch
+from transformers import AutoModel
+model = AutoModel.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
+assert "actionclip" not in type(model).__module__.split(".")[0], type(model).__module__
+with torch.no_grad():
+    out = model.get_video_features(torch.load({str(tmp_path / "videos.pt")!r}))
+assert torch.equal(out, torch.load({str(tmp_path / "expected.pt")!r}))
+print("remote code ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "remote code ok" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def clip_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip")
+    torch.manual_seed(0)
+    CLIPModel(CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=64)).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("fusion", ["transf", "transf_cls", "lstm", "conv1d"])
+def test_from_clip_loads_every_clip_weight_and_initialises_the_prompts(clip_checkpoint, fusion):
+    clip_state = CLIPModel.from_pretrained(clip_checkpoint).state_dict()
+    model = ActionCLIPModel.from_clip(str(clip_checkpoint), fusion=fusion, joint=True)
+    state = model.state_dict()
+    for key, value in clip_state.items():
+        assert torch.equal(state[key], value), key
+    fresh = {k: v for k, v in state.items() if k.startswith(("fusion.", "temporal_embedding"))}
+    assert fresh
+    for key, value in fresh.items():
+        assert torch.isfinite(value).all(), key
+        assert value.abs().max() < 10, f"{key} looks uninitialised: max {value.abs().max()}"
+    std = state["temporal_embedding"].std().item()
+    assert 0.015 < std < 0.025
+    if fusion == "transf":
+        assert 0.015 < state["fusion.frame_position_embeddings.weight"].std().item() < 0.025
+        assert torch.equal(state["fusion.layers.0.layer_norm1.weight"], torch.ones(64))
+        assert 0.015 < state["fusion.layers.0.mlp.fc1.weight"].std().item() < 0.025
+        assert torch.equal(state["fusion.layers.0.mlp.fc1.bias"], torch.zeros(256))
+    if fusion == "transf_cls":
+        assert 0.01 < state["fusion.pos_embed"].std().item() < 0.025
+        assert torch.equal(state["fusion.norm.weight"], torch.ones(64))
+    if fusion == "conv1d":
+        from actionclip.visual_prompts import TemporalConv1d
+
+        assert torch.equal(state["fusion.conv.weight"], TemporalConv1d.initial_weight(64))
+    if fusion == "lstm":
+        bound = 64**-0.5
+        weights = state["fusion.lstm.weight_ih_l0"]
+        assert weights.abs().max() <= bound and weights.std() > bound / 3
+
+
+def test_from_clip_refuses_a_non_clip_checkpoint(tmp_path):
+    tiny_model().save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="not a CLIP checkpoint"):
+        ActionCLIPModel.from_clip(str(tmp_path))
+
+
+def test_fresh_model_initialisation_statistics():
+    model = tiny_model(fusion="transf", joint=True)
+    assert torch.allclose(model.logit_scale, torch.tensor(2.6592))
+    assert 0.015 < model.fusion.frame_position_embeddings.weight.std().item() < 0.025
+    assert 0.015 < model.temporal_embedding.std().item() < 0.025
+
+
+def test_sdpa_and_eager_attention_agree():
+    videos, ids = random_videos(), token_ids(3)
+    outputs = {}
+    for implementation in ("eager", "sdpa"):
+        torch.manual_seed(0)
+        model = ActionCLIPModel._from_config(tiny_config(fusion="transf_cls", joint=True), attn_implementation=implementation)
+        assert model.config._attn_implementation == implementation
+        with torch.no_grad():
+            outputs[implementation] = model.eval()(pixel_values=videos, input_ids=ids).logits_per_video
+    torch.testing.assert_close(outputs["eager"], outputs["sdpa"], rtol=1e-4, atol=1e-4)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    videos, ids, labels = random_videos(2), token_ids(2), torch.tensor([0, 1])
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model(fusion="transf").train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        model(pixel_values=videos, input_ids=ids, labels=labels).loss.backward()
+        grads.append(model.fusion.layers[0].mlp.fc1.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("fusion", "attention", "fusion must be one of"),
+        ("num_frames", 0, "num_frames"),
+        ("shift_fold_div", 1, "shift_fold_div"),
+        ("templates", ["no placeholder"], "exactly one"),
+        ("contrastive_loss", "mse", "contrastive_loss"),
+        ("fusion_num_heads", 5, "divide"),
+    ],
+)
+def test_config_rejects_bad_values_with_clear_messages(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**{field: value})
+
+
+def test_config_accepts_the_original_fusion_spellings_and_round_trips(tmp_path):
+    config = tiny_config(fusion="Transf_cls", shift=True)
+    assert config.fusion == "transf_cls"
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, ActionCLIPConfig)
+    assert loaded.fusion == "transf_cls" and loaded.shift and loaded.text_config.hidden_size == 64
+    assert len(loaded.templates) == 16
