@@ -15,7 +15,9 @@ setup(
         "actionclip": [
             "tokenizer_files/*",
             "labels/*.csv",
-            "metrics/*.py",
+            "labels/README.md",
+            "metrics/**/*.py",
+            "model_card_template.md",
         ]
     },
     include_package_data=True,

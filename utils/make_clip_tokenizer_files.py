@@ -1,6 +1,8 @@
 """Derive vocab.json / merges.txt (the Hugging Face CLIP tokenizer format) from CLIP's BPE merges file."""
 
-import gzip, json, sys
+import gzip
+import json
+import sys
 from pathlib import Path
 
 
