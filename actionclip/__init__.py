@@ -24,7 +24,10 @@ from .modeling_actionclip import (
     ActionCLIPOutput,
     ActionCLIPPreTrainedModel,
 )
+from .processing_actionclip import ActionCLIPProcessor
+from .prompts import PromptTemplater, normalize_label
 from .registration import register_with_transformers
+from .video_processing_actionclip import ActionCLIPVideoProcessor
 
 register_with_transformers()
 
@@ -37,11 +40,15 @@ __all__ = [
     "ActionCLIPModel",
     "ActionCLIPOutput",
     "ActionCLIPPreTrainedModel",
+    "ActionCLIPProcessor",
+    "ActionCLIPVideoProcessor",
     "CheckpointConversionError",
     "InvalidLabelsError",
     "InvalidTemplateError",
+    "PromptTemplater",
     "TooManyBadSamplesError",
     "UnsafeCheckpointError",
     "VideoDecodeError",
     "VideoTimeoutError",
+    "normalize_label",
 ]

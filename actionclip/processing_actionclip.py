@@ -1,0 +1,253 @@
+"""One object from raw inputs to model inputs: decoding, frame sampling, the video transform and the tokenizer."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import CLIPTokenizer
+from transformers.image_processing_utils import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+
+from .errors import InvalidLabelsError, VideoDecodeError
+from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
+from .tokenizer import load_clip_tokenizer
+from .video_processing_actionclip import ActionCLIPVideoProcessor, VideoProcessingError
+
+CONTEXT_LENGTH = 77
+
+
+def _is_source(item) -> bool:
+    """A video still to decode: a path, a URL, bytes or a binary file object."""
+    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(item, "read")
+
+
+def _is_frame(item) -> bool:
+    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
+
+
+class ActionCLIPProcessor(ProcessorMixin):
+    r"""
+    Prepares videos and texts for `ActionCLIPModel`: videos -> ``pixel_values`` ``(B, T, C, H, W)``, texts ->
+    ``input_ids`` / ``attention_mask`` ``(N, L)`` with ``L <= 77``.
+
+    Args:
+        video_processor (`ActionCLIPVideoProcessor`): the frame transform.
+        tokenizer (`CLIPTokenizer`): CLIP's tokenizer (`actionclip.tokenizer.load_clip_tokenizer()`).
+        num_frames (`int`, defaults to 8): frames per clip; videos to decode are sampled with a TSN sampler of this
+            many segments, and decoded clips with another number of frames are resampled the same way.
+        templates: the prompt templates for `encode_labels` (anything `prompts.load_templates` accepts); saved as
+            the resolved list of templates.
+    """
+
+    def __init__(
+        self,
+        video_processor=None,
+        tokenizer=None,
+        num_frames: int = 8,
+        templates: TemplatesLike = DEFAULT_TEMPLATE_SET,
+    ):
+        if video_processor is None:
+            video_processor = ActionCLIPVideoProcessor()
+        if tokenizer is None:
+            tokenizer = load_clip_tokenizer()
+        if num_frames is not None and (
+            isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1
+        ):
+            raise VideoProcessingError(
+                f"num_frames must be a positive integer (or None to keep every frame), got {num_frames!r}"
+            )
+        self.num_frames = num_frames
+        self.templates = list(load_templates(templates))
+        self.templater = PromptTemplater(self.templates)
+        super().__init__(video_processor, tokenizer)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_settings(
+        cls,
+        image_size: int = 224,
+        num_frames: int = 8,
+        templates: TemplatesLike = DEFAULT_TEMPLATE_SET,
+        **video_processor_kwargs,
+    ) -> ActionCLIPProcessor:
+        """A processor for a model of ``image_size`` pixels and ``num_frames`` frames, with the shipped tokenizer
+        and the original's evaluation resize (shorter side ``image_size * 256 // 224``)."""
+        video_processor = ActionCLIPVideoProcessor(crop_size=image_size, **video_processor_kwargs)
+        return cls(video_processor, load_clip_tokenizer(), num_frames=num_frames, templates=templates)
+
+    @classmethod
+    def from_model_config(cls, config, **video_processor_kwargs) -> ActionCLIPProcessor:
+        """The processor matching an `ActionCLIPConfig`: its image size, number of frames and templates."""
+        return cls.from_settings(
+            image_size=config.vision_config.image_size,
+            num_frames=config.num_frames,
+            templates=list(config.templates),
+            **video_processor_kwargs,
+        )
+
+    @classmethod
+    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
+        # Our sub-processor classes are known: load them directly, so that loading does not depend on the
+        # Auto* registration having happened.
+        subfolder = kwargs.pop("subfolder", "")
+        video_processor = ActionCLIPVideoProcessor.from_pretrained(
+            pretrained_model_name_or_path, subfolder=subfolder, **kwargs
+        )
+        tokenizer = CLIPTokenizer.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+        return [video_processor, tokenizer]
+
+    @property
+    def num_templates(self) -> int:
+        return len(self.templates)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["pixel_values", "input_ids", "attention_mask"]
+
+    # ------------------------------------------------------------------ calls
+
+    def __call__(
+        self,
+        videos=None,
+        text: str | Sequence[str] | None = None,
+        *,
+        return_tensors: str | None = "pt",
+        training: bool = False,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        num_frames: int | None = None,
+        decode_kwargs: dict | None = None,
+        padding: bool | str = "max_length",
+        max_length: int = CONTEXT_LENGTH,
+        **video_kwargs,
+    ) -> BatchFeature:
+        """Prepare ``videos`` and/or ``text``.
+
+        Args:
+            videos: a video or a list of videos. A video is a path, URL, bytes or binary file object (decoded with
+                `video_io` and sampled with a TSN sampler of ``num_frames`` segments, in eval or train mode), a
+                uint8 numpy array ``(T, H, W, 3)``, a torch tensor ``(T, C, H, W)`` or ``(T, H, W, C)`` (uint8, or
+                float in [0, 1]) or a list of PIL images. Decoded clips whose length differs from ``num_frames``
+                are sampled the same way.
+            text: a string or a list of strings, tokenized to at most ``max_length`` (77) tokens, padded to
+                ``max_length`` by default (``padding=True`` pads to the longest); longer texts are truncated with a
+                warning.
+            training: random frame sampling and the training augmentation instead of the evaluation transform.
+            seed / generator: the randomness of sampling and augmentation (an int, or a CPU ``torch.Generator``).
+            num_frames: overrides ``self.num_frames`` for this call.
+            decode_kwargs: passed to `video_io.sample_and_read` (``timeout``, ``threads``, ``backend``, ...).
+            video_kwargs: passed to the video processor (``device``, ``do_flip``, ``resample_backend``, ...).
+
+        Returns:
+            `BatchFeature` with ``pixel_values`` ``(B, T, C, H, W)`` float32 when videos are given and
+            ``input_ids`` / ``attention_mask`` ``(N, L)`` when text is given.
+        """
+        if videos is None and text is None:
+            raise VideoProcessingError("ActionCLIPProcessor needs videos, text or both; got neither")
+        data = {}
+        if videos is not None:
+            if seed is not None and generator is not None:
+                raise VideoProcessingError("pass either seed or generator, not both")
+            if seed is not None:
+                generator = torch.Generator().manual_seed(int(seed))
+            clips = self._decode_and_sample(videos, num_frames, training, generator, decode_kwargs or {})
+            pixel_values = self.video_processor(clips, training=training, generator=generator, **video_kwargs)
+            data["pixel_values"] = pixel_values["pixel_values"]
+        if text is not None:
+            data.update(self._tokenize(text, padding=padding, max_length=max_length))
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def encode_labels(
+        self, labels: Sequence[str], templates: TemplatesLike | PromptTemplater | None = None, **tokenizer_kwargs
+    ) -> BatchFeature:
+        """Tokenize every template applied to every label, template-major: row ``k * len(labels) + c`` is template
+        ``k`` of label ``c`` (``(num_templates * len(labels), L)``). ``templates`` defaults to ``self.templates``."""
+        if templates is None:
+            templater = self.templater
+        elif isinstance(templates, PromptTemplater):
+            templater = templates
+        else:
+            templater = PromptTemplater(templates)
+        return_tensors = tokenizer_kwargs.pop("return_tensors", "pt")
+        encoded = self._tokenize(templater.build_prompts(labels), **tokenizer_kwargs)
+        return BatchFeature(data=dict(encoded), tensor_type=return_tensors)
+
+    def build_prompts(self, labels: Sequence[str]) -> list[str]:
+        """The template-major prompts of ``labels`` with ``self.templates``."""
+        return self.templater.build_prompts(labels)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _tokenize(self, text, padding: bool | str = "max_length", max_length: int = CONTEXT_LENGTH) -> dict:
+        if isinstance(text, str):
+            text = [text]
+        if isinstance(text, (bytes, bytearray)) or not isinstance(text, Sequence):
+            raise InvalidLabelsError(f"text must be a string or a list of strings, got {type(text).__name__}")
+        text = list(text)
+        if not text:
+            raise InvalidLabelsError("text is an empty list: give at least one string")
+        for index, item in enumerate(text):
+            if not isinstance(item, str):
+                raise InvalidLabelsError(f"text[{index}] must be a string, got {type(item).__name__}: {item!r}")
+        if not isinstance(max_length, int) or not 2 <= max_length <= CONTEXT_LENGTH:
+            raise InvalidLabelsError(f"max_length={max_length!r}: must be an integer in [2, {CONTEXT_LENGTH}]")
+        lengths = [len(ids) for ids in self.tokenizer(text, truncation=False, verbose=False)["input_ids"]]
+        too_long = [index for index, length in enumerate(lengths) if length > max_length]
+        if too_long:
+            shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
+            more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+            warnings.warn(
+                f"{shown}{more} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
+                UserWarning,
+                stacklevel=3,
+            )
+        encoded = self.tokenizer(text, padding=padding, truncation=True, max_length=max_length, return_tensors="pt")
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def _decode_and_sample(self, videos, num_frames, training, generator, decode_kwargs) -> list:
+        """Every video as a clip of ``num_frames`` decoded frames (arrays, tensors or lists of PIL images)."""
+        num_frames = self.num_frames if num_frames is None else num_frames
+        if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+            items = list(videos)
+        elif isinstance(videos, (list, tuple)) and videos and not all(_is_frame(item) for item in videos):
+            items = list(videos)
+        else:
+            items = [videos]
+        if not items:
+            raise VideoDecodeError("videos", "the list of videos is empty")
+        sampler = None
+        if num_frames is not None:
+            from .sampling import TSNSampler
+
+            sampler = TSNSampler(num_frames, mode="train" if training else "eval")
+        # One numpy generator drawn from the torch one, so that a single seed fixes sampling and augmentation.
+        rng = None
+        if training:
+            rng = np.random.default_rng(int(torch.randint(2**62, (), generator=generator)))
+        clips = []
+        for item in items:
+            if _is_source(item):
+                if sampler is None:
+                    raise VideoDecodeError(item, "num_frames=None keeps every frame, but a file needs a frame count")
+                from .video_io import sample_and_read
+
+                clips.append(sample_and_read(item, sampler, rng=rng, **decode_kwargs).frames)
+                continue
+            length = len(item) if isinstance(item, (list, tuple, np.ndarray, torch.Tensor)) else None
+            if sampler is not None and length and length != num_frames:
+                indices = sampler(length, rng=rng)
+                if isinstance(item, (list, tuple)):
+                    item = [item[int(i)] for i in indices]
+                else:
+                    item = item[torch.as_tensor(indices) if isinstance(item, torch.Tensor) else indices]
+            clips.append(item)
+        return clips
+
+
+__all__ = ["ActionCLIPProcessor"]
