@@ -1,0 +1,1250 @@
+"""Bytes to frames, and frames to bytes for tests.
+
+Decoding returns ``numpy.ndarray`` uint8 ``(T, H, W, 3)`` RGB frames, upright (rotation metadata applied).
+Writing (:func:`write_video`) exists so that tests and the synthetic dataset can make real encoded videos.
+
+How frames are found (PyAV backend):
+
+- A frame's index is its rank in presentation time among the video packets of the first video stream (a cheap
+  demux of the packets, no decoding, counts them and records their timestamps and keyframes). Variable frame
+  rate needs nothing special: index ``i`` is the ``i``-th frame shown.
+- Reading decodes only what the wanted frames need: frames are fetched in presentation order; for each one the
+  decoder starts at the last keyframe before it, seeking there unless decoding forward from where it already is
+  reaches it without crossing a keyframe. Unwanted frames that no other frame refers to (H.264 non-reference
+  frames, VP9 frames that refresh no reference) are not decoded at all. The result equals a full sequential
+  decode at the same indices, bit for bit.
+- Each wanted frame is converted and scaled in one libswscale call, straight from the decoder's pixel format to
+  RGB at the requested size (bicubic), then turned upright.
+- Streams whose timestamps cannot order the frames (missing or repeated presentation times, e.g. AVI with packed
+  B-frames or raw elementary streams) are decoded sequentially from the start; then the frame count is the
+  packet count and ``frame_count_exact`` is ``False``.
+
+Frames that do not decode (a corrupt or truncated stream): a wanted frame the decoder never returns is replaced
+by the closest decoded frame before it (or, when none was decoded before it, the first decoded after it) and a
+:class:`PartialDecodeWarning` says how many were replaced. A video with no decodable frame is a
+:class:`~actionclip.errors.VideoDecodeError`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import ActionCLIPError, VideoDecodeError, VideoTimeoutError, describe_source
+
+
+class VideoWriteError(ActionCLIPError, ValueError):
+    """Frames or options given to :func:`write_video` cannot be encoded (bad shape, dtype, timestamps, codec)."""
+
+
+_CONTAINER_BY_SUFFIX = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".ts": "mpegts",
+    ".nut": "nut",
+}
+
+# Encoders that refuse odd widths/heights when chroma is subsampled (x264/x265 need whole chroma samples).
+_EVEN_SIZE_ENCODERS = {"libx264", "libx265", "h264", "hevc", "libopenh264"}
+_SUBSAMPLED_FORMATS = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "nv12", "nv21", "yuv420p10le", "yuv422p10le"}
+
+# libx265 (the build in PyAV's wheels) corrupts the heap and aborts the process on narrower frames.
+_X265_MIN_WIDTH = 64
+
+# Keep the encoder libraries quiet: their banners go straight to stderr otherwise.
+_QUIET_OPTIONS = {"libx265": {"x265-params": "log-level=error:scenecut=0:open-gop=0"}}
+
+
+def _encoder_name(codec: str) -> str:
+    try:
+        return av.Codec(codec, "w").name
+    except Exception as error:  # av raises UnknownCodecError, a plain ValueError subclass
+        raise VideoWriteError(f"codec {codec!r} has no encoder in this PyAV build ({error})") from None
+
+
+def _check_frame(frame, index: int) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise VideoWriteError(f"frame {index} must be uint8 (H, W, 3) RGB, got {frame.dtype} {frame.shape}")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise VideoWriteError(f"frame {index} is empty: {frame.shape}")
+    return frame
+
+
+def _pad_to_even(frame: np.ndarray) -> np.ndarray:
+    pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+    if pad_h or pad_w:
+        frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frame
+
+
+def write_video(
+    destination,
+    frames,
+    *,
+    fps: float = 25.0,
+    codec: str = "libx264",
+    gop_size: int = 12,
+    pix_fmt: str = "yuv420p",
+    container: str | None = None,
+    rotation: int = 0,
+    timestamps: Sequence[float] | None = None,
+    bit_rate: int | None = None,
+    options: dict | None = None,
+) -> None:
+    """Encode RGB frames into a video file.
+
+    Args:
+        destination: a path (the container is taken from its suffix: ``.mp4``, ``.mkv``, ``.webm``, ``.avi``,
+            ``.mov``, ``.ts``, ``.nut``) or a writable binary file object (then ``container`` is required, an
+            FFmpeg format name such as ``"mp4"``, ``"matroska"``, ``"webm"``).
+        frames: uint8 ``(T, H, W, 3)`` RGB array, or an iterable of uint8 ``(H, W, 3)`` frames of one size.
+        fps: frame rate in frames per second (used for the time base when ``timestamps`` is ``None``).
+        codec: encoder name (``libx264``, ``libx265``/``hevc``, ``libvpx-vp9``, ``libsvtav1``, ``mpeg4``,
+            ``mjpeg``, ``ffv1``, ...).
+        gop_size: frames between keyframes (a keyframe every ``gop_size`` frames; scene-cut keyframes off for
+            x264/x265 so the spacing is exact).
+        pix_fmt: the encoded pixel format.
+        container: FFmpeg format name; overrides the suffix.
+        rotation: clockwise degrees (0, 90, 180, 270) a player must rotate the stored frames by to show them
+            upright, the convention of the ``rotate`` tag phones write. Stored as a display matrix. The frames
+            are stored as given; :func:`read_frames` returns them rotated by this angle.
+        timestamps: presentation time of each frame in seconds, strictly increasing (variable frame rate).
+            Times are rounded to 1/90000 s.
+        bit_rate: target bit rate in bits per second (encoder default when ``None``).
+        options: extra encoder options (FFmpeg ``AVOptions``), e.g. ``{"crf": "18"}``.
+
+    Odd sizes: x264 and x265 cannot encode an odd width or height with chroma subsampling (``yuv420p``,
+    ``yuv422p``, ...); for them each frame is padded to the next even size by repeating its last column and/or
+    row, so the decoded video is ``(H + H % 2, W + W % 2)``. Every other encoder keeps the exact size.
+
+    libx265 aborts the whole process on frames narrower than 64 pixels, so those are refused.
+
+    Raises:
+        VideoWriteError: bad frames (dtype, shape, sizes differ, none), bad timestamps, unknown codec or
+            container, bad rotation, frames too narrow for libx265, or the encoder refused the settings.
+    """
+    encoder = _encoder_name(codec)
+    if rotation % 90 != 0:
+        raise VideoWriteError(f"rotation must be a multiple of 90 degrees, got {rotation}")
+    if not fps or fps <= 0 or not np.isfinite(fps):
+        raise VideoWriteError(f"fps must be a positive number, got {fps}")
+    if gop_size < 1:
+        raise VideoWriteError(f"gop_size must be >= 1, got {gop_size}")
+
+    if isinstance(destination, (str, os.PathLike)):
+        path = Path(destination)
+        if container is None:
+            container = _CONTAINER_BY_SUFFIX.get(path.suffix.lower())
+            if container is None:
+                raise VideoWriteError(
+                    f"cannot tell the container from the suffix of {str(path)!r}; pass container= "
+                    f"(known suffixes: {', '.join(sorted(_CONTAINER_BY_SUFFIX))})"
+                )
+        target = str(path)
+    elif hasattr(destination, "write"):
+        if container is None:
+            raise VideoWriteError("container= is required when the destination is a file object")
+        target = destination
+    else:
+        raise VideoWriteError(f"destination must be a path or a writable binary file object, got {type(destination)}")
+
+    iterator = iter(frames if not isinstance(frames, np.ndarray) or frames.ndim != 4 else list(frames))
+    if isinstance(frames, np.ndarray) and frames.ndim != 4:
+        raise VideoWriteError(f"frames must be uint8 (T, H, W, 3), got an array of shape {frames.shape}")
+    try:
+        first = _check_frame(next(iterator), 0)
+    except StopIteration:
+        raise VideoWriteError("no frames to write") from None
+    height, width = first.shape[:2]
+    pad = encoder in _EVEN_SIZE_ENCODERS and pix_fmt in _SUBSAMPLED_FORMATS
+    if encoder == "libx265" and width < _X265_MIN_WIDTH:
+        raise VideoWriteError(
+            f"libx265 corrupts memory on frames narrower than {_X265_MIN_WIDTH} pixels (got {width}); "
+            "pad the frames or use another codec"
+        )
+
+    if timestamps is not None:
+        times = np.asarray(timestamps, dtype=np.float64)
+        if times.ndim != 1 or not np.all(np.isfinite(times)) or (times.size and times[0] < 0):
+            raise VideoWriteError("timestamps must be a 1-D sequence of finite, non-negative seconds")
+        pts = np.round(times * 90000).astype(np.int64)
+        if np.any(np.diff(pts) <= 0):
+            raise VideoWriteError("timestamps must be strictly increasing (at 1/90000 s resolution)")
+        time_base = Fraction(1, 90000)
+    else:
+        pts = None
+        time_base = 1 / Fraction(fps).limit_denominator(1001)
+
+    codec_options = dict(_QUIET_OPTIONS.get(encoder, {}))
+    if encoder in ("libx264", "libx265"):
+        codec_options.setdefault("sc_threshold", "0")  # keyframes exactly every gop_size frames
+    codec_options.update({str(k): str(v) for k, v in (options or {}).items()})
+
+    try:
+        output = av.open(target, "w", format=container)
+    except Exception as error:
+        raise VideoWriteError(f"cannot open {destination!r} for writing as {container!r}: {error}") from None
+    try:
+        stream = output.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001), options=codec_options)
+        stream.width = width + (width % 2 if pad else 0)
+        stream.height = height + (height % 2 if pad else 0)
+        stream.pix_fmt = pix_fmt
+        stream.codec_context.gop_size = gop_size
+        stream.codec_context.time_base = time_base
+        stream.time_base = time_base
+        if bit_rate is not None:
+            stream.bit_rate = int(bit_rate)
+        if rotation % 360:
+            stream.set_display_rotation(-(rotation % 360))  # PyAV takes counter-clockwise degrees
+
+        index = 0
+        frame = first
+        while True:
+            if frame.shape[:2] != (height, width):
+                raise VideoWriteError(f"frame {index} is {frame.shape[:2]}, frame 0 was {(height, width)}")
+            if pad:
+                frame = _pad_to_even(frame)
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if pts is not None:
+                if index >= len(pts):
+                    raise VideoWriteError(f"more frames than timestamps ({len(pts)})")
+                video_frame.pts = int(pts[index])
+            else:
+                video_frame.pts = index
+            video_frame.time_base = time_base
+            for packet in stream.encode(video_frame):
+                output.mux(packet)
+            index += 1
+            try:
+                frame = _check_frame(next(iterator), index)
+            except StopIteration:
+                break
+        if pts is not None and index != len(pts):
+            raise VideoWriteError(f"{len(pts)} timestamps for {index} frames")
+        for packet in stream.encode():
+            output.mux(packet)
+    except VideoWriteError:
+        output.close()
+        raise
+    except av.FFmpegError as error:
+        output.close()
+        raise VideoWriteError(f"the {encoder} encoder refused the settings: {error}") from None
+    output.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decoding
+
+MAX_FRAME_PIXELS = 8192 * 8192
+"""Largest frame (width * height, stored or requested) the decoder accepts; larger is refused before decoding."""
+
+MAX_OUTPUT_BYTES = 1 << 32
+"""Largest output array (``len(indices) * H * W * 3`` bytes) :func:`read_frames` allocates."""
+
+_URL_PREFIXES = ("http://", "https://")
+# Decoders whose skip_frame="NONREF" drops only frames that leave no trace in later ones, so skipping is exact.
+# Not VP9: a frame that refreshes no reference can still update the entropy contexts later frames use.
+_SKIP_NONREF_DECODERS = {"h264"}
+_INTERPOLATION = "BICUBIC"
+
+
+class PartialDecodeWarning(UserWarning):
+    """Some wanted frames could not be decoded and were replaced by the closest decoded frame."""
+
+
+class FrameIndexError(VideoDecodeError, IndexError):
+    """A wanted frame index is negative, not an integer, or not below the video's frame count."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds.
+
+    Attributes:
+        num_frames: frames in the video (video packets in presentation order, see the module docstring).
+        fps: average frames per second (``num_frames / duration`` when the stream does not say).
+        duration: seconds from the first frame shown to the end of the last, ``None`` when unknown.
+        width: upright width in pixels (after rotation).
+        height: upright height in pixels (after rotation).
+        rotation: clockwise degrees (0, 90, 180, 270) the stored frames are turned by to show them upright.
+        codec: the decoder's name (``h264``, ``hevc``, ``vp9``, ``libdav1d``, ...).
+        frame_count_exact: ``True`` when ``num_frames`` comes from counting packets with usable timestamps,
+            ``False`` when it is a packet count of a stream without them, a container's header value or
+            ``round(duration * fps)``.
+    """
+
+    num_frames: int
+    fps: float
+    duration: float | None
+    width: int
+    height: int
+    rotation: int
+    codec: str
+    frame_count_exact: bool
+
+
+@dataclass(frozen=True)
+class DecodeStats:
+    """What a read cost: packets fed to the decoder, frames it returned, frames it skipped, seeks made."""
+
+    packets_decoded: int = 0
+    frames_decoded: int = 0
+    packets_skipped: int = 0
+    seeks: int = 0
+    decode_errors: int = 0
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """Frames chosen by a sampler, with where they came from.
+
+    Attributes:
+        frames: uint8 ``indices.shape + (H, W, 3)`` RGB: ``(T, H, W, 3)`` or ``(views, T, H, W, 3)``.
+        indices: int64 0-based frame indices the sampler chose, ``(T,)`` or ``(views, T)``.
+        info: the video's :class:`VideoInfo`.
+        stats: the decoding cost, :class:`DecodeStats`.
+    """
+
+    frames: np.ndarray
+    indices: np.ndarray
+    info: VideoInfo
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+
+class _Deadline:
+    """One time budget for a whole call; loops check it between packets."""
+
+    def __init__(self, source, timeout: float | None):
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise VideoDecodeError(source, f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        self.source = source
+        self.timeout = timeout
+        self.end = None if timeout is None else time.monotonic() + float(timeout)
+
+    def expired(self) -> bool:
+        return self.end is not None and time.monotonic() > self.end
+
+    def check(self, stage: str) -> None:
+        if self.expired():
+            raise VideoTimeoutError(self.source, f"gave up after {self.timeout:g} s while {stage}")
+
+    def remaining(self) -> float | None:
+        return None if self.end is None else max(self.end - time.monotonic(), 0.001)
+
+
+def _open_container(source, deadline: _Deadline):
+    """Open ``source`` for reading; returns the container. Every failure becomes a VideoDecodeError."""
+    options = {}
+    url = None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise VideoDecodeError(source, "the data is empty (0 bytes)")
+        target = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(text, str) and text.lower().startswith(_URL_PREFIXES):
+            url = target = text
+            if deadline.timeout is not None:
+                options["rw_timeout"] = str(int(deadline.timeout * 1e6))
+        else:
+            path = Path(text)
+            if not path.exists():
+                raise VideoDecodeError(source, "no such file")
+            if not path.is_file():
+                raise VideoDecodeError(source, "not a regular file")
+            if path.stat().st_size == 0:
+                raise VideoDecodeError(source, "the file is empty (0 bytes)")
+            target = str(path)
+    elif hasattr(source, "read"):
+        try:
+            if source.seekable():
+                here = source.tell()
+                source.seek(0, io.SEEK_END)
+                size = source.tell() - here
+                source.seek(here)
+                if size == 0:
+                    raise VideoDecodeError(source, "the file object has no data left to read")
+        except (AttributeError, OSError, ValueError) as error:
+            if isinstance(error, VideoDecodeError):
+                raise
+            raise VideoDecodeError(source, f"the file object cannot be read: {error}") from None
+        target = source
+    else:
+        raise VideoDecodeError(
+            source, f"expected a path, an http(s) URL, bytes or a binary file object, got {type(source).__name__}"
+        )
+    timeout = deadline.remaining()
+    try:
+        return av.open(target, "r", options=options or None, timeout=timeout)
+    except av.ExitError:
+        raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
+    except av.EOFError:
+        raise VideoDecodeError(source, "it ends before any video data (no frames, or truncated)") from None
+    except (av.FFmpegError, OSError, ValueError, TypeError, RuntimeError) as error:
+        if url is not None and deadline.expired():
+            raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
+        kind = "could not be fetched" if url is not None else "is not a readable video container"
+        raise VideoDecodeError(source, f"it {kind} ({type(error).__name__}: {error})") from None
+
+
+@dataclass
+class _Counters:
+    packets_decoded: int = 0
+    frames_decoded: int = 0
+    packets_skipped: int = 0
+    seeks: int = 0
+    decode_errors: int = 0
+
+    def freeze(self) -> DecodeStats:
+        return DecodeStats(**vars(self))
+
+
+class VideoReader:
+    """An open video: its packet table, its :class:`VideoInfo`, and reads of frames by index.
+
+    Opening scans the packets of the first video stream (demux only) to count and order the frames.
+    Use as a context manager, or call :meth:`close`.
+
+    Args:
+        source: a path, an http(s) URL, bytes, or a binary file object (read from its current position).
+        threads: decoder threads (1: no threading; 0: FFmpeg picks).
+        timeout: seconds the opening, and then each :meth:`read`, may take; ``None`` for no limit.
+    """
+
+    def __init__(self, source, *, threads: int = 1, timeout: float | None = 30.0):
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise VideoDecodeError(source, f"threads must be a non-negative integer, got {threads!r}")
+        self.source = source
+        self.threads = threads
+        self.timeout = timeout
+        self._counters = _Counters()
+        self._rotation: int | None = None
+        self._first_frame_size: tuple[int, int] | None = None
+        deadline = _Deadline(source, timeout)
+        self._container = _open_container(source, deadline)
+        try:
+            self._setup(deadline)
+        except av.FFmpegError as error:
+            self.close()
+            raise VideoDecodeError(source, f"reading the stream failed ({type(error).__name__}: {error})") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -----------------------------------------------------------------------------------------------
+
+    def _setup(self, deadline: _Deadline) -> None:
+        container = self._container
+        streams = container.streams.video
+        if not streams:
+            kinds = sorted({stream.type for stream in container.streams})
+            what = f"only {', '.join(kinds)} streams" if kinds else "no streams"
+            raise VideoDecodeError(self.source, f"it has no video stream ({what})")
+        self._stream = stream = streams[0]
+        context = stream.codec_context
+        if context is None or getattr(context, "codec", None) is None:
+            raise VideoDecodeError(self.source, "its video codec is not supported by this FFmpeg build")
+        try:
+            context.codec.name  # noqa: B018 - raises when there is no decoder for the stream
+        except Exception:
+            raise VideoDecodeError(self.source, "its video codec has no decoder in this FFmpeg build") from None
+        self.codec = context.codec.name
+        width, height = int(context.width or 0), int(context.height or 0)
+        if width < 0 or height < 0 or width * height > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(
+                self.source, f"frame size {width}x{height} exceeds the limit of {MAX_FRAME_PIXELS} pixels"
+            )
+        self._coded_size = (width, height)
+        context.thread_count = self.threads
+        if self.threads != 1:
+            context.thread_type = "AUTO"
+        self._skip_nonref = self.codec in _SKIP_NONREF_DECODERS
+        self._scan(deadline)
+
+    def _scan(self, deadline: _Deadline) -> None:
+        """Demux every packet once (no decoding): timestamps, keyframes, and the frame order they give."""
+        pts_list, dts_list, keys, shown = [], [], [], []
+        self._scan_complete = True
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker, or an empty placeholder: not a frame
+                pts_list.append(packet.pts)
+                dts_list.append(packet.dts)
+                keys.append(bool(packet.is_keyframe))
+                shown.append(not packet.is_discard)
+                if len(pts_list) % 256 == 0:
+                    deadline.check("counting the frames")
+        except av.ExitError:
+            raise VideoTimeoutError(self.source, "reading the packets timed out") from None
+        except av.FFmpegError:
+            self._scan_complete = False  # a damaged tail: keep what was read
+        deadline.check("counting the frames")
+        self._packet_pts = pts_list
+        self._packet_keys = keys
+        shown_pts = [pts for pts, is_shown in zip(pts_list, shown) if is_shown]
+        if not shown_pts:
+            raise VideoDecodeError(self.source, "the video stream has no frames (no video packets)")
+        self._num_frames = len(shown_pts)
+        self._timed = all(pts is not None for pts in shown_pts) and len(set(shown_pts)) == len(shown_pts)
+        self._timed = self._timed and all(p is not None for p in pts_list)
+        if self._timed:
+            self._frame_pts = np.array(sorted(shown_pts), dtype=np.int64)
+            self._position_of_pts = {pts: position for position, pts in enumerate(pts_list)}
+            self._key_positions = [position for position, key in enumerate(keys) if key]
+        self._dts = dts_list
+        self._pts_shown = shown_pts
+
+    @property
+    def num_frames(self) -> int:
+        return self._num_frames
+
+    def _seconds(self, ticks) -> float:
+        return float(ticks * self._stream.time_base) if self._stream.time_base else float("nan")
+
+    def _duration(self) -> float | None:
+        stream = self._stream
+        if self._timed and stream.time_base:
+            pts = self._frame_pts
+            if len(pts) > 1:
+                step = np.median(np.diff(pts))
+                return self._seconds(int(pts[-1] - pts[0]) + step)
+        if stream.duration and stream.time_base:
+            return self._seconds(stream.duration)
+        if self._container.duration:
+            return self._container.duration / 1_000_000
+        return None
+
+    @property
+    def info(self) -> VideoInfo:
+        """The video's :class:`VideoInfo`. Rotation and exact size come from the first decoded frame."""
+        if self._rotation is None:
+            try:
+                self._decode_first_frame()
+            except av.FFmpegError as error:
+                raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
+        duration = self._duration()
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if self._timed and duration and duration > 0 and self._num_frames > 1:
+            fps = self._num_frames / duration
+        elif rate:
+            fps = float(rate)
+        elif duration:
+            fps = self._num_frames / duration
+        else:
+            fps = float("nan")
+        width, height = self._first_frame_size or self._coded_size
+        if self._rotation in (90, 270):
+            width, height = height, width
+        return VideoInfo(
+            num_frames=self._num_frames,
+            fps=float(fps),
+            duration=duration,
+            width=int(width),
+            height=int(height),
+            rotation=int(self._rotation or 0),
+            codec=self.codec,
+            frame_count_exact=bool(self._timed and self._scan_complete),
+        )
+
+    def _decode_first_frame(self) -> None:
+        deadline = _Deadline(self.source, self.timeout)
+        plan = _Plan(wanted_pts=None)
+        self._run_sequential(plan, want_positions={0}, deadline=deadline, convert=None, stop_after=1)
+        if self._rotation is None:
+            raise VideoDecodeError(self.source, "no frame of the video could be decoded")
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def read(self, indices, *, shorter_side: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Decode the frames at ``indices``; see :meth:`_read` (FFmpeg errors not handled there become typed)."""
+        try:
+            return self._read(indices, shorter_side=shorter_side, size=size)
+        except av.FFmpegError as error:
+            raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
+
+    def _read(self, indices, *, shorter_side: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Decode the frames at ``indices`` (0-based, any order, repeats allowed).
+
+        Args:
+            indices: integer array-like of any shape.
+            shorter_side: scale so that the shorter upright side has this many pixels, keeping the aspect ratio
+                (the other side rounded to the nearest pixel, pixels assumed square).
+            size: ``(height, width)`` of the upright output; exclusive with ``shorter_side``.
+
+        Returns:
+            uint8 ``indices.shape + (H, W, 3)`` RGB, upright. Without ``shorter_side``/``size`` frames keep the
+            size of the first decoded frame.
+        """
+        deadline = _Deadline(self.source, self.timeout)
+        wanted = self._check_indices(indices)
+        target = _check_size_request(self.source, shorter_side, size)
+        flat = wanted.reshape(-1)
+        unique = np.unique(flat)
+        if unique.size == 0:
+            width, height = self._output_size(target, self._coded_size, self._rotation or 0)
+            return np.empty((*wanted.shape, height, width, 3), dtype=np.uint8)
+        converted: dict[int, np.ndarray] = {}
+        replaced: dict[int, int] = {}
+
+        def convert(frame) -> np.ndarray:
+            return self._convert(frame, target, deadline)
+
+        if self._timed:
+            self._read_timed(unique, converted, replaced, convert, deadline)
+        else:
+            self._read_sequential(unique, converted, replaced, convert, deadline)
+        if not converted:
+            raise VideoDecodeError(self.source, "no frame of the video could be decoded")
+        if replaced:
+            warnings.warn(
+                f"{describe_source(self.source)}: {len(replaced)} of {unique.size} wanted frames could not be decoded "
+                f"and were replaced by the closest decoded frame (first: index {min(replaced)})",
+                PartialDecodeWarning,
+                stacklevel=3,
+            )
+        first = next(iter(converted.values()))
+        out_bytes = flat.size * first.nbytes
+        if out_bytes > MAX_OUTPUT_BYTES:
+            raise VideoDecodeError(self.source, f"the output would take {out_bytes} bytes (limit {MAX_OUTPUT_BYTES})")
+        output = np.empty((flat.size, *first.shape), dtype=np.uint8)
+        for slot, index in enumerate(flat.tolist()):
+            output[slot] = converted[index]
+        return output.reshape(*wanted.shape, *first.shape)
+
+    @property
+    def stats(self) -> DecodeStats:
+        """Totals since the reader was opened (see :class:`DecodeStats`)."""
+        return self._counters.freeze()
+
+    def _check_indices(self, indices) -> np.ndarray:
+        array = np.asarray(indices)
+        if array.dtype == object or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
+            raise FrameIndexError(self.source, f"frame indices must be integers, got dtype {array.dtype}")
+        array = array.astype(np.int64)
+        if array.size and (array.min() < 0 or array.max() >= self._num_frames):
+            bad = int(array.min()) if array.min() < 0 else int(array.max())
+            raise FrameIndexError(
+                self.source, f"frame index {bad} is out of range for a video of {self._num_frames} frames"
+            )
+        return array
+
+    @staticmethod
+    def _output_size(target, stored_size, rotation) -> tuple[int, int]:
+        """(width, height) of the upright output for a stored frame of ``stored_size`` (width, height)."""
+        width, height = stored_size
+        if rotation in (90, 270):
+            width, height = height, width
+        if target is None:
+            return width, height
+        kind, value = target
+        if kind == "size":
+            height_out, width_out = value
+            return width_out, height_out
+        if width <= height:
+            return value, max(1, int(round(height * value / width)))
+        return max(1, int(round(width * value / height))), value
+
+    def _convert(self, frame, target, deadline: _Deadline) -> np.ndarray:
+        if self._rotation is None:
+            self._note_first_frame(frame)
+        rotation = self._rotation
+        width_up, height_up = self._output_size(target, self._first_frame_size, rotation)
+        if width_up * height_up > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(
+                self.source, f"requested frame size {width_up}x{height_up} exceeds {MAX_FRAME_PIXELS} pixels"
+            )
+        width, height = (height_up, width_up) if rotation in (90, 270) else (width_up, height_up)
+        if frame.width == width and frame.height == height:
+            rgb = frame.to_ndarray(format="rgb24")  # the plain conversion every other reader does
+        else:
+            rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation=_INTERPOLATION).to_ndarray()
+        if rotation:
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90)))
+        return rgb
+
+    def _note_first_frame(self, frame) -> None:
+        if frame.width * frame.height > MAX_FRAME_PIXELS or frame.width < 1 or frame.height < 1:
+            raise VideoDecodeError(
+                self.source, f"decoded frame size {frame.width}x{frame.height} is outside 1..{MAX_FRAME_PIXELS} pixels"
+            )
+        self._first_frame_size = (frame.width, frame.height)
+        self._rotation = int(round(-frame.rotation)) % 360 if frame.rotation else 0
+        if self._rotation % 90:
+            self._rotation = 0  # an arbitrary angle: frames are returned as stored
+
+    # -- the two decoding strategies -----------------------------------------------------------------------
+
+    def _read_timed(self, unique, converted, replaced, convert, deadline) -> None:
+        """Frames ordered by pts: seek to keyframes, decode forward, skip unreferenced unwanted frames."""
+        wanted_pts = [int(self._frame_pts[index]) for index in unique.tolist()]
+        index_of_pts = dict(zip(wanted_pts, unique.tolist()))
+        plan = _Plan(wanted_pts=set(wanted_pts))
+        stretches = self._stretches(wanted_pts)
+        for start, end in stretches:
+            self._decode_range(start, end, plan, deadline)
+        for pts in sorted(plan.wanted_pts - set(plan.found)):
+            self._find_frame_before(pts, plan, deadline)
+        self._collect(plan, index_of_pts, unique, converted, replaced, convert)
+
+    def _find_frame_before(self, pts: int, plan: _Plan, deadline: _Deadline, attempts: int = 4) -> None:
+        """A wanted frame did not decode: look for the last decodable frame before it, a keyframe at a time."""
+        start = self._start_position(pts)
+        before = plan.before.get(pts)
+        if before is not None and self._position_of_pts.get(before.pts, -1) >= start:
+            return  # something in its own run of frames decoded before it: that is the closest
+        keys = self._key_positions
+        k = bisect.bisect_left(keys, start) - 1
+        end = start - 1
+        for _ in range(attempts):
+            if k < 0 or end < 0:
+                return
+            probe = _Plan(wanted_pts=None)
+            self._decode_range(keys[k], end, probe, deadline)
+            if probe.last is not None and probe.last.pts < pts:
+                if before is None or probe.last.pts > before.pts:
+                    plan.before[pts] = probe.last
+                return
+            end = keys[k] - 1
+            k -= 1
+
+    def _start_position(self, pts: int) -> int:
+        """Decode position of the keyframe to start from to get the frame shown at ``pts``."""
+        position = self._position_of_pts[pts]
+        keys = self._key_positions
+        k = bisect.bisect_right(keys, position) - 1
+        # An open-GOP leading frame is shown before its keyframe: go back to a keyframe shown before it.
+        while k >= 0 and self._packet_pts[keys[k]] > pts:
+            k -= 1
+        return keys[k] if k >= 0 else 0
+
+    def _stretches(self, wanted_pts: list[int]) -> list[tuple[int, int]]:
+        """Packet ranges [start, end] to decode; a new range (a seek) when the next frame needs a later keyframe."""
+        stretches: list[list[int]] = []
+        for pts in sorted(wanted_pts):
+            start = self._start_position(pts)
+            end = self._position_of_pts[pts]
+            if stretches and start <= stretches[-1][1] + 1:
+                stretches[-1][1] = max(stretches[-1][1], end)
+            else:
+                stretches.append([start, end])
+        return [(start, end) for start, end in stretches]
+
+    def _seek_to(self, position: int, deadline: _Deadline):
+        """Position the demuxer so that the packets from ``position`` on come next; returns a packet iterator."""
+        stream = self._stream
+        candidates = []
+        pts, dts = self._packet_pts[position], self._dts[position]
+        for ts in (pts, dts):
+            if ts is not None and ts not in candidates:
+                candidates.append(ts)
+        # Fall back to earlier keyframes, then to the very start.
+        k = bisect.bisect_left(self._key_positions, position) - 1
+        while k >= 0 and len(candidates) < 4:
+            earlier = self._packet_pts[self._key_positions[k]]
+            if earlier is not None:
+                candidates.append(earlier)
+            k -= 1
+        for ts in candidates:
+            deadline.check("seeking")
+            try:
+                self._container.seek(int(ts), stream=stream, backward=True, any_frame=False)
+            except av.FFmpegError:
+                continue
+            self._counters.seeks += 1
+            stream.codec_context.flush_buffers()
+            iterator = self._packets_from(position, deadline)
+            if iterator is not None:
+                return iterator
+        return self._reopen_from(position, deadline)
+
+    def _packets_from(self, position: int, deadline: _Deadline):
+        """After a seek: the packets from ``position`` on, or None when the seek overshot it."""
+        demux = self._demux()
+        buffered = []
+        for packet in demux:
+            deadline.check("seeking")
+            if packet.size == 0:
+                continue
+            found = self._position_of_pts.get(packet.pts)
+            if found is None:
+                buffered.append(packet)  # not identifiable yet; decided by the next identified packet
+                if len(buffered) > 64:
+                    return None
+                continue
+            if found > position:
+                return None
+            if found == position:
+                return _chain(buffered[:0], packet, demux, found)
+            # Landed before the wanted keyframe: drop packets until it, they are not needed.
+            buffered.clear()
+            return _skip_until(packet, demux, found, position, deadline)
+        return None
+
+    def _demux(self):
+        """The video packets from here on; a demuxer error ends them (the data after it is unusable)."""
+        iterator = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(iterator)
+            except StopIteration:
+                return
+            except av.ExitError:
+                raise VideoTimeoutError(self.source, "reading the packets timed out") from None
+            except av.FFmpegError:
+                self._counters.decode_errors += 1
+                return
+            yield packet
+
+    def _reopen_from(self, position: int, deadline: _Deadline):
+        """Last resort when seeking does not land where needed: read from the beginning again."""
+        try:
+            if isinstance(self.source, (str, os.PathLike)):
+                self._container.close()
+                self._container = _open_container(self.source, deadline)
+                self._stream = self._container.streams.video[0]
+                self._stream.codec_context.thread_count = self.threads
+            else:
+                self._container.seek(0, backward=True, any_frame=True)
+                self._stream.codec_context.flush_buffers()
+        except av.FFmpegError as error:
+            raise VideoDecodeError(self.source, f"cannot go back to the start of the stream: {error}") from None
+        self._counters.seeks += 1
+        demux = self._demux()
+        first = None
+        for packet in demux:
+            if packet.size:
+                first = packet
+                break
+        if first is None:
+            return iter(())
+        return _skip_until(first, demux, 0, position, deadline)
+
+    def _decode_range(self, start: int, end: int, plan: _Plan, deadline: _Deadline) -> None:
+        """Feed packets at decode positions start..end (then drain) and keep the frames the plan wants."""
+        context = self._stream.codec_context
+        packets = self._seek_to(start, deadline)
+        skipping = False
+        for position, packet in packets:
+            if position > end:
+                break
+            if position & 15 == 0:
+                deadline.check("decoding")
+            if self._skip_nonref and (packet.pts not in plan.wanted_pts) != skipping:
+                skipping = not skipping
+                context.skip_frame = "NONREF" if skipping else "DEFAULT"
+            self._send(packet, plan)
+        if self._skip_nonref:
+            context.skip_frame = "DEFAULT"
+        self._send(None, plan)
+        context.flush_buffers()
+
+    def _send(self, packet, plan: _Plan) -> None:
+        context = self._stream.codec_context
+        try:
+            frames = context.decode(packet)
+        except av.EOFError:
+            return
+        except av.ExitError:
+            raise VideoTimeoutError(self.source, "decoding timed out") from None
+        except av.FFmpegError:
+            self._counters.decode_errors += 1
+            return
+        if packet is not None:
+            self._counters.packets_decoded += 1
+        for frame in frames:
+            self._counters.frames_decoded += 1
+            plan.observe(frame)
+
+    def _collect(self, plan: _Plan, index_of_pts, unique, converted, replaced, convert) -> None:
+        """Convert the wanted frames; fill the ones that never came with their closest decoded neighbour."""
+        for pts, frame in plan.found.items():
+            converted[index_of_pts[pts]] = convert(frame)
+        for pts in sorted(set(index_of_pts) - set(plan.found)):
+            neighbour = plan.before.get(pts)
+            if neighbour is None:
+                neighbour = plan.after.get(pts)
+            if neighbour is None:
+                continue
+            converted[index_of_pts[pts]] = convert(neighbour)
+            replaced[index_of_pts[pts]] = pts
+        missing = [index_of_pts[pts] for pts in index_of_pts if index_of_pts[pts] not in converted]
+        if missing and converted:
+            # Nothing decoded near them at all: use the closest index that did decode.
+            have = np.array(sorted(converted))
+            for index in missing:
+                nearest = int(have[np.argmin(np.abs(have - index))])
+                converted[index] = converted[nearest]
+                replaced[index] = nearest
+
+    def _read_sequential(self, unique, converted, replaced, convert, deadline) -> None:
+        """Streams without usable timestamps: decode from the start, a frame's index is its output order."""
+        plan = _Plan(wanted_pts=None)
+        want = set(unique.tolist())
+        self._run_sequential(plan, want_positions=want, deadline=deadline, convert=convert, stop_after=None)
+        for index, frame in plan.by_order.items():
+            converted[index] = convert(frame)
+        decoded = sorted(plan.by_order)
+        for index in sorted(want - set(plan.by_order)):
+            if not decoded:
+                break
+            k = bisect.bisect_right(decoded, index) - 1
+            source_index = decoded[k] if k >= 0 else decoded[0]
+            frame = plan.last_before.get(index)
+            frame = plan.by_order[source_index] if frame is None else frame
+            converted[index] = convert(frame)
+            replaced[index] = source_index
+
+    def _run_sequential(self, plan: _Plan, want_positions, deadline, convert, stop_after) -> None:
+        packets = self._reopen_from(0, deadline) if (self._counters.seeks or self._scanned_once()) else None
+        if packets is None:
+            packets = iter(())
+        order = 0
+        wanted = set(want_positions)
+        last_frame = None
+
+        def take(frames) -> bool:
+            nonlocal order, last_frame
+            for frame in frames:
+                self._counters.frames_decoded += 1
+                if self._rotation is None:
+                    self._note_first_frame(frame)
+                if order in wanted:
+                    plan.by_order[order] = frame
+                last_frame = frame
+                order += 1
+                if stop_after is not None and order >= stop_after:
+                    return True
+                if len(plan.by_order) == len(wanted) and order > max(wanted):
+                    return True
+            return False
+
+        context = self._stream.codec_context
+        done = False
+        for _, packet in packets:
+            deadline.check("decoding")
+            try:
+                frames = context.decode(packet)
+                self._counters.packets_decoded += 1
+            except av.ExitError:
+                raise VideoTimeoutError(self.source, "decoding timed out") from None
+            except av.FFmpegError:
+                self._counters.decode_errors += 1
+                continue
+            if take(frames):
+                done = True
+                break
+        if not done:
+            try:
+                take(context.decode(None))
+            except av.FFmpegError:
+                self._counters.decode_errors += 1
+        context.flush_buffers()
+        if last_frame is not None:
+            for index in wanted - set(plan.by_order):
+                if index >= order:
+                    plan.last_before[index] = last_frame
+
+    def _scanned_once(self) -> bool:
+        return True  # the opening scan has consumed the demuxer
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # closing a broken container must not hide the error that broke it
+                pass
+            self._container = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class _Plan:
+    """The frames one read wants, and what the decoder returned around them."""
+
+    def __init__(self, wanted_pts: set[int] | None):
+        self.wanted_pts = wanted_pts or set()
+        self.sorted_wanted = sorted(self.wanted_pts)
+        self.found: dict[int, object] = {}
+        self.before: dict[int, object] = {}  # missing pts -> last decoded frame shown before it
+        self.after: dict[int, object] = {}  # missing pts -> first decoded frame shown after it
+        self.last = None
+        self.by_order: dict[int, object] = {}
+        self.last_before: dict[int, object] = {}
+
+    def observe(self, frame) -> None:
+        pts = frame.pts
+        if pts is None:
+            return
+        if pts in self.wanted_pts:
+            self.found[pts] = frame
+        # Wanted frames shown before this one that have not come: remember the neighbours on both sides.
+        lo = bisect.bisect_left(self.sorted_wanted, self.last.pts if self.last is not None else -(1 << 62))
+        hi = bisect.bisect_left(self.sorted_wanted, pts)
+        for missing in self.sorted_wanted[lo:hi]:
+            if missing not in self.found:
+                if self.last is not None and self.last.pts < missing:
+                    self.before.setdefault(missing, self.last)
+                self.after.setdefault(missing, frame)
+        self.last = frame
+
+
+def _chain(buffered, first, demux, position):
+    yield position, first
+    for packet in demux:
+        if packet.size == 0:
+            continue
+        position += 1
+        yield position, packet
+
+
+def _skip_until(first, demux, first_position, position, deadline):
+    """Packets from ``first`` (at ``first_position``) on, dropping those before ``position``."""
+    current = first_position
+    if current >= position:
+        yield current, first
+    for packet in demux:
+        if packet.size == 0:
+            continue
+        current += 1
+        if current >= position:
+            yield current, packet
+        elif current % 256 == 0:
+            deadline.check("skipping to the start frame")
+
+
+def _check_size_request(source, shorter_side, size):
+    if shorter_side is not None and size is not None:
+        raise VideoDecodeError(source, "pass shorter_side or size, not both")
+    if shorter_side is not None:
+        if isinstance(shorter_side, bool) or not isinstance(shorter_side, (int, np.integer)) or shorter_side < 1:
+            raise VideoDecodeError(source, f"shorter_side must be a positive integer, got {shorter_side!r}")
+        if shorter_side * shorter_side > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(source, f"shorter_side {shorter_side} exceeds the frame limit")
+        return ("shorter_side", int(shorter_side))
+    if size is not None:
+        try:
+            height, width = (int(v) for v in size)
+            ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or height < 1 or width < 1:
+            raise VideoDecodeError(source, f"size must be (height, width) positive integers, got {size!r}")
+        if height * width > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(source, f"size {height}x{width} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
+        return ("size", (height, width))
+    return None
+
+
+# -- public functions ------------------------------------------------------------------------------------------
+
+
+def probe_video(source, *, timeout: float | None = 30.0) -> VideoInfo:
+    """What a video holds, without decoding more than its first frame.
+
+    Counts frames by demuxing the packets (see the module docstring) and decodes the first frame for the
+    rotation and the real frame size.
+
+    Raises:
+        VideoDecodeError: missing/empty/unreadable source, no video stream, unsupported codec, absurd size,
+            no decodable frame. VideoTimeoutError when it takes longer than ``timeout`` seconds.
+    """
+    with VideoReader(source, timeout=timeout) as reader:
+        return reader.info
+
+
+def read_frames(
+    source,
+    indices: Sequence[int],
+    *,
+    shorter_side: int | None = None,
+    size: tuple[int, int] | None = None,
+    threads: int = 1,
+    backend: str = "pyav",
+    timeout: float | None = 30.0,
+) -> np.ndarray:
+    """Decode the frames at 0-based ``indices`` (any order, repeats allowed) of a video.
+
+    Args:
+        source: path, http(s) URL, bytes or binary file object.
+        indices: integer array-like; the output follows its shape and order.
+        shorter_side: scale the shorter upright side to this many pixels, keeping the aspect ratio (bicubic).
+        size: ``(height, width)`` of the output; exclusive with ``shorter_side``.
+        threads: decoder threads (1 = none, 0 = FFmpeg decides).
+        backend: ``"pyav"`` or ``"torchcodec"`` (when installed).
+        timeout: seconds for opening plus decoding, ``None`` for no limit.
+
+    Returns:
+        uint8 ``(len(indices), H, W, 3)`` RGB (generally ``indices.shape + (H, W, 3)``), upright.
+
+    Raises:
+        VideoDecodeError (FrameIndexError for bad indices), VideoTimeoutError.
+    """
+    if backend == "torchcodec":
+        return _read_frames_torchcodec(source, indices, shorter_side=shorter_side, size=size, threads=threads)
+    if backend != "pyav":
+        raise VideoDecodeError(source, f"unknown backend {backend!r}; use 'pyav' or 'torchcodec'")
+    with VideoReader(source, threads=threads, timeout=timeout) as reader:
+        return reader.read(indices, shorter_side=shorter_side, size=size)
+
+
+def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> DecodedVideo:
+    """Open a video, let ``sampler(num_frames, rng)`` choose indices, decode them.
+
+    Args:
+        source: path, http(s) URL, bytes or binary file object.
+        sampler: callable ``(num_video_frames, rng) -> int array`` of 0-based indices, ``(T,)`` or ``(views, T)``
+            (the samplers of :mod:`actionclip.sampling`).
+        rng: passed to the sampler (``numpy.random.Generator`` or ``None``).
+        read_kwargs: ``shorter_side``, ``size``, ``threads``, ``timeout`` (as :func:`read_frames`).
+
+    Returns:
+        :class:`DecodedVideo` with ``frames`` of shape ``indices.shape + (H, W, 3)``; each distinct index is
+        decoded once.
+    """
+    unknown = set(read_kwargs) - {"shorter_side", "size", "threads", "timeout", "backend"}
+    if unknown:
+        raise VideoDecodeError(source, f"unknown read options {sorted(unknown)}")
+    backend = read_kwargs.pop("backend", "pyav")
+    if backend != "pyav":
+        raise VideoDecodeError(source, "sample_and_read supports the 'pyav' backend only")
+    threads = read_kwargs.pop("threads", 1)
+    timeout = read_kwargs.pop("timeout", 30.0)
+    with VideoReader(source, threads=threads, timeout=timeout) as reader:
+        indices = np.asarray(sampler(reader.num_frames, rng))
+        frames = reader.read(indices, **read_kwargs)
+        return DecodedVideo(frames=frames, indices=indices.astype(np.int64), info=reader.info, stats=reader.stats)
+
+
+def read_frame_folder(
+    folder,
+    indices: Sequence[int],
+    *,
+    template: str = "img_{:05d}.jpg",
+    start_index: int = 1,
+    shorter_side: int | None = None,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Read frames stored as one image per frame (the original ActionCLIP's format: ``img_00001.jpg``, ...).
+
+    Frame ``i`` (0-based) is the file ``template.format(i + start_index)`` in ``folder``.
+
+    Returns:
+        uint8 ``indices.shape + (H, W, 3)`` RGB; resized with PIL bicubic when ``shorter_side``/``size`` is set.
+
+    Raises:
+        VideoDecodeError: missing folder or frame file, unreadable image, frames of different sizes.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder_path = Path(folder)
+    if not folder_path.is_dir():
+        raise VideoDecodeError(folder, "no such frame folder")
+    array = np.asarray(indices)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise FrameIndexError(folder, f"frame indices must be integers, got dtype {array.dtype}")
+    if array.size and array.min() < 0:
+        raise FrameIndexError(folder, f"frame index {int(array.min())} is negative")
+    target = _check_size_request(folder, shorter_side, size)
+    cache: dict[int, np.ndarray] = {}
+    shape = None
+    flat = array.reshape(-1).astype(np.int64)
+    for index in np.unique(flat).tolist():
+        path = folder_path / template.format(index + start_index)
+        if not path.is_file():
+            raise VideoDecodeError(folder, f"frame {index} ({path.name}) is missing")
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+                if image.width * image.height > MAX_FRAME_PIXELS:
+                    raise VideoDecodeError(folder, f"{path.name} is larger than {MAX_FRAME_PIXELS} pixels")
+                width, height = VideoReader._output_size(target, (image.width, image.height), 0)
+                if (width, height) != (image.width, image.height):
+                    image = image.resize((width, height), Image.BICUBIC)
+                frame = np.asarray(image, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as error:
+            raise VideoDecodeError(folder, f"{path.name} is not a readable image ({error})") from None
+        if shape is not None and frame.shape != shape:
+            raise VideoDecodeError(folder, f"{path.name} is {frame.shape}, earlier frames were {shape}")
+        shape = frame.shape
+        cache[index] = frame
+    if not cache:
+        return np.empty((*array.shape, 0, 0, 3), dtype=np.uint8)
+    return np.stack([cache[index] for index in flat.tolist()]).reshape(*array.shape, *shape)
+
+
+def _read_frames_torchcodec(source, indices, *, shorter_side, size, threads) -> np.ndarray:
+    """The same contract through torchcodec's exact-seek decoder; resizing is done by torch (bicubic)."""
+    try:
+        from torchcodec.decoders import VideoDecoder as TorchCodecDecoder
+    except Exception as error:  # ImportError, or OSError when its FFmpeg libraries are missing
+        raise VideoDecodeError(source, f"backend 'torchcodec' is not usable here ({error})") from None
+    import torch
+
+    target = _check_size_request(source, shorter_side, size)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source_arg = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        source_arg = os.fspath(source)
+    else:
+        source_arg = source
+    try:
+        decoder = TorchCodecDecoder(source_arg, seek_mode="exact", num_ffmpeg_threads=threads, dimension_order="NHWC")
+        num_frames = decoder.metadata.num_frames
+        array = np.asarray(indices).astype(np.int64)
+        if array.size and (array.min() < 0 or array.max() >= num_frames):
+            raise FrameIndexError(source, f"frame indices must lie in [0, {num_frames})")
+        frames = decoder.get_frames_at(array.reshape(-1).tolist()).data
+    except VideoDecodeError:
+        raise
+    except Exception as error:
+        raise VideoDecodeError(source, f"torchcodec failed: {error}") from None
+    if target is not None and frames.shape[0]:
+        height, width = frames.shape[1:3]
+        width_out, height_out = VideoReader._output_size(target, (width, height), 0)
+        resized = torch.nn.functional.interpolate(
+            frames.permute(0, 3, 1, 2).float(), size=(height_out, width_out), mode="bicubic", antialias=True
+        )
+        frames = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return frames.numpy().reshape(*np.asarray(indices).shape, *frames.shape[1:])
+
+
+__all__ = [
+    "MAX_FRAME_PIXELS",
+    "MAX_OUTPUT_BYTES",
+    "DecodeStats",
+    "DecodedVideo",
+    "FrameIndexError",
+    "PartialDecodeWarning",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriteError",
+    "probe_video",
+    "read_frame_folder",
+    "read_frames",
+    "sample_and_read",
+    "write_video",
+]
