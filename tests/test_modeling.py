@@ -165,7 +165,10 @@ def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
     assert type(loaded) is ActionCLIPModel
     videos, ids = random_videos(), token_ids(3)
     with torch.no_grad():
-        assert torch.equal(model(pixel_values=videos, input_ids=ids).logits_per_video, loaded(pixel_values=videos, input_ids=ids).logits_per_video)
+        assert torch.equal(
+            model(pixel_values=videos, input_ids=ids).logits_per_video,
+            loaded(pixel_values=videos, input_ids=ids).logits_per_video,
+        )
 
 
 def test_saved_directory_loads_with_remote_code_where_the_package_is_absent(tmp_path):
@@ -250,7 +253,9 @@ def test_sdpa_and_eager_attention_agree():
     outputs = {}
     for implementation in ("eager", "sdpa"):
         torch.manual_seed(0)
-        model = ActionCLIPModel._from_config(tiny_config(fusion="transf_cls", joint=True), attn_implementation=implementation)
+        model = ActionCLIPModel._from_config(
+            tiny_config(fusion="transf_cls", joint=True), attn_implementation=implementation
+        )
         assert model.config._attn_implementation == implementation
         with torch.no_grad():
             outputs[implementation] = model.eval()(pixel_values=videos, input_ids=ids).logits_per_video

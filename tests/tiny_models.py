@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=1)
-VISION = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2, patch_size=8, image_size=32)
+VISION = dict(
+    hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2, patch_size=8, image_size=32
+)
 
 
 def tiny_config(**overrides):
