@@ -1,14 +1,272 @@
-"""The `actionclip` command."""
+"""The `actionclip` command: `classify` videos with any labels, `info` about a model, `convert` checkpoints.
+
+Bad input (a missing video or model, empty labels, a bad template, an unreadable video) exits with status 2 and a
+one-line error on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import os
 import sys
+import warnings
+from pathlib import Path
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".nut", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"}
+)
+
+
+class CommandLineError(Exception):
+    """Bad input on the command line: reported as one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------------------------------------- helpers
+
+
+def find_videos(paths: list[str]) -> list[str]:
+    """Every path given, with directories replaced by the video files under them (by extension, sorted)."""
+    videos = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(
+                str(Path(root) / name)
+                for root, _, names in os.walk(path)
+                for name in names
+                if Path(name).suffix.lower() in VIDEO_EXTENSIONS
+            )
+            if not found:
+                raise CommandLineError(
+                    f"directory {given!r} holds no video file ({', '.join(sorted(VIDEO_EXTENSIONS))})"
+                )
+            videos.extend(found)
+        elif given.lower().startswith(("http://", "https://")) or path.is_file():
+            videos.append(given)
+        else:
+            raise CommandLineError(f"video {given!r}: no such file or directory")
+    return videos
+
+
+def read_labels(args: argparse.Namespace) -> list[str]:
+    if args.labels is not None:
+        labels = [label.strip() for label in args.labels.split(",")]
+    else:
+        try:
+            text = Path(args.labels_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
+        if not labels:
+            raise CommandLineError(f"labels file {args.labels_file!r} holds no label (one per line)")
+    return labels
+
+
+def load_pipeline(model: str, device: str | None = None):
+    """The zero-shot pipeline of ``model``; loading failures become a `CommandLineError`."""
+    from transformers import pipeline
+
+    from . import registration
+    from .errors import ActionCLIPError
+
+    registration.register_with_transformers()
+    _check_model_path(model)
+    try:
+        return pipeline("zero-shot-video-classification", model=model, device=device)
+    except ActionCLIPError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CommandLineError(f"cannot load model {model!r}: {first_line}") from None
+
+
+def _check_model_path(model: str) -> None:
+    """A model given as a local path must exist (a Hub id such as ``org/name`` is left to transformers)."""
+    looks_local = Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1
+    if looks_local and not Path(model).expanduser().is_dir():
+        raise CommandLineError(f"model {model!r}: no such directory")
+
+
+def _short(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+# ---------------------------------------------------------------------------------------------------------- classify
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, load_templates
+
+    videos = find_videos(args.videos)
+    labels = read_labels(args)
+    templates = list(load_templates(args.templates)) if args.templates is not None else None
+    PromptTemplater(templates or DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading
+    classifier = load_pipeline(args.model, args.device)
+    options = dict(
+        candidate_labels=labels,
+        hypothesis_template=templates,
+        top_k=args.top_k,
+        num_frames=args.num_frames,
+        num_clips=args.num_clips,
+        num_crops=args.num_crops,
+        logit_scale=args.logit_scale,
+        ensemble=args.ensemble,
+        batch_size=args.batch_size,
+        on_error="skip",
+    )
+    options = {key: value for key, value in options.items() if value is not None}
+
+    rows, failures = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = classifier.iter_results(videos, **options)
+        progress = tqdm(
+            zip(videos, results),
+            total=len(videos),
+            unit="video",
+            file=sys.stderr,
+            disable=args.no_progress or len(videos) < 2,
+        )
+        for video, predictions in progress:
+            if predictions is None:
+                failures.append(video)
+            else:
+                rows.append((video, predictions))
+    for warning in caught:
+        message = _short(warning.message)
+        if message.startswith("skipped: "):
+            print(f"actionclip classify: error: {message[len('skipped: ') :]}", file=sys.stderr)
+        else:
+            print(f"actionclip classify: warning: {message}", file=sys.stderr)
+
+    if args.format == "json":
+        json.dump(
+            [{"video": video, "predictions": predictions} for video, predictions in rows],
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+        )
+        print()
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["video", "rank", "label", "score"])
+        for video, predictions in rows:
+            for rank, prediction in enumerate(predictions, start=1):
+                writer.writerow([video, rank, prediction["label"], f"{prediction['score']:.6f}"])
+    else:
+        for video, predictions in rows:
+            print(video)
+            for prediction in predictions:
+                print(f"  {prediction['score']:.4f}  {prediction['label']}")
+    if failures:
+        print(
+            f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be decoded",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------- info
+
+
+def model_summary(model) -> dict:
+    """What `actionclip info` prints, as a dict."""
+    config = model.config
+
+    def count(prefixes: tuple[str, ...] | None = None) -> int:
+        return sum(
+            parameter.numel()
+            for name, parameter in model.named_parameters()
+            if prefixes is None or name.startswith(prefixes)
+        )
+
+    summary = {
+        "architecture": type(model).__name__,
+        "model_type": config.model_type,
+        "fusion": config.fusion,
+        "shift": bool(config.shift),
+        "joint": bool(config.joint),
+        "num_frames": config.num_frames,
+        "image_size": config.vision_config.image_size,
+        "patch_size": config.vision_config.patch_size,
+        "projection_dim": config.projection_dim,
+        "vision_layers": config.vision_config.num_hidden_layers,
+        "vision_width": config.vision_config.hidden_size,
+        "text_layers": config.text_config.num_hidden_layers,
+        "text_width": config.text_config.hidden_size,
+        "logit_scale": round(float(model.logit_scale.detach().float().exp()), 4),
+        "templates": list(config.templates),
+        "parameters": {
+            "total": count(),
+            "vision": count(("vision_model.", "visual_projection")),
+            "text": count(("text_model.", "text_projection")),
+            "visual_prompts": count(("fusion.", "temporal_embedding")),
+        },
+    }
+    if getattr(config, "id2label", None) and type(model).__name__ == "ActionCLIPForVideoClassification":
+        summary["labels"] = [config.id2label[i] for i in range(len(config.id2label))]
+    return summary
+
+
+def _info(args: argparse.Namespace) -> int:
+    from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+
+    from . import registration
+
+    registration.register_with_transformers()
+    _check_model_path(args.model)
+    try:
+        config = AutoConfig.from_pretrained(args.model)
+        if config.model_type != "actionclip":
+            raise CommandLineError(
+                f"model {args.model!r} is not an ActionCLIP model (model_type {config.model_type!r})"
+            )
+        architectures = config.architectures or []
+        loader = AutoModelForVideoClassification if "ActionCLIPForVideoClassification" in architectures else AutoModel
+        model = loader.from_pretrained(args.model)
+    except (OSError, ValueError, KeyError) as error:
+        if isinstance(error, CommandLineError):
+            raise
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CommandLineError(f"cannot load model {args.model!r}: {first_line}") from None
+    summary = model_summary(model)
+    summary["processor"] = os.path.isfile(os.path.join(args.model, "processor_config.json"))
+    if args.json:
+        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    parameters = summary.pop("parameters")
+    templates = summary.pop("templates")
+    labels = summary.pop("labels", None)
+    width = max(len(key) for key in [*summary, *(f"  {key}" for key in parameters)])
+    for key, value in summary.items():
+        print(f"{key:<{width}}  {value}")
+    print("parameters")
+    for key, value in parameters.items():
+        print(f"  {key:<{width - 2}}  {value:,}")
+    print(f"templates ({len(templates)})")
+    for template in templates:
+        print(f"  {template}")
+    if labels is not None:
+        print(f"labels ({len(labels)})")
+        for label in labels:
+            print(f"  {label}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------- convert
 
 
 def _convert(args: argparse.Namespace) -> int:
     from .convert_original import convert_original_checkpoint
 
+    if not Path(args.checkpoint).is_file():
+        raise CommandLineError(f"checkpoint {args.checkpoint!r}: no such file")
     model = convert_original_checkpoint(
         args.checkpoint, args.output_dir, num_frames=args.num_frames, fusion=args.fusion, joint=args.joint
     )
@@ -21,20 +279,112 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------------- parser
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actionclip", description="ActionCLIP video action recognition.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="actionclip",
+        description="ActionCLIP video action recognition.",
+        formatter_class=_Formatter,
+        epilog="examples:\n"
+        "  actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16\n"
+        "  actionclip info converted/k400-b16\n"
+        "  actionclip convert vit-b-16-8f.pt converted/k400-b16\n"
+        "\nrun 'actionclip COMMAND --help' for a command's options",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    classify = commands.add_parser(
+        "classify",
+        help="rank labels for videos (zero-shot: any labels)",
+        description="Rank candidate labels for each video with an ActionCLIP model (zero-shot: any labels). "
+        "Directories are searched recursively for video files. Scores are the paper's template-ensembled "
+        "probabilities unless --ensemble embedding.",
+        formatter_class=_Formatter,
+        epilog="examples:\n"
+        "  actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16\n"
+        "  actionclip classify videos/ --labels-file k400_labels.txt --model converted/k400-b16 --top-k 5 --csv\n"
+        "  actionclip classify a.mp4 b.webm --labels 'run,swim' --model m --templates my_templates.txt --json\n"
+        "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels or templates, undecodable video)",
+    )
+    classify.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="video files, URLs or directories")
+    label_source = classify.add_mutually_exclusive_group(required=True)
+    label_source.add_argument("--labels", help="comma-separated candidate labels")
+    label_source.add_argument("--labels-file", help="UTF-8 text file with one label per line")
+    classify.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
+    classify.add_argument("--top-k", type=_positive_int, default=None, help="print the K best labels (default all)")
+    output = classify.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON")
+    output.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV")
+    classify.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda:0 if available)")
+    classify.add_argument(
+        "--templates",
+        default=None,
+        help="text file with one template per line, each with one '{}' (or a set name: actionclip16, single); "
+        "default: the model's",
+    )
+    classify.add_argument("--num-frames", type=_positive_int, default=None, help="frames per clip (default: model's)")
+    classify.add_argument("--num-clips", type=_positive_int, default=None, help="temporal clips per video (views)")
+    classify.add_argument("--num-crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip")
+    classify.add_argument("--logit-scale", type=_positive_float, default=None, help="e.g. 100 as the original")
+    classify.add_argument("--ensemble", choices=("probs", "embedding"), default=None, help="template ensembling")
+    classify.add_argument("--batch-size", type=_positive_int, default=None, help="videos per forward pass")
+    classify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    classify.set_defaults(handler=_classify, format="text")
+
+    info = commands.add_parser(
+        "info",
+        help="describe a model directory",
+        description="Print a model's architecture, visual prompts, frames, image size, templates and parameter "
+        "counts.",
+        formatter_class=_Formatter,
+        epilog="examples:\n  actionclip info converted/k400-b16\n  actionclip info converted/k400-b16 --json",
+    )
+    info.add_argument("model", help="ActionCLIP model directory (or Hub id)")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=_info)
 
     convert = commands.add_parser(
         "convert",
         help="convert an original ActionCLIP (or OpenAI CLIP) checkpoint into a model directory",
         description="Convert a released ActionCLIP checkpoint (or a plain OpenAI CLIP state dict) into a directory "
-        "that ActionCLIPModel.from_pretrained and ActionCLIPProcessor.from_pretrained load.",
-        epilog="example: actionclip convert vit-b-16-32f.pt converted/k400-b16-32f --num-frames 32",
+        "that ActionCLIPModel.from_pretrained and ActionCLIPProcessor.from_pretrained load. Checkpoints are read "
+        "without running code (pickles that need code are refused).",
+        formatter_class=_Formatter,
+        epilog="examples:\n"
+        "  actionclip convert vit-b-16-32f.pt converted/k400-b16-32f --num-frames 32\n"
+        "  actionclip convert ViT-B-32.pt converted/clip-b32 --fusion meanP",
     )
     convert.add_argument("checkpoint", help="the .pt / .pth / .safetensors file")
     convert.add_argument("output_dir", help="where to write the model and processor")
-    convert.add_argument("--num-frames", type=int, default=None, help="frames per video (default: from the file, else 8)")
+    convert.add_argument(
+        "--num-frames", type=int, default=None, help="frames per video (default: from the file, else 8)"
+    )
     convert.add_argument("--fusion", default=None, help="post-network prompt (default: inferred from the weights)")
     convert.add_argument("--joint", action="store_true", help="add the Joint pre-network prompt (fresh weights)")
     convert.set_defaults(handler=_convert)
@@ -42,14 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from transformers.utils import logging as transformers_logging
+
     from .errors import ActionCLIPError
 
     args = build_parser().parse_args(argv)
+    transformers_logging.disable_progress_bar()  # stderr is for our progress bar and errors
     try:
         return args.handler(args)
-    except ActionCLIPError as error:
-        print(f"actionclip {args.command}: error: {error}", file=sys.stderr)
+    except (ActionCLIPError, CommandLineError) as error:
+        print(f"actionclip {args.command}: error: {_short(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"actionclip {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

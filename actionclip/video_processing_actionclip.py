@@ -231,8 +231,14 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             return_tensors: ``"pt"`` (default) or ``"np"``.
             kwargs: any option of `ActionCLIPVideoProcessorKwargs` / `VideosKwargs`, for this call only.
         """
-        for ignored in ("video_metadata", "return_metadata", "num_frames", "fps", "data_format"):
+        # transformers' video-classification pipeline hands over a path with do_sample_frames=True: decode and
+        # TSN-sample it here (evaluation centres), the way ActionCLIPProcessor would.
+        sample_frames = bool(kwargs.pop("do_sample_frames", False))
+        num_frames = kwargs.pop("num_frames", None)
+        for ignored in ("video_metadata", "return_metadata", "fps", "data_format"):
             kwargs.pop(ignored, None)
+        if sample_frames:
+            videos = _decode_sources(videos, num_frames or 8)
         options = self._options(**kwargs)
         self._check_options(options)
         if seed is not None and generator is not None:
@@ -513,6 +519,23 @@ _COLOR_OPERATIONS = {
 
 
 # ---------------------------------------------------------------------- inputs
+
+
+def _decode_sources(videos, num_frames: int):
+    """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames."""
+    from .processing_actionclip import _is_source
+    from .sampling import TSNSampler
+    from .video_io import sample_and_read
+
+    if _is_source(videos):
+        items, single = [videos], True
+    elif isinstance(videos, (list, tuple)) and videos and all(_is_source(item) for item in videos):
+        items, single = list(videos), False
+    else:
+        return videos
+    sampler = TSNSampler(int(num_frames), mode="eval")
+    clips = [sample_and_read(item, sampler).frames for item in items]
+    return clips[0] if single else clips
 
 
 def _is_frame_like(item) -> bool:

@@ -1,0 +1,518 @@
+"""The zero-shot video classification pipeline: videos and any label set in, ranked labels out.
+
+This file is copied next to the weights by ``pipeline.save_pretrained`` (with every module it imports relatively), so
+it imports only transformers, torch, numpy, PIL and its own package's modules, relatively.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import types
+import warnings
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+from transformers.pipelines.base import Pipeline
+
+from .errors import ActionCLIPError, InvalidLabelsError, InvalidTemplateError, VideoDecodeError
+from .processing_actionclip import ActionCLIPProcessor
+from .prompts import PromptTemplater
+from .sampling import MultiViewSampler, TSNSampler, average_view_scores
+from .scoring import template_averaged_embeddings, template_ensemble_probs
+from .video_io import sample_and_read
+
+TASK = "zero-shot-video-classification"
+ENSEMBLES = ("probs", "embedding")
+ON_ERROR = ("raise", "skip")
+TEXT_CACHE_SIZE = 16
+PROCESSOR_HINT = (
+    "create one next to the weights with "
+    "`ActionCLIPProcessor.from_model_config(AutoConfig.from_pretrained(d)).save_pretrained(d)` "
+    "(from actionclip.processing_actionclip), or pass processor=ActionCLIPProcessor(...) to pipeline()"
+)
+
+
+class PipelineArgumentError(ActionCLIPError, ValueError):
+    """An option of the zero-shot pipeline is unusable (top_k, num_clips, ensemble, batch_size, ...)."""
+
+
+class MissingProcessorError(ActionCLIPError, FileNotFoundError):
+    """The model directory has no ``ActionCLIPProcessor`` (``processor_config.json`` and tokenizer files)."""
+
+
+def _is_source(item) -> bool:
+    """A video still to decode: a path, a URL, bytes or a binary file object."""
+    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(item, "read")
+
+
+def _is_stream(videos) -> bool:
+    """An iterator of videos (a generator, ...), not a file object (which iterates over lines)."""
+    return isinstance(videos, (types.GeneratorType, Iterator)) and not hasattr(videos, "read")
+
+
+def _is_frame(item) -> bool:
+    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
+
+
+def _positive_int(value, name: str, allowed: Sequence[int] | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise PipelineArgumentError(f"{name} must be a positive integer, got {value!r}")
+    if allowed is not None and value not in allowed:
+        raise PipelineArgumentError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return int(value)
+
+
+def load_actionclip_processor(model) -> ActionCLIPProcessor:
+    """The `ActionCLIPProcessor` saved with ``model`` (found through ``model.name_or_path``).
+
+    Raises:
+        MissingProcessorError: no processor lies there; the message says how to create one.
+    """
+    location = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
+    if not location:
+        raise MissingProcessorError(
+            f"the model was not loaded from a directory, so no processor can be found: {PROCESSOR_HINT}"
+        )
+    location = str(location)
+    if os.path.isdir(location) and not os.path.isfile(os.path.join(location, "processor_config.json")):
+        raise MissingProcessorError(f"model directory {location!r} has no processor_config.json: {PROCESSOR_HINT}")
+    try:
+        return ActionCLIPProcessor.from_pretrained(location)
+    except (OSError, ValueError) as error:
+        raise MissingProcessorError(
+            f"no ActionCLIPProcessor could be loaded from {location!r} ({error}): {PROCESSOR_HINT}"
+        ) from None
+
+
+class ZeroShotVideoClassificationPipeline(Pipeline):
+    r"""
+    Zero-shot video classification with ActionCLIP: ranks any ``candidate_labels`` for each video.
+
+    ```python
+    >>> import actionclip  # registers the task
+    >>> from transformers import pipeline
+    >>> classifier = pipeline("zero-shot-video-classification", model="path/to/actionclip-model")
+    >>> classifier("juggling.mp4", candidate_labels=["juggling balls", "playing guitar", "tai chi"])
+    [{'label': 'juggling balls', 'score': 0.93}, {'label': 'tai chi', 'score': 0.05}, ...]
+    ```
+
+    A directory written by ``classifier.save_pretrained(d)`` holds this file (and the modules it needs) and names
+    it in ``config.json`` (``custom_pipelines``), so ``pipeline(model=d, trust_remote_code=True)`` works where
+    this package is not installed. Where it is installed, such a directory loads with
+    ``pipeline("zero-shot-video-classification", model=d, trust_remote_code=True)`` (transformers asks for
+    ``trust_remote_code`` whenever ``config.json`` names a custom pipeline) or with
+    ``pipeline_class=ZeroShotVideoClassificationPipeline``.
+
+    Videos (``videos``, one or a list of them):
+
+    - a path, an http(s) URL, bytes or a binary file object: decoded with `video_io`, ``num_frames`` frames
+      chosen by a TSN sampler (evaluation mode: the middle frame of each of ``num_frames`` equal segments);
+    - decoded frames: a uint8 array ``(T, H, W, 3)``, a tensor ``(T, H, W, 3)`` / ``(T, C, H, W)`` or a list of
+      PIL images; a clip whose length is not ``num_frames`` is sampled the same way;
+    - pre-processed frames, fed to the model as they are: ``{"pixel_values": (T, C, H, W)}`` (or
+      ``(V, T, C, H, W)``, V views whose scores are averaged), or a float tensor ``(T, C, H, W)`` with
+      ``preprocessed=True``.
+
+    A list, a tuple or a 5-D array / tensor is a batch of videos (a 5-D tensor with ``preprocessed=True`` holds
+    ``(B, T, C, H, W)`` pre-processed videos); an iterator gives an iterator of results.
+
+    Text inputs, as they behave:
+
+    - ``candidate_labels``: a list of strings (a single string is split at commas). An empty list, an empty or
+      blank label, a label that is not a string and the same label twice raise `InvalidLabelsError`. Labels are
+      put into the templates as they are: non-ASCII text is kept (CLIP's byte-level BPE encodes any Unicode), case
+      and spaces are not changed. A prompt longer than the text context (77 tokens, with the start and end tokens)
+      is truncated to it, keeping the end token, with a `UserWarning` naming the prompt; its class still gets a
+      score.
+    - ``hypothesis_template``: one template, a list of templates, a template set name (``"actionclip16"``,
+      ``"single"``) or the path of a text file with one template per line; default the model's
+      ``config.templates`` (the 16 of ActionCLIP). Each template needs exactly one ``{}`` and no other brace;
+      otherwise, for an empty list and for duplicates: `InvalidTemplateError`. Long templates are truncated like
+      long labels.
+
+    Options (at construction or per call): ``top_k`` (default all), ``num_frames`` (default the processor's),
+    ``num_clips`` temporal clips and ``num_crops`` (1 or 3) spatial crops per video (multi-view testing; view
+    scores are averaged), ``logit_scale`` (default the model's ``exp(logit_scale)`` clamped to
+    ``config.logit_scale_max``; the original evaluated with 100), ``ensemble`` (``"probs"``: softmax over labels
+    per template, then the mean over templates, the paper's; ``"embedding"``: one embedding per label, the
+    re-normalised mean of its template embeddings, then one softmax, as `ActionCLIPForVideoClassification`),
+    ``batch_size`` (videos per forward pass), ``num_workers`` (decoding threads for a list of videos, default
+    ``min(4, cpu count)``; decoding runs ahead of the model), ``preprocessed``, ``on_error`` (``"raise"``, or
+    ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``decode_timeout`` (seconds
+    per video). ``device`` and ``dtype`` are given to ``pipeline()``.
+
+    Returns ``[{"label": str, "score": float}, ...]`` sorted by score (ties keep the label order), or a list of
+    those for a list of videos. Text embeddings of a (labels, templates) set are computed once per model, device
+    and dtype and kept (the last 16 sets) for later calls.
+
+    Raises:
+        VideoDecodeError: a video is missing, unreadable, not a video or of an unsupported type.
+        InvalidLabelsError, InvalidTemplateError, PipelineArgumentError: unusable text or options.
+        MissingProcessorError: the model directory holds no `ActionCLIPProcessor`.
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.processor is None:
+            self.processor = load_actionclip_processor(self.model)
+        if self.tokenizer is None:
+            self.tokenizer = self.processor.tokenizer
+        self.model.eval()
+        self._text_cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._text_cache_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ parameters
+
+    def _sanitize_parameters(
+        self,
+        candidate_labels=None,
+        hypothesis_template=None,
+        top_k=None,
+        num_frames=None,
+        num_clips=None,
+        num_crops=None,
+        logit_scale=None,
+        ensemble=None,
+        preprocessed=None,
+        on_error=None,
+        decode_timeout=None,
+    ):
+        preprocess_params, forward_params, postprocess_params = {}, {}, {}
+        for name, value in (("num_frames", num_frames), ("num_clips", num_clips), ("num_crops", num_crops)):
+            if value is not None:
+                preprocess_params[name] = _positive_int(value, name, (1, 3) if name == "num_crops" else None)
+        if preprocessed is not None:
+            preprocess_params["preprocessed"] = bool(preprocessed)
+        if decode_timeout is not None:
+            if not isinstance(decode_timeout, (int, float)) or decode_timeout <= 0:
+                raise PipelineArgumentError(
+                    f"decode_timeout must be a positive number of seconds, got {decode_timeout!r}"
+                )
+            preprocess_params["decode_timeout"] = float(decode_timeout)
+        if candidate_labels is not None:
+            forward_params["candidate_labels"] = candidate_labels
+        if hypothesis_template is not None:
+            forward_params["hypothesis_template"] = hypothesis_template
+        if logit_scale is not None:
+            if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float)) or not logit_scale > 0:
+                raise PipelineArgumentError(f"logit_scale must be a positive number, got {logit_scale!r}")
+            forward_params["logit_scale"] = float(logit_scale)
+        if ensemble is not None:
+            if ensemble not in ENSEMBLES:
+                raise PipelineArgumentError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
+            forward_params["ensemble"] = ensemble
+        if on_error is not None:
+            if on_error not in ON_ERROR:
+                raise PipelineArgumentError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+            forward_params["on_error"] = on_error
+        if top_k is not None:
+            postprocess_params["top_k"] = _positive_int(top_k, "top_k")
+        return preprocess_params, forward_params, postprocess_params
+
+    # ------------------------------------------------------------------ calls
+
+    def __call__(self, videos, candidate_labels=None, **kwargs):
+        """Classify one video or many; see the class docstring for inputs, options and outputs."""
+        if _is_stream(videos):
+            return self.iter_results(videos, candidate_labels, **kwargs)
+        preprocessed = kwargs.get("preprocessed", self._preprocess_params.get("preprocessed"))
+        items, is_batch = self._split_inputs(videos, preprocessed)
+        results = list(self.iter_results(items, candidate_labels, **kwargs, _split=False))
+        return results if is_batch else results[0]
+
+    def iter_results(self, videos, candidate_labels=None, *, batch_size=None, num_workers=None, _split=True, **kwargs):
+        """Results one video at a time, in input order, while later videos decode (for progress bars).
+
+        ``videos`` is a list (or an iterator) of videos; options as for ``__call__``.
+        """
+        if candidate_labels is not None:
+            kwargs["candidate_labels"] = candidate_labels
+        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
+        preprocess_params = {**self._preprocess_params, **preprocess_params}
+        forward_params = {**self._forward_params, **forward_params}
+        postprocess_params = {**self._postprocess_params, **postprocess_params}
+        if batch_size is None:
+            batch_size = self._batch_size or 1
+        batch_size = _positive_int(batch_size, "batch_size")
+        if num_workers is None:
+            num_workers = self._num_workers if self._num_workers is not None else min(4, os.cpu_count() or 1)
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise PipelineArgumentError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+
+        # Everything about the text is checked (and encoded) before any video is decoded.
+        labels = forward_params.pop("candidate_labels", None)
+        if labels is None:
+            raise InvalidLabelsError("candidate_labels is required: the list of class names to rank")
+        labels, templater = self._check_text(labels, forward_params.pop("hypothesis_template", None))
+        text_embeds = self.text_embeddings(labels, templater)
+        on_error = forward_params.pop("on_error", "raise")
+
+        items = videos
+        if _split and not _is_stream(videos):
+            items, _ = self._split_inputs(videos, preprocess_params.get("preprocessed"))
+        prepared = self._prepare_ahead(items, preprocess_params, num_workers, batch_size, on_error)
+        return self._run(prepared, labels, templater, text_embeds, batch_size, forward_params, postprocess_params)
+
+    def _run(self, prepared, labels, templater, text_embeds, batch_size, forward_params, postprocess_params):
+        batch: list = []
+        for model_inputs in prepared:
+            batch.append(model_inputs)
+            if len(batch) == batch_size:
+                yield from self._classify(batch, labels, templater, text_embeds, forward_params, postprocess_params)
+                batch = []
+        if batch:
+            yield from self._classify(batch, labels, templater, text_embeds, forward_params, postprocess_params)
+
+    def _classify(self, batch, labels, templater, text_embeds, forward_params, postprocess_params):
+        present = [inputs for inputs in batch if inputs is not None]
+        scores = iter(())
+        if present:
+            model_inputs = {
+                "pixel_values": torch.cat([inputs["pixel_values"] for inputs in present]),
+                "num_views": [inputs["num_views"] for inputs in present],
+            }
+            outputs = self._forward(
+                model_inputs, text_embeds=text_embeds, num_templates=templater.num_templates, **forward_params
+            )
+            scores = iter(outputs["scores"])
+        for inputs in batch:
+            yield (
+                None
+                if inputs is None
+                else self.postprocess({"scores": next(scores), "labels": labels}, **postprocess_params)
+            )
+
+    # ------------------------------------------------------------------ inputs
+
+    def _split_inputs(self, videos, preprocessed) -> tuple[list, bool]:
+        """The list of single videos in ``videos``, and whether it was a batch."""
+        if isinstance(videos, dict):
+            return [videos], False
+        if isinstance(videos, (np.ndarray, torch.Tensor)):
+            if videos.ndim == 5:
+                return list(videos), True
+            return [videos], False
+        if isinstance(videos, (list, tuple)):
+            if not videos:
+                raise VideoDecodeError("videos", "the list of videos is empty")
+            if all(_is_frame(item) for item in videos) and not preprocessed:
+                return [videos], False
+            return list(videos), True
+        return [videos], False
+
+    def _prepare_ahead(self, items: Iterable, params: dict, num_workers: int, batch_size: int, on_error: str):
+        """``preprocess`` of every item, in order; with workers, decoding runs ahead of the consumer."""
+
+        def prepare(item):
+            try:
+                return self.preprocess(item, **params)
+            except VideoDecodeError as error:
+                if on_error == "raise":
+                    raise
+                warnings.warn(f"skipped: {error}", UserWarning, stacklevel=2)
+                return None
+
+        if num_workers == 0 or (isinstance(items, list) and len(items) == 1):
+            for item in items:
+                yield prepare(item)
+            return
+        ahead = max(2 * batch_size, 2 * num_workers)
+        pool = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="actionclip-decode")
+        try:
+            iterator = iter(items)
+            pending = deque(pool.submit(prepare, item) for item in islice(iterator, ahead))
+            while pending:
+                future = pending.popleft()
+                for item in islice(iterator, 1):
+                    pending.append(pool.submit(prepare, item))
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def preprocess(self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, decode_timeout=30.0):
+        """One video -> ``{"pixel_values": (V, T, C, H, W) float32, "num_views": V}``."""
+        if isinstance(video, dict):
+            if "pixel_values" not in video:
+                raise VideoDecodeError("video", f"a dict input needs a 'pixel_values' entry, got keys {sorted(video)}")
+            return self._preprocessed(video["pixel_values"])
+        if preprocessed:
+            return self._preprocessed(video)
+        num_frames = num_frames or self.processor.num_frames or self.model.config.num_frames
+        num_views = num_clips * num_crops
+        sampler = (
+            TSNSampler(num_frames)
+            if num_views == 1
+            else MultiViewSampler(num_clips, TSNSampler(num_frames), num_crops)
+        )
+        if _is_source(video):
+            clips = sample_and_read(video, sampler, timeout=decode_timeout).frames
+        elif (
+            isinstance(video, (np.ndarray, torch.Tensor))
+            and video.ndim == 4
+            or (isinstance(video, (list, tuple)) and video and all(_is_frame(frame) for frame in video))
+        ):
+            indices = np.asarray(sampler(len(video)))
+            if isinstance(video, (list, tuple)):
+                clips = [[video[int(i)] for i in row] for row in indices.reshape(-1, indices.shape[-1])]
+            else:
+                clips = video[torch.as_tensor(indices) if isinstance(video, torch.Tensor) else indices]
+        else:
+            shape = getattr(video, "shape", None)
+            raise VideoDecodeError(
+                video
+                if _is_source(video)
+                else f"<{type(video).__name__}{' of shape ' + str(tuple(shape)) if shape is not None else ''}>",
+                "expected a path, URL, bytes, a file object, frames (T, H, W, 3), a list of PIL images, or "
+                "{'pixel_values': ...}",
+            )
+        if num_views == 1 and not isinstance(clips, list):
+            clips = clips[None]
+        if num_crops == 1:
+            pixel_values = self.processor.video_processor(list(clips), return_tensors="pt")["pixel_values"]
+        else:
+            pixel_values = self._three_crops(
+                self.processor.video_processor(list(clips), do_center_crop=False, return_tensors="pt")["pixel_values"]
+            )
+        return {"pixel_values": pixel_values, "num_views": num_views}
+
+    def _three_crops(self, resized: torch.Tensor) -> torch.Tensor:
+        """View ``v`` cropped at position ``v % 3`` (start, centre, end) along the longer side of the frames."""
+        crop = self.processor.video_processor.crop_size
+        crop_height, crop_width = crop["height"], crop["width"]
+        height, width = resized.shape[-2:]
+        if height < crop_height or width < crop_width:
+            raise VideoDecodeError(
+                "video", f"resized frames {height}x{width} are smaller than the crop {crop_height}x{crop_width}"
+            )
+        views = []
+        for view, frames in enumerate(resized):
+            position = view % 3
+            top, left = (height - crop_height) // 2, (width - crop_width) // 2
+            if width >= height:
+                left = (0, left, width - crop_width)[position]
+            else:
+                top = (0, top, height - crop_height)[position]
+            views.append(frames[..., top : top + crop_height, left : left + crop_width])
+        return torch.stack(views)
+
+    @staticmethod
+    def _preprocessed(pixel_values) -> dict:
+        if isinstance(pixel_values, np.ndarray):
+            pixel_values = torch.from_numpy(pixel_values)
+        if not isinstance(pixel_values, torch.Tensor) or not pixel_values.is_floating_point():
+            raise VideoDecodeError(
+                "pixel_values",
+                f"pre-processed input must be a float tensor (T, C, H, W) or (V, T, C, H, W), got {type(pixel_values).__name__}"
+                + (f" of dtype {pixel_values.dtype}" if isinstance(pixel_values, torch.Tensor) else ""),
+            )
+        if pixel_values.ndim == 4:
+            pixel_values = pixel_values[None]
+        if pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
+            raise VideoDecodeError(
+                "pixel_values",
+                f"pre-processed input must have shape (T, 3, H, W) or (V, T, 3, H, W), got {tuple(pixel_values.shape)}",
+            )
+        return {"pixel_values": pixel_values, "num_views": pixel_values.shape[0]}
+
+    # ------------------------------------------------------------------ text
+
+    def _check_text(self, labels, templates) -> tuple[list[str], PromptTemplater]:
+        if isinstance(labels, str):
+            labels = [label.strip() for label in labels.split(",")]
+        if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
+            raise InvalidLabelsError(f"candidate_labels must be a list of strings, got {type(labels).__name__}")
+        labels = list(labels)
+        if templates is None:
+            templates = list(self.model.config.templates)
+        elif isinstance(templates, (list, tuple)) and not templates:
+            raise InvalidTemplateError(
+                "hypothesis_template is an empty list: give at least one template containing '{}'"
+            )
+        templater = PromptTemplater(templates)
+        templater.normalize_labels(labels)  # empty, blank, non-string, duplicates -> InvalidLabelsError
+        return labels, templater
+
+    def text_embeddings(self, labels: Sequence[str], templater: PromptTemplater) -> torch.Tensor:
+        """L2-normalised embeddings of every (template, label) prompt, template-major ``(K * N, D)`` float32.
+
+        Kept for later calls with the same labels and templates (per model, device and dtype).
+        """
+        key = (tuple(labels), templater.templates, id(self.model), self.device, self.model.dtype)
+        with self._text_cache_lock:
+            if key in self._text_cache:
+                self._text_cache.move_to_end(key)
+                return self._text_cache[key]
+        encoded = self.processor.encode_labels(labels, templater, padding=True)
+        with torch.no_grad():
+            features = self.model.get_text_features(
+                encoded["input_ids"].to(self.device), encoded["attention_mask"].to(self.device)
+            )
+        embeds = F.normalize(features, dim=-1)
+        with self._text_cache_lock:
+            self._text_cache[key] = embeds
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return embeds
+
+    def clear_text_cache(self) -> None:
+        """Forget the cached text embeddings (after changing the model's text weights in place)."""
+        with self._text_cache_lock:
+            self._text_cache.clear()
+
+    # ------------------------------------------------------------------ model
+
+    def _forward(self, model_inputs, text_embeds=None, num_templates=1, logit_scale=None, ensemble="probs"):
+        """``pixel_values`` (sum of views, T, C, H, W) -> ``{"scores": (videos, N)}`` float32 on the CPU."""
+        pixel_values = model_inputs["pixel_values"].to(device=self.device, dtype=self.model.dtype)
+        with torch.no_grad():
+            video_embeds = F.normalize(self.model.get_video_features(pixel_values), dim=-1)
+            scale = self.model.scale(logit_scale)
+            if ensemble == "embedding":
+                class_embeds = F.normalize(
+                    template_averaged_embeddings(text_embeds, num_templates).to(video_embeds.dtype), dim=-1
+                )
+                probs = (scale * video_embeds @ class_embeds.t()).float().softmax(dim=-1)
+            else:
+                probs = template_ensemble_probs(scale * video_embeds @ text_embeds.t(), num_templates)
+        probs = probs.cpu()
+        counts = model_inputs["num_views"]
+        scores, start = [], 0
+        for count in counts:
+            scores.append(average_view_scores(probs[start : start + count], count)[0])
+            start += count
+        return {"scores": scores}
+
+    def postprocess(self, model_outputs, top_k=None):
+        scores, labels = model_outputs["scores"], model_outputs["labels"]
+        order = sorted(range(len(labels)), key=lambda i: -float(scores[i]))
+        if top_k is not None:
+            order = order[:top_k]
+        return [{"label": labels[i], "score": float(scores[i])} for i in order]
+
+    # ------------------------------------------------------------------ saving
+
+    def save_pretrained(self, save_directory, **kwargs):
+        """Save the model, this pipeline's code (as a custom pipeline) and the `ActionCLIPProcessor`."""
+        super().save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)
+
+
+__all__ = [
+    "MissingProcessorError",
+    "PipelineArgumentError",
+    "ZeroShotVideoClassificationPipeline",
+    "load_actionclip_processor",
+]
