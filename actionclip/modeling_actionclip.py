@@ -220,6 +220,9 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
     `temporal_embedding` (joint) and `fusion.*`.
     """
 
+    # The loss is a batch mean computed here: the Trainer must scale it for gradient accumulation itself.
+    accepts_loss_kwargs = False
+
     def __init__(self, config: ActionCLIPConfig):
         super().__init__(config)
         self.text_model = CLIPTextModel._from_config(config.text_config)

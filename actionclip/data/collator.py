@@ -1,0 +1,100 @@
+"""Batches for ActionCLIP training: stacked clips, labels and the tokenized prompts the loss needs.
+
+- ``contrastive_loss="kl"`` (the paper's): one prompt per video, its own class under a template drawn at random
+  for that sample; ``input_ids`` / ``attention_mask`` are ``(B, L)``.
+- ``contrastive_loss="cross_entropy"``: the prompts of all N classes under one template drawn for the batch;
+  ``input_ids`` / ``attention_mask`` are ``(N, L)`` and ``labels`` index them.
+
+Template draws come from each item's ``sample_seed`` (see :mod:`actionclip.data.datasets`), so they are the same in
+a resumed run; items without one use the collator's own generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InvalidLabelsError
+from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike
+
+CONTEXT_LENGTH = 77
+LOSS_MODES = ("kl", "cross_entropy")
+
+
+class ActionCLIPCollator:
+    """Collate dataset items ``{"pixel_values": (T, C, H, W), "labels": int[, "sample_seed": int]}``.
+
+    Args:
+        label_names: class names in label-id order.
+        tokenizer: CLIP's tokenizer (defaults to `actionclip.tokenizer.load_clip_tokenizer()`).
+        templates: prompt templates (anything `prompts.load_templates` accepts, or a `PromptTemplater`).
+        contrastive_loss: ``"kl"`` or ``"cross_entropy"`` (as `ActionCLIPConfig.contrastive_loss`).
+        seed: seed of the generator used for items without ``sample_seed``.
+
+    Returns (from ``__call__``): ``pixel_values`` (B, T, C, H, W) float32, ``labels`` (B,) int64, ``input_ids`` and
+    ``attention_mask`` (B or N, L) padded to the longest prompt of the batch (at most 77 tokens).
+    """
+
+    def __init__(
+        self,
+        label_names: Sequence[str],
+        tokenizer=None,
+        templates: TemplatesLike | PromptTemplater = DEFAULT_TEMPLATE_SET,
+        contrastive_loss: str = "kl",
+        seed: int = 0,
+    ):
+        if contrastive_loss not in LOSS_MODES:
+            raise ValueError(f"contrastive_loss must be one of {LOSS_MODES}, got {contrastive_loss!r}")
+        if tokenizer is None:
+            from ..tokenizer import load_clip_tokenizer
+
+            tokenizer = load_clip_tokenizer()
+        self.tokenizer = tokenizer
+        self.templater = templates if isinstance(templates, PromptTemplater) else PromptTemplater(templates)
+        self.label_names = self.templater.normalize_labels(list(label_names))
+        self.contrastive_loss = contrastive_loss
+        self._rng = np.random.default_rng(seed)
+
+    def _template_ids(self, features: Sequence[dict], count: int) -> np.ndarray:
+        if all("sample_seed" in feature for feature in features):
+            if count == 1:
+                return np.random.default_rng(int(features[0]["sample_seed"])).integers(
+                    self.templater.num_templates, size=1
+                )
+            return np.array(
+                [
+                    np.random.default_rng(int(feature["sample_seed"])).integers(self.templater.num_templates)
+                    for feature in features
+                ],
+                dtype=np.int64,
+            )
+        return self._rng.integers(self.templater.num_templates, size=count)
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        pixel_values = torch.stack([torch.as_tensor(feature["pixel_values"]) for feature in features])
+        labels = torch.tensor([int(feature["labels"]) for feature in features], dtype=torch.long)
+        if labels.min() < 0 or labels.max() >= len(self.label_names):
+            raise InvalidLabelsError(
+                f"labels {labels.tolist()} are outside [0, {len(self.label_names)}): the collator's class names do "
+                "not match the dataset"
+            )
+        if self.contrastive_loss == "kl":
+            template_ids = self._template_ids(features, len(features))
+            texts = self.templater.format_prompts([self.label_names[i] for i in labels.tolist()], template_ids)
+        else:
+            template_id = int(self._template_ids(features, 1)[0])
+            texts = self.templater.format_prompts(self.label_names, [template_id] * len(self.label_names))
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=CONTEXT_LENGTH, return_tensors="pt")
+        return {
+            "pixel_values": pixel_values.float(),
+            "labels": labels,
+            "input_ids": tokens["input_ids"],
+            "attention_mask": tokens["attention_mask"],
+        }
+
+
+__all__ = ["ActionCLIPCollator"]

@@ -1,0 +1,404 @@
+"""The library side of training ActionCLIP with `transformers.Trainer`.
+
+- :class:`ActionCLIPTrainingArguments`: `TrainingArguments` with the paper's recipe as defaults (AdamW with betas
+  (0.9, 0.98), eps 1e-8, weight decay 0.2, learning rate 5e-6 for CLIP and 10x for the fusion, linear warm-up over
+  the first 10% then cosine decay, evaluation and a checkpoint every epoch, the best top-1 model kept).
+- :func:`actionclip_parameter_groups`: CLIP's text side, vision side and the fusion as three AdamW groups.
+- :func:`freeze_towers`, :func:`apply_lora`: what is trained.
+- :class:`ActionCLIPTrainer`: the optimizer from those groups; evaluation that scores every video against the
+  template-ensembled prompts of the whole label set, so `compute_metrics` gets ``(B, N)`` class scores; checkpoints
+  written to a temporary folder and renamed when complete, so `get_last_checkpoint` never returns a half-written one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from .scoring import template_ensemble_probs
+
+logger = logging.getLogger(__name__)
+
+# A checkpoint is written under this name and renamed to `checkpoint-<step>` once complete. The name does not match
+# transformers' `^checkpoint-\d+$`, so `get_last_checkpoint` and the checkpoint rotation never see it.
+STAGING_PREFIX = ".tmp-" + PREFIX_CHECKPOINT_DIR + "-"
+
+PARAMETER_GROUPS = ("text", "vision", "fusion")
+LORA_TARGET_MODULES = r".*(text_model|vision_model)\..*\.(q_proj|k_proj|v_proj|out_proj)"
+
+
+@dataclass
+class ActionCLIPTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with ActionCLIP's recipe as defaults, and the options of its parameter groups."""
+
+    learning_rate: float = field(default=5e-6, metadata={"help": "Learning rate of the CLIP towers (paper: 5e-6)."})
+    weight_decay: float = field(default=0.2, metadata={"help": "AdamW weight decay (paper: 0.2)."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (paper: 0.9)."})
+    adam_beta2: float = field(default=0.98, metadata={"help": "AdamW beta2 (paper: 0.98)."})
+    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon (paper: 1e-8)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Decay after the warm-up (paper: cosine)."})
+    warmup_steps: float = field(
+        default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all steps (paper: 10%)."}
+    )
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate (top-1 / top-5)."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to write a checkpoint."})
+    metric_for_best_model: str | None = field(
+        default="top1_accuracy", metadata={"help": "Metric that selects the best checkpoint."}
+    )
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Load the best checkpoint at the end."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep every column for the collator."})
+    label_names: list[str] | None = field(default_factory=lambda: ["labels"], metadata={"help": "Label keys."})
+    fusion_lr_ratio: float = field(
+        default=10.0, metadata={"help": "Learning rate of the fusion (visual prompt) as a multiple of CLIP's."}
+    )
+    vision_lr_ratio: float = field(
+        default=1.0, metadata={"help": "Learning rate of the vision tower as a multiple of the text tower's."}
+    )
+    weight_decay_norm_and_bias: bool = field(
+        default=True,
+        metadata={
+            "help": "Apply weight decay to biases, LayerNorm weights and logit_scale too, as the original did; "
+            "false exempts them (one-dimensional parameters)."
+        },
+    )
+    eval_logit_scale: float | None = field(
+        default=None,
+        metadata={"help": "Similarity multiplier in evaluation (the original used 100); default: the learned one."},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What is trained, and at which learning rate
+
+
+def parameter_group_of(name: str) -> str:
+    """``"fusion"``, ``"vision"`` or ``"text"`` for a parameter name of an `ActionCLIPModel` (optionally wrapped by
+    PEFT or DDP): the fusion is the visual prompt after the frame encoder; the vision side is CLIP's vision tower,
+    its projection and the joint prompt's temporal embedding; everything else (text tower, text projection,
+    ``logit_scale``) is the text side."""
+    parts = name.split(".")
+    if "fusion" in parts:
+        return "fusion"
+    if "vision_model" in parts or "visual_projection" in parts or "temporal_embedding" in parts:
+        return "vision"
+    return "text"
+
+
+def actionclip_parameter_groups(
+    model: nn.Module,
+    learning_rate: float,
+    weight_decay: float = 0.2,
+    fusion_lr_ratio: float = 10.0,
+    vision_lr_ratio: float = 1.0,
+    weight_decay_norm_and_bias: bool = True,
+) -> list[dict]:
+    """AdamW parameter groups of the trainable parameters: ``text`` at ``learning_rate``, ``vision`` at
+    ``learning_rate * vision_lr_ratio`` and ``fusion`` at ``learning_rate * fusion_lr_ratio`` (the original's
+    ``lr``, ``lr * ratio``, ``lr * f_ratio``). With ``weight_decay_norm_and_bias=False`` each group is split in
+    two, the one-dimensional parameters (biases, norms, ``logit_scale``) without decay. Each group has a ``name``
+    (``"text"``, ``"vision/no_decay"``, ...); empty groups are left out."""
+    ratios = {"text": 1.0, "vision": vision_lr_ratio, "fusion": fusion_lr_ratio}
+    for key, ratio in ratios.items():
+        if not ratio > 0:
+            raise ValueError(f"the {key} learning-rate ratio must be > 0, got {ratio}")
+    buckets: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        decay = weight_decay_norm_and_bias or parameter.ndim >= 2
+        buckets.setdefault((parameter_group_of(name), decay), []).append(parameter)
+    groups = []
+    for group in PARAMETER_GROUPS:
+        for decay in (True, False):
+            params = buckets.get((group, decay))
+            if params:
+                groups.append(
+                    {
+                        "name": group if decay else f"{group}/no_decay",
+                        "params": params,
+                        "lr": learning_rate * ratios[group],
+                        "weight_decay": weight_decay if decay else 0.0,
+                    }
+                )
+    if not groups:
+        raise ValueError("the model has no trainable parameter (every tower frozen and no fusion weights?)")
+    return groups
+
+
+def freeze_towers(model: nn.Module, text: bool = False, vision: bool = False) -> None:
+    """Stop training CLIP's text tower (+ text projection) and/or vision tower (+ visual projection); the fusion
+    and ``logit_scale`` stay trainable."""
+    for name, parameter in model.named_parameters():
+        group = parameter_group_of(name)
+        if (text and group == "text" and "logit_scale" not in name.split(".")) or (
+            vision and group == "vision" and "temporal_embedding" not in name.split(".")
+        ):
+            parameter.requires_grad_(False)
+
+
+def apply_lora(model: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0.0):
+    """Wrap an `ActionCLIPModel` with LoRA adapters (peft) on the attention projections (``q_proj``, ``k_proj``,
+    ``v_proj``, ``out_proj``) of both CLIP towers; the fusion is trained fully and saved with the adapter
+    (``modules_to_save``). Everything else is frozen.
+
+    Returns the `peft.PeftModel`; `merge_and_unload()` gives back a plain `ActionCLIPModel`.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"lora r must be a positive integer, got {r!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"lora dropout must be in [0, 1), got {dropout!r}")
+    fusion = getattr(model, "fusion", None)
+    modules_to_save = ["fusion"] if fusion is not None and any(True for _ in fusion.parameters()) else None
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=LORA_TARGET_MODULES,
+        modules_to_save=modules_to_save,
+        bias="none",
+    )
+    return get_peft_model(model, config)
+
+
+def unwrap_actionclip(model: nn.Module) -> nn.Module:
+    """The `ActionCLIPModel` inside DDP / accelerate / PEFT wrappers (PEFT's LoRA layers stay in place)."""
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The Trainer
+
+
+class ActionCLIPTrainer(Trainer):
+    """`Trainer` for ActionCLIP.
+
+    Args (besides the Trainer's):
+        eval_label_names: the class names of the evaluation set (default: ``eval_dataset.label_names``).
+        eval_templates: the templates ensembled in evaluation (default: the model's ``config.templates``).
+        tokenizer: CLIP's tokenizer for the evaluation prompts (default: the processing class's, or the shipped one).
+
+    Evaluation scores each video against the ``K * N`` prompts of the label set (encoded once per evaluation) and
+    returns template-ensembled class probabilities ``(B, N)`` (`scoring.template_ensemble_probs`) as predictions;
+    ``eval_loss`` is their negative log-likelihood of the true class.
+    """
+
+    def __init__(
+        self,
+        *args,
+        eval_label_names: Sequence[str] | None = None,
+        eval_templates: Sequence[str] | None = None,
+        tokenizer=None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        # The loss is a per-batch mean that ignores `num_items_in_batch`: the Trainer must scale it for gradient
+        # accumulation itself, and must not multiply it by the number of processes.
+        self.model_accepts_loss_kwargs = False
+        self.eval_label_names = list(eval_label_names) if eval_label_names is not None else None
+        self.eval_templates = list(eval_templates) if eval_templates is not None else None
+        self._eval_tokenizer = tokenizer
+        self._eval_text_embeds: torch.Tensor | None = None
+        self._eval_num_templates = 1
+        self._staging_dir: str | None = None
+
+    # ------------------------------------------------------------------ optimizer
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        """AdamW (or the ``--optim`` choice) over :func:`actionclip_parameter_groups`."""
+        if self.optimizer is None:
+            opt_model = self.model if model is None else model
+            args = self.args
+            groups = actionclip_parameter_groups(
+                opt_model,
+                args.learning_rate,
+                args.weight_decay,
+                getattr(args, "fusion_lr_ratio", 10.0),
+                getattr(args, "vision_lr_ratio", 1.0),
+                getattr(args, "weight_decay_norm_and_bias", True),
+            )
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(args, opt_model)
+            optimizer_kwargs = {k: v for k, v in optimizer_kwargs.items() if k not in ("params", "model")}
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, *args, **kwargs):
+        self._eval_text_embeds = None  # the text tower may have changed since the last evaluation
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self._eval_text_embeds = None
+
+    def predict(self, *args, **kwargs):
+        self._eval_text_embeds = None
+        try:
+            return super().predict(*args, **kwargs)
+        finally:
+            self._eval_text_embeds = None
+
+    def _label_set_embeddings(self, model: nn.Module) -> torch.Tensor:
+        if self._eval_text_embeds is None:
+            labels = self.eval_label_names
+            if labels is None:
+                labels = getattr(self.eval_dataset, "label_names", None)
+            if labels is None:
+                raise ValueError(
+                    "evaluation needs the class names: pass eval_label_names or use a dataset with label_names"
+                )
+            templates = self.eval_templates or list(model.config.templates)
+            tokenizer = self._eval_tokenizer or getattr(self.processing_class, "tokenizer", None)
+            if tokenizer is None:
+                from .tokenizer import load_clip_tokenizer
+
+                tokenizer = load_clip_tokenizer()
+                self._eval_tokenizer = tokenizer
+            self._eval_text_embeds = model.encode_label_set(list(labels), tokenizer, templates)
+            self._eval_num_templates = len(templates)
+        return self._eval_text_embeds
+
+    def prediction_step(self, model, inputs, prediction_loss_only: bool, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs.get("labels")
+        actionclip = unwrap_actionclip(model)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            text_embeds = self._label_set_embeddings(actionclip)
+            video_embeds = F.normalize(actionclip.get_video_features(inputs["pixel_values"]), dim=-1)
+            scale = actionclip.scale(getattr(self.args, "eval_logit_scale", None))
+            logits = scale * video_embeds @ text_embeds.to(video_embeds.dtype).t()
+            scores = template_ensemble_probs(logits, self._eval_num_templates)
+            loss = None
+            if labels is not None:
+                loss = F.nll_loss(scores.clamp_min(1e-12).log(), labels.long()).detach()
+        if prediction_loss_only:
+            return loss, None, None
+        return loss, scores, labels
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _get_output_dir(self, trial) -> str:
+        if self._staging_dir is not None:
+            return self._staging_dir
+        return super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Write the checkpoint into ``.tmp-checkpoint-<step>/`` and rename it to ``checkpoint-<step>`` once every
+        file is written (rotation and pushing follow the rename)."""
+        run_dir = self._get_output_dir(trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        final_dir = os.path.join(run_dir, name)
+        staging_root = os.path.join(run_dir, f"{STAGING_PREFIX}{self.state.global_step}")
+        staged_dir = os.path.join(staging_root, name)
+        if self.args.should_save and os.path.exists(staging_root):
+            shutil.rmtree(staging_root)  # left over by a run killed while writing this step
+        self.accelerator.wait_for_everyone()
+        push_to_hub = self.args.push_to_hub
+        self._staging_dir = staging_root
+        self.args.push_to_hub = False
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging_dir = None
+            self.args.push_to_hub = push_to_hub
+        if self.state.best_model_checkpoint == staged_dir:
+            self.state.best_model_checkpoint = final_dir
+            if self.args.should_save:
+                self.state.save_to_json(os.path.join(staged_dir, "trainer_state.json"))
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            _publish_directory(staged_dir, final_dir)
+            shutil.rmtree(staging_root, ignore_errors=True)
+            self._rotate(run_dir)
+        self.accelerator.wait_for_everyone()
+        if push_to_hub:
+            self._push_from_checkpoint(final_dir)
+
+    def _rotate(self, run_dir: str) -> None:
+        try:
+            from transformers.trainer_utils import rotate_checkpoints
+        except ImportError:  # older transformers 5.x: a Trainer method
+            self._rotate_checkpoints(use_mtime=True, output_dir=run_dir)
+            return
+        rotate_checkpoints(
+            output_dir=run_dir,
+            save_total_limit=self.args.save_total_limit,
+            best_model_checkpoint=self.state.best_model_checkpoint,
+            use_mtime=True,
+        )
+
+    # ------------------------------------------------------------------ model card
+
+    def create_model_card(self, *args, **kwargs):
+        """ActionCLIP's model card (`actionclip.model_card.write_model_card`) when the output folder holds a full
+        model; the Trainer's otherwise (e.g. a LoRA adapter)."""
+        output_dir = self.args.output_dir
+        if not self.is_world_process_zero():
+            return None
+        if os.path.isfile(os.path.join(output_dir, "config.json")):
+            try:
+                from .model_card import write_model_card
+            except ImportError:
+                write_model_card = None
+            if write_model_card is not None:
+                card_kwargs = {}
+                base_model = getattr(self, "base_model_id", None)
+                if base_model and not os.path.exists(base_model):
+                    card_kwargs["base_model"] = base_model
+                return write_model_card(output_dir, model_name=kwargs.get("model_name"), **card_kwargs)
+        return super().create_model_card(*args, **kwargs)
+
+
+def _publish_directory(staged_dir: str, final_dir: str) -> None:
+    """Make ``staged_dir`` appear as ``final_dir`` in one rename (an older ``final_dir`` is moved aside first)."""
+    parent, name = os.path.split(final_dir.rstrip(os.sep))
+    if os.path.exists(final_dir):
+        replaced = os.path.join(parent, f".replaced-{name}")
+        shutil.rmtree(replaced, ignore_errors=True)
+        os.replace(final_dir, replaced)
+        os.replace(staged_dir, final_dir)
+        shutil.rmtree(replaced, ignore_errors=True)
+    else:
+        os.replace(staged_dir, final_dir)
+    try:  # make the rename itself durable
+        fd = os.open(parent or ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def is_complete_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a checkpoint folder this Trainer published (a ``checkpoint-<step>`` with its state)."""
+    return os.path.isfile(os.path.join(path, "trainer_state.json"))
+
+
+__all__ = [
+    "LORA_TARGET_MODULES",
+    "PARAMETER_GROUPS",
+    "STAGING_PREFIX",
+    "ActionCLIPTrainer",
+    "ActionCLIPTrainingArguments",
+    "actionclip_parameter_groups",
+    "apply_lora",
+    "freeze_towers",
+    "is_complete_checkpoint",
+    "parameter_group_of",
+    "unwrap_actionclip",
+]
