@@ -205,7 +205,9 @@ class TemporalTransformerCls(nn.Module):
                 f"got {num_frames} frames but transf_cls was built for at most {self.pos_embed.shape[1] - 1}"
             )
         cls_tokens = self.cls_token.to(frame_embeds.dtype).expand(batch_size, -1, -1)
-        hidden_states = torch.cat([cls_tokens, frame_embeds], dim=1) + self.pos_embed[:, : num_frames + 1]
+        # Cast like the class token: under bf16 autocast a float32 table would turn the whole stream float32.
+        position = self.pos_embed[:, : num_frames + 1].to(frame_embeds.dtype)
+        hidden_states = torch.cat([cls_tokens, frame_embeds], dim=1) + position
         for layer in self.layers:
             hidden_states = layer(hidden_states)
         return self.norm(hidden_states)[:, 0]

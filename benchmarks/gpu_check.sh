@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The prepared GPU check for issue 7: one run on one H100 / H200, about 6-8 minutes, installs nothing.
+#
+#   bash benchmarks/gpu_check.sh            # from the repository root (or anywhere: it cds there)
+#   PYTHON=/path/to/python bash benchmarks/gpu_check.sh
+#
+# Prints, in order: the environment; the model table in the issue's configuration (ViT-B/16, 224 px, 8 frames,
+# batch 32, 400 classes x 16 templates) with the torch.compile variant and a count of synchronising CUDA calls
+# per step; ours with the joint prompt (1576-token sequences: the SDPA case), zero-shot only; the end-to-end
+# pipeline on the GPU. Each part has its own time limit, so a slow part cannot starve the others; a part that
+# fails prints why and the script goes on. Exit status: that of the main table.
+set -u
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1
+export TOKENIZERS_PARALLELISM=false
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+
+echo "== environment"
+date -u +%Y-%m-%dT%H:%M:%SZ
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | head -3
+"$PY" - <<'EOF'
+import importlib, sys
+import torch, transformers
+print(f"python {sys.version.split()[0]}  torch {torch.__version__}  transformers {transformers.__version__}  "
+      f"cuda {torch.version.cuda}  device {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NONE'}")
+for name in ("av", "psutil", "triton"):
+    try:
+        module = importlib.import_module(name)
+        print(f"{name} {getattr(module, '__version__', '?')}")
+    except Exception as error:
+        print(f"{name}: not importable ({type(error).__name__})")
+if not torch.cuda.is_available():
+    sys.exit("no CUDA device: this script is for a GPU machine")
+EOF
+[ $? -eq 0 ] || exit 2
+
+echo
+echo "== model throughput, preset h200 (+ compile, + sync count)"
+timeout 380 "$PY" benchmarks/run.py --preset h200 --compile --check-syncs
+status=$?
+[ $status -eq 124 ] && echo "(model table timed out after 380 s)"
+
+echo
+echo "== ours with the joint prompt, zero-shot (eager vs SDPA on 8 x 197 = 1576-token sequences)"
+timeout 75 "$PY" benchmarks/run.py --preset h200 --joint --tasks zero-shot --models ours --iters 5 \
+    || echo "(joint run failed or timed out)"
+
+echo
+echo "== end-to-end pipeline on the GPU (small model; decoding stays on the CPU)"
+timeout 90 "$PY" benchmarks/run.py --skip-model --with-pipeline --device cuda \
+    || echo "(pipeline run failed or timed out)"
+
+exit $status
