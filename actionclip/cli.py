@@ -286,6 +286,19 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate_protocols import format_summary, run_evaluation
+
+    print(format_summary(run_evaluation(args)))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo_from_args
+
+    return run_demo_from_args(args)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -388,6 +401,27 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--fusion", default=None, help="post-network prompt (default: inferred from the weights)")
     convert.add_argument("--joint", action="store_true", help="add the Joint pre-network prompt (fresh weights)")
     convert.set_defaults(handler=_convert)
+
+    from .demo import add_demo_arguments
+    from .evaluate_protocols import add_eval_arguments
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate a model: closed-set (multi-view) or zero-shot protocols",
+        description="Closed-set accuracy or a zero-shot protocol (hmdb51, ucf101, k600_novel, half_class, "
+        "full_class, base_to_novel, few_shot) of a model directory; the same program as "
+        "training_scripts/run_eval.py.",
+        formatter_class=_Formatter,
+    )
+    add_eval_arguments(evaluate).set_defaults(handler=_eval)
+    demo = commands.add_parser(
+        "demo",
+        help="generate synthetic videos, train, evaluate and report, offline",
+        description="Generate a synthetic dataset, train a temporal and a meanP ActionCLIP from scratch, evaluate "
+        "closed-set and zero-shot, classify a video with the pipeline, write model cards and a report.",
+        formatter_class=_Formatter,
+    )
+    add_demo_arguments(demo).set_defaults(handler=_demo)
     return parser
 
 
