@@ -1,4 +1,8 @@
-"""Typed errors. Each names the input that was wrong, what was wrong with it and, where it helps, what to do."""
+"""Typed errors. Each names the input that was wrong, what was wrong with it and, where it helps, what to do.
+
+This module imports nothing from the package: the modules that travel as remote code next to the weights
+(modeling, configuration, visual prompts, loss, scoring, the pipeline) import it, and it travels with them.
+"""
 
 
 class ActionCLIPError(Exception):
@@ -16,6 +20,34 @@ class VideoDecodeError(ActionCLIPError, ValueError):
 
 class VideoTimeoutError(VideoDecodeError, TimeoutError):
     """Opening or decoding a video took longer than the allowed time (a stalled URL, a pathological file)."""
+
+
+class FrameIndexError(VideoDecodeError, IndexError):
+    """A wanted frame index is negative, not an integer, or not below the video's frame count."""
+
+
+class VideoWriteError(ActionCLIPError, ValueError):
+    """Frames or options given to :func:`write_video` cannot be encoded (bad shape, dtype, timestamps, codec)."""
+
+
+class PartialDecodeWarning(UserWarning):
+    """Some wanted frames could not be decoded and were replaced by the closest decoded frame."""
+
+
+class SamplingError(ActionCLIPError, ValueError):
+    """A sampler was configured or called with unusable values (no frames, non-positive counts, unknown name)."""
+
+
+class VideoProcessingError(ActionCLIPError, ValueError):
+    """An option of the video processor is unusable (an unknown backend, a probability outside [0, 1], ...)."""
+
+
+class PipelineArgumentError(ActionCLIPError, ValueError):
+    """An option of the zero-shot pipeline is unusable (top_k, num_clips, ensemble, batch_size, ...)."""
+
+
+class MissingProcessorError(ActionCLIPError, FileNotFoundError):
+    """The model directory has no ``ActionCLIPProcessor`` (``processor_config.json`` and tokenizer files)."""
 
 
 class CheckpointConversionError(ActionCLIPError, ValueError):
@@ -36,6 +68,29 @@ class InvalidTemplateError(ActionCLIPError, ValueError):
 
 class TooManyBadSamplesError(ActionCLIPError, RuntimeError):
     """A dataset skipped more unreadable samples than its limit allows."""
+
+
+class InvalidSyntheticConfigError(ActionCLIPError, ValueError):
+    """A :class:`SyntheticActionConfig` cannot produce a dataset (sizes, counts, an infeasible zero-shot split)."""
+
+
+class InvalidProtocolError(ActionCLIPError, ValueError):
+    """A protocol cannot be built from its inputs (unknown classes, too few videos, bad fractions or seeds)."""
+
+
+class InvalidSplitFileError(InvalidProtocolError):
+    """A split or list file is malformed (bad line, unknown class, label that contradicts its folder)."""
+
+    def __init__(self, path, line_number: int | None, reason: str):
+        self.path = path
+        self.line_number = line_number
+        self.reason = reason
+        where = f"{str(path)!r}" + (f", line {line_number}" if line_number is not None else "")
+        super().__init__(f"bad split file {where}: {reason}")
+
+
+class DatasetFormatError(ActionCLIPError, ValueError):
+    """A dataset description (folder, list file, CSV, shards, arguments) cannot be turned into samples."""
 
 
 def describe_source(source) -> str:

@@ -21,7 +21,13 @@ from PIL import Image
 from torch.nn import functional as F
 from transformers.pipelines.base import Pipeline
 
-from .errors import ActionCLIPError, InvalidLabelsError, InvalidTemplateError, VideoDecodeError
+from .errors import (
+    InvalidLabelsError,
+    InvalidTemplateError,
+    MissingProcessorError,
+    PipelineArgumentError,
+    VideoDecodeError,
+)
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
 from .sampling import MultiViewSampler, TSNSampler, average_view_scores
@@ -37,14 +43,6 @@ PROCESSOR_HINT = (
     "`ActionCLIPProcessor.from_model_config(AutoConfig.from_pretrained(d)).save_pretrained(d)` "
     "(from actionclip.processing_actionclip), or pass processor=ActionCLIPProcessor(...) to pipeline()"
 )
-
-
-class PipelineArgumentError(ActionCLIPError, ValueError):
-    """An option of the zero-shot pipeline is unusable (top_k, num_clips, ensemble, batch_size, ...)."""
-
-
-class MissingProcessorError(ActionCLIPError, FileNotFoundError):
-    """The model directory has no ``ActionCLIPProcessor`` (``processor_config.json`` and tokenizer files)."""
 
 
 def _is_source(item) -> bool:

@@ -13,10 +13,10 @@ from transformers import CLIPTokenizer
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .errors import InvalidLabelsError, VideoDecodeError
+from .errors import InvalidLabelsError, VideoDecodeError, VideoProcessingError
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
 from .tokenizer import load_clip_tokenizer
-from .video_processing_actionclip import ActionCLIPVideoProcessor, VideoProcessingError
+from .video_processing_actionclip import ActionCLIPVideoProcessor
 
 CONTEXT_LENGTH = 77
 

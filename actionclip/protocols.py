@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ActionCLIPError, InvalidLabelsError
+from .errors import InvalidLabelsError, InvalidProtocolError, InvalidSplitFileError
 
 Sample = tuple[str, int]
 
@@ -50,21 +50,6 @@ PACKAGED_LABEL_LISTS: dict[str, str] = {
     **{f"k600_novel_split{k}": f"kinetics600_zeroshot_novel160_split{k}.csv" for k in (1, 2, 3)},
     **{f"kinetics600_zeroshot_novel160_split{k}": f"kinetics600_zeroshot_novel160_split{k}.csv" for k in (1, 2, 3)},
 }
-
-
-class InvalidProtocolError(ActionCLIPError, ValueError):
-    """A protocol cannot be built from its inputs (unknown classes, too few videos, bad fractions or seeds)."""
-
-
-class InvalidSplitFileError(InvalidProtocolError):
-    """A split or list file is malformed (bad line, unknown class, label that contradicts its folder)."""
-
-    def __init__(self, path, line_number: int | None, reason: str):
-        self.path = path
-        self.line_number = line_number
-        self.reason = reason
-        where = f"{str(path)!r}" + (f", line {line_number}" if line_number is not None else "")
-        super().__init__(f"bad split file {where}: {reason}")
 
 
 def _stable_rank(*parts) -> int:

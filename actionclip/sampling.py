@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ActionCLIPError
-
-
-class SamplingError(ActionCLIPError, ValueError):
-    """A sampler was configured or called with unusable values (no frames, non-positive counts, unknown name)."""
+from .errors import SamplingError
 
 
 def _positive_int(value, name: str) -> int:

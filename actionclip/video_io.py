@@ -40,12 +40,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .errors import ActionCLIPError, VideoDecodeError, VideoTimeoutError, describe_source
-
-
-class VideoWriteError(ActionCLIPError, ValueError):
-    """Frames or options given to :func:`write_video` cannot be encoded (bad shape, dtype, timestamps, codec)."""
-
+from .errors import (
+    FrameIndexError,
+    PartialDecodeWarning,
+    VideoDecodeError,
+    VideoTimeoutError,
+    VideoWriteError,
+    describe_source,
+)
 
 _CONTAINER_BY_SUFFIX = {
     ".mp4": "mp4",
@@ -261,14 +263,6 @@ _URL_PREFIXES = ("http://", "https://")
 # Not VP9: a frame that refreshes no reference can still update the entropy contexts later frames use.
 _SKIP_NONREF_DECODERS = {"h264"}
 _INTERPOLATION = "BICUBIC"
-
-
-class PartialDecodeWarning(UserWarning):
-    """Some wanted frames could not be decoded and were replaced by the closest decoded frame."""
-
-
-class FrameIndexError(VideoDecodeError, IndexError):
-    """A wanted frame index is negative, not an integer, or not below the video's frame count."""
 
 
 @dataclass(frozen=True)
@@ -1094,8 +1088,11 @@ def read_frames(
         shorter_side: scale the shorter upright side to this many pixels, keeping the aspect ratio (bicubic).
         size: ``(height, width)`` of the output; exclusive with ``shorter_side``.
         threads: decoder threads (1 = none, 0 = FFmpeg decides).
-        backend: ``"pyav"`` or ``"torchcodec"`` (when installed).
-        timeout: seconds for opening plus decoding, ``None`` for no limit.
+        backend: ``"pyav"`` or ``"torchcodec"`` (when installed; not a dependency of this package). torchcodec
+            returns the same frames at the same indices; it resizes with torch (bicubic, antialiased, from RGB)
+            where PyAV scales in one libswscale step, so resized frames differ slightly. It does not replace
+            undecodable frames and does not take ``timeout``.
+        timeout: seconds for opening plus decoding, ``None`` for no limit (PyAV backend).
 
     Returns:
         uint8 ``(len(indices), H, W, 3)`` RGB (generally ``indices.shape + (H, W, 3)``), upright.
@@ -1104,7 +1101,9 @@ def read_frames(
         VideoDecodeError (FrameIndexError for bad indices), VideoTimeoutError.
     """
     if backend == "torchcodec":
-        return _read_frames_torchcodec(source, indices, shorter_side=shorter_side, size=size, threads=threads)
+        target = _check_size_request(source, shorter_side, size)
+        decoder, info = _open_torchcodec(source, threads)
+        return _read_torchcodec(decoder, info, source, indices, target)
     if backend != "pyav":
         raise VideoDecodeError(source, f"unknown backend {backend!r}; use 'pyav' or 'torchcodec'")
     with VideoReader(source, threads=threads, timeout=timeout) as reader:
@@ -1119,20 +1118,27 @@ def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> De
         sampler: callable ``(num_video_frames, rng) -> int array`` of 0-based indices, ``(T,)`` or ``(views, T)``
             (the samplers of :mod:`actionclip.sampling`).
         rng: passed to the sampler (``numpy.random.Generator`` or ``None``).
-        read_kwargs: ``shorter_side``, ``size``, ``threads``, ``timeout`` (as :func:`read_frames`).
+        read_kwargs: ``shorter_side``, ``size``, ``threads``, ``timeout``, ``backend`` (as :func:`read_frames`).
 
     Returns:
         :class:`DecodedVideo` with ``frames`` of shape ``indices.shape + (H, W, 3)``; each distinct index is
-        decoded once.
+        decoded once. With ``backend="torchcodec"`` the frame count and ``info`` come from torchcodec's metadata
+        and ``stats`` is empty.
     """
     unknown = set(read_kwargs) - {"shorter_side", "size", "threads", "timeout", "backend"}
     if unknown:
         raise VideoDecodeError(source, f"unknown read options {sorted(unknown)}")
     backend = read_kwargs.pop("backend", "pyav")
-    if backend != "pyav":
-        raise VideoDecodeError(source, "sample_and_read supports the 'pyav' backend only")
     threads = read_kwargs.pop("threads", 1)
     timeout = read_kwargs.pop("timeout", 30.0)
+    if backend == "torchcodec":
+        target = _check_size_request(source, read_kwargs.get("shorter_side"), read_kwargs.get("size"))
+        decoder, info = _open_torchcodec(source, threads)
+        indices = np.asarray(sampler(info.num_frames, rng))
+        frames = _read_torchcodec(decoder, info, source, indices, target)
+        return DecodedVideo(frames=frames, indices=indices.astype(np.int64), info=info)
+    if backend != "pyav":
+        raise VideoDecodeError(source, f"unknown backend {backend!r}; use 'pyav' or 'torchcodec'")
     with VideoReader(source, threads=threads, timeout=timeout) as reader:
         indices = np.asarray(sampler(reader.num_frames, rng))
         frames = reader.read(indices, **read_kwargs)
@@ -1196,40 +1202,86 @@ def read_frame_folder(
     return np.stack([cache[index] for index in flat.tolist()]).reshape(*array.shape, *shape)
 
 
-def _read_frames_torchcodec(source, indices, *, shorter_side, size, threads) -> np.ndarray:
-    """The same contract through torchcodec's exact-seek decoder; resizing is done by torch (bicubic)."""
+def _open_torchcodec(source, threads: int):
+    """torchcodec's exact-seek decoder for ``source`` and the :class:`VideoInfo` its metadata gives.
+
+    ``seek_mode="exact"`` scans the whole file once, so frame ``i`` is the ``i``-th frame shown, as in the PyAV
+    backend, and the frame count is exact.
+    """
     try:
         from torchcodec.decoders import VideoDecoder as TorchCodecDecoder
-    except Exception as error:  # ImportError, or OSError when its FFmpeg libraries are missing
-        raise VideoDecodeError(source, f"backend 'torchcodec' is not usable here ({error})") from None
-    import torch
-
-    target = _check_size_request(source, shorter_side, size)
+    except Exception as error:  # ImportError, or OSError/RuntimeError when its FFmpeg libraries are missing
+        raise VideoDecodeError(
+            source,
+            f"backend 'torchcodec' was asked for but torchcodec cannot be imported here "
+            f"({type(error).__name__}: {error}); install it (`pip install torchcodec`) or use backend='pyav'",
+        ) from None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise VideoDecodeError(source, f"threads must be a non-negative integer, got {threads!r}")
     if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise VideoDecodeError(source, "the data is empty (0 bytes)")
         source_arg = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
         source_arg = os.fspath(source)
-    else:
+    elif hasattr(source, "read"):
         source_arg = source
+    else:
+        raise VideoDecodeError(
+            source, f"expected a path, an http(s) URL, bytes or a binary file object, got {type(source).__name__}"
+        )
     try:
         decoder = TorchCodecDecoder(source_arg, seek_mode="exact", num_ffmpeg_threads=threads, dimension_order="NHWC")
-        num_frames = decoder.metadata.num_frames
-        array = np.asarray(indices).astype(np.int64)
-        if array.size and (array.min() < 0 or array.max() >= num_frames):
-            raise FrameIndexError(source, f"frame indices must lie in [0, {num_frames})")
-        frames = decoder.get_frames_at(array.reshape(-1).tolist()).data
-    except VideoDecodeError:
-        raise
+        metadata = decoder.metadata
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError for anything FFmpeg refuses
+        raise VideoDecodeError(source, f"torchcodec cannot open it ({type(error).__name__}: {error})") from None
+    num_frames = int(metadata.num_frames or 0)
+    if num_frames < 1:
+        raise VideoDecodeError(source, "the video stream has no frames (no video packets)")
+    width, height = int(metadata.width or 0), int(metadata.height or 0)
+    if width * height > MAX_FRAME_PIXELS:
+        raise VideoDecodeError(source, f"frame size {width}x{height} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
+    rotation = int(round(-metadata.rotation)) % 360 if metadata.rotation else 0  # torchcodec: counter-clockwise
+    info = VideoInfo(
+        num_frames=num_frames,
+        fps=float(metadata.average_fps) if metadata.average_fps else float("nan"),
+        duration=float(metadata.duration_seconds) if metadata.duration_seconds is not None else None,
+        width=width,  # torchcodec reports, and returns, frames already turned upright
+        height=height,
+        rotation=rotation if rotation % 90 == 0 else 0,
+        codec=str(metadata.codec),
+        frame_count_exact=True,
+    )
+    return decoder, info
+
+
+def _read_torchcodec(decoder, info: VideoInfo, source, indices, target) -> np.ndarray:
+    """Frames at ``indices`` from an open torchcodec decoder; resizing is done by torch (bicubic, antialiased)."""
+    import torch
+
+    array = np.asarray(indices)
+    if array.dtype == object or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
+        raise FrameIndexError(source, f"frame indices must be integers, got dtype {array.dtype}")
+    flat = array.reshape(-1).astype(np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= info.num_frames):
+        bad = int(flat.min()) if flat.min() < 0 else int(flat.max())
+        raise FrameIndexError(source, f"frame index {bad} is out of range for a video of {info.num_frames} frames")
+    if flat.size == 0:  # torchcodec refuses an empty index list
+        width, height = VideoReader._output_size(target, (info.width, info.height), 0)
+        return np.empty((*array.shape, height, width, 3), dtype=np.uint8)
+    try:
+        frames = decoder.get_frames_at(flat.tolist()).data
     except Exception as error:
-        raise VideoDecodeError(source, f"torchcodec failed: {error}") from None
-    if target is not None and frames.shape[0]:
+        raise VideoDecodeError(source, f"torchcodec failed to decode ({type(error).__name__}: {error})") from None
+    if target is not None:
         height, width = frames.shape[1:3]
         width_out, height_out = VideoReader._output_size(target, (width, height), 0)
-        resized = torch.nn.functional.interpolate(
-            frames.permute(0, 3, 1, 2).float(), size=(height_out, width_out), mode="bicubic", antialias=True
-        )
-        frames = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    return frames.numpy().reshape(*np.asarray(indices).shape, *frames.shape[1:])
+        if (width_out, height_out) != (width, height):
+            resized = torch.nn.functional.interpolate(
+                frames.permute(0, 3, 1, 2).float(), size=(height_out, width_out), mode="bicubic", antialias=True
+            )
+            frames = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return frames.contiguous().numpy().reshape(*array.shape, *frames.shape[1:])
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from .errors import ActionCLIPError, VideoDecodeError
+from .errors import VideoDecodeError, VideoProcessingError
 
 MULTI_SCALE_CROP_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
 RESAMPLE_BACKENDS = ("torch", "pil")
@@ -42,10 +42,6 @@ _TORCH_MODES = {
     PILImageResampling.BILINEAR: "bilinear",
     PILImageResampling.BICUBIC: "bicubic",
 }
-
-
-class VideoProcessingError(ActionCLIPError, ValueError):
-    """An option of the video processor is unusable (an unknown backend, a probability outside [0, 1], ...)."""
 
 
 def eval_resize_for_crop(crop: int) -> int:

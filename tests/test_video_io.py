@@ -5,6 +5,8 @@ import http.server
 import io
 import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -382,6 +384,111 @@ def test_bad_read_options(videos, kwargs):
 def test_wrong_source_type():
     with pytest.raises(VideoDecodeError, match="expected a path"):
         probe_video(12345)
+
+
+# -- torchcodec backend (optional: these run where torchcodec imports) -------------------------------------------
+
+# Codecs whose standards define decoding bit-exactly, so torchcodec (built against whatever FFmpeg the system has)
+# and PyAV (its bundled FFmpeg) must return identical frames. MPEG-4 Part 2 only bounds the IDCT's error
+# (IEEE 1180), so two FFmpeg versions may differ by a grey level here and there; allow 2.
+TORCHCODEC_TOLERANCE = {codec: 0 for codec, _ in CODECS} | {"mpeg4": 2}
+
+
+@pytest.fixture(scope="module")
+def torchcodec_decoders():
+    return pytest.importorskip("torchcodec.decoders")
+
+
+@pytest.mark.parametrize("codec,suffix", CODECS)
+def test_torchcodec_sample_and_read_gives_pyav_frames_at_the_same_indices(torchcodec_decoders, videos, codec, suffix):
+    path = videos[(codec, suffix)]
+    sampler = MultiViewSampler(2, TSNSampler(8))
+    got = sample_and_read(path, sampler, backend="torchcodec")
+    expected = sample_and_read(path, sampler)
+    assert np.array_equal(got.indices, expected.indices) and got.indices.shape == (2, 8)
+    assert got.frames.shape == expected.frames.shape == (2, 8, 48, 64, 3) and got.frames.dtype == np.uint8
+    difference = np.abs(got.frames.astype(np.int16) - expected.frames.astype(np.int16))
+    assert difference.max() <= TORCHCODEC_TOLERANCE[codec], (codec, int(difference.max()))
+    assert [frame_index_of(f) for f in got.frames.reshape(-1, 48, 64, 3)] == got.indices.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("name", ["rot90", "rot270", "vfr", "five"])
+def test_torchcodec_indexes_rotated_and_variable_rate_videos_like_pyav(torchcodec_decoders, videos, name):
+    path = videos[name]
+    got = sample_and_read(path, TSNSampler(8), backend="torchcodec")
+    expected = sample_and_read(path, TSNSampler(8))
+    assert np.array_equal(got.indices, expected.indices)
+    assert np.array_equal(got.frames, expected.frames)
+    info, reference = got.info, expected.info
+    assert (info.num_frames, info.width, info.height, info.rotation) == (
+        reference.num_frames,
+        reference.width,
+        reference.height,
+        reference.rotation,
+    )
+    assert info.frame_count_exact and info.fps == pytest.approx(reference.fps, rel=0.05)
+
+
+def test_torchcodec_resizes_its_frames_with_antialiased_torch_bicubic(torchcodec_decoders, videos):
+    # PyAV scales from YUV in one libswscale step; torchcodec frames are scaled from RGB by torch. The same
+    # torch resize applied to PyAV's full-size frames (identical to torchcodec's for H.264) must match exactly;
+    # against PyAV's own scaling only the content agrees (sharp edges of the index blocks differ most).
+    import torch
+
+    path = videos[("libx264", "mp4")]
+    got = sample_and_read(path, TSNSampler(8), backend="torchcodec", shorter_side=24).frames
+    full = torch.from_numpy(sample_and_read(path, TSNSampler(8)).frames).permute(0, 3, 1, 2).float()
+    resized = torch.nn.functional.interpolate(full, size=(24, 32), mode="bicubic", antialias=True)
+    assert np.array_equal(got, resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    pyav = sample_and_read(path, TSNSampler(8), shorter_side=24).frames
+    assert got.shape == pyav.shape == (8, 24, 32, 3)
+    assert np.abs(got.astype(np.int16) - pyav.astype(np.int16)).mean() < 6.0
+
+
+def test_torchcodec_reads_bytes_and_file_objects_like_paths(torchcodec_decoders, videos):
+    path = videos[("libvpx-vp9", "webm")]
+    expected = read_frames(path, SCATTERED, backend="torchcodec")
+    assert np.array_equal(expected, read_frames(path, SCATTERED))
+    assert np.array_equal(read_frames(path.read_bytes(), SCATTERED, backend="torchcodec"), expected)
+    with open(path, "rb") as handle:
+        assert np.array_equal(read_frames(handle, SCATTERED, backend="torchcodec"), expected)
+
+
+def test_torchcodec_bad_indices_and_unreadable_input_are_typed_errors(torchcodec_decoders, videos, tmp_path):
+    path = videos[("libx264", "mp4")]
+    assert read_frames(path, np.zeros((2, 0), dtype=np.int64), backend="torchcodec").shape == (2, 0, 48, 64, 3)
+    for indices in ([-1], [120], [1.5]):
+        with pytest.raises(FrameIndexError):
+            read_frames(path, indices, backend="torchcodec")
+    (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    for source in (tmp_path / "noise.mp4", tmp_path / "missing.mp4", b""):
+        with pytest.raises(VideoDecodeError):
+            sample_and_read(source, TSNSampler(8), backend="torchcodec")
+
+
+def test_torchcodec_backend_without_torchcodec_is_a_clear_decode_error(videos):
+    # Runs everywhere: a fresh environment does not have torchcodec, this one may; block the import to be sure.
+    script = f"""
+import sys
+sys.modules["torchcodec"] = None
+from actionclip.errors import VideoDecodeError
+from actionclip.sampling import TSNSampler
+from actionclip.video_io import read_frames, sample_and_read
+for call in (lambda: sample_and_read({str(videos[("libx264", "mp4")])!r}, TSNSampler(8), backend="torchcodec"),
+             lambda: read_frames({str(videos[("libx264", "mp4")])!r}, [0], backend="torchcodec")):
+    try:
+        call()
+    except VideoDecodeError as error:
+        print(error)
+    else:
+        raise SystemExit("no error")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    messages = result.stdout.strip().splitlines()
+    assert len(messages) == 2
+    for message in messages:
+        assert "backend 'torchcodec'" in message and "pip install torchcodec" in message and "pyav" in message
 
 
 # -- URLs ------------------------------------------------------------------------------------------------------

@@ -53,17 +53,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from ..errors import ActionCLIPError, InvalidLabelsError, TooManyBadSamplesError, VideoDecodeError
+from ..errors import (
+    DatasetFormatError,
+    InvalidLabelsError,
+    SamplingError,
+    TooManyBadSamplesError,
+    VideoDecodeError,
+)
 
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 DATASET_FORMATS: tuple[str, ...] = ("folder", "list", "ucf101", "hmdb51", "kinetics_csv", "tar", "hf")
-
-
-class DatasetFormatError(ActionCLIPError, ValueError):
-    """A dataset description (folder, list file, CSV, shards, arguments) cannot be turned into samples."""
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,6 @@ class _BadSampleCounter:
 
 # Errors that make a sample unreadable (and skippable); anything else is a bug and propagates.
 def _unreadable_errors() -> tuple[type[BaseException], ...]:
-    from ..sampling import SamplingError
-
     return (VideoDecodeError, SamplingError)
 
 

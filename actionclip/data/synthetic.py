@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ActionCLIPError, InvalidLabelsError
+from ..errors import InvalidLabelsError, InvalidSyntheticConfigError
 
 SPLITS = ("train", "val", "zeroshot")
 METADATA_FORMAT_VERSION = 1
@@ -91,10 +91,6 @@ MOTIONS: dict[str, Motion] = {
         Motion("standing still", "still"),
     )
 }
-
-
-class InvalidSyntheticConfigError(ActionCLIPError, ValueError):
-    """A :class:`SyntheticActionConfig` cannot produce a dataset (sizes, counts, an infeasible zero-shot split)."""
 
 
 @dataclass(frozen=True)
