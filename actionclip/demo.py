@@ -32,13 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# The 4 short templates used for training prompts and for the evaluation ensemble (a subset of ActionCLIP's 16).
-DEMO_TEMPLATES: tuple[str, ...] = (
-    "a photo of action {}",
-    "a picture of action {}",
-    "Human action of {}",
-    "{}, an action",
-)
+# Models trained from scratch on a handful of labels learn fastest from one plain template: the label itself.
+DEMO_TEMPLATES: tuple[str, ...] = ("{}",)
 
 
 @dataclass(frozen=True)
@@ -57,16 +52,19 @@ class DemoProfile:
     vision_width: int = 64
     vision_layers: int = 2
     patch_size: int = 8
+    position_init_scale: float = 10.0
+    """multiplies CLIP's std-0.02 position tables at initialisation: from scratch, where things are (and when)
+    must be visible from the start for the order-only pairs to be learnable in minutes."""
     text_width: int = 64
     text_layers: int = 2
     projection_dim: int = 64
     temporal_prompt: str = "transf"
     fusion_layers: int = 1
-    epochs: int = 16
+    epochs: int = 40
     batch_size: int = 16
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     weight_decay: float = 0.0
-    contrastive_loss: str = "cross_entropy"
+    contrastive_loss: str = "kl"
     # Pass marks of the report's checks.
     closed_set_factor: float = 3.0
     """closed-set top-1 must reach this many times the chance level."""
@@ -82,19 +80,20 @@ PROFILES: dict[str, DemoProfile] = {
         colors=("red", "green", "blue"),
         shapes=("circle", "triangle"),
         motions=("moving left", "moving right", "growing", "shrinking"),
-        videos_per_class=24,
+        videos_per_class=40,
         val_videos_per_class=6,
         zeroshot_videos_per_class=10,
+        epochs=50,
     ),
     "fast": DemoProfile(
         name="fast",
         colors=("red", "green", "blue"),
         shapes=("circle", "triangle"),
         motions=("moving left", "moving right", "growing", "shrinking"),
-        videos_per_class=16,
+        videos_per_class=40,
         val_videos_per_class=6,
         zeroshot_videos_per_class=10,
-        epochs=10,
+        epochs=40,
     ),
 }
 
@@ -169,13 +168,13 @@ def model_config(profile: DemoProfile, fusion: str):
             hidden_size=profile.text_width,
             intermediate_size=4 * profile.text_width,
             num_hidden_layers=profile.text_layers,
-            num_attention_heads=max(1, profile.text_width // 64),
+            num_attention_heads=max(1, profile.text_width // 32),
         ),
         vision_config=dict(
             hidden_size=profile.vision_width,
             intermediate_size=4 * profile.vision_width,
             num_hidden_layers=profile.vision_layers,
-            num_attention_heads=max(1, profile.vision_width // 64),
+            num_attention_heads=max(1, profile.vision_width // 32),
             patch_size=profile.patch_size,
             image_size=profile.image_size,
         ),
@@ -183,6 +182,7 @@ def model_config(profile: DemoProfile, fusion: str):
         num_frames=profile.num_frames,
         fusion=fusion,
         fusion_num_layers=profile.fusion_layers,
+        fusion_num_heads=2,
         contrastive_loss=profile.contrastive_loss,
         templates=list(DEMO_TEMPLATES),
     )
@@ -210,6 +210,10 @@ def train_model(
 
     set_seed(seed)
     model = ActionCLIPModel(model_config(profile, fusion))
+    with torch.no_grad():
+        model.vision_model.embeddings.position_embedding.weight.mul_(profile.position_init_scale)
+        if hasattr(model.fusion, "frame_position_embeddings"):
+            model.fusion.frame_position_embeddings.weight.mul_(profile.position_init_scale)
     model.config.id2label = dict(enumerate(train_data.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
     args = ActionCLIPTrainingArguments(
