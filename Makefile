@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint format bench clean
+.PHONY: install test test-slow demo lint format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,11 @@ $(STAMP): $(PY) setup.py
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+# Tests too long for every run (the demo's claims on the CI profile); see tests/test_demo.py.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -56,7 +56,7 @@ class DemoProfile:
     """multiplies CLIP's std-0.02 position tables at initialisation: from scratch, where things are (and when)
     must be visible from the start for the order-only pairs to be learnable in minutes."""
     text_width: int = 64
-    text_layers: int = 2
+    text_layers: int = 1
     projection_dim: int = 64
     temporal_prompt: str = "transf"
     fusion_layers: int = 1
