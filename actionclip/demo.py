@@ -225,6 +225,7 @@ def train_model(
         fusion_lr_ratio=1.0,  # everything starts from scratch: one learning rate
         warmup_steps=0.1,
         lr_scheduler_type="cosine",
+        max_grad_norm=1.0,  # from scratch, the first steps' gradients are large: clip them (fine-tuning does not)
         eval_strategy="no",
         save_strategy="no",
         load_best_model_at_end=False,
