@@ -32,7 +32,7 @@ from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
 from .sampling import MultiViewSampler, TSNSampler, average_view_scores
 from .scoring import template_averaged_embeddings, template_ensemble_probs
-from .video_io import sample_and_read
+from .video_io import is_video_source, sample_and_read
 
 TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
@@ -43,11 +43,6 @@ PROCESSOR_HINT = (
     "`ActionCLIPProcessor.from_model_config(AutoConfig.from_pretrained(d)).save_pretrained(d)` "
     "(from actionclip.processing_actionclip), or pass processor=ActionCLIPProcessor(...) to pipeline()"
 )
-
-
-def _is_source(item) -> bool:
-    """A video still to decode: a path, a URL, bytes or a binary file object."""
-    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(item, "read")
 
 
 def _is_stream(videos) -> bool:
@@ -355,7 +350,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if num_views == 1
             else MultiViewSampler(num_clips, TSNSampler(num_frames), num_crops)
         )
-        if _is_source(video):
+        if is_video_source(video):
             clips = sample_and_read(video, sampler, timeout=decode_timeout).frames
         elif (
             isinstance(video, (np.ndarray, torch.Tensor))
@@ -371,7 +366,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             shape = getattr(video, "shape", None)
             raise VideoDecodeError(
                 video
-                if _is_source(video)
+                if is_video_source(video)
                 else f"<{type(video).__name__}{' of shape ' + str(tuple(shape)) if shape is not None else ''}>",
                 "expected a path, URL, bytes, a file object, frames (T, H, W, 3), a list of PIL images, or "
                 "{'pixel_values': ...}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 
@@ -16,14 +15,10 @@ from transformers.processing_utils import ProcessorMixin
 from .errors import InvalidLabelsError, VideoDecodeError, VideoProcessingError
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
 from .tokenizer import load_clip_tokenizer
+from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor
 
 CONTEXT_LENGTH = 77
-
-
-def _is_source(item) -> bool:
-    """A video still to decode: a path, a URL, bytes or a binary file object."""
-    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(item, "read")
 
 
 def _is_frame(item) -> bool:
@@ -232,7 +227,7 @@ class ActionCLIPProcessor(ProcessorMixin):
             rng = np.random.default_rng(int(torch.randint(2**62, (), generator=generator)))
         clips = []
         for item in items:
-            if _is_source(item):
+            if is_video_source(item):
                 if sampler is None:
                     raise VideoDecodeError(item, "num_frames=None keeps every frame, but a file needs a frame count")
                 from .video_io import sample_and_read

@@ -1056,6 +1056,11 @@ def _check_size_request(source, shorter_side, size):
 # -- public functions ------------------------------------------------------------------------------------------
 
 
+def is_video_source(item) -> bool:
+    """A video still to decode: a path, a URL, bytes or a binary file object (not frames)."""
+    return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(item, "read")
+
+
 def probe_video(source, *, timeout: float | None = 30.0) -> VideoInfo:
     """What a video holds, without decoding more than its first frame.
 

@@ -519,13 +519,12 @@ _COLOR_OPERATIONS = {
 
 def _decode_sources(videos, num_frames: int):
     """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames."""
-    from .processing_actionclip import _is_source
     from .sampling import TSNSampler
-    from .video_io import sample_and_read
+    from .video_io import is_video_source, sample_and_read
 
-    if _is_source(videos):
+    if is_video_source(videos):
         items, single = [videos], True
-    elif isinstance(videos, (list, tuple)) and videos and all(_is_source(item) for item in videos):
+    elif isinstance(videos, (list, tuple)) and videos and all(is_video_source(item) for item in videos):
         items, single = list(videos), False
     else:
         return videos
