@@ -93,6 +93,22 @@ class DatasetFormatError(ActionCLIPError, ValueError):
     """A dataset description (folder, list file, CSV, shards, arguments) cannot be turned into samples."""
 
 
+class ModelCardError(ActionCLIPError, ValueError):
+    """A model card cannot be made: the model folder, an evaluation report or the card's metadata is unusable."""
+
+
+class ModelConfigNotFoundError(ModelCardError, FileNotFoundError):
+    """The model folder a card describes has no `config.json`."""
+
+
+class EvaluationReportError(ActionCLIPError, ValueError):
+    """An evaluation report (`evaluation.json`) cannot be read: not JSON, or not written by our evaluation."""
+
+
+class EvaluationReportNotFoundError(EvaluationReportError, FileNotFoundError):
+    """An evaluation report named by path does not exist."""
+
+
 def describe_source(source) -> str:
     """A short, printable name for a video source: a path or URL as is, bytes and file objects by kind and size."""
     if isinstance(source, (bytes, bytearray, memoryview)):

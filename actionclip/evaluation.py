@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidLabelsError
+from .errors import EvaluationReportError, EvaluationReportNotFoundError, InvalidLabelsError
 from .metrics import DEFAULT_KS, compute_video_accuracy, normalize_ks, true_class_ranks, validate_scores_and_labels
 
 REPORT_SCHEMA_VERSION = 1
@@ -409,13 +409,13 @@ def load_evaluation_report(path: str | Path) -> dict:
     if path.is_dir():
         path = path / REPORT_JSON_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"evaluation report not found: {path}")
+        raise EvaluationReportNotFoundError(f"evaluation report not found: {path}")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"evaluation report {path} is not valid JSON: {error}") from None
+        raise EvaluationReportError(f"evaluation report {path} is not valid JSON: {error}") from None
     if not isinstance(report, dict) or "metrics" not in report or "metadata" not in report:
-        raise ValueError(
+        raise EvaluationReportError(
             f"evaluation report {path} lacks 'metrics' or 'metadata': not written by write_evaluation_report?"
         )
     return report

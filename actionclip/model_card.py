@@ -21,6 +21,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from .errors import ModelCardError, ModelConfigNotFoundError
 from .evaluation import load_evaluation_report
 
 TEMPLATE_PATH: Path = Path(__file__).resolve().parent / "model_card_template.md"
@@ -65,30 +66,30 @@ def read_model_config(model_dir: str | Path) -> dict:
     """The `config.json` of an ActionCLIP model folder, checked for the keys a model card describes."""
     path = Path(model_dir) / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no config.json in model folder {model_dir}: save the model there first")
+        raise ModelConfigNotFoundError(f"no config.json in model folder {model_dir}: save the model there first")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
+        raise ModelCardError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
+        raise ModelCardError(f"{path} must hold a JSON object, got {type(config).__name__}")
     if config.get("model_type") != "actionclip":
-        raise ValueError(f"{path} has model_type {config.get('model_type')!r}, expected 'actionclip'")
+        raise ModelCardError(f"{path} has model_type {config.get('model_type')!r}, expected 'actionclip'")
     fusion = config.get("fusion", "transf")
     if fusion not in FUSION_TYPES:
-        raise ValueError(f"{path} has fusion {fusion!r}, expected one of {list(FUSION_TYPES)}")
+        raise ModelCardError(f"{path} has fusion {fusion!r}, expected one of {list(FUSION_TYPES)}")
     num_frames = config.get("num_frames")
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ValueError(f"{path} must give num_frames as a positive integer, got {num_frames!r}")
+        raise ModelCardError(f"{path} must give num_frames as a positive integer, got {num_frames!r}")
     templates = config.get("templates", [])
     if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
-        raise ValueError(f"{path} must give templates as a list of strings, got {templates!r}")
+        raise ModelCardError(f"{path} must give templates as a list of strings, got {templates!r}")
     for key in ("vision_config", "text_config"):
         if not isinstance(config.get(key, {}), dict):
-            raise ValueError(f"{path} must give {key} as an object, got {type(config[key]).__name__}")
+            raise ModelCardError(f"{path} must give {key} as an object, got {type(config[key]).__name__}")
     for key in ("joint", "shift"):
         if not isinstance(config.get(key, False), bool):
-            raise ValueError(f"{path} must give {key} as true or false, got {config[key]!r}")
+            raise ModelCardError(f"{path} must give {key} as true or false, got {config[key]!r}")
     return config
 
 
@@ -108,7 +109,7 @@ def _collect_reports(eval_results) -> list[dict]:
             reports.append(load_evaluation_report(item))
         elif isinstance(item, dict):
             if "metrics" not in item or "metadata" not in item:
-                raise ValueError(
+                raise ModelCardError(
                     f"eval_results[{index}] lacks 'metrics' or 'metadata': pass write_evaluation_report's output"
                 )
             reports.append(item)
@@ -159,7 +160,7 @@ def eval_results_from_reports(reports: Sequence[dict]) -> list[EvalResult]:
         metadata = report.get("metadata") or {}
         dataset_name = metadata.get("dataset")
         if not isinstance(dataset_name, str) or not dataset_name.strip():
-            raise ValueError(f"evaluation report {index} has no metadata['dataset'] naming the evaluated dataset")
+            raise ModelCardError(f"evaluation report {index} has no metadata['dataset'] naming the evaluated dataset")
         protocol = metadata.get("protocol")
         common = {
             "task_type": TASK_TYPE,
@@ -186,10 +187,10 @@ def eval_results_from_reports(reports: Sequence[dict]) -> list[EvalResult]:
                 )
             )
         if not report_results:
-            raise ValueError(f"evaluation report {index} ({dataset_name}) has no metrics")
+            raise ModelCardError(f"evaluation report {index} ({dataset_name}) has no metrics")
         identifier = report_results[0].unique_identifier
         if identifier in seen:
-            raise ValueError(
+            raise ModelCardError(
                 f"evaluation reports {seen[identifier]} and {index} both describe {dataset_name} "
                 f"(config {common['dataset_config']!r}, split {common['dataset_split']!r}); the Hub metadata would "
                 "merge them under one protocol. Give them distinct metadata['dataset_config'] values "
@@ -289,7 +290,7 @@ def generate_model_card(
         try:
             validate_repo_id(base_model)
         except HFValidationError as error:
-            raise ValueError(
+            raise ModelCardError(
                 f"base_model must be a Hub model id such as 'openai/clip-vit-base-patch32': {error}"
             ) from None
     model_name = model_name or model_dir.resolve().name
@@ -350,7 +351,7 @@ def generate_model_card(
 
 
 def check_model_card(card: ModelCard | str) -> None:
-    """Offline checks of a model card; raises `ValueError` saying what is wrong.
+    """Offline checks of a model card; raises `ModelCardError` (a `ValueError`) saying what is wrong.
 
     The metadata must parse as YAML into `ModelCardData`, name `library_name` and `pipeline_tag`, and its
     `model-index` must come back unchanged through `model_index_to_eval_results` / `eval_results_to_model_index`.
@@ -360,16 +361,16 @@ def check_model_card(card: ModelCard | str) -> None:
     try:
         reparsed = ModelCard(text)
     except Exception as error:  # yaml errors and ModelCardData's ValueErrors alike
-        raise ValueError(f"model card metadata does not parse: {error}") from error
+        raise ModelCardError(f"model card metadata does not parse: {error}") from error
     metadata = reparsed.data.to_dict()
     for key in ("library_name", "pipeline_tag"):
         if not metadata.get(key):
-            raise ValueError(f"model card metadata lacks {key}")
+            raise ModelCardError(f"model card metadata lacks {key}")
     model_index = metadata.get("model-index")
     if model_index is not None:
         name, results = model_index_to_eval_results(model_index)
         if eval_results_to_model_index(name, results) != model_index:
-            raise ValueError(
+            raise ModelCardError(
                 "model card model-index does not survive a round trip through huggingface_hub's EvalResult"
             )
 

@@ -633,7 +633,8 @@ class ProtocolResult:
 
     protocol: str
     split_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Split name -> metric name -> value (e.g. ``{"split1": {"top1": 48.2, "top5": 77.0}}``)."""
+    """Split name -> metric name -> value (e.g. ``{"split1": {"top1_accuracy": 0.482, "top5_accuracy": 0.77}}``; the
+    evaluation script stores fractions and says so in ``settings["metric_units"]``)."""
     templates: list[str] = field(default_factory=list)
     """The prompt templates ensembled for the class texts."""
     num_frames: int | None = None

@@ -14,7 +14,7 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
     from actionclip.demo import PROFILES, run_demo
 
     profile = dataclasses.replace(
-        PROFILES["fast"],
+        PROFILES["full"],
         name="tiny",
         epochs=1,
         videos_per_class=2,
@@ -45,11 +45,21 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
 
 
 @pytest.mark.slow
-def test_fast_demo_shows_what_the_method_claims(tmp_path):
-    """The CI profile: closed-set far above chance, the temporal prompt clearly above meanP on order-only pairs,
-    meanP near 50% on them, zero-shot above chance."""
+def test_demo_shows_what_the_method_claims(tmp_path):
+    """The full demo (also run by `.ci/run`): closed-set far above chance, the temporal prompt clearly above meanP on
+    order-only pairs, meanP near 50% on them, zero-shot above chance."""
     from actionclip.demo import run_demo
 
-    report = run_demo(tmp_path, "fast", seed=0, progress=False)
+    report = run_demo(tmp_path, "full", seed=0, progress=False, threads=2)
     failed = [check["text"] for check in report["checks"] if not check["passed"]]
     assert not failed, report["text"]
+
+
+@pytest.mark.parametrize("threads", ["-1", "two"])
+def test_demo_rejects_a_bad_thread_count(threads, capsys):
+    from actionclip import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--threads", threads])
+    assert exit_info.value.code == 2
+    assert "--threads" in capsys.readouterr().err

@@ -295,3 +295,17 @@ def test_order_pair_accuracy_counts_both_members_of_each_pair():
     # Videos of classes 0 and 1 only: right, wrong (0.7 > 0.3), right; class 2 is in no pair.
     assert order_pair_accuracy(scores, labels, [(0, 1)]) == {"accuracy": 2 / 3, "num_videos": 3, "num_pairs": 1}
     assert order_pair_accuracy(scores, labels, [])["accuracy"] is None
+
+
+def test_order_pair_accuracy_counts_a_tie_as_a_coin_flip():
+    """A model blind to order scores both members alike; float32 rounding must not turn that into 0% or 100%."""
+    from actionclip.evaluate_protocols import order_pair_accuracy
+
+    tied, up, down = np.float32(0.3), np.nextafter(np.float32(0.3), 1), np.nextafter(np.float32(0.3), 0)
+    scores = np.array([[tied, up], [tied, down], [0.1, 0.9], [0.2, 0.1]], dtype=np.float32)
+    labels = np.array([0, 1, 1, 1])
+
+    # two ties one float32 step apart (1/2 each), one right (0.9 > 0.1), one wrong (0.1 < 0.2)
+    assert order_pair_accuracy(scores, labels, [(0, 1)])["accuracy"] == pytest.approx(2 / 4)
+    # without tolerance the one-step differences decide, and both go against the true class
+    assert order_pair_accuracy(scores, labels, [(0, 1)], tie_rtol=0.0)["accuracy"] == pytest.approx(1 / 4)

@@ -10,6 +10,8 @@ import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 
+from actionclip import cli
+from actionclip.errors import ModelCardError, ModelConfigNotFoundError
 from actionclip.evaluation import write_evaluation_report
 from actionclip.model_card import TEMPLATE_PATH, check_model_card, generate_model_card, write_model_card
 
@@ -194,12 +196,12 @@ def test_check_model_card_rejects_a_broken_model_index(model_dir, eval_dirs):
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, overrides, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ModelCardError, match=message):
         generate_model_card(write_config(tmp_path / "m", **overrides))
 
 
 def test_missing_config_is_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(ModelConfigNotFoundError, match="no config.json"):
         generate_model_card(tmp_path)
 
 
@@ -216,3 +218,68 @@ def test_report_without_dataset_name_is_rejected(model_dir, tmp_path):
 
 def test_repository_template_is_the_packaged_template():
     assert (REPO_ROOT / "model_cards" / "TEMPLATE.md").read_text() == TEMPLATE_PATH.read_text()
+
+
+# ---------------------------------------------------------------------------------------------- actionclip card
+
+
+def test_card_command_finds_the_reports_under_the_model_folder(model_dir, eval_dirs, capsys):
+    for folder in eval_dirs:
+        target = model_dir / "eval" / folder.name
+        target.mkdir(parents=True)
+        (target / "evaluation.json").write_text((folder / "evaluation.json").read_text())
+
+    assert cli.main(["card", str(model_dir), "--base-model", "openai/clip-vit-base-patch32"]) == 0
+
+    metadata = card_metadata(ModelCard.load(model_dir / "README.md"))
+    assert metadata["base_model"] == "openai/clip-vit-base-patch32"
+    expected = generate_model_card(model_dir, sorted((model_dir / "eval").rglob("evaluation.json")))
+    assert metadata["model-index"] == card_metadata(expected)["model-index"]
+    metrics = sum(len(result["metrics"]) for result in metadata["model-index"][0]["results"])
+    assert f"2 evaluation report(s), {metrics} model-index metric(s)" in capsys.readouterr().out
+    json_top1 = {json.loads((f / "evaluation.json").read_text())["metrics"]["top1_accuracy"] for f in eval_dirs}
+    card_top1 = {
+        result["metrics"][0]["value"]
+        for result in metadata["model-index"][0]["results"]
+        if result["metrics"][0]["type"] == "accuracy"
+    }
+    assert json_top1 <= card_top1
+
+
+def test_card_command_takes_explicit_reports_and_prints_to_stdout(model_dir, eval_dirs, capsys):
+    assert cli.main(["card", str(model_dir), "--eval", str(eval_dirs[0]), "--stdout", "--name", "my-model"]) == 0
+
+    text = capsys.readouterr().out
+    assert not (model_dir / "README.md").exists()
+    metadata = yaml.safe_load(text.split("---\n")[1])
+    assert metadata["model-index"][0]["name"] == "my-model"
+    assert {r["dataset"]["name"] for r in metadata["model-index"][0]["results"]} == {"UCF101"}
+
+
+def test_card_command_keeps_an_existing_readme_unless_told(model_dir, capsys):
+    readme = model_dir / "README.md"
+    readme.write_text("my own notes")
+
+    assert cli.main(["card", str(model_dir), "--no-eval"]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert readme.read_text() == "my own notes"
+
+    assert cli.main(["card", str(model_dir), "--no-eval", "--overwrite"]) == 0
+    assert "model-index" not in card_metadata(ModelCard.load(readme))
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda tmp: [str(tmp / "missing")], "no such directory"),
+        (lambda tmp: [str(tmp)], "no config.json"),
+        (lambda tmp: [str(write_config(tmp / "m", fusion="gru"))], "fusion 'gru'"),
+        (lambda tmp: [str(write_config(tmp / "m")), "--eval", str(tmp / "nothing")], "evaluation report not found"),
+        (lambda tmp: [str(write_config(tmp / "m")), "--base-model", "/ckpt/clip.pt"], "must be a Hub model id"),
+        (lambda tmp: [str(write_config(tmp / "m")), "--template", str(tmp / "t.md")], "no such file"),
+    ],
+)
+def test_card_command_reports_bad_input_in_one_line(tmp_path, capsys, make_args, message):
+    assert cli.main(["card", *make_args(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("actionclip card: error:") and message in err and err.count("\n") == 1
