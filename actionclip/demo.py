@@ -65,6 +65,15 @@ class DemoProfile:
     batch_size: int = 16
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
+    fusion_lr_ratio: float = 1.0
+    freeze_text: bool = True
+    """keep the text tower at its random initialisation (only the vision tower, the fusion and the temperature
+    learn). Trained from scratch, the text tower gives both members of an order-only pair ("moving left" / "moving
+    right") the same embedding before the video side can tell them apart, and from then on the loss no longer asks
+    the video side to: in our runs with a trainable text tower (seeds 0-2) "moving left" and "moving right" always
+    ended with identical embeddings (cosine 1.0), "growing" / "shrinking" on seed 0 only. Frozen random text
+    embeddings stay distinct, and the held-out compositions still score far above chance."""
+    """learning rate of the fusion (and other added modules) over the towers'; everything starts from scratch."""
     contrastive_loss: str = "kl"
     # Pass marks of the report's checks.
     closed_set_factor: float = 3.0
@@ -197,7 +206,7 @@ def train_model(
 
     from .data.collator import ActionCLIPCollator
     from .modeling_actionclip import ActionCLIPModel
-    from .training import ActionCLIPTrainer, ActionCLIPTrainingArguments
+    from .training import ActionCLIPTrainer, ActionCLIPTrainingArguments, freeze_towers
 
     set_seed(seed)
     model = ActionCLIPModel(model_config(profile, fusion))
@@ -205,6 +214,8 @@ def train_model(
         model.vision_model.embeddings.position_embedding.weight.mul_(profile.position_init_scale)
         if hasattr(model.fusion, "frame_position_embeddings"):
             model.fusion.frame_position_embeddings.weight.mul_(profile.position_init_scale)
+    if profile.freeze_text:
+        freeze_towers(model, text=True)
     model.config.id2label = dict(enumerate(train_data.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
     args = ActionCLIPTrainingArguments(
@@ -213,7 +224,7 @@ def train_model(
         per_device_train_batch_size=profile.batch_size,
         learning_rate=profile.learning_rate,
         weight_decay=profile.weight_decay,
-        fusion_lr_ratio=1.0,  # everything starts from scratch: one learning rate
+        fusion_lr_ratio=profile.fusion_lr_ratio,
         warmup_steps=0.1,
         lr_scheduler_type="cosine",
         max_grad_norm=1.0,  # from scratch, the first steps' gradients are large: clip them (fine-tuning does not)
@@ -244,6 +255,10 @@ def train_model(
         processing_class=processor,
         tokenizer=processor.tokenizer,
     )
+    if not progress:  # without progress bars the Trainer prints its final metrics dict instead: keep quiet quiet
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     result = trainer.train()
     model_dir = output_dir
     trainer.save_model(str(model_dir))
@@ -360,7 +375,8 @@ def format_report(report: dict) -> str:
     t, m = results[temporal], results["meanP"]
     lines = [
         f"ActionCLIP demo (profile {report['profile']}, seed {report['seed']}): synthetic actions, models trained "
-        "from scratch",
+        "from scratch"
+        + (" (text tower frozen at its random initialisation)" if report["profile_settings"]["freeze_text"] else ""),
         f"data: {data['num_seen_classes']} seen classes ({data['num_train']} training / {data['num_val']} validation "
         f"videos), {data['num_zeroshot_classes']} held-out compositions ({data['num_zeroshot']} videos); "
         f"{data['num_frames']} frames of {data['image_size']}x{data['image_size']} px",
@@ -389,7 +405,8 @@ def format_report(report: dict) -> str:
     pipe = report.get("pipeline")
     if pipe:
         top = ", ".join(f"{item['label']} {100 * item['score']:.0f}%" for item in pipe["top3"])
-        lines += ["", f"pipeline on {pipe['video']} (truth: {pipe['truth']}):", f"  {top}"]
+        verdict = "right" if pipe["top3"] and pipe["top3"][0]["label"] == pipe["truth"] else "wrong"
+        lines += ["", f"pipeline on {pipe['video']} (truth: {pipe['truth']}; top-1 {verdict}):", f"  {top}"]
     lines += ["", "checks:"]
     lines += [f"  [{'PASS' if check['passed'] else 'FAIL'}] {check['text']}" for check in report["checks"]]
     lines += ["", f"outputs in {report['output_dir']}: {', '.join(report['files'])}"]
