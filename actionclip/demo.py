@@ -5,7 +5,7 @@
    held-out split of new compositions for zero-shot evaluation.
 2. Train two small ActionCLIP models from scratch with `transformers.Trainer` (:class:`ActionCLIPTrainer`), with
    the same data, budget and seed: one with a temporal visual prompt, one with mean pooling (``meanP``), which
-   cannot see frame order.
+   cannot see frame order. The text tower stays at its random initialisation (see ``DemoProfile.freeze_text``).
 3. Evaluate both (:mod:`actionclip.evaluate_protocols`): closed-set on the validation videos, zero-shot on the
    held-out compositions, and the accuracy of telling the two members of each order-only pair apart.
 4. Classify one held-out video through the zero-shot pipeline, write a model card and the confusion matrices.
