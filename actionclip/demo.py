@@ -66,14 +66,14 @@ class DemoProfile:
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
     fusion_lr_ratio: float = 1.0
+    """learning rate of the fusion (and other added modules) over the towers'; everything starts from scratch."""
     freeze_text: bool = True
     """keep the text tower at its random initialisation (only the vision tower, the fusion and the temperature
     learn). Trained from scratch, the text tower gives both members of an order-only pair ("moving left" / "moving
     right") the same embedding before the video side can tell them apart, and from then on the loss no longer asks
     the video side to: in four runs with a trainable text tower (seeds 0-2) "moving left" and "moving right" ended
-    with the same embedding every time (cosine 0.95-1.0), "growing" / "shrinking" in two of them (cosine 0.99). Frozen random text
-    embeddings stay distinct, and the held-out compositions still score far above chance."""
-    """learning rate of the fusion (and other added modules) over the towers'; everything starts from scratch."""
+    with the same embedding every time (cosine 0.95-1.0), "growing" / "shrinking" in two of them (cosine 0.99).
+    Frozen random text embeddings stay distinct, and the held-out compositions still score far above chance."""
     contrastive_loss: str = "kl"
     # Pass marks of the report's checks.
     closed_set_factor: float = 3.0
@@ -93,7 +93,6 @@ PROFILES: dict[str, DemoProfile] = {
         videos_per_class=40,
         val_videos_per_class=6,
         zeroshot_videos_per_class=10,
-        epochs=80,
     ),
 }
 
@@ -255,7 +254,7 @@ def train_model(
         processing_class=processor,
         tokenizer=processor.tokenizer,
     )
-    if not progress:  # without progress bars the Trainer prints its final metrics dict instead: keep quiet quiet
+    if not progress:  # without progress bars the Trainer would print its final metrics dict
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
