@@ -346,14 +346,22 @@ def _card(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def int_at_least(minimum: int, note: str = ""):
+    """An argparse ``type`` for integers >= ``minimum``; ``note`` is added to the error (e.g. what 0 means)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}" + (f" ({note})" if note else ""))
+        return value
+
+    return parse
+
+
+_positive_int = int_at_least(1)
 
 
 def _positive_float(text: str) -> float:

@@ -549,23 +549,15 @@ def classify_with_pipeline(model_dir: Path, dataset) -> dict:
     return {"video": path, "truth": dataset.zeroshot_labels[label], "top3": ranked[:3]}
 
 
-def _thread_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 (torch's choice) or a positive thread count")
-    return value
-
-
 def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from .cli import int_at_least
+
     parser.add_argument("--output-dir", "--output_dir", default="demo_output", help="where everything is written")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full", help="data and model sizes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, the models and the training")
     parser.add_argument(
         "--threads",
-        type=_thread_count,
+        type=int_at_least(0, "0 lets torch choose"),
         default=2,
         help="torch CPU threads (default 2: the same numbers on every machine with the same libraries; 0 lets "
         "torch choose)",

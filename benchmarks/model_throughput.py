@@ -339,46 +339,45 @@ def xclip_zero_shot_cached_text(
     return step, []
 
 
-def our_train(model, inputs: Inputs, preset: Preset, variant: Variant, device: torch.device, cache: dict):
+def _train_workload(model, variant: Variant, device: torch.device, **forward_inputs):
+    """One full training step (forward, loss, backward, fused AdamW) of ``model`` on ``forward_inputs``."""
     model.train()
     optimizer, optimizer_name = _adamw(model, device)
     forward = _maybe_compile(model, variant)
 
     def step():
         with _autocast(device, variant.autocast):
-            outputs = forward(
-                pixel_values=inputs.pixel_values,
-                input_ids=inputs.train_ids,
-                attention_mask=inputs.train_mask,
-                labels=inputs.labels,
-            )
+            outputs = forward(**forward_inputs)
         outputs.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return outputs.loss.detach()
 
     return step, [optimizer_name]
+
+
+def our_train(model, inputs: Inputs, preset: Preset, variant: Variant, device: torch.device, cache: dict):
+    return _train_workload(
+        model,
+        variant,
+        device,
+        pixel_values=inputs.pixel_values,
+        input_ids=inputs.train_ids,
+        attention_mask=inputs.train_mask,
+        labels=inputs.labels,
+    )
 
 
 def xclip_train(model, inputs: Inputs, preset: Preset, variant: Variant, device: torch.device, cache: dict):
-    model.train()
-    optimizer, optimizer_name = _adamw(model, device)
-    forward = _maybe_compile(model, variant)
-
-    def step():
-        with _autocast(device, variant.autocast):
-            outputs = forward(
-                input_ids=inputs.train_ids,
-                attention_mask=inputs.train_mask,
-                pixel_values=inputs.pixel_values,
-                return_loss=True,
-            )
-        outputs.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return outputs.loss.detach()
-
-    return step, [optimizer_name]
+    return _train_workload(
+        model,
+        variant,
+        device,
+        input_ids=inputs.train_ids,
+        attention_mask=inputs.train_mask,
+        pixel_values=inputs.pixel_values,
+        return_loss=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,34 @@ def _unreadable_errors() -> tuple[type[BaseException], ...]:
     return (VideoDecodeError, SamplingError)
 
 
-class VideoClassificationDataset(Dataset):
+class _ClipDatasetState:
+    """What both datasets expose about their clip loader, epoch and bad samples (they set ``loader``, ``epoch`` and
+    ``bad`` in ``__init__``)."""
+
+    loader: _ClipLoader
+    epoch: int
+    bad: _BadSampleCounter
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's random draws (the Trainer calls this at the start of every epoch)."""
+        self.epoch = int(epoch)
+
+    @property
+    def num_frames(self) -> int:
+        return self.loader.num_frames
+
+    @property
+    def training(self) -> bool:
+        return self.loader.training
+
+    @property
+    def bad_samples(self) -> list[tuple[object, str]]:
+        """``(where, reason)`` of the samples this process could not read (``where`` names the record, or the shard
+        and member)."""
+        return list(self.bad.bad_samples)
+
+
+class VideoClassificationDataset(_ClipDatasetState, Dataset):
     """Labelled videos (files or frame folders) as a map-style torch dataset.
 
     Args:
@@ -249,23 +276,6 @@ class VideoClassificationDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch's random draws (the Trainer calls this at the start of every epoch)."""
-        self.epoch = int(epoch)
-
-    @property
-    def num_frames(self) -> int:
-        return self.loader.num_frames
-
-    @property
-    def training(self) -> bool:
-        return self.loader.training
-
-    @property
-    def bad_samples(self) -> list[tuple[object, str]]:
-        """``(record index, reason)`` of the samples this process could not read."""
-        return list(self.bad.bad_samples)
 
     def __getitem__(self, index: int) -> dict:
         index = int(index)
@@ -583,7 +593,7 @@ def _iter_tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
         yield key, fields
 
 
-class TarShardVideoDataset(IterableDataset):
+class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
     """Labelled videos streamed from WebDataset-style tar shards.
 
     A sample is the group of consecutive members sharing a key: a video (``mp4``, ``avi``, ``mkv``, ``webm``,
@@ -630,17 +640,6 @@ class TarShardVideoDataset(IterableDataset):
         self.shuffle_buffer = int(shuffle_buffer)
         self.split_by_rank = split_by_rank
         self.bad = _BadSampleCounter(skip_bad_samples, max_bad_samples)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    @property
-    def num_frames(self) -> int:
-        return self.loader.num_frames
-
-    @property
-    def bad_samples(self) -> list[tuple[object, str]]:
-        return list(self.bad.bad_samples)
 
     def _my_shards(self) -> list[tuple[int, str]]:
         order = list(range(len(self.shards)))
