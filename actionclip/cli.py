@@ -513,6 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
     destination.add_argument("--stdout", action="store_true", help="print the card instead of writing it")
     card.add_argument("--overwrite", action="store_true", help="replace an existing file")
     card.set_defaults(handler=_card)
+
+    from .commands import command_modules
+
+    for module in command_modules():
+        module.register(commands)
     return parser
 
 

@@ -238,7 +238,7 @@ def encode_videos(
     chunks = []
     for pixel_values in tqdm(loader, desc=description, unit="batch", disable=not progress, leave=False):
         batch, views = pixel_values.shape[:2]
-        embeds = model.get_video_features(pixel_values.flatten(0, 1).to(device=device, dtype=dtype))
+        embeds = model.get_video_features(pixel_values.flatten(0, 1).to(device=device, dtype=dtype)).pooler_output
         chunks.append(F.normalize(embeds.float(), dim=-1).view(batch, views, -1).cpu())
     return torch.cat(chunks)
 

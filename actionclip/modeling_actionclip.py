@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from .configuration_actionclip import ActionCLIPConfig
@@ -194,16 +195,20 @@ class ActionCLIPVideoEncoderMixin:
         pooled = vision.post_layernorm(class_tokens)
         return self.visual_projection(pooled).view(batch_size, num_frames, -1)
 
-    def get_video_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """Video embeddings after every visual prompt.
+    def get_video_features(
+        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, **kwargs
+    ) -> BaseModelOutputWithPooling:
+        """Video embeddings after every visual prompt, as transformers' `CLIPModel.get_image_features` gives them.
 
         Args:
             pixel_values: (B, T, C, H, W) CLIP-normalised frames.
 
         Returns:
-            (B, D) video embeddings (not normalised).
+            `BaseModelOutputWithPooling` whose `pooler_output` holds the (B, D) video embeddings (not normalised) and
+            `last_hidden_state` the (B, T, D) projected frame embeddings before the post-network fusion.
         """
-        return self.fusion(self.get_frame_features(pixel_values, interpolate_pos_encoding))
+        frame_embeds = self.get_frame_features(pixel_values, interpolate_pos_encoding)
+        return BaseModelOutputWithPooling(last_hidden_state=frame_embeds, pooler_output=self.fusion(frame_embeds))
 
     def scale(self, logit_scale: float | torch.Tensor | None = None) -> torch.Tensor:
         """The multiplier of the cosine similarities: `logit_scale` when given, else `exp(self.logit_scale)` clamped."""
@@ -232,20 +237,24 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         self.criterion = ActionCLIPLoss(config.contrastive_loss, config.kl_target_scale, config.gather_distributed)
         self.post_init()
 
-    def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Projected text embeddings.
+    def get_text_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
+    ) -> BaseModelOutputWithPooling:
+        """Projected text embeddings, as transformers' `CLIPModel.get_text_features` gives them.
 
         Args:
             input_ids: (N, L) token ids from CLIP's tokenizer (L <= the text context, 77).
             attention_mask: (N, L), optional (CLIP's causal mask already ignores what follows the end token).
 
         Returns:
-            (N, D) text embeddings (not normalised).
+            The text tower's `BaseModelOutputWithPooling` whose `pooler_output` holds the (N, D) projected text
+            embeddings (not normalised).
         """
         if input_ids is None:
             raise ValueError("input_ids is required: token ids of shape (num_texts, length) from CLIP's tokenizer")
-        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
-        return self.text_projection(outputs.pooler_output)
+        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
+        outputs.pooler_output = self.text_projection(outputs.pooler_output)
+        return outputs
 
     def forward(
         self,
@@ -277,7 +286,7 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         """
         frame_embeds = self.get_frame_features(pixel_values, interpolate_pos_encoding)
         video_embeds = F.normalize(self.fusion(frame_embeds), dim=-1)
-        text_embeds = F.normalize(self.get_text_features(input_ids, attention_mask), dim=-1)
+        text_embeds = F.normalize(self.get_text_features(input_ids, attention_mask).pooler_output, dim=-1)
         scale = self.scale(logit_scale)
         logits_per_video = scale * video_embeds @ text_embeds.t()
 
@@ -351,7 +360,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             batch = tokenizer(
                 prompts[start : start + batch_size], padding=True, truncation=True, max_length=77, return_tensors="pt"
             ).to(device)
-            chunks.append(F.normalize(self.get_text_features(batch["input_ids"], batch["attention_mask"]), dim=-1))
+            features = self.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output
+            chunks.append(F.normalize(features, dim=-1))
         return torch.cat(chunks, dim=0)
 
 
@@ -394,7 +404,9 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             labels (`torch.Tensor` of shape `(batch_size,)`, *optional*):
                 Class ids; given, the cross-entropy loss is returned.
         """
-        video_embeds = F.normalize(self.get_video_features(pixel_values, interpolate_pos_encoding), dim=-1)
+        video_embeds = F.normalize(
+            self.get_video_features(pixel_values, interpolate_pos_encoding).pooler_output, dim=-1
+        )
         logits = self.scale(logit_scale) * video_embeds @ F.normalize(self.class_embeddings, dim=-1).t()
         loss = F.cross_entropy(logits.float(), labels.to(logits.device).long()) if labels is not None else None
         return ActionCLIPVideoClassifierOutput(loss=loss, logits=logits, video_embeds=video_embeds)

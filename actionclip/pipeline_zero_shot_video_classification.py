@@ -452,7 +452,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         with torch.no_grad():
             features = self.model.get_text_features(
                 encoded["input_ids"].to(self.device), encoded["attention_mask"].to(self.device)
-            )
+            ).pooler_output
         embeds = F.normalize(features, dim=-1)
         with self._text_cache_lock:
             self._text_cache[key] = embeds
@@ -471,7 +471,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """``pixel_values`` (sum of views, T, C, H, W) -> ``{"scores": (videos, N)}`` float32 on the CPU."""
         pixel_values = model_inputs["pixel_values"].to(device=self.device, dtype=self.model.dtype)
         with torch.no_grad():
-            video_embeds = F.normalize(self.model.get_video_features(pixel_values), dim=-1)
+            video_embeds = F.normalize(self.model.get_video_features(pixel_values).pooler_output, dim=-1)
             scale = self.model.scale(logit_scale)
             if ensemble == "embedding":
                 class_embeds = F.normalize(

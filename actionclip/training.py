@@ -278,7 +278,7 @@ class ActionCLIPTrainer(Trainer):
         actionclip = unwrap_actionclip(model)
         with torch.no_grad(), self.compute_loss_context_manager():
             text_embeds = self._label_set_embeddings(actionclip)
-            video_embeds = F.normalize(actionclip.get_video_features(inputs["pixel_values"]), dim=-1)
+            video_embeds = F.normalize(actionclip.get_video_features(inputs["pixel_values"]).pooler_output, dim=-1)
             scale = actionclip.scale(getattr(self.args, "eval_logit_scale", None))
             logits = scale * video_embeds @ text_embeds.to(video_embeds.dtype).t()
             scores = template_ensemble_probs(logits, self._eval_num_templates)

@@ -295,10 +295,10 @@ def our_zero_shot(model, inputs: Inputs, preset: Preset, variant: Variant, devic
     if "text_bank" not in cache:
         # The label set's prompt embeddings: computed once per label set, outside the timed loop.
         with torch.inference_mode():
-            text = model.get_text_features(inputs.prompt_ids, inputs.prompt_mask)
+            text = model.get_text_features(inputs.prompt_ids, inputs.prompt_mask).pooler_output
             cache["text_bank"] = F.normalize(text.float(), dim=-1)
     text_bank = cache["text_bank"]
-    encode = _maybe_compile(model.get_video_features, variant)
+    encode = _maybe_compile(lambda pixel_values: model.get_video_features(pixel_values).pooler_output, variant)
 
     def step():
         with torch.inference_mode(), _autocast(device, variant.autocast):
@@ -329,7 +329,7 @@ def xclip_zero_shot_cached_text(
     if "text_embeds" not in cache:
         with torch.inference_mode():
             text = model.get_text_features(input_ids=inputs.label_ids, attention_mask=inputs.label_mask)
-            cache["text_embeds"] = getattr(text, "pooler_output", text)
+            cache["text_embeds"] = text.pooler_output
     text_embeds = cache["text_embeds"]
 
     def step():

@@ -48,14 +48,14 @@ def test_frame_embeddings_match_reference(converted, reference_inputs):
 def test_video_embeddings_match_reference(converted, reference_inputs):
     model, expected = converted
     with torch.no_grad():
-        videos = model.get_video_features(reference_inputs["pixel_values"])
+        videos = model.get_video_features(reference_inputs["pixel_values"]).pooler_output
     assert relative_error(videos, expected["video_embeds"]) < 1e-5
 
 
 def test_text_embeddings_match_reference(converted, reference_inputs):
     model, expected = converted
     with torch.no_grad():
-        texts = model.get_text_features(reference_inputs["template_major_token_ids"])
+        texts = model.get_text_features(reference_inputs["template_major_token_ids"]).pooler_output
     assert relative_error(texts, expected["text_embeds"]) < 1e-5
 
 
@@ -99,8 +99,8 @@ def test_converted_directory_loads_with_from_pretrained_and_processor(tmp_path, 
     model = convert_original_checkpoint(reference_dir / "LSTM.pt", tmp_path / "lstm")
     reloaded = ActionCLIPModel.from_pretrained(tmp_path / "lstm").eval()
     with torch.no_grad():
-        a = model.get_video_features(reference_inputs["pixel_values"])
-        b = reloaded.get_video_features(reference_inputs["pixel_values"])
+        a = model.get_video_features(reference_inputs["pixel_values"]).pooler_output
+        b = reloaded.get_video_features(reference_inputs["pixel_values"]).pooler_output
     assert torch.equal(a, b)
     from actionclip.processing_actionclip import ActionCLIPProcessor
 

@@ -205,10 +205,10 @@ def test_embedding_ensemble_scores_one_averaged_embedding_per_label(classifier, 
     processor, model = classifier.processor, classifier.model
     with torch.no_grad():
         video_embeds = torch.nn.functional.normalize(
-            model.get_video_features(processor(videos=video)["pixel_values"]), dim=-1
+            model.get_video_features(processor(videos=video)["pixel_values"]).pooler_output, dim=-1
         )
         text = processor.encode_labels(LABELS, list(model.config.templates))
-        text_embeds = model.get_text_features(text["input_ids"], text["attention_mask"])
+        text_embeds = model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output
     class_embeds = template_averaged_embeddings(text_embeds, len(model.config.templates))
     expected = (100 * video_embeds @ class_embeds.t()).softmax(-1)[0]
     torch.testing.assert_close(as_vector(result), expected, atol=1e-5, rtol=0)

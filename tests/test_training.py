@@ -514,7 +514,7 @@ def test_evaluation_scores_are_template_ensembled_probabilities_over_all_classes
     batch = torch.stack([evaluation[i]["pixel_values"] for i in range(len(evaluation))])
     with torch.no_grad():
         text = model.encode_label_set(evaluation.label_names, load_clip_tokenizer(), templates)
-        video = torch.nn.functional.normalize(model.get_video_features(batch), dim=-1)
+        video = torch.nn.functional.normalize(model.get_video_features(batch).pooler_output, dim=-1)
         expected = template_ensemble_probs(model.scale() * video @ text.t(), len(templates))
     np.testing.assert_allclose(output.predictions, expected.numpy(), atol=1e-5)
     assert output.metrics["test_top1_accuracy"] == pytest.approx(
