@@ -89,6 +89,14 @@ class InvalidSplitFileError(InvalidProtocolError):
         super().__init__(f"bad split file {where}: {reason}")
 
 
+class IncompatibleModelsError(ActionCLIPError, ValueError):
+    """Two models cannot be interpolated in weight space (different architectures, shapes or weight names)."""
+
+
+class InvalidDescriptionsError(ActionCLIPError, ValueError):
+    """Label descriptions are unusable: not a JSON object of label -> list of sentences, empty, or not text."""
+
+
 class DatasetFormatError(ActionCLIPError, ValueError):
     """A dataset description (folder, list file, CSV, shards, arguments) cannot be turned into samples."""
 

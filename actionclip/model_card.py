@@ -246,6 +246,37 @@ def _is_synthetic(report: dict) -> bool:
     return bool(metadata.get("synthetic")) or "synthetic" in str(metadata.get("dataset", "")).lower()
 
 
+def _read_weight_ensembling(model_dir: Path) -> dict | None:
+    """The `wise_ft.json` report `actionclip wise-ft` leaves in the model folder, if any."""
+    path = model_dir / "wise_ft.json"
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ModelCardError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(report, dict) or "chosen_alpha" not in report or not isinstance(report.get("table"), list):
+        raise ModelCardError(f"{path} is not a wise-ft report (no chosen_alpha and table)")
+    return report
+
+
+def _retention_rows(reports: Sequence[dict]) -> list[dict]:
+    """The Trainer's retention history (held-out classes' top-1 beside the training classes') from the reports."""
+    for report in reports:
+        history = (report.get("metadata") or {}).get("retention_history")
+        if isinstance(history, list) and history:
+            return [
+                {
+                    "step": row.get("step", "\u2014"),
+                    "base": _percent(row.get("base_top1_accuracy")),
+                    "novel": _percent(row.get("novel_top1_accuracy")),
+                }
+                for row in history
+                if isinstance(row, dict)
+            ]
+    return []
+
+
 def generate_model_card(
     model_dir: str | Path,
     eval_results: Sequence[dict | str | Path] | dict | str | Path | None = None,
@@ -264,6 +295,7 @@ def generate_model_card(
     tags: Sequence[str] = (),
     pipeline_tag: str = PIPELINE_TAG,
     template_path: str | Path | None = None,
+    weight_ensembling: dict | None = None,
 ) -> ModelCard:
     """A `ModelCard` for the ActionCLIP model saved in `model_dir` (its `config.json` is read).
 
@@ -282,6 +314,8 @@ def generate_model_card(
         limitations: extra limitations, listed after the default ones.
         license, language, tags, pipeline_tag: Hub metadata (`tags` extends the ActionCLIP tags).
         template_path: a Jinja2 markdown template; defaults to the packaged one (`model_cards/TEMPLATE.md`).
+        weight_ensembling: the report of `actionclip wise-ft` (alpha, sources, sweep table); defaults to the
+            folder's `wise_ft.json` when there is one.
     """
     model_dir = Path(model_dir)
     config = read_model_config(model_dir)
@@ -324,6 +358,8 @@ def generate_model_card(
         )
 
     metric_columns, eval_rows = _eval_rows(reports)
+    if weight_ensembling is None:
+        weight_ensembling = _read_weight_ensembling(model_dir)
     templates = config.get("templates", [])
     fusion = config.get("fusion", "transf")
     return ModelCard.from_template(
@@ -347,6 +383,8 @@ def generate_model_card(
         training_data=training_data,
         intended_use=intended_use or DEFAULT_INTENDED_USE,
         limitations=all_limitations,
+        weight_ensembling=weight_ensembling,
+        retention=_retention_rows(reports),
     )
 
 
