@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 STAGING_PREFIX = ".tmp-" + PREFIX_CHECKPOINT_DIR + "-"
 
 PARAMETER_GROUPS = ("text", "vision", "fusion")
+# Metric prefix of the held-out ("novel") classes evaluated for retention tracking.
+NOVEL_PREFIX = "novel"
 LORA_TARGET_MODULES = r".*(text_model|vision_model)\..*\.(q_proj|k_proj|v_proj|out_proj)"
 
 
@@ -191,6 +194,11 @@ class ActionCLIPTrainer(Trainer):
         eval_label_names: the class names of the evaluation set (default: ``eval_dataset.label_names``).
         eval_templates: the templates ensembled in evaluation (default: the model's ``config.templates``).
         tokenizer: CLIP's tokenizer for the evaluation prompts (default: the processing class's, or the shipped one).
+        novel_dataset, novel_label_names: retention tracking: held-out classes never trained on (their videos, with
+            labels indexing ``novel_label_names``; default ``novel_dataset.label_names``), evaluated zero-shot after
+            every evaluation of the training classes (``eval_strategy="steps"``, ``eval_steps=N``: every N steps;
+            and whenever `evaluate()` is called, e.g. at the end). Logged as ``novel_top1_accuracy``, ... and
+            ``novel_harmonic_mean`` (of the two top-1s); :meth:`retention_history` collects them by step.
 
     Evaluation scores each video against the ``K * N`` prompts of the label set (encoded once per evaluation) and
     returns template-ensembled class probabilities ``(B, N)`` (`scoring.template_ensemble_probs`) as predictions;
@@ -203,6 +211,8 @@ class ActionCLIPTrainer(Trainer):
         eval_label_names: Sequence[str] | None = None,
         eval_templates: Sequence[str] | None = None,
         tokenizer=None,
+        novel_dataset=None,
+        novel_label_names: Sequence[str] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -215,6 +225,13 @@ class ActionCLIPTrainer(Trainer):
         self._eval_text_embeds: torch.Tensor | None = None
         self._eval_num_templates = 1
         self._staging_dir: str | None = None
+        self.novel_dataset = novel_dataset
+        if novel_dataset is not None and novel_label_names is None:
+            novel_label_names = getattr(novel_dataset, "label_names", None)
+            if novel_label_names is None:
+                raise ValueError("novel_dataset needs novel_label_names (or a dataset with label_names)")
+        self.novel_label_names = list(novel_label_names) if novel_label_names is not None else None
+        self._label_names_override: list[str] | None = None
 
     # ------------------------------------------------------------------ optimizer
 
@@ -238,11 +255,66 @@ class ActionCLIPTrainer(Trainer):
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, *args, **kwargs):
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """The Trainer's evaluation; when the held-out ``novel_dataset`` is set and the training classes' own
+        evaluation set is evaluated, the novel classes too (see the class docstring), their metrics merged in."""
         self._eval_text_embeds = None  # the text tower may have changed since the last evaluation
         try:
-            return super().evaluate(*args, **kwargs)
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         finally:
+            self._eval_text_embeds = None
+        if self.novel_dataset is not None and eval_dataset is None and metric_key_prefix == "eval":
+            metrics.update(self._evaluate_novel(metrics.get(f"{metric_key_prefix}_top1_accuracy"), ignore_keys))
+        return metrics
+
+    def _evaluate_novel(self, base_top1: float | None, ignore_keys=None) -> dict:
+        """Zero-shot metrics on the held-out classes (``novel_*``), logged at the current step."""
+        with self.label_set(self.novel_label_names):
+            output = self.evaluation_loop(
+                self.get_eval_dataloader(self.novel_dataset),
+                description="Retention (held-out classes)",
+                ignore_keys=ignore_keys,
+                metric_key_prefix=NOVEL_PREFIX,
+            )
+        metrics = dict(output.metrics)
+        novel_top1 = metrics.get(f"{NOVEL_PREFIX}_top1_accuracy")
+        if base_top1 is not None and novel_top1 is not None:
+            total = base_top1 + novel_top1
+            metrics[f"{NOVEL_PREFIX}_harmonic_mean"] = 0.0 if total == 0 else 2 * base_top1 * novel_top1 / total
+        self.log(metrics)
+        return metrics
+
+    def retention_history(self) -> list[dict]:
+        """Per evaluation step: ``step``, ``base_top1_accuracy`` (training classes), ``novel_top1_accuracy``
+        (held-out classes) and ``harmonic_mean``, from the logged metrics (they survive a resume)."""
+        base_by_step = {
+            entry["step"]: entry["eval_top1_accuracy"]
+            for entry in self.state.log_history
+            if "eval_top1_accuracy" in entry and "step" in entry
+        }
+        history = []
+        for entry in self.state.log_history:
+            if f"{NOVEL_PREFIX}_top1_accuracy" in entry and "step" in entry:
+                history.append(
+                    {
+                        "step": entry["step"],
+                        "base_top1_accuracy": base_by_step.get(entry["step"]),
+                        "novel_top1_accuracy": entry[f"{NOVEL_PREFIX}_top1_accuracy"],
+                        "harmonic_mean": entry.get(f"{NOVEL_PREFIX}_harmonic_mean"),
+                    }
+                )
+        return history
+
+    @contextlib.contextmanager
+    def label_set(self, label_names: Sequence[str] | None):
+        """Evaluate and predict against ``label_names`` instead of the evaluation set's classes, inside the block."""
+        saved = self._label_names_override
+        self._label_names_override = list(label_names) if label_names is not None else None
+        self._eval_text_embeds = None
+        try:
+            yield
+        finally:
+            self._label_names_override = saved
             self._eval_text_embeds = None
 
     def predict(self, *args, **kwargs):
@@ -254,7 +326,7 @@ class ActionCLIPTrainer(Trainer):
 
     def _label_set_embeddings(self, model: nn.Module) -> torch.Tensor:
         if self._eval_text_embeds is None:
-            labels = self.eval_label_names
+            labels = self._label_names_override or self.eval_label_names
             if labels is None:
                 labels = getattr(self.eval_dataset, "label_names", None)
             if labels is None:
@@ -391,6 +463,7 @@ def is_complete_checkpoint(path: str | os.PathLike) -> bool:
 
 __all__ = [
     "LORA_TARGET_MODULES",
+    "NOVEL_PREFIX",
     "PARAMETER_GROUPS",
     "STAGING_PREFIX",
     "ActionCLIPTrainer",

@@ -91,6 +91,17 @@ class DataArguments:
     max_bad_samples: int = field(default=100, metadata={"help": "Fail past this many unreadable samples."})
     frame_template: str = field(default="img_{:05d}.jpg", metadata={"help": "Frame file names of frame folders."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training samples."})
+    novel_eval_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Retention tracking: test videos of held-out classes never trained on (same format as "
+            "--eval_path), evaluated zero-shot at every evaluation (--eval_strategy steps --eval_steps N: every N "
+            "steps) and at the end, beside the training classes; logged as novel_top1_accuracy, written to "
+            "evaluation/novel/evaluation.json and the model card."
+        },
+    )
+    novel_class_names: str | None = field(default=None, metadata={"help": "Label file of the held-out classes."})
+    novel_video_root: str | None = field(default=None, metadata={"help": "video_root of the held-out videos."})
 
 
 def parse_arguments(argv: list[str] | None = None):
@@ -143,7 +154,7 @@ def build_model(model_args: ModelArguments, num_frames: int) -> ActionCLIPModel:
     raise ValueError(f"{model_args.model_name_or_path!r} is a {model_type!r} checkpoint, not CLIP or ActionCLIP")
 
 
-def build_datasets(data_args: DataArguments, training_args, video_processor):
+def _dataset_options(data_args: DataArguments, video_processor) -> dict:
     common = dict(
         num_frames=data_args.num_frames,
         video_processor=video_processor,
@@ -153,6 +164,11 @@ def build_datasets(data_args: DataArguments, training_args, video_processor):
     )
     if data_args.dataset_format != "tar":
         common["frame_template"] = data_args.frame_template
+    return common
+
+
+def build_datasets(data_args: DataArguments, training_args, video_processor):
+    common = _dataset_options(data_args, video_processor)
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     train_dataset = eval_dataset = None
     if data_args.train_path:
@@ -182,6 +198,66 @@ def build_datasets(data_args: DataArguments, training_args, video_processor):
             **common,
         )
     return train_dataset, eval_dataset
+
+
+def build_novel_dataset(data_args: DataArguments, training_args, video_processor):
+    """The held-out classes' test set of retention tracking (``--novel_eval_path``), or None."""
+    if not data_args.novel_eval_path:
+        return None
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    return load_video_dataset(
+        data_args.dataset_format,
+        data_args.novel_eval_path,
+        label_names=data_args.novel_class_names,
+        video_root=data_args.novel_video_root or data_args.eval_video_root or data_args.video_root,
+        split=data_args.split,
+        subset="test",
+        training=False,
+        seed=seed,
+        **_dataset_options(data_args, video_processor),
+    )
+
+
+def write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, output_dir: str) -> list[dict]:
+    """Evaluation reports (``evaluation/base`` and ``evaluation/novel``) of the final model on the training classes
+    and on the held-out ones, the retention history (held-out top-1 at each evaluation step) in their metadata,
+    and the model card written from them."""
+    from actionclip.evaluation import write_evaluation_report
+
+    history = trainer.retention_history()
+    dataset = os.path.basename(os.path.normpath(data_args.eval_path))
+    outputs = {"base": trainer.predict(eval_dataset)}
+    with trainer.label_set(trainer.novel_label_names):
+        outputs["novel"] = trainer.predict(novel_dataset)
+    if not trainer.is_world_process_zero():
+        return []
+    reports = []
+    for split, label_names, protocol in (
+        ("base", eval_dataset.label_names, "closed-set (training classes)"),
+        ("novel", trainer.novel_label_names, "zero-shot (held-out classes)"),
+    ):
+        metadata = {
+            "model": output_dir,
+            "dataset": dataset,
+            "dataset_config": f"retention-{split}",
+            "split": split,
+            "protocol": protocol,
+            "frames": data_args.num_frames,
+            "templates": list(unwrap_actionclip(trainer.model).config.templates),
+            "retention_history": history,
+        }
+        output = outputs[split]
+        reports.append(
+            write_evaluation_report(
+                os.path.join(output_dir, "evaluation", split), output.predictions, output.label_ids, label_names,
+                metadata,
+            )
+        )  # fmt: skip
+    if os.path.isfile(os.path.join(output_dir, "config.json")):
+        from actionclip.model_card import write_model_card
+
+        write_model_card(output_dir, reports)
+    return reports
 
 
 def resolve_resume(training_args) -> str | None:
@@ -216,6 +292,9 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
     train_dataset, eval_dataset = build_datasets(data_args, training_args, processor.video_processor)
     if train_dataset is None and eval_dataset is None:
         raise ValueError("give --train_path and/or --eval_path")
+    novel_dataset = build_novel_dataset(data_args, training_args, processor.video_processor)
+    if novel_dataset is not None and eval_dataset is None:
+        raise ValueError("--novel_eval_path (retention tracking) needs --eval_path: the training classes' test set")
     label_names = (train_dataset or eval_dataset).label_names
     model.config.id2label = dict(enumerate(label_names))
     model.config.label2id = {name: i for i, name in enumerate(label_names)}
@@ -249,6 +328,7 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
         callbacks=callbacks,
         eval_label_names=eval_dataset.label_names if eval_dataset is not None else None,
         tokenizer=processor.tokenizer,
+        novel_dataset=novel_dataset,
     )
     trainer.base_model_id = model_args.model_name_or_path
 
@@ -270,6 +350,8 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
+    if novel_dataset is not None:
+        write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="ActionCLIP fine-tuning", finetuned_from=model_args.model_name_or_path)
     if model_args.lora_r > 0 and model_args.save_merged_lora and trainer.is_world_process_zero():
