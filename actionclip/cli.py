@@ -97,18 +97,37 @@ def _short(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------------------- classify
 
 
+def _classify_labels(args: argparse.Namespace, templates):
+    """The candidate labels: a list, or ``{label: [description, ...]}`` from ``--descriptions`` (long description
+    prompts counted and warned about on stderr)."""
+    if getattr(args, "descriptions", None) is None:
+        return read_labels(args)
+    from .descriptions import load_descriptions, warn_long_descriptions
+    from .tokenizer import load_clip_tokenizer
+
+    descriptions = load_descriptions(args.descriptions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_long_descriptions(descriptions, load_clip_tokenizer(), templates or ("{}",))
+    for warning in caught:
+        print(f"actionclip classify: warning: {_short(warning.message)}", file=sys.stderr)
+    return descriptions
+
+
 def _classify(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, load_templates
 
     videos = find_videos(args.videos)
-    labels = read_labels(args)
     templates = list(load_templates(args.templates)) if args.templates is not None else None
+    candidates = labels = _classify_labels(args, templates)
+    if isinstance(candidates, dict):
+        labels = list(candidates)
     PromptTemplater(templates or DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading
     classifier = load_pipeline(args.model, args.device)
     options = dict(
-        candidate_labels=labels,
+        candidate_labels=candidates,
         hypothesis_template=templates,
         top_k=args.top_k,
         num_frames=args.num_frames,
@@ -405,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     label_source = classify.add_mutually_exclusive_group(required=True)
     label_source.add_argument("--labels", help="comma-separated candidate labels")
     label_source.add_argument("--labels-file", help="UTF-8 text file with one label per line")
+    label_source.add_argument(
+        "--descriptions",
+        help="label descriptions JSON {label: [sentence, ...]} (e.g. from 'actionclip describe'): its labels, "
+        "each with its descriptions as extra prompts",
+    )
     classify.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
     classify.add_argument("--top-k", type=_positive_int, default=None, help="print the K best labels (default all)")
     output = classify.add_mutually_exclusive_group()

@@ -302,6 +302,8 @@ class ProtocolEvaluator:
         logit_scale: similarity multiplier (default: the model's learned one; the original evaluated with 100).
         batch_size, num_workers: of the video DataLoader.
         model_name: recorded in the reports.
+        descriptions: label descriptions, extra prompts averaged with each class name per template
+            (`actionclip.descriptions`).
     """
 
     def __init__(
@@ -316,6 +318,7 @@ class ProtocolEvaluator:
         decode_timeout: float | None = 30.0,
         model_name: str | None = None,
         progress: bool = True,
+        descriptions: dict[str, list[str]] | None = None,
     ):
         self.model = model
         self.processor = processor
@@ -327,6 +330,8 @@ class ProtocolEvaluator:
         self.decode_timeout = decode_timeout
         self.model_name = model_name
         self.progress = progress
+        self.descriptions = descriptions
+        """Label descriptions (``{label: [sentence, ...]}``), extra prompts beside the class names."""
         self.frame_counts: dict[str, int] = {}
         """Frame counts of the sources that are frame folders (video files need none)."""
         self._embeddings: dict[str, torch.Tensor] = {}
@@ -352,7 +357,11 @@ class ProtocolEvaluator:
     @torch.no_grad()
     def text_embeddings(self, class_names: Sequence[str]) -> torch.Tensor:
         """(K * C, D) unit-norm prompt embeddings of ``class_names`` under the templates, template-major."""
-        return self.model.encode_label_set(list(class_names), self.processor.tokenizer, self.templates).float().cpu()
+        from .descriptions import encode_label_texts
+
+        tokenizer = self.processor.tokenizer
+        embeds = encode_label_texts(self.model, tokenizer, list(class_names), self.templates, self.descriptions)
+        return embeds.float().cpu()
 
     def scores(self, sources: Sequence[str], class_names: Sequence[str]) -> torch.Tensor:
         """(N, C) class scores of the videos against ``class_names``."""
@@ -375,6 +384,7 @@ class ProtocolEvaluator:
             "sampler": self.views.sampler,
             "templates": list(self.templates),
             "logit_scale": self.logit_scale,
+            **({"descriptions": sum(map(len, self.descriptions.values()))} if self.descriptions else {}),
             **(extra or {}),
         }
 
@@ -499,6 +509,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--sampler", choices=("tsn", "uniform"), default="tsn", help="frame sampler of each clip")
     parser.add_argument("--templates", help="prompt templates: a set name, a file, or one template with {}")
     parser.add_argument("--logit_scale", "--logit-scale", type=float, help="similarity multiplier (original: 100)")
+    parser.add_argument("--descriptions", help="label descriptions JSON ({label: [sentence, ...]}): extra prompts")
     parser.add_argument("--num_subsets", "--num-subsets", type=int, default=10, help="half_class: class subsets")
     parser.add_argument("--fraction", type=float, default=0.5, help="half_class: fraction of the classes")
     parser.add_argument("--base_fraction", "--base-fraction", type=float, default=0.5, help="base_to_novel")
@@ -592,6 +603,15 @@ def run_evaluation(args) -> dict:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     protocol, root, counts = build_protocol(args)
     templates = list(load_templates(args.templates)) if args.templates else None
+    descriptions = None
+    if getattr(args, "descriptions", None):
+        from .descriptions import load_descriptions
+
+        descriptions = load_descriptions(args.descriptions)
+        from .descriptions import warn_long_descriptions
+        from .tokenizer import load_clip_tokenizer
+
+        warn_long_descriptions(descriptions, load_clip_tokenizer(), templates or ("{}",))
     kind = "closed-set" if args.protocol == "closed_set" else "zero-shot"
     dataset = _dataset_name(args)
     summaries = {}
@@ -601,7 +621,7 @@ def run_evaluation(args) -> dict:
         views = ViewSettings(args.num_frames or model.config.num_frames, args.num_clips, args.num_crops, args.sampler)
         return ProtocolEvaluator(
             model, processor, views, templates, args.logit_scale, args.batch_size, args.num_workers,
-            model_name=str(model_dir), progress=not args.no_progress,
+            model_name=str(model_dir), progress=not args.no_progress, descriptions=descriptions,
         )  # fmt: skip
 
     if args.protocol == "few_shot":

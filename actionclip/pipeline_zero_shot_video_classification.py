@@ -11,7 +11,7 @@ import threading
 import types
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
@@ -21,6 +21,7 @@ from PIL import Image
 from torch.nn import functional as F
 from transformers.pipelines.base import Pipeline
 
+from .descriptions import check_descriptions, class_texts, description_prompts
 from .errors import (
     InvalidLabelsError,
     InvalidTemplateError,
@@ -31,7 +32,7 @@ from .errors import (
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
 from .sampling import MultiViewSampler, TSNSampler, average_view_scores
-from .scoring import template_averaged_embeddings, template_ensemble_probs
+from .scoring import description_averaged_embeddings, template_averaged_embeddings, template_ensemble_probs
 from .video_io import is_video_source, sample_and_read
 
 TASK = "zero-shot-video-classification"
@@ -118,7 +119,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     Text inputs, as they behave:
 
-    - ``candidate_labels``: a list of strings (a single string is split at commas). An empty list, an empty or
+    - ``candidate_labels``: a list of strings (a single string is split at commas), or a dict
+      ``{label: [description, ...]}``: each label's descriptions are extra prompts beside its name, put into
+      every template and averaged with it per template (`descriptions.class_texts`); bad entries raise
+      `InvalidDescriptionsError`. An empty list, an empty or
       blank label, a label that is not a string and the same label twice raise `InvalidLabelsError`. Labels are
       put into the templates as they are: non-ASCII text is kept (CLIP's byte-level BPE encodes any Unicode), case
       and spaces are not changed. A prompt longer than the text context (77 tokens, with the start and end tokens)
@@ -249,8 +253,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         labels = forward_params.pop("candidate_labels", None)
         if labels is None:
             raise InvalidLabelsError("candidate_labels is required: the list of class names to rank")
-        labels, templater = self._check_text(labels, forward_params.pop("hypothesis_template", None))
-        text_embeds = self.text_embeddings(labels, templater)
+        labels, templater, texts = self._check_text(labels, forward_params.pop("hypothesis_template", None))
+        text_embeds = self.text_embeddings(labels, templater, texts)
         on_error = forward_params.pop("on_error", "raise")
 
         items = videos
@@ -422,7 +426,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     # ------------------------------------------------------------------ text
 
-    def _check_text(self, labels, templates) -> tuple[list[str], PromptTemplater]:
+    def _check_text(self, labels, templates) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
+        texts = None
+        if isinstance(labels, Mapping):  # {label: [description, ...]}: descriptions as extra prompts
+            descriptions = check_descriptions(labels, "candidate_labels")
+            labels = list(descriptions)
+            texts = class_texts(labels, descriptions)
         if isinstance(labels, str):
             labels = [label.strip() for label in labels.split(",")]
         if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
@@ -436,24 +445,35 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             )
         templater = PromptTemplater(templates)
         templater.normalize_labels(labels)  # empty, blank, non-string, duplicates -> InvalidLabelsError
-        return labels, templater
+        return labels, templater, texts
 
-    def text_embeddings(self, labels: Sequence[str], templater: PromptTemplater) -> torch.Tensor:
+    def text_embeddings(
+        self, labels: Sequence[str], templater: PromptTemplater, texts: Sequence[Sequence[str]] | None = None
+    ) -> torch.Tensor:
         """L2-normalised embeddings of every (template, label) prompt, template-major ``(K * N, D)`` float32.
 
-        Kept for later calls with the same labels and templates (per model, device and dtype).
+        With ``texts`` (each label's name and descriptions, `descriptions.class_texts`), every text is put into
+        every template and a label's prompts are averaged per template (`description_averaged_embeddings`).
+        Kept for later calls with the same labels, texts and templates (per model, device and dtype).
         """
-        key = (tuple(labels), templater.templates, id(self.model), self.device, self.model.dtype)
+        text_key = tuple(map(tuple, texts)) if texts is not None else None
+        key = (tuple(labels), text_key, templater.templates, id(self.model), self.device, self.model.dtype)
         with self._text_cache_lock:
             if key in self._text_cache:
                 self._text_cache.move_to_end(key)
                 return self._text_cache[key]
-        encoded = self.processor.encode_labels(labels, templater, padding=True)
+        if texts is None:
+            encoded = self.processor.encode_labels(labels, templater, padding=True)
+        else:
+            encoded = self.processor(text=description_prompts(templater.templates, texts), padding=True)
         with torch.no_grad():
             features = self.model.get_text_features(
                 encoded["input_ids"].to(self.device), encoded["attention_mask"].to(self.device)
             ).pooler_output
         embeds = F.normalize(features, dim=-1)
+        if texts is not None:
+            counts = [len(group) for group in texts]
+            embeds = description_averaged_embeddings(embeds, counts, templater.num_templates).to(features.dtype)
         with self._text_cache_lock:
             self._text_cache[key] = embeds
             while len(self._text_cache) > TEXT_CACHE_SIZE:

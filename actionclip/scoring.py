@@ -1,9 +1,13 @@
 """From logits to class scores: template ensembling.
 
-Prompts are template-major: text row ``k * N + c`` holds template k applied to class c.
+Prompts are template-major: text row ``k * N + c`` holds template k applied to class c. A class described by
+several texts (its name and descriptions, see :func:`description_averaged_embeddings`) first becomes one embedding
+per template, so every scoring below sees that same layout.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional as F
@@ -42,4 +46,37 @@ def template_averaged_embeddings(text_embeds: torch.Tensor, num_templates: int) 
     return F.normalize(normalised.mean(dim=0), dim=-1)
 
 
-__all__ = ["template_averaged_embeddings", "template_ensemble_probs"]
+def description_averaged_embeddings(
+    text_embeds: torch.Tensor, texts_per_class: Sequence[int], num_templates: int
+) -> torch.Tensor:
+    """One embedding per (template, class) from several texts per class: the re-normalised mean of the class's
+    L2-normalised prompt embeddings under that template (a class with one text keeps its embedding as is).
+
+    Args:
+        text_embeds: (K * M, D) prompt embeddings, template-major, then class by class, then text by text:
+            ``M = sum(texts_per_class)``.
+        texts_per_class: the number of texts of each of the N classes (each >= 1).
+        num_templates: K.
+
+    Returns:
+        (K * N, D) unit-norm embeddings, template-major: what `template_ensemble_probs` and
+        `template_averaged_embeddings` take.
+    """
+    counts = torch.as_tensor(list(texts_per_class), dtype=torch.long)
+    total, dim = text_embeds.shape
+    if counts.numel() == 0 or bool((counts < 1).any()):
+        raise ValueError(f"every class needs at least one text, got counts {counts.tolist()}")
+    if num_templates < 1 or total != num_templates * int(counts.sum()):
+        raise ValueError(f"{total} prompts are not {num_templates} templates x {int(counts.sum())} texts")
+    normalised = F.normalize(text_embeds.float(), dim=-1)
+    if bool((counts == 1).all()):
+        return normalised
+    num_classes = counts.numel()
+    class_of_text = torch.repeat_interleave(torch.arange(num_classes), counts).to(normalised.device)
+    per_template = normalised.reshape(num_templates, -1, dim)
+    sums = per_template.new_zeros(num_templates, num_classes, dim).index_add_(1, class_of_text, per_template)
+    means = sums / counts.to(sums)[None, :, None]
+    return F.normalize(means, dim=-1).reshape(num_templates * num_classes, dim)
+
+
+__all__ = ["description_averaged_embeddings", "template_averaged_embeddings", "template_ensemble_probs"]

@@ -194,6 +194,8 @@ class ActionCLIPTrainer(Trainer):
         eval_label_names: the class names of the evaluation set (default: ``eval_dataset.label_names``).
         eval_templates: the templates ensembled in evaluation (default: the model's ``config.templates``).
         tokenizer: CLIP's tokenizer for the evaluation prompts (default: the processing class's, or the shipped one).
+        eval_descriptions: label descriptions (``{label: [sentence, ...]}``), extra evaluation prompts averaged with
+            each class name per template (`actionclip.descriptions`).
         novel_dataset, novel_label_names: retention tracking: held-out classes never trained on (their videos, with
             labels indexing ``novel_label_names``; default ``novel_dataset.label_names``), evaluated zero-shot after
             every evaluation of the training classes (``eval_strategy="steps"``, ``eval_steps=N``: every N steps;
@@ -211,6 +213,7 @@ class ActionCLIPTrainer(Trainer):
         eval_label_names: Sequence[str] | None = None,
         eval_templates: Sequence[str] | None = None,
         tokenizer=None,
+        eval_descriptions: dict[str, list[str]] | None = None,
         novel_dataset=None,
         novel_label_names: Sequence[str] | None = None,
         **kwargs,
@@ -221,6 +224,7 @@ class ActionCLIPTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.eval_label_names = list(eval_label_names) if eval_label_names is not None else None
         self.eval_templates = list(eval_templates) if eval_templates is not None else None
+        self.eval_descriptions = eval_descriptions
         self._eval_tokenizer = tokenizer
         self._eval_text_embeds: torch.Tensor | None = None
         self._eval_num_templates = 1
@@ -340,7 +344,9 @@ class ActionCLIPTrainer(Trainer):
 
                 tokenizer = load_clip_tokenizer()
                 self._eval_tokenizer = tokenizer
-            self._eval_text_embeds = model.encode_label_set(list(labels), tokenizer, templates)
+            from .descriptions import encode_label_texts
+
+            self._eval_text_embeds = encode_label_texts(model, tokenizer, labels, templates, self.eval_descriptions)
             self._eval_num_templates = len(templates)
         return self._eval_text_embeds
 

@@ -100,6 +100,10 @@ class DataArguments:
             "evaluation/novel/evaluation.json and the model card."
         },
     )
+    descriptions: str | None = field(
+        default=None,
+        metadata={"help": "Label descriptions JSON ({label: [sentence, ...]}): extra prompts in evaluation."},
+    )
     novel_class_names: str | None = field(default=None, metadata={"help": "Label file of the held-out classes."})
     novel_video_root: str | None = field(default=None, metadata={"help": "video_root of the held-out videos."})
 
@@ -296,6 +300,12 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
     if novel_dataset is not None and eval_dataset is None:
         raise ValueError("--novel_eval_path (retention tracking) needs --eval_path: the training classes' test set")
     label_names = (train_dataset or eval_dataset).label_names
+    descriptions = None
+    if data_args.descriptions:
+        from actionclip.descriptions import load_descriptions, warn_long_descriptions
+
+        descriptions = load_descriptions(data_args.descriptions)
+        warn_long_descriptions(descriptions, processor.tokenizer, list(model.config.templates))
     model.config.id2label = dict(enumerate(label_names))
     model.config.label2id = {name: i for i, name in enumerate(label_names)}
 
@@ -328,6 +338,7 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
         callbacks=callbacks,
         eval_label_names=eval_dataset.label_names if eval_dataset is not None else None,
         tokenizer=processor.tokenizer,
+        eval_descriptions=descriptions,
         novel_dataset=novel_dataset,
     )
     trainer.base_model_id = model_args.model_name_or_path
