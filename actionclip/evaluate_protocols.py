@@ -516,7 +516,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--base_classes", "--base-classes", help="base_to_novel: label file of the base classes")
     parser.add_argument("--shots", type=int, nargs="+", help="few_shot: K values (default 2 4 8 16); "
                         "base_to_novel: one K for the base training list")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="seed of the class subsets and K-shot choices")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the class subsets and K-shot choices; with "
+                        "--published_splits, which released base-to-novel training list (1, 2, 3; default 1)")  # fmt: skip
+    parser.add_argument("--published_splits", "--published-splits", help="base_to_novel, few_shot: the folder of "
+                        "the splits X-CLIP / ViFi-CLIP released (actionclip/published_splits.py) instead of drawing")  # fmt: skip
+    parser.add_argument("--novel_classes", "--novel-classes", help="base_to_novel with --published_splits: "
+                        "the novel classes' class-index CSV (the base ones: --base_classes)")  # fmt: skip
     parser.add_argument("--batch_size", "--batch-size", type=int, default=8, help="videos per batch")
     parser.add_argument("--num_workers", "--num-workers", type=int, default=0, help="decoding processes")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
@@ -567,6 +572,8 @@ def build_protocol(args) -> tuple[Protocol, str | None, list[int | None] | None]
         if kind == "full_class":
             return full_class_zero_shot(samples, names), root, None
         return half_class_zero_shot(samples, names, args.num_subsets, args.fraction, args.seed), root, None
+    if getattr(args, "published_splits", None):
+        return _published_protocol(args), args.video_root, None
     _require(args, "eval_path", "train_path")
     test, names = _list_samples(args.eval_path, args.class_names)
     train = read_list_file(args.train_path)
@@ -578,6 +585,23 @@ def build_protocol(args) -> tuple[Protocol, str | None, list[int | None] | None]
         protocol = base_to_novel(train, test, names, base, args.base_fraction, shots, args.seed)
         return protocol, root, None
     return few_shot_protocol(train, test, names, tuple(args.shots or (2, 4, 8, 16)), args.seed), root, None
+
+
+def _published_protocol(args) -> Protocol:
+    """base_to_novel / few_shot on the released lists of ``--published_splits``."""
+    from .published_splits import published_base_to_novel, published_few_shot
+
+    if args.protocol not in ("base_to_novel", "few_shot"):
+        raise EvaluationSetupError(f"--published_splits is for base_to_novel and few_shot, not {args.protocol}")
+    if args.protocol == "base_to_novel":
+        _require(args, "base_classes", "novel_classes", "video_root")
+        seed = args.seed if args.seed >= 1 else 1
+        if args.shots is not None and len(args.shots) != 1:
+            raise EvaluationSetupError("base_to_novel takes one --shots value")
+        shots = args.shots[0] if args.shots else 16  # the releases hold 16 videos per base class
+        return published_base_to_novel(args.published_splits, args.base_classes, args.novel_classes, seed, shots)
+    _require(args, "class_names", "video_root")
+    return published_few_shot(args.published_splits, args.class_names, args.shots)
 
 
 def _dataset_name(args) -> str:
@@ -628,11 +652,15 @@ def run_evaluation(args) -> dict:
         # Training is the training script's job: write the K-shot lists it trains on, then evaluate the models
         # already trained on them (``--model runs/k{shots}``), each on the full test set.
         protocol.write(output_dir / protocol.name)
-        train = read_list_file(args.train_path)
-        seed, shots = protocol.settings["seed"], protocol.settings["shots"]
-        lists = write_few_shot_lists(
-            train, output_dir / protocol.name, shots, seed, len(protocol.splits[0].class_names)
-        )
+        shots = protocol.settings["shots"]
+        if protocol.settings.get("published"):  # the released lists, as they are
+            lists = {int(k): Path(path) for k, path in protocol.settings["train_lists"].items()}
+        else:
+            train = read_list_file(args.train_path)
+            lists = write_few_shot_lists(
+                train, output_dir / protocol.name, shots, protocol.settings["seed"],
+                len(protocol.splits[0].class_names),
+            )  # fmt: skip
         summary = {"protocol": protocol.name, "lists": {str(k): str(path) for k, path in lists.items()}, "splits": {}}
         for split, k in zip(protocol.splits, shots):
             model_dir = args.model.format(shots=k) if "{shots}" in args.model else None
