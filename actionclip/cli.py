@@ -563,4 +563,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy: the command modules raise `actionclip.cli.CommandLineError`,
+    # which must be the class `main` catches.
+    from actionclip.cli import main as package_main
+
+    sys.exit(package_main())
