@@ -82,3 +82,43 @@ def test_retention_without_the_training_classes_test_set_is_refused(synthetic, t
             "--novel_class_names", synthetic.root / "zeroshot_labels.csv", "--output_dir", tmp_path / "x",
             "--report_to", "none", "--use_cpu",
         ])  # fmt: skip
+
+
+def test_the_trainer_scores_with_label_descriptions_through_the_same_path(synthetic, tmp_path):
+    """Descriptions equal to the labels change nothing; real ones change the scores; a held-out label set given with
+    `label_set` scores as an evaluation set of those classes does."""
+    import numpy as np
+    from tiny_models import tiny_model
+
+    from actionclip.data.collator import ActionCLIPCollator
+    from actionclip.data.datasets import VideoClassificationDataset
+    from actionclip.training import ActionCLIPTrainer, ActionCLIPTrainingArguments
+
+    val = VideoClassificationDataset.from_list_file(
+        synthetic.list_file("val"), synthetic.root / "labels.csv", num_frames=4, image_size=32
+    )
+    novel = VideoClassificationDataset.from_list_file(
+        synthetic.list_file("zeroshot"), synthetic.root / "zeroshot_labels.csv", num_frames=4, image_size=32
+    )
+    args = ActionCLIPTrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=8, report_to="none",
+                                       use_cpu=True, disable_tqdm=True, eval_strategy="no",
+                                       load_best_model_at_end=False)  # fmt: skip
+
+    def predictions(descriptions=None, dataset=val, label_names=None, eval_dataset=val):
+        trainer = ActionCLIPTrainer(
+            model=tiny_model(num_frames=4, fusion_num_layers=1), args=args, eval_dataset=eval_dataset,
+            data_collator=ActionCLIPCollator(val.label_names), eval_templates=["a video of {}.", "{}"],
+            eval_descriptions=descriptions,
+        )  # fmt: skip
+        if label_names is None:
+            return trainer.predict(dataset).predictions
+        with trainer.label_set(label_names):
+            return trainer.predict(dataset).predictions
+
+    plain = predictions()
+    np.testing.assert_allclose(predictions({name: [name] for name in val.label_names}), plain, atol=1e-6)
+    described = predictions({val.label_names[0]: ["a shape that slides to the left of the frame"]})
+    assert not np.allclose(described, plain)
+    held_out = predictions(dataset=novel, label_names=novel.label_names)
+    assert held_out.shape == (len(novel), len(novel.label_names))
+    np.testing.assert_allclose(held_out, predictions(dataset=novel, eval_dataset=novel), atol=1e-6)
