@@ -117,6 +117,23 @@ class EvaluationReportNotFoundError(EvaluationReportError, FileNotFoundError):
     """An evaluation report named by path does not exist."""
 
 
+class InvalidWindowError(PipelineArgumentError):
+    """Localisation windows cannot be laid on a video: a window or stride that is not positive, or a window longer
+    than the video."""
+
+
+class VideoIndexError(ActionCLIPError, ValueError):
+    """A video index (``actionclip index``) cannot be built, read or searched (bad file, bad query, bad options)."""
+
+
+class IndexMismatchError(VideoIndexError):
+    """An index was made by another model or other preprocessing than the one given; its vectors do not compare."""
+
+
+class EmptyVideoFolderError(VideoIndexError, FileNotFoundError):
+    """A folder to index holds no video file."""
+
+
 def describe_source(source) -> str:
     """A short, printable name for a video source: a path or URL as is, bytes and file objects by kind and size."""
     if isinstance(source, (bytes, bytearray, memoryview)):

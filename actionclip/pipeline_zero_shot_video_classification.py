@@ -223,6 +223,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def __call__(self, videos, candidate_labels=None, **kwargs):
         """Classify one video or many; see the class docstring for inputs, options and outputs."""
+        if "window" in kwargs or "stride" in kwargs:
+            return self.localize(videos, candidate_labels, **kwargs)
         if _is_stream(videos):
             return self.iter_results(videos, candidate_labels, **kwargs)
         preprocessed = kwargs.get("preprocessed", self._preprocess_params.get("preprocessed"))
@@ -491,7 +493,25 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """``pixel_values`` (sum of views, T, C, H, W) -> ``{"scores": (videos, N)}`` float32 on the CPU."""
         pixel_values = model_inputs["pixel_values"].to(device=self.device, dtype=self.model.dtype)
         with torch.no_grad():
-            video_embeds = F.normalize(self.model.get_video_features(pixel_values).pooler_output, dim=-1)
+            video_embeds = self.model.get_video_features(pixel_values).pooler_output
+        probs = self.score_video_embeddings(video_embeds, text_embeds, num_templates, logit_scale, ensemble)
+        counts = model_inputs["num_views"]
+        scores, start = [], 0
+        for count in counts:
+            scores.append(average_view_scores(probs[start : start + count], count)[0])
+            start += count
+        return {"scores": scores}
+
+    def score_video_embeddings(
+        self, video_embeds, text_embeds, num_templates=1, logit_scale=None, ensemble="probs"
+    ) -> torch.Tensor:
+        """Video embeddings ``(B, D)`` (after fusion, not normalised) -> label scores ``(B, N)`` float32 on the CPU.
+
+        ``text_embeds`` ``(K * N, D)`` from :meth:`text_embeddings`; ``ensemble`` and ``logit_scale`` as in the class
+        docstring. The one place where the pipeline turns embeddings into scores (localisation reuses it).
+        """
+        with torch.no_grad():
+            video_embeds = F.normalize(video_embeds, dim=-1)
             scale = self.model.scale(logit_scale)
             if ensemble == "embedding":
                 class_embeds = F.normalize(
@@ -500,13 +520,17 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 probs = (scale * video_embeds @ class_embeds.t()).float().softmax(dim=-1)
             else:
                 probs = template_ensemble_probs(scale * video_embeds @ text_embeds.t(), num_templates)
-        probs = probs.cpu()
-        counts = model_inputs["num_views"]
-        scores, start = [], 0
-        for count in counts:
-            scores.append(average_view_scores(probs[start : start + count], count)[0])
-            start += count
-        return {"scores": scores}
+        return probs.cpu()
+
+    def localize(self, video, candidate_labels=None, *, window: float = 4.0, stride: float = 1.0, **kwargs):
+        """When each label happens in an untrimmed video: per-window scores and merged segments.
+
+        See :func:`actionclip.localization.localize` (``window``/``stride`` in seconds, ``threshold``, ``top_k``,
+        ``background``, ...). ``classifier(video, candidate_labels, window=4.0, stride=1.0)`` calls this too.
+        """
+        from .localization import localize
+
+        return localize(self, video, candidate_labels, window=window, stride=stride, **kwargs)
 
     def postprocess(self, model_outputs, top_k=None):
         scores, labels = model_outputs["scores"], model_outputs["labels"]

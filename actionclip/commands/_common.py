@@ -1,0 +1,41 @@
+"""Argument types shared by the long-video commands (localize, index, search, stream). Imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def seconds(text: str) -> float:
+    """An argparse ``type`` for a positive duration: ``4``, ``4s``, ``2.5s``, ``500ms``, ``1m``."""
+    raw = text.strip().lower()
+    factor = 1.0
+    for suffix, scale in (("ms", 1e-3), ("s", 1.0), ("m", 60.0)):
+        if raw.endswith(suffix):
+            raw, factor = raw[: -len(suffix)], scale
+            break
+    try:
+        value = float(raw) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 4, 4s, 500ms, 1m)") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive duration")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """An argparse ``type`` for a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must lie in [0, 1]")
+    return value
+
+
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--labels`` / ``--labels-file`` (one required), read by `actionclip.cli.read_labels`."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", help="comma-separated candidate labels")
+    source.add_argument("--labels-file", help="UTF-8 text file with one label per line")

@@ -1,0 +1,66 @@
+"""`actionclip localize VIDEO --labels ...`: when each label happens in an untrimmed video (segments, JSON, PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._common import add_label_arguments, seconds, unit_interval
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "localize",
+        help="find when each label happens in a long video (sliding windows, merged segments)",
+        description="Score sliding windows of an untrimmed video against candidate labels and merge neighbouring "
+        "windows of the same label into segments. With meanP/conv1d/lstm/transf/transf_cls models every "
+        "distinct frame goes through the vision tower once; Shift and Joint models encode each window.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  actionclip localize match.mp4 --labels 'dribbling,shooting,celebrating' --model m --window 4 --stride 1\n"
+        "  actionclip localize day.mkv --labels-file labels.txt --model m --threshold 0.5 --json --plot day.png\n"
+        "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels, window longer than the video)",
+    )
+    parser.add_argument("video", help="video file or URL")
+    add_label_arguments(parser)
+    parser.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
+    parser.add_argument("--window", type=seconds, default=4.0, help="window length, e.g. 4 or 4s (default 4 s)")
+    parser.add_argument("--stride", type=seconds, default=1.0, help="time between windows (default 1 s)")
+    parser.add_argument("--threshold", type=unit_interval, default=None, help="minimum score for a label (0..1)")
+    parser.add_argument("--top-k", type=int, default=1, help="labels per window at most (default 1)")
+    parser.add_argument("--no-background", action="store_true", help="no 'no listed action' segments")
+    parser.add_argument("--num-frames", type=int, default=None, help="frames per window (default: the model's)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda:0 if available)")
+    parser.add_argument("--json", action="store_true", help="print the whole result (segments and windows) as JSON")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="write a timeline plot there")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import load_pipeline, read_labels
+    from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater
+
+    labels = read_labels(args)
+    PromptTemplater(DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading the model
+    classifier = load_pipeline(args.model, args.device)
+    result = classifier.localize(
+        args.video,
+        labels,
+        window=args.window,
+        stride=args.stride,
+        threshold=args.threshold,
+        top_k=args.top_k,
+        background=not args.no_background,
+        num_frames=args.num_frames,
+    )
+    if args.plot:
+        result.plot(args.plot)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print(f"{result.source}: {result.grid.num_windows} windows, {len(result.segments)} segments")
+        for segment in result.segments:
+            print(f"  {segment['start']:9.2f} - {segment['end']:9.2f} s  {segment['score']:.4f}  {segment['label']}")
+    return 0
