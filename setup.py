@@ -39,6 +39,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-video>=1.1.11"],
+        # `actionclip search --backend faiss` / VideoIndex.search(backend="faiss"); numpy's exact search otherwise.
+        "faiss": ["faiss-cpu>=1.8"],
     },
     entry_points={"console_scripts": ["actionclip=actionclip.cli:main"]},
 )

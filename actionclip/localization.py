@@ -191,8 +191,11 @@ class LocalizationResult:
 # ---------------------------------------------------------------------------------------------------------- frames
 
 
-class _FrameSource:
-    """Decoded frames by index from a video source (decoded once, through `VideoReader`) or a frame array."""
+class FrameSource:
+    """Decoded frames by index from a video source (opened once, through `VideoReader`) or a frame array.
+
+    Attributes: ``num_frames``, ``duration`` (seconds), ``name`` (printable), ``read(indices)`` -> uint8 frames.
+    """
 
     def __init__(self, video, fps: float | None, decode_timeout: float):
         self.reader = None
@@ -286,6 +289,16 @@ def per_window_embeddings(pipeline, read: Callable, grid: WindowGrid, window_bat
             for index in [i for i in kept if first_needed is None or i < first_needed]:
                 del kept[index]
     return torch.cat(embeds), grid.frame_indices.size
+
+
+def window_embeddings(
+    pipeline, read: Callable, grid: WindowGrid, cache_frames: bool, frame_batch_size: int = FRAME_BATCH_SIZE
+):
+    """``(W, D)`` video embeddings of the grid's windows and the frames embedded, by the path ``cache_frames`` names
+    (:func:`cached_window_embeddings` or :func:`per_window_embeddings`)."""
+    if cache_frames:
+        return cached_window_embeddings(pipeline, read, grid, frame_batch_size)
+    return per_window_embeddings(pipeline, read, grid)
 
 
 def uses_cached_frames(config) -> bool:
@@ -420,12 +433,10 @@ def localize(
     cache_frames = cacheable if cache_frames is None else bool(cache_frames)
     num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
 
-    source = _FrameSource(video, fps, decode_timeout)
+    source = FrameSource(video, fps, decode_timeout)
     try:
         grid = make_window_grid(source.duration, source.num_frames, window, stride, num_frames)
-        embed = cached_window_embeddings if cache_frames else per_window_embeddings
-        batch = frame_batch_size if cache_frames else WINDOW_BATCH_SIZE
-        video_embeds, frames_encoded = embed(pipeline, source.read, grid, batch)
+        video_embeds, frames_encoded = window_embeddings(pipeline, source.read, grid, cache_frames, frame_batch_size)
     finally:
         source.close()
     scores = pipeline.score_video_embeddings(
@@ -489,6 +500,7 @@ def plot_timeline(result: LocalizationResult, path) -> None:
 
 __all__ = [
     "BACKGROUND_LABEL",
+    "FrameSource",
     "LocalizationResult",
     "WindowGrid",
     "cached_window_embeddings",
@@ -499,4 +511,5 @@ __all__ = [
     "plot_timeline",
     "select_labels",
     "uses_cached_frames",
+    "window_embeddings",
 ]

@@ -1,0 +1,54 @@
+"""`actionclip search INDEX "text"` (or `--like VIDEO`): the best-matching videos or segments of an index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search a video index by text or by an example video",
+        description="Rank the videos (or segments) of an index made by `actionclip index` by similarity to a "
+        "sentence or to an example video. Exact search; FAISS when installed and --backend faiss/auto.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  actionclip search videos.index 'someone juggling' -k 10\n"
+        "  actionclip search videos.index --like clip.mp4 --json\n"
+        "\nexit status: 0 ok, 2 bad input (no index, model mismatch, no query)",
+    )
+    parser.add_argument("index", metavar="INDEX", help="index file written by `actionclip index`")
+    parser.add_argument("text", nargs="?", default=None, help="the sentence to search for")
+    parser.add_argument("--like", default=None, metavar="VIDEO", help="search by an example video instead")
+    parser.add_argument("-k", "--top-k", dest="k", type=int, default=10, help="results (default 10)")
+    parser.add_argument("--model", default=None, help="ActionCLIP model directory (default: the index's model)")
+    parser.add_argument("--template", default="{}", help="prompt template for the text (default: as it is)")
+    parser.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="numpy", help="default numpy")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda:0 if available)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import CommandLineError, load_pipeline
+    from ..search import VideoIndex
+
+    if (args.text is None) == (args.like is None):
+        raise CommandLineError("give either a text query or --like VIDEO")
+    if args.k < 1:
+        raise CommandLineError(f"-k must be at least 1, got {args.k}")
+    index = VideoIndex.load(args.index)
+    classifier = load_pipeline(args.model or index.meta["model"]["name"], args.device)
+    if args.like is not None:
+        hits = index.search_video(args.like, classifier, args.k, backend=args.backend)
+    else:
+        hits = index.search_text(args.text, classifier, args.k, template=args.template, backend=args.backend)
+    if args.json:
+        json.dump([hit.to_dict() for hit in hits], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        for rank, hit in enumerate(hits, start=1):
+            print(f"{rank:3d}  {hit.score:.4f}  {hit.path}  {hit.start:.2f}-{hit.end:.2f} s")
+    return 0
