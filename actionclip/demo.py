@@ -406,6 +406,15 @@ def format_report(report: dict) -> str:
         top = ", ".join(f"{item['label']} {100 * item['score']:.0f}%" for item in pipe["top3"])
         verdict = "right" if pipe["top3"] and pipe["top3"][0]["label"] == pipe["truth"] else "wrong"
         lines += ["", f"pipeline on {pipe['video']} (truth: {pipe['truth']}; top-1 {verdict}):", f"  {top}"]
+    located = report.get("localization")
+    if located:
+        lines += [
+            "",
+            f"localisation ({temporal}) in {located['num_videos']} untrimmed videos of 3-5 seen actions "
+            f"(window {located['window']:g} s, stride {located['stride']:g} s, smoothing {located['smoothing']:g} s): "
+            f"{located['found']} / {located['num_segments']} true segments found at IoU >= 0.5 "
+            f"({_pct(located['recall'])})",
+        ]
     lines += ["", "checks:"]
     lines += [f"  [{'PASS' if check['passed'] else 'FAIL'}] {check['text']}" for check in report["checks"]]
     lines += ["", f"outputs in {report['output_dir']}: {', '.join(report['files'])}"]
@@ -474,6 +483,8 @@ def run_demo(
 
     step("classifying one held-out video with the zero-shot pipeline")
     pipeline_result = classify_with_pipeline(model_dirs[temporal], dataset)
+    step("localising actions in untrimmed videos")
+    localization_result = localize_untrimmed(model_dirs[temporal], dataset)
 
     step("writing the model cards and the report")
     for fusion, model_dir in model_dirs.items():
@@ -513,6 +524,7 @@ def run_demo(
         "training": training,
         "results": results,
         "pipeline": pipeline_result,
+        "localization": localization_result,
         "output_dir": str(output_dir),
         "files": [
             "data/",
@@ -547,6 +559,51 @@ def classify_with_pipeline(model_dir: Path, dataset) -> dict:
         warnings.simplefilter("ignore")
         ranked = classifier(str(dataset.root / path), candidate_labels=list(dataset.zeroshot_labels))
     return {"video": path, "truth": dataset.zeroshot_labels[label], "top3": ranked[:3]}
+
+
+def localize_untrimmed(
+    model_dir: Path, dataset, num_videos: int = 10, stride_windows: float = 1.0, smoothing_windows: float = 2.0
+) -> dict:
+    """Temporal localisation with the trained model: ``num_videos`` synthetic untrimmed videos of 3-5 segments of
+    seen actions (:func:`~actionclip.data.synthetic.write_untrimmed_video`), the fraction of true segments found
+    at temporal IoU >= 0.5. Windows are one training clip long and aligned with the clips the generator joins (a
+    window straddling two joined clips sees the shape jump back, which reads as the opposite motion); scores are
+    averaged over neighbouring windows (2 windows) before labels are chosen. ``stride_windows`` and
+    ``smoothing_windows`` change those, in windows (``benchmarks/localization_demo.py`` compares them)."""
+    import tempfile
+
+    from transformers import pipeline
+
+    from .data.synthetic import write_untrimmed_video
+    from .localization import segment_recall
+
+    classifier = pipeline("zero-shot-video-classification", model=str(model_dir), device="cpu")
+    config = dataset.config
+    window = config.num_frames / config.fps
+    found = total = 0
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(num_videos):
+            path = Path(folder) / f"untrimmed_{seed}.mp4"
+            truth = write_untrimmed_video(path, dataset.labels, config, seed=seed)
+            result = classifier.localize(
+                path,
+                list(dataset.labels),
+                window=window,
+                stride=stride_windows * window,
+                smoothing=smoothing_windows * window or None,
+            )
+            found += round(segment_recall(truth, result.segments) * len(truth))
+            total += len(truth)
+    return {
+        "num_videos": num_videos,
+        "num_segments": total,
+        "found": found,
+        "recall": found / total,
+        "window": window,
+        "stride": stride_windows * window,
+        "smoothing": smoothing_windows * window,
+    }
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -309,6 +309,16 @@ def uses_cached_frames(config) -> bool:
 # ---------------------------------------------------------------------------------------------------------- labels
 
 
+def smooth_scores(scores: np.ndarray, grid: WindowGrid, span: float | None) -> np.ndarray:
+    """Each window's scores averaged with those of the windows whose centres lie within ``span / 2`` seconds of its
+    own (a moving average over time); ``None`` or 0 leaves them as they are. ``(W, N)``."""
+    if not span:
+        return scores
+    centres = grid.starts + grid.window / 2
+    near = np.abs(centres[:, None] - centres[None, :]) <= span / 2 + 1e-9  # (W, W)
+    return (near.astype(scores.dtype) @ scores) / near.sum(axis=1, keepdims=True)
+
+
 def select_labels(
     scores: np.ndarray, labels: Sequence[str], top_k: int = 1, threshold: float | None = None, background: bool = True
 ) -> list[list[tuple[str, float]]]:
@@ -375,6 +385,7 @@ def localize(
     decode_timeout: float = 30.0,
     cache_frames: bool | None = None,
     frame_batch_size: int = FRAME_BATCH_SIZE,
+    smoothing: float | None = None,
 ) -> LocalizationResult:
     """Score sliding windows of an untrimmed video with a zero-shot pipeline and merge them into segments.
 
@@ -394,6 +405,8 @@ def localize(
         cache_frames: ``None`` (default): share frame embeddings whenever the prompt allows; ``False``: encode
             every window whole (the baseline; what Shift and Joint always do); ``True`` with Shift or Joint raises.
         frame_batch_size: distinct frames embedded per vision-tower call.
+        smoothing: seconds of a moving average over the window scores before labels are selected (steadier
+            segments from a noisy classifier); ``None``: none. The reported window scores stay unsmoothed.
 
     Raises:
         InvalidWindowError: bad ``window`` / ``stride``, or a window longer than the video.
@@ -412,6 +425,8 @@ def localize(
     ):
         raise PipelineArgumentError(f"threshold must be a number in [0, 1], got {threshold!r}")
     frame_batch_size = _positive_int(frame_batch_size, "frame_batch_size")
+    if smoothing is not None:
+        smoothing = _positive_seconds(smoothing, "smoothing")
     window = _positive_seconds(window, "window")
     stride = _positive_seconds(stride, "stride")
     if candidate_labels is None:
@@ -446,7 +461,7 @@ def localize(
         forward_params.get("logit_scale"),
         forward_params.get("ensemble", "probs"),
     ).numpy()
-    chosen = select_labels(scores, labels, top_k, threshold, background)
+    chosen = select_labels(smooth_scores(scores, grid, smoothing), labels, top_k, threshold, background)
     return LocalizationResult(
         source=source.name,
         labels=labels,
@@ -456,8 +471,32 @@ def localize(
         segments=merge_segments(grid, chosen),
         frames_encoded=int(frames_encoded),
         cached_frames=cache_frames,
-        options={"num_frames": num_frames, "threshold": threshold, "top_k": top_k, "background": background},
+        options={
+            "num_frames": num_frames,
+            "threshold": threshold,
+            "top_k": top_k,
+            "background": background,
+            "smoothing": smoothing,
+        },
     )
+
+
+def temporal_iou(first: dict, second: dict) -> float:
+    """Intersection over union of two ``{"start", "end"}`` time spans (0 when they do not overlap)."""
+    overlap = min(first["end"], second["end"]) - max(first["start"], second["start"])
+    union = max(first["end"], second["end"]) - min(first["start"], second["start"])
+    return max(overlap, 0.0) / union if union > 0 else 0.0
+
+
+def segment_recall(true_segments: Sequence[dict], found: Sequence[dict], iou: float = 0.5) -> float:
+    """Fraction of ``true_segments`` matched by a found segment of the same label at temporal IoU >= ``iou``."""
+    if not true_segments:
+        raise ValueError("segment_recall needs at least one true segment")
+    hits = sum(
+        any(seg["label"] == true["label"] and temporal_iou(seg, true) >= iou for seg in found)
+        for true in true_segments
+    )
+    return hits / len(true_segments)
 
 
 def plot_timeline(result: LocalizationResult, path) -> None:
@@ -509,7 +548,10 @@ __all__ = [
     "merge_segments",
     "per_window_embeddings",
     "plot_timeline",
+    "segment_recall",
     "select_labels",
+    "smooth_scores",
+    "temporal_iou",
     "uses_cached_frames",
     "window_embeddings",
 ]

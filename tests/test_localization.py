@@ -165,3 +165,30 @@ def test_command_window_longer_than_the_video_exits_2_with_one_line(video, model
     status = main(["localize", str(video), "--labels", "a,b", "--model", str(model_dir), "--window", "9"])
     error = capsys.readouterr().err
     assert status == 2 and error.count("\n") == 1 and "longer than the video" in error
+
+
+def test_untrimmed_generator_writes_known_contiguous_segments(tmp_path):
+    from actionclip.data.synthetic import SyntheticActionConfig, write_untrimmed_video
+    from actionclip.video_io import probe_video
+
+    config = SyntheticActionConfig(num_frames=8, size=(32, 32), fps=8.0)
+    labels = ["a red circle moving left", "a red circle moving right", "a blue square growing"]
+    segments = write_untrimmed_video(tmp_path / "u.mp4", labels, config, seed=3)
+    assert 3 <= len(segments) <= 5 and segments[0]["start"] == 0.0
+    for before, after in zip(segments, segments[1:]):
+        assert before["end"] == after["start"] and before["label"] != after["label"]
+    for segment in segments:
+        assert segment["label"] in labels and (segment["end"] - segment["start"]) in (2.0, 3.0, 4.0)
+    assert probe_video(tmp_path / "u.mp4").num_frames == segments[-1]["end"] * config.fps
+    assert write_untrimmed_video(tmp_path / "again.mp4", labels, config, seed=3) == segments
+
+
+def test_segment_recall_counts_same_label_matches_at_the_iou():
+    from actionclip.localization import segment_recall, temporal_iou
+
+    truth = [{"start": 0, "end": 4, "label": "a"}, {"start": 4, "end": 6, "label": "b"}]
+    assert temporal_iou(truth[0], {"start": 2, "end": 4}) == 0.5
+    assert temporal_iou(truth[0], {"start": 2, "end": 6}) == pytest.approx(1 / 3)
+    # The first truth is matched at IoU 0.5 exactly; the second only by a segment of another label.
+    assert segment_recall(truth, [{"start": 2, "end": 4, "label": "a"}, {"start": 4, "end": 7, "label": "a"}]) == 0.5
+    assert segment_recall(truth, [{"start": 1, "end": 4, "label": "a"}, {"start": 4.5, "end": 6, "label": "b"}]) == 1

@@ -595,6 +595,67 @@ def generate_synthetic_dataset(
     return SyntheticDataset(root, config, labels, zeroshot_labels, samples)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Untrimmed videos (temporal localisation)
+
+
+def render_untrimmed(
+    labels: Sequence[str],
+    config: SyntheticActionConfig | None = None,
+    *,
+    num_segments: int | tuple[int, int] = (3, 5),
+    clips_per_segment: int | tuple[int, int] = (2, 4),
+    seed: int = 0,
+) -> tuple[np.ndarray, list[dict]]:
+    """An untrimmed video: ``num_segments`` actions one after another, with known boundaries.
+
+    Each segment is one label of ``labels`` (drawn at random, never the same as the segment before) played as
+    ``clips_per_segment`` consecutive clips of :func:`render_clip` (each with its own draws), so a segment lasts
+    a whole number of clips, ``config.num_frames / config.fps`` seconds each. Counts given as ``(low, high)`` are
+    drawn uniformly, both ends included.
+
+    Returns:
+        uint8 ``(T, H, W, 3)`` frames and the segments ``[{"start", "end", "label"}]`` in seconds.
+    """
+    config = config or SyntheticActionConfig()
+    labels = list(labels)
+    if len(labels) < 2:
+        raise InvalidLabelsError(f"an untrimmed video needs at least 2 labels to alternate, got {labels}")
+    rng = np.random.default_rng(_stable_int("untrimmed", seed))
+
+    def draw(count, name: str) -> int:
+        low, high = (count, count) if isinstance(count, int) else count
+        if not 1 <= low <= high:
+            raise InvalidSyntheticConfigError(f"{name} must be a positive count or a (low, high) range, got {count}")
+        return int(rng.integers(low, high + 1))
+
+    segments, parts, frames_so_far, previous = [], [], 0, None
+    for index in range(draw(num_segments, "num_segments")):
+        label = labels[int(rng.choice([i for i in range(len(labels)) if labels[i] != previous]))]
+        previous = label
+        clips = draw(clips_per_segment, "clips_per_segment")
+        for clip in range(clips):
+            parts.append(render_clip(label, config, seed=[seed, index, clip, _stable_int(label)]))
+        length = clips * config.num_frames
+        segments.append(
+            {"start": frames_so_far / config.fps, "end": (frames_so_far + length) / config.fps, "label": label}
+        )
+        frames_so_far += length
+    return np.concatenate(parts), segments
+
+
+def write_untrimmed_video(
+    destination: str | os.PathLike, labels: Sequence[str], config: SyntheticActionConfig | None = None, **kwargs
+) -> list[dict]:
+    """:func:`render_untrimmed` written as an H.264 MP4 the way the dataset's clips are; returns the segments."""
+    from ..video_io import write_video
+
+    config = config or SyntheticActionConfig()
+    frames, segments = render_untrimmed(labels, config, **kwargs)
+    write_video(destination, frames, fps=config.fps, codec="libx264", gop_size=1, options={"qp": str(config.qp)})
+    return segments
+
+
 def _write_labels_csv(path: Path, names: Sequence[str]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -604,6 +665,8 @@ def _write_labels_csv(path: Path, names: Sequence[str]) -> None:
 
 __all__ = [
     "COLORS",
+    "render_untrimmed",
+    "write_untrimmed_video",
     "MOTIONS",
     "SHAPES",
     "ActionLabel",
