@@ -435,10 +435,10 @@ def localize(
         from .errors import InvalidLabelsError
 
         raise InvalidLabelsError("candidate_labels is required: the list of class names to look for")
-    labels, templater = pipeline._check_text(
+    labels, templater, texts = pipeline._check_text(
         candidate_labels, hypothesis_template or forward_params.get("hypothesis_template")
     )
-    text_embeds = pipeline.text_embeddings(labels, templater)
+    text_embeds = pipeline.text_embeddings(labels, templater, texts)
     cacheable = uses_cached_frames(pipeline.model.config)
     if cache_frames and not cacheable:
         raise PipelineArgumentError(

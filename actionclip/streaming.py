@@ -61,9 +61,9 @@ class StreamingClassifier:
         self.num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
         self.step = self.window / self.num_frames
         self.stride_cells = max(1, int(round(_positive_seconds(stride, "stride") / self.step)))
-        self.labels, templater = pipeline._check_text(candidate_labels, hypothesis_template)
+        self.labels, templater, texts = pipeline._check_text(candidate_labels, hypothesis_template)
         self.num_templates = templater.num_templates
-        self.text_embeds = pipeline.text_embeddings(self.labels, templater)
+        self.text_embeds = pipeline.text_embeddings(self.labels, templater, texts)
         self.logit_scale = params.get("logit_scale")
         self.ensemble = params.get("ensemble", "probs")
         self.cached = uses_cached_frames(pipeline.model.config)
