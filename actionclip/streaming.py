@@ -9,6 +9,8 @@ whole. Memory is constant: nothing but the ring buffer and the last frame is kep
 
 Sources for :meth:`StreamingClassifier.run`: anything PyAV opens (a file, ``rtsp://``, ``http://``, a capture
 device with ``format=``); a stream that delivers nothing for ``timeout`` seconds ends with `VideoTimeoutError`.
+Frames are taken as the decoder gives them (rotation metadata is not applied, unlike `video_io`), timed from the
+first frame's timestamp.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def moving_video(path: Path, seconds: float, fps: int = 25, size: tuple[int, int
 
 def run(args) -> str:
     torch.set_num_threads(args.threads)
-    preset = model_throughput.PRESETS["cpu"]
+    preset = model_throughput.PRESETS[args.preset]
     model = model_throughput.build_ours(preset, torch.device("cpu"))
     classifier = ZeroShotVideoClassificationPipeline(
         model=model, processor=ActionCLIPProcessor.from_model_config(model.config), device="cpu"
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stride", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--preset", choices=sorted(model_throughput.PRESETS), default="cpu", help="model size")
     print(run(parser.parse_args(argv)))
     return 0
 

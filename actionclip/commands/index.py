@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if existing is not None:
         if Path(args.folder).resolve() != existing.root:
             raise CommandLineError(f"index {args.out!r} was built from {str(existing.root)!r}, not {args.folder!r}")
-        if args.segment is not None and args.segment != existing.meta["preprocessing"]["segment"]:
+        stored = existing.meta["preprocessing"]["segment"]
+        if args.segment is not None and args.segment != stored:
+            held = "whole videos" if stored is None else f"{stored:g} s segments"
             raise CommandLineError(
-                f"index {args.out!r} holds {existing.meta['preprocessing']['segment'] or 'whole-video'} s segments, "
-                f"not {args.segment:g} s: write a new index"
+                f"index {args.out!r} holds {held}, not {args.segment:g} s segments: write a new index"
             )
     model = args.model or (existing.meta["model"]["name"] if existing is not None else None)
     if model is None:
