@@ -514,7 +514,7 @@ def plot_timeline(result: LocalizationResult, path) -> None:
     )
     colours = plt.get_cmap("tab10")
     figure, (bars, curves) = plt.subplots(
-        2, 1, figsize=(10, 1.2 + 0.45 * len(rows) + 2.5), sharex=True, height_ratios=[max(len(rows), 1), 3]
+        2, 1, figsize=(12, 1.2 + 0.4 * len(rows) + 3), sharex=True, height_ratios=[max(len(rows), 1), 6]
     )
     for row, label in enumerate(rows):
         spans = [(seg["start"], seg["end"] - seg["start"]) for seg in result.segments if seg["label"] == label]
@@ -523,15 +523,20 @@ def plot_timeline(result: LocalizationResult, path) -> None:
     bars.invert_yaxis()
     bars.set_title(f"{result.source}: window {result.grid.window:g} s, stride {result.grid.stride:g} s")
     centres = result.grid.starts + result.grid.window / 2
-    for column, label in enumerate(result.labels):
-        curves.plot(centres, result.scores[:, column], color=colours(column % 10), label=label)
+    # Curves only for the labels that made a segment (at most 10), or the whole panel is a legend.
+    shown = [
+        column for column, label in enumerate(result.labels) if label in {seg["label"] for seg in result.segments}
+    ]
+    for column in shown[:10]:
+        curves.plot(centres, result.scores[:, column], color=colours(column % 10), label=result.labels[column])
     if result.options.get("threshold") is not None:
         curves.axhline(result.options["threshold"], color="0.3", linestyle="--", linewidth=1)
     curves.set_xlim(0, result.grid.duration)
     curves.set_ylim(0, 1)
     curves.set_xlabel("time (s)")
     curves.set_ylabel("window score")
-    curves.legend(loc="upper right", fontsize="small")
+    if shown:
+        curves.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
