@@ -379,8 +379,16 @@ def _card(args: argparse.Namespace) -> int:
         raise CommandLineError(f"model directory {args.model_dir!r}: no such directory")
     if args.template is not None and not Path(args.template).is_file():
         raise CommandLineError(f"template {args.template!r}: no such file")
-    if args.eval is not None:
-        reports = list(args.eval)
+    if args.eval is not None:  # a folder stands for every evaluation report under it (as for MODEL_DIR)
+        reports = []
+        for given in args.eval:
+            if not Path(given).is_dir():
+                reports.append(given)  # a file (a missing one is reported by the report reader)
+                continue
+            found = sorted(Path(given).rglob(REPORT_JSON_NAME))
+            if not found:
+                raise CommandLineError(f"evaluation folder {given!r} holds no {REPORT_JSON_NAME} (searched subfolders)")
+            reports.extend(str(path) for path in found)
     elif args.no_eval:
         reports = []
     else:  # every evaluation report saved under the model folder
@@ -525,7 +533,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     label_source.add_argument(
         "--label-set",
-        choices=available_label_lists(),
         metavar="NAME",
         help="a packaged label list: " + ", ".join(available_label_lists()),
     )
@@ -620,7 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.add_argument("model_dir", help="ActionCLIP model directory (with config.json)")
     reports = card.add_mutually_exclusive_group()
-    reports.add_argument("--eval", nargs="+", metavar="REPORT", help="evaluation.json files or folders holding one")
+    reports.add_argument(
+        "--eval", nargs="+", metavar="REPORT", help="evaluation.json files, or folders searched (with subfolders)"
+    )
     reports.add_argument("--no-eval", action="store_true", help="no evaluation results in the card")
     card.add_argument("--base-model", default=None, help="Hub id of the CLIP checkpoint it was fine-tuned from")
     card.add_argument("--name", default=None, help="model name (default: the directory's name)")

@@ -27,8 +27,8 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
         for file in ("config.json", "model.safetensors", "processor_config.json", "README.md"):
             assert (tmp_path / name / file).is_file(), f"{name}/{file}"
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
-    assert (tmp_path / "eval_transf" / "closed_set" / "result.json").is_file()
-    assert (tmp_path / "eval_meanP" / "zero_shot" / "all" / "evaluation.json").is_file()
+    assert (tmp_path / "model_transf" / "eval" / "closed_set" / "result.json").is_file()
+    assert (tmp_path / "model_meanP" / "eval" / "zero_shot" / "all" / "evaluation.json").is_file()
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["data"]["num_seen_classes"] == report["data"]["num_seen_classes"] > 0
     assert [check["name"] for check in saved["checks"]] == [
