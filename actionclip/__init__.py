@@ -88,18 +88,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports these on first use
-    from .configuration_actionclip import ACTIONCLIP_TEMPLATES, ActionCLIPConfig
+    from .configuration_actionclip import ACTIONCLIP_TEMPLATES, ActionCLIPConfig  # noqa: F401
     from .errors import *  # noqa: F403
-    from .loss import ActionCLIPLoss
-    from .modeling_actionclip import (
+    from .loss import ActionCLIPLoss  # noqa: F401
+    from .modeling_actionclip import (  # noqa: F401
         ActionCLIPForVideoClassification,
         ActionCLIPModel,
         ActionCLIPOutput,
         ActionCLIPPreTrainedModel,
     )
-    from .processing_actionclip import ActionCLIPProcessor
-    from .prompts import PromptTemplater, normalize_label
-    from .registration import register_with_transformers
-    from .video_processing_actionclip import ActionCLIPVideoProcessor
+    from .processing_actionclip import ActionCLIPProcessor  # noqa: F401
+    from .prompts import PromptTemplater, normalize_label  # noqa: F401
+    from .registration import register_with_transformers  # noqa: F401
+    from .video_processing_actionclip import ActionCLIPVideoProcessor  # noqa: F401
 
 _import_hooks.install()

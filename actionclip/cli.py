@@ -166,11 +166,12 @@ def _classify_labels(args: argparse.Namespace, templates):
 
 
 def _classify(args: argparse.Namespace) -> int:
+    videos = find_videos(args.videos)
+    _check_model_path(args.model)  # before anything imports torch: a typo answers at once
     from tqdm.auto import tqdm
 
     from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, load_templates
 
-    videos = find_videos(args.videos)
     templates = list(load_templates(args.templates)) if args.templates is not None else None
     candidates = labels = _classify_labels(args, templates)
     if isinstance(candidates, dict):
@@ -387,7 +388,9 @@ def _card(args: argparse.Namespace) -> int:
                 continue
             found = sorted(Path(given).rglob(REPORT_JSON_NAME))
             if not found:
-                raise CommandLineError(f"evaluation folder {given!r} holds no {REPORT_JSON_NAME} (searched subfolders)")
+                raise CommandLineError(
+                    f"evaluation folder {given!r} holds no {REPORT_JSON_NAME} (searched subfolders)"
+                )
             reports.extend(str(path) for path in found)
     elif args.no_eval:
         reports = []
