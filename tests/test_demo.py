@@ -9,7 +9,7 @@ import json
 import pytest
 
 
-def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
+def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, capsys):
     """The plumbing, on a one-epoch run of a few videos (its numbers mean nothing)."""
     from actionclip.demo import PROFILES, run_demo
 
@@ -42,6 +42,11 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
     assert "chance" in text and "order-only pairs" in text and "checks:" in text
     card = (tmp_path / "model_transf" / "README.md").read_text()
     assert "model-index" in card and "synthetic" in card.lower()
+    # `actionclip card MODEL_DIR` finds the demo's evaluations: they lie under the model folder.
+    from actionclip.cli import main
+
+    assert main(["card", str(tmp_path / "model_transf"), "--stdout"]) == 0
+    assert "model-index" in capsys.readouterr().out
 
 
 @pytest.mark.slow
