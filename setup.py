@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="actionclip",
@@ -10,7 +10,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["actionclip", "actionclip.*"]),
+    # Namespace discovery lists the data folders (labels/, tokenizer_files/) as packages too, so setuptools does not
+    # warn that "Python recognizes them as importable packages" but they are not listed.
+    packages=find_namespace_packages(include=["actionclip", "actionclip.*"], exclude=["*.__pycache__"]),
     package_data={
         "actionclip": [
             "tokenizer_files/*",

@@ -52,42 +52,93 @@ def find_videos(paths: list[str]) -> list[str]:
 
 
 def read_labels(args: argparse.Namespace) -> list[str]:
+    """The candidate labels of ``--labels``, ``--labels-file`` or ``--label-set``.
+
+    Label files are read by `protocols.read_label_file`, the one reader shared with ``eval`` and the training
+    script's ``--class_names``: an ``id,name`` CSV (our label lists, the demo's ``labels.csv``) or one label per line.
+    """
+    from .protocols import load_label_names, read_label_file
+
     if args.labels is not None:
-        labels = [label.strip() for label in args.labels.split(",")]
-    else:
-        try:
-            text = Path(args.labels_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
-        labels = [line.strip() for line in text.splitlines() if line.strip()]
-        if not labels:
-            raise CommandLineError(f"labels file {args.labels_file!r} holds no label (one per line)")
-    return labels
+        return [label.strip() for label in args.labels.split(",")]
+    if getattr(args, "label_set", None) is not None:
+        return load_label_names(args.label_set)
+    path = Path(args.labels_file)
+    if not path.is_file():
+        raise CommandLineError(f"labels file {args.labels_file!r}: no such file")
+    try:
+        return read_label_file(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
 
 
 def load_pipeline(model: str, device: str | None = None):
-    """The zero-shot pipeline of ``model``; loading failures become a `CommandLineError`."""
+    """The zero-shot pipeline of ``model``; loading failures become a `CommandLineError`.
+
+    A local directory is checked first (cheaply, from its ``config.json``): a missing one fails at once, a
+    closed-set model is refused before its weights load. Warnings while loading (a plain CLIP model converted on
+    the fly) are printed as one line each.
+    """
+    _check_model_path(model)
+    _check_model_kind(model)
     from transformers import pipeline
 
     from . import registration
     from .errors import ActionCLIPError
 
     registration.register_with_transformers()
-    _check_model_path(model)
     try:
-        return pipeline("zero-shot-video-classification", model=model, device=device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            classifier = pipeline("zero-shot-video-classification", model=model, device=device)
     except ActionCLIPError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CommandLineError(f"cannot load model {model!r}: {first_line}") from None
+    for warning in caught:
+        if issubclass(warning.category, UserWarning):
+            print(f"actionclip: warning: {_short(warning.message)}", file=sys.stderr)
+    return classifier
 
 
 def _check_model_path(model: str) -> None:
-    """A model given as a local path must exist (a Hub id such as ``org/name`` is left to transformers)."""
-    looks_local = Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1
-    if looks_local and not Path(model).expanduser().is_dir():
-        raise CommandLineError(f"model {model!r}: no such directory")
+    """A model given as a local path must exist (a Hub id such as ``org/name`` is left to transformers).
+
+    A name is local when it is absolute, starts with ``.`` or ``~``, has more than one ``/``, or its first part is
+    an existing local directory (``demo_output/model_tranf`` where ``demo_output/`` exists): such a typo fails at
+    once, naming close matches, instead of after the Hub's retries.
+    """
+    path = Path(model).expanduser()
+    first_part = Path(model).parts[0] if Path(model).parts else ""
+    looks_local = (
+        path.is_absolute()
+        or model.startswith((".", "~"))
+        or model.count("/") > 1
+        or (model.count("/") == 1 and Path(first_part).is_dir())
+    )
+    if looks_local and not path.is_dir():
+        import difflib
+
+        parent = path.parent
+        siblings = sorted(entry.name for entry in parent.iterdir() if entry.is_dir()) if parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, siblings, n=3)
+        hint = f" (did you mean {', '.join(repr(str(parent / name)) for name in close)}?)" if close else ""
+        raise CommandLineError(f"model {model!r}: no such directory{hint}")
+
+
+def _check_model_kind(model: str) -> None:
+    """A local model directory must hold an ActionCLIP model or a CLIP one (see `model_kinds`)."""
+    config_path = Path(model).expanduser() / "config.json"
+    if not config_path.is_file():
+        return  # a Hub id, or a directory transformers will report on
+    from .model_kinds import zero_shot_model_kind
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandLineError(f"model {model!r}: unreadable config.json ({_short(error)})") from None
+    zero_shot_model_kind(config if isinstance(config, dict) else {}, model)
 
 
 def _short(error: BaseException) -> str:
@@ -115,11 +166,12 @@ def _classify_labels(args: argparse.Namespace, templates):
 
 
 def _classify(args: argparse.Namespace) -> int:
+    videos = find_videos(args.videos)
+    _check_model_path(args.model)  # before anything imports torch: a typo answers at once
     from tqdm.auto import tqdm
 
     from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, load_templates
 
-    videos = find_videos(args.videos)
     templates = list(load_templates(args.templates)) if args.templates is not None else None
     candidates = labels = _classify_labels(args, templates)
     if isinstance(candidates, dict):
@@ -328,8 +380,18 @@ def _card(args: argparse.Namespace) -> int:
         raise CommandLineError(f"model directory {args.model_dir!r}: no such directory")
     if args.template is not None and not Path(args.template).is_file():
         raise CommandLineError(f"template {args.template!r}: no such file")
-    if args.eval is not None:
-        reports = list(args.eval)
+    if args.eval is not None:  # a folder stands for every evaluation report under it (as for MODEL_DIR)
+        reports = []
+        for given in args.eval:
+            if not Path(given).is_dir():
+                reports.append(given)  # a file (a missing one is reported by the report reader)
+                continue
+            found = sorted(Path(given).rglob(REPORT_JSON_NAME))
+            if not found:
+                raise CommandLineError(
+                    f"evaluation folder {given!r} holds no {REPORT_JSON_NAME} (searched subfolders)"
+                )
+            reports.extend(str(path) for path in found)
     elif args.no_eval:
         reports = []
     else:  # every evaluation report saved under the model folder
@@ -393,7 +455,48 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _LazyArgumentsParser(argparse.ArgumentParser):
+    """A subcommand parser whose arguments are added only when it parses or prints help.
+
+    ``eval`` and ``demo`` define their arguments in modules that import torch; adding them only when that command
+    is used keeps ``actionclip --help`` and the other commands' argument errors fast.
+    """
+
+    add_arguments = None  # a function of the parser, set on the parsers that need it
+
+    def _add_lazy_arguments(self) -> None:
+        add_arguments, self.add_arguments = self.add_arguments, None
+        if add_arguments is not None:
+            add_arguments(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_lazy_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._add_lazy_arguments()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._add_lazy_arguments()
+        return super().format_usage()
+
+
+def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    from .evaluate_protocols import add_eval_arguments
+
+    add_eval_arguments(parser).set_defaults(handler=_eval)
+
+
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    from .demo import add_demo_arguments
+
+    add_demo_arguments(parser).set_defaults(handler=_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .protocols import available_label_lists
+
     parser = argparse.ArgumentParser(
         prog="actionclip",
         description="ActionCLIP video action recognition.",
@@ -405,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  actionclip card converted/k400-b16 --eval eval/k400\n"
         "\nrun 'actionclip COMMAND --help' for a command's options",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_LazyArgumentsParser
+    )
 
     classify = commands.add_parser(
         "classify",
@@ -416,14 +521,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         epilog="examples:\n"
         "  actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16\n"
-        "  actionclip classify videos/ --labels-file k400_labels.txt --model converted/k400-b16 --top-k 5 --csv\n"
+        "  actionclip classify videos/ --labels-file k400_labels.csv --model converted/k400-b16 --top-k 5 --csv\n"
+        "  actionclip classify videos/ --label-set kinetics400 --model converted/k400-b16 --top-k 5\n"
         "  actionclip classify a.mp4 b.webm --labels 'run,swim' --model m --templates my_templates.txt --json\n"
         "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels or templates, undecodable video)",
     )
     classify.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="video files, URLs or directories")
     label_source = classify.add_mutually_exclusive_group(required=True)
     label_source.add_argument("--labels", help="comma-separated candidate labels")
-    label_source.add_argument("--labels-file", help="UTF-8 text file with one label per line")
+    label_source.add_argument(
+        "--labels-file",
+        help="UTF-8 label file: an 'id,name' CSV (as actionclip/labels/*.csv, the demo's labels.csv) or one label "
+        "per line",
+    )
+    label_source.add_argument(
+        "--label-set",
+        metavar="NAME",
+        help="a packaged label list: " + ", ".join(available_label_lists()),
+    )
     label_source.add_argument(
         "--descriptions",
         help="label descriptions JSON {label: [sentence, ...]} (e.g. from 'actionclip describe'): its labels, "
@@ -482,9 +597,6 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--joint", action="store_true", help="add the Joint pre-network prompt (fresh weights)")
     convert.set_defaults(handler=_convert)
 
-    from .demo import add_demo_arguments
-    from .evaluate_protocols import add_eval_arguments
-
     evaluate = commands.add_parser(
         "eval",
         help="evaluate a model: closed-set (multi-view) or zero-shot protocols",
@@ -493,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
         "training_scripts/run_eval.py.",
         formatter_class=_Formatter,
     )
-    add_eval_arguments(evaluate).set_defaults(handler=_eval)
+    evaluate.add_arguments = _add_eval_arguments
     demo = commands.add_parser(
         "demo",
         help="generate synthetic videos, train, evaluate and report, offline",
@@ -501,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
         "closed-set and zero-shot, classify a video with the pipeline, write model cards and a report.",
         formatter_class=_Formatter,
     )
-    add_demo_arguments(demo).set_defaults(handler=_demo)
+    demo.add_arguments = _add_demo_arguments
 
     card = commands.add_parser(
         "card",
@@ -518,7 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.add_argument("model_dir", help="ActionCLIP model directory (with config.json)")
     reports = card.add_mutually_exclusive_group()
-    reports.add_argument("--eval", nargs="+", metavar="REPORT", help="evaluation.json files or folders holding one")
+    reports.add_argument(
+        "--eval", nargs="+", metavar="REPORT", help="evaluation.json files, or folders searched (with subfolders)"
+    )
     reports.add_argument("--no-eval", action="store_true", help="no evaluation results in the card")
     card.add_argument("--base-model", default=None, help="Hub id of the CLIP checkpoint it was fine-tuned from")
     card.add_argument("--name", default=None, help="model name (default: the directory's name)")
@@ -546,11 +660,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers.utils import logging as transformers_logging
-
     from .errors import ActionCLIPError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # before importing transformers: --help and usage errors answer at once
+    from transformers.utils import logging as transformers_logging
+
     transformers_logging.disable_progress_bar()  # stderr is for our progress bar and errors
     try:
         return args.handler(args)

@@ -253,6 +253,7 @@ def train_model(
         data_collator=collator,
         processing_class=processor,
         tokenizer=processor.tokenizer,
+        progress_description=f"training the {fusion} model",
     )
     if not progress:  # without progress bars the Trainer would print its final metrics dict
         from transformers.trainer_callback import PrinterCallback
@@ -478,7 +479,8 @@ def run_demo(
         model_dir = output_dir / f"model_{fusion}"
         model, training[fusion] = train_model(profile, fusion, train_data, processor, model_dir, seed, progress)
         step(f"evaluating the {fusion} model")
-        results[fusion] = evaluate_model(model, processor, dataset, output_dir / f"eval_{fusion}", fusion, progress)
+        # Under the model folder, where `actionclip card MODEL_DIR` looks for evaluation reports.
+        results[fusion] = evaluate_model(model, processor, dataset, model_dir / "eval", fusion, progress)
         model_dirs[fusion] = model_dir
 
     step("classifying one held-out video with the zero-shot pipeline")
@@ -528,8 +530,7 @@ def run_demo(
         "output_dir": str(output_dir),
         "files": [
             "data/",
-            *(f"{d.name}/" for d in model_dirs.values()),
-            *(f"eval_{fusion}/" for fusion in model_dirs),
+            *(f"{d.name}/ (evaluations in {d.name}/eval/)" for d in model_dirs.values()),
             "confusion_matrix.png",
             "README.md",
             "report.txt",

@@ -50,6 +50,11 @@ class MissingProcessorError(ActionCLIPError, FileNotFoundError):
     """The model directory has no ``ActionCLIPProcessor`` (``processor_config.json`` and tokenizer files)."""
 
 
+class WrongModelKindError(ActionCLIPError, ValueError):
+    """A model of another kind than the code needs: a closed-set `ActionCLIPForVideoClassification` given to the
+    zero-shot path (its text tower was not saved), or a model that is not ActionCLIP at all."""
+
+
 class CheckpointConversionError(ActionCLIPError, ValueError):
     """A checkpoint cannot be mapped onto ActionCLIP (unknown keys, inconsistent shapes, unsafe pickle)."""
 

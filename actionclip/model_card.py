@@ -206,7 +206,8 @@ def _percent(value) -> str:
 
 
 def _tower_text(tower: dict, kind: str) -> str:
-    fields = [("num_hidden_layers", "{} layers"), ("hidden_size", "width {}")]
+    layers = tower.get("num_hidden_layers")
+    fields = [("num_hidden_layers", "{} layer" if layers == 1 else "{} layers"), ("hidden_size", "width {}")]
     if kind == "vision":
         fields += [("patch_size", "patch {}"), ("image_size", "{} px input")]
     parts = [text.format(tower[key]) for key, text in fields if tower.get(key) is not None]

@@ -308,33 +308,45 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         )
 
     @classmethod
-    def from_clip(cls, clip_name_or_path: str, **kwargs) -> ActionCLIPModel:
-        """Start from any CLIP checkpoint (a transformers `CLIPModel` directory or Hub id).
+    def from_clip(cls, clip_name_or_path, **kwargs) -> ActionCLIPModel:
+        """Start from any CLIP checkpoint (a transformers `CLIPModel` directory or Hub id, or a loaded `CLIPModel`).
 
         Keyword arguments that are `ActionCLIPConfig` fields (`fusion`, `shift`, `joint`, `num_frames`, ...) choose
         the visual prompts; the rest go to `from_pretrained` (`dtype`, `attn_implementation`, `revision`, ...).
         Every CLIP weight is loaded; only the visual prompts' weights start fresh. A checkpoint whose weights do
         not fit raises a `ValueError` naming them.
         """
-        from transformers import CLIPConfig
+        from transformers import CLIPConfig, CLIPModel
 
         config_fields = set(ActionCLIPConfig.__init__.__code__.co_varnames) - {"self", "kwargs"}
         config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in config_fields}
-        load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
-        clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
-        if clip_config.model_type != "clip":
-            raise ValueError(f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})")
-        config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
-        model, info = cls.from_pretrained(
-            clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
-        )
+        if isinstance(clip_name_or_path, CLIPModel):  # already loaded: copy its weights, no second read
+            clip = clip_name_or_path
+            name = clip.name_or_path or "the CLIPModel"
+            model = cls(ActionCLIPConfig.from_clip_config(clip.config, **config_kwargs))
+            result = model.load_state_dict(clip.state_dict(), strict=False)
+            info = {"missing_keys": result.missing_keys, "unexpected_keys": result.unexpected_keys}
+            model.to(device=clip.device, dtype=clip.dtype)
+            model.config._name_or_path = clip.name_or_path
+        else:
+            name = clip_name_or_path
+            load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
+            clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
+            if clip_config.model_type != "clip":
+                raise ValueError(
+                    f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+                )
+            config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
+            model, info = cls.from_pretrained(
+                clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
+            )
         allowed_missing = ("fusion.", "temporal_embedding")
         missing = [key for key in info["missing_keys"] if not key.startswith(allowed_missing)]
         unexpected = [key for key in info["unexpected_keys"] if not key.endswith("position_ids")]
         mismatched = list(info.get("mismatched_keys", []))
         if missing or unexpected or mismatched:
             raise ValueError(
-                f"{clip_name_or_path!r} does not fit ActionCLIP's CLIP towers: missing {missing[:10]}, "
+                f"{name!r} does not fit ActionCLIP's CLIP towers: missing {missing[:10]}, "
                 f"unexpected {unexpected[:10]}, mismatched {mismatched[:10]}"
             )
         return model

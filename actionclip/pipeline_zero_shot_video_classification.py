@@ -29,6 +29,7 @@ from .errors import (
     PipelineArgumentError,
     VideoDecodeError,
 )
+from .model_kinds import CLIP, zero_shot_model_kind
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
 from .sampling import MultiViewSampler, TSNSampler, average_view_scores
@@ -41,8 +42,8 @@ ON_ERROR = ("raise", "skip")
 TEXT_CACHE_SIZE = 16
 PROCESSOR_HINT = (
     "create one next to the weights with "
-    "`ActionCLIPProcessor.from_model_config(AutoConfig.from_pretrained(d)).save_pretrained(d)` "
-    "(from actionclip.processing_actionclip), or pass processor=ActionCLIPProcessor(...) to pipeline()"
+    "`ActionCLIPProcessor.from_model_config(ActionCLIPConfig.from_pretrained(d)).save_pretrained(d)` "
+    "(both from actionclip), or pass processor=ActionCLIPProcessor(...) to pipeline()"
 )
 
 
@@ -153,6 +154,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         VideoDecodeError: a video is missing, unreadable, not a video or of an unsupported type.
         InvalidLabelsError, InvalidTemplateError, PipelineArgumentError: unusable text or options.
         MissingProcessorError: the model directory holds no `ActionCLIPProcessor`.
+        WrongModelKindError: a closed-set `ActionCLIPForVideoClassification` (a plain CLIP model is converted with
+            `ActionCLIPModel.from_clip(..., fusion="meanP")`, with a warning).
     """
 
     _load_processor = False
@@ -163,13 +166,42 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        where = str(getattr(self.model, "name_or_path", "") or "the model")
+        # A closed-set model is refused here (its text tower was never saved); a plain CLIP model is converted.
+        is_clip = zero_shot_model_kind(self.model.config, where) == CLIP
+        if is_clip:
+            self.model = self._actionclip_from_clip(where)
         if self.processor is None:
-            self.processor = load_actionclip_processor(self.model)
+            self.processor = (
+                ActionCLIPProcessor.from_model_config(self.model.config)
+                if is_clip
+                else load_actionclip_processor(self.model)
+            )
+        elif type(self.processor).__name__ != "ActionCLIPProcessor":  # by name: remote code has its own class
+            raise PipelineArgumentError(
+                f"processor must be an ActionCLIPProcessor (it adds video decoding, sampling and the prompt "
+                f"templates), got {type(self.processor).__name__}: pass none to use the model's, or "
+                "ActionCLIPProcessor.from_model_config(model.config)"
+            )
         if self.tokenizer is None:
             self.tokenizer = self.processor.tokenizer
         self.model.eval()
         self._text_cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._text_cache_lock = threading.Lock()
+
+    def _actionclip_from_clip(self, where: str):
+        """The plain CLIP model as an `ActionCLIPModel` (parameter-free meanP prompt: frame embeddings averaged)."""
+        from .modeling_actionclip import ActionCLIPModel
+
+        warnings.warn(
+            f"model {where!r} is a plain CLIP model: converted on the fly with "
+            "ActionCLIPModel.from_clip(..., fusion='meanP') (frame embeddings averaged, no trained visual prompt); "
+            "save it with its processor to skip this: ActionCLIPModel.from_clip(path).save_pretrained(d) and "
+            "ActionCLIPProcessor.from_model_config(model.config).save_pretrained(d)",
+            UserWarning,
+            stacklevel=3,
+        )
+        return ActionCLIPModel.from_clip(self.model, fusion="meanP").eval()
 
     # ------------------------------------------------------------------ parameters
 

@@ -97,10 +97,17 @@ def load_label_names(name_or_path: str | os.PathLike) -> list[str]:
 
 
 def read_label_file(path: str | os.PathLike) -> list[str]:
-    """Class names from a CSV (``id,name`` header) or a text file (one name per line); see :func:`load_label_names`."""
+    """Class names from a CSV (``id,name`` header) or a text file (one name per line); see :func:`load_label_names`.
+
+    A file is read as CSV when it ends in ``.csv`` or its first non-blank line is the ``id,name`` header (whatever
+    its name), so the ids never become labels. This is the one label-file reader: ``actionclip classify
+    --labels-file``, ``actionclip eval --class_names`` and the training script's ``--class_names`` all use it.
+    """
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    has_header = [cell.strip().lower() for cell in first_line.split(",")[:2]] == ["id", "name"]
+    if path.suffix.lower() == ".csv" or has_header:
         rows = list(csv.reader(text.splitlines()))
         rows = [row for row in rows if any(cell.strip() for cell in row)]
         if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["id", "name"]:

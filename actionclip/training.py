@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .scoring import template_ensemble_probs
@@ -187,6 +188,20 @@ def unwrap_actionclip(model: nn.Module) -> nn.Module:
 # The Trainer
 
 
+class DescribedProgressCallback(ProgressCallback):
+    """The Trainer's progress bar, with a description (``"training: 30/240 steps"`` alone says nothing)."""
+
+    def __init__(self, description: str = "training", max_str_len: int = 100):
+        super().__init__(max_str_len=max_str_len)
+        self.description = description
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        if getattr(self, "training_bar", None) is not None:
+            self.training_bar.set_description(self.description)
+            self.training_bar.unit = "step"
+
+
 class ActionCLIPTrainer(Trainer):
     """`Trainer` for ActionCLIP.
 
@@ -201,6 +216,7 @@ class ActionCLIPTrainer(Trainer):
             every evaluation of the training classes (``eval_strategy="steps"``, ``eval_steps=N``: every N steps;
             and whenever `evaluate()` is called, e.g. at the end). Logged as ``novel_top1_accuracy``, ... and
             ``novel_harmonic_mean`` (of the two top-1s); :meth:`retention_history` collects them by step.
+        progress_description: the description of the training progress bar (when progress bars are on).
 
     Evaluation scores each video against the ``K * N`` prompts of the label set (encoded once per evaluation) and
     returns template-ensembled class probabilities ``(B, N)`` (`scoring.template_ensemble_probs`) as predictions;
@@ -216,9 +232,12 @@ class ActionCLIPTrainer(Trainer):
         eval_descriptions: dict[str, list[str]] | None = None,
         novel_dataset=None,
         novel_label_names: Sequence[str] | None = None,
+        progress_description: str = "training",
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        if self.pop_callback(ProgressCallback) is not None:  # the same bar, described
+            self.add_callback(DescribedProgressCallback(progress_description))
         # The loss is a per-batch mean that ignores `num_items_in_batch`: the Trainer must scale it for gradient
         # accumulation itself, and must not multiply it by the number of processes.
         self.model_accepts_loss_kwargs = False

@@ -9,7 +9,7 @@ import json
 import pytest
 
 
-def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
+def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, capsys):
     """The plumbing, on a one-epoch run of a few videos (its numbers mean nothing)."""
     from actionclip.demo import PROFILES, run_demo
 
@@ -27,8 +27,8 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
         for file in ("config.json", "model.safetensors", "processor_config.json", "README.md"):
             assert (tmp_path / name / file).is_file(), f"{name}/{file}"
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
-    assert (tmp_path / "eval_transf" / "closed_set" / "result.json").is_file()
-    assert (tmp_path / "eval_meanP" / "zero_shot" / "all" / "evaluation.json").is_file()
+    assert (tmp_path / "model_transf" / "eval" / "closed_set" / "result.json").is_file()
+    assert (tmp_path / "model_meanP" / "eval" / "zero_shot" / "all" / "evaluation.json").is_file()
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["data"]["num_seen_classes"] == report["data"]["num_seen_classes"] > 0
     assert [check["name"] for check in saved["checks"]] == [
@@ -42,6 +42,11 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path):
     assert "chance" in text and "order-only pairs" in text and "checks:" in text
     card = (tmp_path / "model_transf" / "README.md").read_text()
     assert "model-index" in card and "synthetic" in card.lower()
+    # `actionclip card MODEL_DIR` finds the demo's evaluations: they lie under the model folder.
+    from actionclip.cli import main
+
+    assert main(["card", str(tmp_path / "model_transf"), "--stdout"]) == 0
+    assert "model-index" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -139,6 +139,26 @@ def test_card_body_describes_the_configuration_and_results(model_dir, eval_dirs)
         assert section in text
 
 
+def test_a_one_layer_tower_is_one_layer(tmp_path):
+    folder = write_config(tmp_path / "m", text_config={"hidden_size": 64, "num_hidden_layers": 1})
+    text = generate_model_card(folder, []).text
+    assert "| text tower | 1 layer, width 64 |" in text and "1 layers" not in text
+
+
+def test_card_command_searches_eval_folders_with_their_subfolders(model_dir, eval_dirs, tmp_path, capsys):
+    folder = tmp_path / "evals"  # the layout of an evaluation run: one subfolder per protocol and split
+    for source in eval_dirs:
+        target = folder / source.name / "split1"
+        target.mkdir(parents=True)
+        (target / "evaluation.json").write_text((source / "evaluation.json").read_text())
+    assert cli.main(["card", str(model_dir), "--eval", str(folder)]) == 0
+    assert "2 evaluation report(s)" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["card", str(model_dir), "--eval", str(tmp_path / "empty"), "--stdout"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no evaluation.json (searched subfolders)" in err and err.count("\n") == 1
+
+
 def test_synthetic_training_is_stated_under_limitations(model_dir):
     text = generate_model_card(model_dir, synthetic_training_data=True).text
     limitations = text.split("## Limitations")[1]

@@ -1,0 +1,108 @@
+"""Registration with transformers after a plain ``import actionclip``, without importing torch at that import.
+
+``import actionclip`` is cheap (the package ``__init__`` resolves its names lazily), so the Auto*/pipeline
+registration cannot run there. It runs instead as soon as transformers' Auto machinery is imported and no import
+it depends on is half done: when one of transformers' Auto modules or its pipelines module, or one of this
+package's modules, has finished importing. So ``import actionclip`` followed by
+``pipeline("zero-shot-video-classification", model=...)`` or ``AutoModel.from_pretrained(...)`` works as it did when
+the package imported everything eagerly. A trigger that completes while a transformers, torch or actionclip module
+is still being executed (an Auto module imported by ``modeling_utils``, or by one of our modules) waits for the
+next trigger: registering then would import half-initialised modules.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+
+# transformers modules whose completed import means a user may be about to resolve an Auto class or a pipeline task.
+TRANSFORMERS_TRIGGERS = frozenset(
+    {
+        "transformers.pipelines",
+        "transformers.models.auto.configuration_auto",
+        "transformers.models.auto.modeling_auto",
+        "transformers.models.auto.processing_auto",
+        "transformers.models.auto.video_processing_auto",
+    }
+)
+# Registration imports these (and our model code); none of them may be half executed when it runs.
+_WATCHED_PREFIXES = ("transformers", "torch", "actionclip.")
+_SELF = frozenset({"actionclip._import_hooks", "actionclip.registration"})
+
+
+def _is_trigger(name: str) -> bool:
+    return name in TRANSFORMERS_TRIGGERS or (name.startswith("actionclip.") and name not in _SELF)
+
+
+def _imports_in_progress(finished: str) -> bool:
+    """Whether a module registration depends on, other than ``finished`` and its packages, is being executed."""
+    parents = {finished.rsplit(".", depth)[0] for depth in range(finished.count(".") + 1)}
+    for name, module in list(sys.modules.items()):
+        if name in parents or not name.startswith(_WATCHED_PREFIXES):
+            continue
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and getattr(spec, "_initializing", False):
+            return True
+    return False
+
+
+def register_if_ready(finished: str = "actionclip") -> bool:
+    """Register with transformers if its Auto machinery is imported and nothing it needs is half imported.
+
+    Returns whether the registration has happened (now or before).
+    """
+    from . import registration
+
+    if registration.is_registered():
+        return True
+    if "transformers.models.auto.configuration_auto" not in sys.modules or _imports_in_progress(finished):
+        return False
+    registration.register_with_transformers()
+    uninstall()
+    return True
+
+
+class _RegisteringLoader(importlib.abc.Loader):
+    """Runs the wrapped loader, then registers if ready (see the module docstring)."""
+
+    def __init__(self, loader, name: str):
+        self._loader = loader
+        self._name = name
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        register_if_ready(self._name)
+
+    def __getattr__(self, name):  # get_source, get_resource_reader, ...: those of the real loader
+        return getattr(self._loader, name)
+
+
+class _RegistrationTrigger(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if not _is_trigger(fullname):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and not isinstance(spec.loader, _RegisteringLoader):
+                    spec.loader = _RegisteringLoader(spec.loader, fullname)
+                return spec
+        return None
+
+
+_TRIGGER = _RegistrationTrigger()
+
+
+def install() -> None:
+    """Register now if transformers' Auto machinery is already imported, else as soon as it is."""
+    if not register_if_ready() and not any(finder is _TRIGGER for finder in sys.meta_path):
+        sys.meta_path.insert(0, _TRIGGER)
+
+
+def uninstall() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not _TRIGGER]
