@@ -181,7 +181,9 @@ def measure(
             )
             stage_times["preprocess"].append(seconds)
             with torch.no_grad():
-                video_embeds, seconds = timed(lambda pv=pixel_values: model.get_video_features(pv).pooler_output, device)
+                video_embeds, seconds = timed(
+                    lambda pv=pixel_values: model.get_video_features(pv).pooler_output, device
+                )
             stage_times["video encode"].append(seconds)
 
             def score(video_embeds=video_embeds):
