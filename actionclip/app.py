@@ -64,15 +64,24 @@ class AppLimits:
         return int(self.max_upload_mb * 1_000_000)
 
 
+def check_gradio_installed() -> None:
+    """Raise `MissingAppDependencyError` (saying how to install it) when Gradio is absent, without importing it."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise MissingAppDependencyError("the web app needs Gradio; install it with: pip install 'actionclip[app]'")
+
+
 def import_gradio():
     """Gradio, or `MissingAppDependencyError` saying how to install it."""
+    check_gradio_installed()
     # The app must work offline (a lab machine, a test): no usage reporting unless the user asks for it.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         import gradio
     except ImportError as error:
         raise MissingAppDependencyError(
-            f"the web app needs Gradio ({error}); install it with: pip install 'actionclip[app]'"
+            f"the web app needs Gradio, which fails to import ({error}); reinstall it: pip install 'actionclip[app]'"
         ) from None
     return gradio
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -95,7 +94,7 @@ class Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.terminate()
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -352,15 +351,14 @@ def test_space_refuses_a_local_path_and_an_existing_folder(model_dir, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["taken"]  # nothing half-written left behind
 
 
-def test_cli_errors_are_one_line(tmp_path):
-    missing = subprocess.run(
-        [sys.executable, "-m", "actionclip.cli", "app", str(tmp_path / "no-model")],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines() == [
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from actionclip.cli import main
+
+    assert main(["app", str(tmp_path / "no-model")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
         f"actionclip app: error: model {str(tmp_path / 'no-model')!r}: no such directory"
+    ]
+    assert main(["space", "my-org/actionclip-tiny", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"actionclip space: error: output {str(tmp_path)!r} exists: pass --overwrite to replace it"
     ]

@@ -55,10 +55,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..app import import_gradio, launch_app
+    from ..app import check_gradio_installed, launch_app
     from ..cli import load_pipeline
 
-    import_gradio()  # before the model loads: a missing extra is said at once
+    check_gradio_installed()  # before the model loads: a missing extra is said at once
     # One line per request (timing, queue occupancy) on stderr; other libraries' chatter stays at warnings.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("actionclip.app").setLevel(logging.INFO)
