@@ -166,6 +166,7 @@ def write_space(
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the Space folder is for sharing
     try:
         limit_args = ", ".join(f"{field.name}={getattr(limits, field.name)!r}" for field in dataclasses.fields(limits))
         (staging / "app.py").write_text(APP_TEMPLATE.format(model=model, limits=limit_args), encoding="utf-8")
