@@ -279,7 +279,8 @@ def test_concurrent_requests_match_sequential_ones_within_the_queue_and_flat_mem
         return (handle_file(str(video)), labels_text, "the model's templates", 3, 8, 1, 1)
 
     sequential = {
-        (video, text): client.predict(*ask(video, text), api_name="/classify")[0] for video, text in requests
+        (video, text): client.predict(*ask(video, text), api_name="/classify")[0]
+        for video, text in dict.fromkeys(requests)
     }
     rss = [server.rss_bytes()]
     for _ in range(2):
