@@ -282,19 +282,23 @@ def test_concurrent_requests_match_sequential_ones_within_the_queue_and_flat_mem
         (video, text): client.predict(*ask(video, text), api_name="/classify")[0]
         for video, text in dict.fromkeys(requests)
     }
-    rss = [server.rss_bytes()]
-    for _ in range(2):
-        jobs = [client.submit(*ask(video, text), api_name="/classify") for video, text in requests]
+    # Two rounds of 20: the first grows the server once (new worker threads and their malloc arenas, about 45 MiB
+    # here), the second must not grow it further.
+    rounds = [requests, requests]
+    rss = []
+    for batch in rounds:
+        jobs = [client.submit(*ask(video, text), api_name="/classify") for video, text in batch]
         results = [job.result(timeout=300)[0] for job in jobs]
         rss.append(server.rss_bytes())
-        for (video, text), result in zip(requests, results):
+        for (video, text), result in zip(batch, results):
             assert result == sequential[(video, text)]
 
     in_flight = [(int(now), int(limit)) for now, limit in IN_FLIGHT.findall(server.log.read_text())]
-    assert len(in_flight) >= 44
-    assert max(now for now, _ in in_flight) <= CONCURRENCY and {limit for _, limit in in_flight} == {CONCURRENCY}
-    # Memory flat: the second round of 20 grows the server by less than 40 MB (allocator noise, gradio's caches).
-    assert rss[2] - rss[1] < 40 * 2**20, [f"{value / 2**20:.0f} MiB" for value in rss]
+    assert len(in_flight) >= len(sequential) + 40  # (the browser tests share the server)
+    # The queue ran requests side by side, never more than its limit.
+    assert max(now for now, _ in in_flight) == CONCURRENCY and {limit for _, limit in in_flight} == {CONCURRENCY}
+    # Memory flat: the second 20 grow the server by less than 40 MiB (allocator noise, gradio's caches).
+    assert rss[1] - rss[0] < 40 * 2**20, [f"{value / 2**20:.0f} MiB" for value in rss]
 
 
 # ---------------------------------------------------------------------------------------------- the Space
@@ -304,15 +308,10 @@ def test_space_folder_passes_the_metadata_check_and_its_app_serves(model_dir, cl
     from gradio_client import Client, handle_file
     from huggingface_hub import SpaceCard
 
+    from actionclip.cli import main
+
     out = tmp_path / "space"
-    written = subprocess.run(
-        [sys.executable, "-m", "actionclip.cli", "space", "my-org/actionclip-tiny", str(out)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert written.returncode == 0, written.stderr
+    assert main(["space", "my-org/actionclip-tiny", str(out)]) == 0
     assert {"app.py", "requirements.txt", "README.md", "actionclip"} <= {path.name for path in out.iterdir()}
 
     card = SpaceCard.load(out / "README.md")
