@@ -40,7 +40,17 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-video>=1.1.11"],
+        # `actionclip app` / `actionclip space` (the web app); gradio_client comes with it.
+        "app": ["gradio>=6.0"],
+        # Tests drive the app in Debian's Chromium through Playwright (no browser download: its own driver only).
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "ruff>=0.6",
+            "scikit-video>=1.1.11",
+            "gradio>=6.0",
+            "playwright>=1.40",
+        ],
         # `actionclip search --backend faiss` / VideoIndex.search(backend="faiss"); numpy's exact search otherwise.
         "faiss": ["faiss-cpu>=1.8"],
     },

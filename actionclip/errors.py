@@ -139,6 +139,18 @@ class EmptyVideoFolderError(VideoIndexError, FileNotFoundError):
     """A folder to index holds no video file."""
 
 
+class AppInputError(ActionCLIPError, ValueError):
+    """A request to the web app is unusable: no video given, or a video over the app's size or duration limit."""
+
+
+class MissingAppDependencyError(ActionCLIPError, ImportError):
+    """The web app needs Gradio, which is an optional extra (``pip install 'actionclip[app]'``)."""
+
+
+class SpaceFolderError(ActionCLIPError, ValueError):
+    """A Hub Space folder cannot be written (not a Hub model id, the output exists) or fails the offline check."""
+
+
 def describe_source(source) -> str:
     """A short, printable name for a video source: a path or URL as is, bytes and file objects by kind and size."""
     if isinstance(source, (bytes, bytearray, memoryview)):

@@ -381,13 +381,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             return self._preprocessed(video["pixel_values"])
         if preprocessed:
             return self._preprocessed(video)
-        num_frames = num_frames or self.processor.num_frames or self.model.config.num_frames
         num_views = num_clips * num_crops
-        sampler = (
-            TSNSampler(num_frames)
-            if num_views == 1
-            else MultiViewSampler(num_clips, TSNSampler(num_frames), num_crops)
-        )
+        sampler = self.video_sampler(num_frames, num_clips, num_crops)
         if is_video_source(video):
             clips = sample_and_read(video, sampler, timeout=decode_timeout).frames
         elif (
@@ -418,6 +413,16 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 self.processor.video_processor(list(clips), do_center_crop=False, return_tensors="pt")["pixel_values"]
             )
         return {"pixel_values": pixel_values, "num_views": num_views}
+
+    def video_sampler(self, num_frames: int | None = None, num_clips: int = 1, num_crops: int = 1):
+        """The frame sampler ``preprocess`` uses: indices ``(T,)`` for one view, ``(num_clips * num_crops, T)`` else.
+
+        ``num_frames`` defaults to the processor's (else the model's) frame count.
+        """
+        num_frames = num_frames or self.processor.num_frames or self.model.config.num_frames
+        if num_clips * num_crops == 1:
+            return TSNSampler(num_frames)
+        return MultiViewSampler(num_clips, TSNSampler(num_frames), num_crops)
 
     def _three_crops(self, resized: torch.Tensor) -> torch.Tensor:
         """View ``v`` cropped at position ``v % 3`` (start, centre, end) along the longer side of the frames."""

@@ -1,0 +1,49 @@
+"""`actionclip space MODEL OUT_DIR`: write a Hugging Face Space folder that serves the web app for a Hub model."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    from ..cli import _Formatter
+    from .app import add_limit_arguments
+
+    parser = subparsers.add_parser(
+        "space",
+        help="write a Hugging Face Space folder serving the web app for a Hub model",
+        description="Write OUT_DIR with app.py, requirements.txt, README.md (the Space's metadata) and a copy of "
+        "this package, ready to push as a Gradio Space. The metadata is checked offline.",
+        formatter_class=_Formatter,
+        epilog="examples:\n"
+        "  actionclip space my-org/actionclip-k400-b16 space/\n"
+        "  actionclip space my-org/actionclip-k400-b16 space/ --requirement 'actionclip==0.1.0'\n",
+    )
+    parser.add_argument("model", metavar="MODEL", help="Hub model id (org/name) the Space serves")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (must not exist unless --overwrite)")
+    parser.add_argument("--title", default=None, help="the Space's title (default from the model name)")
+    parser.add_argument(
+        "--requirement",
+        default=None,
+        help="pip requirement for this package to list in requirements.txt instead of copying the package",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    add_limit_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..space import write_space
+    from .app import limits_from_args
+
+    out_dir = write_space(
+        args.model,
+        args.out_dir,
+        title=args.title,
+        limits=limits_from_args(args),
+        requirement=args.requirement,
+        overwrite=args.overwrite,
+    )
+    files = sorted(path.name for path in out_dir.iterdir())
+    print(f"wrote {out_dir}: {', '.join(files)}; metadata checked offline")
+    return 0
