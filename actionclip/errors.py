@@ -151,6 +151,16 @@ class SpaceFolderError(ActionCLIPError, ValueError):
     """A Hub Space folder cannot be written (not a Hub model id, the output exists) or fails the offline check."""
 
 
+class OnnxExportError(ActionCLIPError, ValueError):
+    """An ONNX export was asked for what cannot be exported (an unknown opset or dtype, fp16 with int8, a model
+    kind without a text encoder, an output directory in the way); refused before anything is written."""
+
+
+class OnnxModelError(ActionCLIPError, ValueError):
+    """An exported ONNX directory cannot be used: a missing or foreign ``onnx_export.json`` or graph, or inputs the
+    graphs were not exported for (another image size, more frames than the model's limit)."""
+
+
 def describe_source(source) -> str:
     """A short, printable name for a video source: a path or URL as is, bytes and file objects by kind and size."""
     if isinstance(source, (bytes, bytearray, memoryview)):

@@ -29,6 +29,7 @@ from .errors import (
     PipelineArgumentError,
     VideoDecodeError,
 )
+from .inference_backends import select_backend
 from .model_kinds import CLIP, zero_shot_model_kind
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
@@ -146,6 +147,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``decode_timeout`` (seconds
     per video). ``device`` and ``dtype`` are given to ``pipeline()``.
 
+    A directory written by ``actionclip export`` (`actionclip.onnx_export`) runs with onnxruntime on the CPU, with the
+    same pre-processing, scoring and text cache: ``pipeline("zero-shot-video-classification", model=export_dir)``;
+    ``backend="onnx"`` (or ``"torch"``) given to ``pipeline()`` insists on one (`actionclip.inference_backends`).
+
     Returns ``[{"label": str, "score": float}, ...]`` sorted by score (ties keep the label order), or a list of
     those for a list of videos. Text embeddings of a (labels, templates) set are computed once per model, device
     and dtype and kept (the last 16 sets) for later calls.
@@ -164,13 +169,15 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, backend: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         where = str(getattr(self.model, "name_or_path", "") or "the model")
         # A closed-set model is refused here (its text tower was never saved); a plain CLIP model is converted.
         is_clip = zero_shot_model_kind(self.model.config, where) == CLIP
         if is_clip:
             self.model = self._actionclip_from_clip(where)
+        # The model calls go through a backend (PyTorch, or onnxruntime for a directory from `actionclip export`).
+        self.backend = select_backend(self.model, self.device, backend)
         if self.processor is None:
             self.processor = (
                 ActionCLIPProcessor.from_model_config(self.model.config)
@@ -496,7 +503,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         Kept for later calls with the same labels, texts and templates (per model, device and dtype).
         """
         text_key = tuple(map(tuple, texts)) if texts is not None else None
-        key = (tuple(labels), text_key, templater.templates, id(self.model), self.device, self.model.dtype)
+        key = (tuple(labels), text_key, templater.templates, self.backend.cache_key)
         with self._text_cache_lock:
             if key in self._text_cache:
                 self._text_cache.move_to_end(key)
@@ -505,10 +512,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             encoded = self.processor.encode_labels(labels, templater, padding=True)
         else:
             encoded = self.processor(text=description_prompts(templater.templates, texts), padding=True)
-        with torch.no_grad():
-            features = self.model.get_text_features(
-                encoded["input_ids"].to(self.device), encoded["attention_mask"].to(self.device)
-            ).pooler_output
+        features = self.backend.text_features(encoded["input_ids"], encoded["attention_mask"])
         embeds = F.normalize(features, dim=-1)
         if texts is not None:
             counts = [len(group) for group in texts]
@@ -528,9 +532,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def _forward(self, model_inputs, text_embeds=None, num_templates=1, logit_scale=None, ensemble="probs"):
         """``pixel_values`` (sum of views, T, C, H, W) -> ``{"scores": (videos, N)}`` float32 on the CPU."""
-        pixel_values = model_inputs["pixel_values"].to(device=self.device, dtype=self.model.dtype)
         with torch.no_grad():
-            video_embeds = self.model.get_video_features(pixel_values).pooler_output
+            video_embeds = self.backend.video_features(model_inputs["pixel_values"])
         probs = self.score_video_embeddings(video_embeds, text_embeds, num_templates, logit_scale, ensemble)
         counts = model_inputs["num_views"]
         scores, start = [], 0
@@ -549,7 +552,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """
         with torch.no_grad():
             video_embeds = F.normalize(video_embeds, dim=-1)
-            scale = self.model.scale(logit_scale)
+            scale = self.backend.scale(logit_scale)
             if ensemble == "embedding":
                 class_embeds = F.normalize(
                     template_averaged_embeddings(text_embeds, num_templates).to(video_embeds.dtype), dim=-1
@@ -580,6 +583,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def save_pretrained(self, save_directory, **kwargs):
         """Save the model, this pipeline's code (as a custom pipeline) and the `ActionCLIPProcessor`."""
+        if self.backend.backend_name != "torch":
+            raise PipelineArgumentError(
+                f"a pipeline on the {self.backend.backend_name} backend cannot be saved: copy the exported directory instead"
+            )
         super().save_pretrained(save_directory, **kwargs)
         self.processor.save_pretrained(save_directory)
 

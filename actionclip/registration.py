@@ -36,6 +36,7 @@ def register_with_transformers() -> None:
 
     from .configuration_actionclip import ActionCLIPConfig
     from .modeling_actionclip import ActionCLIPForVideoClassification, ActionCLIPModel
+    from .onnx_runtime import ActionCLIPOnnxModel
     from .pipeline_zero_shot_video_classification import TASK, ZeroShotVideoClassificationPipeline
     from .processing_actionclip import ActionCLIPProcessor
     from .video_processing_actionclip import ActionCLIPVideoProcessor
@@ -53,7 +54,14 @@ def register_with_transformers() -> None:
     # The zero-shot pipeline: `pipeline("zero-shot-video-classification", model=...)`; `pipe.save_pretrained`
     # then writes it into the directory as a custom pipeline (loadable with trust_remote_code=True).
     if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is not ZeroShotVideoClassificationPipeline:
+        # pipeline() tries the loaders in turn: a PyTorch model directory, else a directory from `actionclip export`.
         PIPELINE_REGISTRY.register_pipeline(
-            TASK, pipeline_class=ZeroShotVideoClassificationPipeline, pt_model=AutoModel, type="multimodal"
+            TASK,
+            pipeline_class=ZeroShotVideoClassificationPipeline,
+            pt_model=(AutoModel, ActionCLIPOnnxModel),
+            type="multimodal",
         )
+        # A saved pipeline names its loaders, which transformers looks up in its own namespace: name AutoModel only.
+        saved = ZeroShotVideoClassificationPipeline._registered_impl[TASK]
+        ZeroShotVideoClassificationPipeline._registered_impl = {TASK: {**saved, "pt": (AutoModel,)}}
     _registered = True

@@ -1,0 +1,238 @@
+"""ONNX export and the onnxruntime backend: parity with PyTorch for every visual prompt, the pipeline on a real video,
+int8 and fp16 exports, and refused exports that leave nothing behind."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from tiny_models import random_videos, tiny_model
+from transformers import pipeline
+from video_factory import write_test_video
+
+import actionclip  # noqa: F401  (registers the task)
+from actionclip import ActionCLIPForVideoClassification
+from actionclip.cli import main
+from actionclip.errors import MissingProcessorError, OnnxExportError, OnnxModelError, PipelineArgumentError
+from actionclip.onnx_export import export_onnx
+from actionclip.onnx_runtime import ActionCLIPOnnxModel
+from actionclip.processing_actionclip import ActionCLIPProcessor
+
+PROMPTS = {
+    "meanP": dict(fusion="meanP"),
+    "conv1d": dict(fusion="conv1d"),
+    "lstm": dict(fusion="lstm"),
+    "transf": dict(fusion="transf"),
+    "transf_cls": dict(fusion="transf_cls"),
+    "shift": dict(fusion="transf", shift=True),
+    "joint": dict(fusion="meanP", joint=True),
+}
+FRAME_COUNTS = (1, 8, 16)
+BATCH_SIZES = {1: 1, 8: 3, 16: 2}  # other than the traced batch of 2 too (an LSTM's initial state must follow it)
+LABELS = ["juggling balls", "playing guitar", "tai chi", "abseiling"]
+
+
+def saved_model(path, seed: int = 0, **overrides):
+    """A tiny model of 16 frames (so 1, 8 and 16 frames fit every prompt) saved with its processor."""
+    model = tiny_model(seed=seed, num_frames=16, **overrides).eval()
+    with torch.no_grad():  # spread the scale so that scores are far from uniform
+        model.logit_scale.fill_(np.log(60.0))
+    model.save_pretrained(path)
+    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
+    return model
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """prompt name -> (PyTorch model, loaded ONNX model), exported once for the whole module."""
+    made = {}
+
+    def get(name):
+        if name not in made:
+            folder = tmp_path_factory.mktemp(f"onnx_{name}")
+            model = saved_model(folder / "model", seed=len(name), **PROMPTS[name])
+            made[name] = model, ActionCLIPOnnxModel.from_pretrained(export_onnx(folder / "model", folder / "onnx"))
+        return made[name]
+
+    return get
+
+
+@pytest.fixture(params=list(PROMPTS))
+def exported(request, exports):
+    """(prompt name, PyTorch model, loaded ONNX model) for every visual prompt."""
+    return (request.param, *exports(request.param))
+
+
+@pytest.fixture(scope="module")
+def transf_dirs(tmp_path_factory):
+    """A saved transf model and its export written by the `actionclip export` command."""
+    folder = tmp_path_factory.mktemp("transf")
+    saved_model(folder / "model", seed=3, fusion="transf")
+    assert main(["export", str(folder / "model"), str(folder / "onnx")]) == 0
+    return folder / "model", folder / "onnx"
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_test_video(tmp_path_factory.mktemp("video") / "clip.mp4", num_frames=30, seed=1)
+
+
+def test_video_embeddings_equal_pytorch_for_every_prompt_and_frame_count(exported):
+    name, model, onnx_model = exported
+    for frames in FRAME_COUNTS:
+        pixel_values = random_videos(batch=BATCH_SIZES[frames], frames=frames, seed=frames)
+        with torch.no_grad():
+            expected = model.get_video_features(pixel_values).pooler_output
+        torch.testing.assert_close(onnx_model.video_features(pixel_values), expected, atol=1e-4, rtol=0)
+
+
+def test_text_embeddings_equal_pytorch_with_padding(exported):
+    _, model, onnx_model = exported
+    tokens = ActionCLIPProcessor.from_model_config(model.config).tokenizer(
+        ["a video of a person juggling balls in the park", "tai chi", "a"], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        expected = model.get_text_features(tokens["input_ids"], tokens["attention_mask"]).pooler_output
+    got = onnx_model.text_features(tokens["input_ids"], tokens["attention_mask"])
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_export_directory_describes_itself(exported, transf_dirs):
+    _, onnx_dir = transf_dirs
+    metadata = json.loads((onnx_dir / "onnx_export.json").read_text())
+    assert metadata["opset"] == 17 and metadata["dtype"] == "fp32" and metadata["quantize"] is None
+    assert metadata["graphs"]["frame_encoder"]["takes"] == "frames"
+    assert metadata["max_frames"] == 77  # transf: fusion_max_frames position embeddings
+    for name in ("config.json", "processor_config.json", "tokenizer.json"):
+        assert (onnx_dir / name).is_file()
+    for graph in metadata["graphs"].values():
+        onnx.checker.check_model(str(onnx_dir / graph["file"]))
+    name, _, onnx_model = exported
+    expected = "clips" if name in ("shift", "joint") else "frames"
+    assert onnx_model.metadata["graphs"]["frame_encoder"]["takes"] == expected
+
+
+def test_pipeline_on_onnx_equals_the_torch_pipeline_on_a_real_video(transf_dirs, video):
+    model_dir, onnx_dir = transf_dirs
+    torch_classifier = pipeline("zero-shot-video-classification", model=str(model_dir), device="cpu")
+    onnx_classifier = pipeline("zero-shot-video-classification", model=str(onnx_dir), device="cpu")
+    assert isinstance(onnx_classifier.model, ActionCLIPOnnxModel) and onnx_classifier.backend.backend_name == "onnx"
+    for options in ({}, {"num_clips": 2, "num_crops": 3}, {"ensemble": "embedding", "logit_scale": 100}):
+        expected = torch_classifier(str(video), candidate_labels=LABELS, **options)
+        got = onnx_classifier(str(video), candidate_labels=LABELS, **options)
+        assert [item["label"] for item in got] == [item["label"] for item in expected]
+        assert [item["score"] for item in got] == pytest.approx([item["score"] for item in expected], abs=1e-5)
+
+
+def test_onnx_pipeline_caches_text_embeddings_per_label_set(transf_dirs, video):
+    _, onnx_dir = transf_dirs
+    classifier = pipeline("zero-shot-video-classification", model=str(onnx_dir), backend="onnx")
+    templater = classifier._check_text(LABELS, None)[1]
+    first = classifier.text_embeddings(LABELS, templater)
+    assert classifier.text_embeddings(LABELS, templater) is first
+    assert classifier.text_embeddings(LABELS[:3], templater) is not first
+
+
+def test_backend_that_does_not_match_the_directory_is_refused(transf_dirs):
+    model_dir, onnx_dir = transf_dirs
+    with pytest.raises(PipelineArgumentError, match="actionclip export"):
+        pipeline("zero-shot-video-classification", model=str(model_dir), backend="onnx")
+    with pytest.raises(PipelineArgumentError, match="backend must be one of"):
+        pipeline("zero-shot-video-classification", model=str(onnx_dir), backend="tensorrt")
+
+
+def test_too_many_frames_and_another_image_size_are_refused(exports):
+    _, onnx_model = exports("transf_cls")
+    with pytest.raises(OnnxModelError, match="at most 16"):
+        onnx_model.video_features(random_videos(batch=1, frames=17))
+    with pytest.raises(OnnxModelError, match="32x32"):
+        onnx_model.video_features(random_videos(batch=1, frames=8, size=64))
+
+
+def test_int8_quantises_the_frame_encoder_matmuls_and_keeps_the_ranking(tmp_path):
+    model = saved_model(tmp_path / "model", fusion="transf")
+    export_onnx(tmp_path / "model", tmp_path / "int8", quantize="int8")
+    graph = onnx.load(str(tmp_path / "int8" / "frame_encoder.onnx")).graph
+    operators = {node.op_type for node in graph.node}
+    assert operators & {"DynamicQuantizeMatMul", "MatMulInteger"}, operators
+    assert not list((tmp_path / "int8").glob("*.float.onnx"))
+    onnx_model = ActionCLIPOnnxModel.from_pretrained(tmp_path / "int8")
+    pixel_values = random_videos(batch=4, frames=8)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.get_video_features(pixel_values).pooler_output, dim=-1)
+    got = torch.nn.functional.normalize(onnx_model.video_features(pixel_values), dim=-1)
+    assert (got * expected).sum(-1).min() > 0.99  # cosine similarity of int8 and float32 embeddings
+
+
+def test_fp16_export_runs_the_video_graphs_in_half_precision(tmp_path):
+    model = saved_model(tmp_path / "model", fusion="lstm")
+    export_onnx(tmp_path / "model", tmp_path / "fp16", dtype="fp16")
+    onnx_model = ActionCLIPOnnxModel.from_pretrained(tmp_path / "fp16")
+    assert onnx_model.sessions["frame_encoder"].get_inputs()[0].type == "tensor(float16)"
+    assert onnx_model.sessions["fusion"].get_inputs()[0].type == "tensor(float16)"
+    pixel_values = random_videos(batch=2, frames=8)
+    with torch.no_grad():
+        expected = model.get_video_features(pixel_values).pooler_output
+    torch.testing.assert_close(onnx_model.video_features(pixel_values), expected, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(dtype="fp16", quantize="int8"), "needs dtype='fp32'"),
+        (dict(opset=99), "opset 99 is not supported"),
+        (dict(opset=9), "opset 9 is not supported"),
+        (dict(dtype="bf16"), "dtype 'bf16'"),
+        (dict(quantize="int4"), "quantize 'int4'"),
+    ],
+)
+def test_unsupported_combinations_are_refused_before_anything_is_written(transf_dirs, tmp_path, options, message):
+    model_dir, _ = transf_dirs
+    with pytest.raises(OnnxExportError, match=message):
+        export_onnx(model_dir, tmp_path / "out", **options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refusal_is_one_line_with_status_2_and_no_directory(transf_dirs, tmp_path, capsys):
+    model_dir, _ = transf_dirs
+    out = tmp_path / "out"
+    assert main(["export", str(model_dir), str(out), "--dtype", "fp16", "--quantize", "int8"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("actionclip export: error:") and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_empty_output_directory_is_kept_unless_overwrite(transf_dirs, tmp_path):
+    model_dir, _ = transf_dirs
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(OnnxExportError, match="not empty"):
+        export_onnx(model_dir, out)
+    assert [path.name for path in out.iterdir()] == ["keep.txt"]
+    export_onnx(model_dir, out, overwrite=True)
+    assert not (out / "keep.txt").exists() and (out / "onnx_export.json").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # no staging or retired directory left
+
+
+def test_models_without_text_encoder_or_processor_are_refused(transf_dirs, tmp_path):
+    model_dir, _ = transf_dirs
+    model = tiny_model()
+    classifier = ActionCLIPForVideoClassification.from_actionclip(
+        model, LABELS, ActionCLIPProcessor.from_model_config(model.config).tokenizer
+    )
+    classifier.save_pretrained(tmp_path / "closed_set")
+    with pytest.raises(OnnxExportError, match="only the video-text model"):
+        export_onnx(tmp_path / "closed_set", tmp_path / "out")
+    model.save_pretrained(tmp_path / "no_processor")
+    with pytest.raises(MissingProcessorError):
+        export_onnx(tmp_path / "no_processor", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.*"))
+
+
+def test_a_directory_that_is_not_an_export_is_refused_by_the_onnx_loader(transf_dirs):
+    model_dir, _ = transf_dirs
+    with pytest.raises(OnnxModelError, match="not an ONNX export"):
+        ActionCLIPOnnxModel.from_pretrained(model_dir)
