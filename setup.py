@@ -2,6 +2,8 @@ from pathlib import Path
 
 from setuptools import find_namespace_packages, setup
 
+ONNX_REQUIRES = ["onnx>=1.16", "onnxruntime>=1.18"]
+
 setup(
     name="actionclip",
     version="0.1.0",
@@ -42,7 +44,8 @@ setup(
     extras_require={
         # `actionclip app` / `actionclip space` (the web app); gradio_client comes with it.
         "app": ["gradio>=6.0"],
-        # Tests drive the app in Debian's Chromium through Playwright (no browser download: its own driver only).
+        # Tests drive the app in Debian's Chromium through Playwright (no browser download: its own driver only), and
+        # export to ONNX (the onnx extra).
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
@@ -50,9 +53,11 @@ setup(
             "scikit-video>=1.1.11",
             "gradio>=6.0",
             "playwright>=1.40",
+            *ONNX_REQUIRES,
         ],
         # `actionclip search --backend faiss` / VideoIndex.search(backend="faiss"); numpy's exact search otherwise.
         "faiss": ["faiss-cpu>=1.8"],
+        "onnx": ONNX_REQUIRES,
     },
     entry_points={"console_scripts": ["actionclip=actionclip.cli:main"]},
 )

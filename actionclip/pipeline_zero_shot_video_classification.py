@@ -585,7 +585,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """Save the model, this pipeline's code (as a custom pipeline) and the `ActionCLIPProcessor`."""
         if self.backend.backend_name != "torch":
             raise PipelineArgumentError(
-                f"a pipeline on the {self.backend.backend_name} backend cannot be saved: copy the exported directory instead"
+                f"a pipeline on the {self.backend.backend_name} backend cannot be saved: copy the exported directory"
             )
         super().save_pretrained(save_directory, **kwargs)
         self.processor.save_pretrained(save_directory)

@@ -1,0 +1,97 @@
+"""Accuracy of the ONNX exports against PyTorch: top-1 of each on a labelled list of videos, and how often the
+ONNX top-1 equals PyTorch's (the int8 goal: the same top-1 for >= 99 % of the videos).
+
+The model is exported twice (fp32, and fp32 with the frame encoder's MatMuls dynamically quantised to int8) into a
+temporary directory; the three pipelines (PyTorch, ONNX fp32, ONNX int8) classify every video with the same
+pre-processing and scoring (the pipeline's), so only the backend differs.
+
+    python benchmarks/onnx_accuracy.py --model /work/demo_shared/model_transf \\
+        --list /work/demo_shared/data/zeroshot.txt --labels /work/demo_shared/data/zeroshot_labels.csv
+
+The list has one ``relative/path.mp4 class_id`` per line (paths relative to the list's folder); the labels CSV has
+``id,name`` rows (the demo's files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def read_list(list_path: Path, labels_path: Path) -> tuple[list[str], list[int], list[str]]:
+    """(video paths, class ids, class names) of a demo-style list file and labels CSV."""
+    with labels_path.open(encoding="utf-8") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: int(row["id"]))
+    names = [row["name"] for row in rows]
+    videos, targets = [], []
+    for line in list_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            path, class_id = line.rsplit(maxsplit=1)
+            videos.append(str(list_path.parent / path))
+            targets.append(int(class_id))
+    return videos, targets, names
+
+
+def top1(classifier, videos: list[str], names: list[str]) -> tuple[list[str], float]:
+    start = time.perf_counter()
+    results = classifier(videos, candidate_labels=names, batch_size=8, num_workers=0)
+    return [result[0]["label"] for result in results], time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="an ActionCLIPModel directory with its processor")
+    parser.add_argument("--list", required=True, type=Path, help="list file: 'path class_id' per line")
+    parser.add_argument("--labels", required=True, type=Path, help="labels CSV: id,name")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    import torch
+    from transformers import pipeline
+
+    import actionclip  # noqa: F401  (registers the task)
+    from actionclip.onnx_export import export_onnx
+
+    torch.set_num_threads(args.threads)
+    videos, targets, names = read_list(args.list, args.labels)
+    truth = [names[target] for target in targets]
+    figures = {"model": args.model, "videos": len(videos), "classes": len(names), "threads": args.threads}
+    predictions = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, options in (("onnx fp32", {}), ("onnx int8", {"quantize": "int8"})):
+            start = time.perf_counter()
+            export_onnx(args.model, Path(scratch) / name.replace(" ", "_"), **options)
+            figures[f"export {name} s"] = round(time.perf_counter() - start, 1)
+        for name, model in (
+            ("pytorch", args.model),
+            ("onnx fp32", str(Path(scratch) / "onnx_fp32")),
+            ("onnx int8", str(Path(scratch) / "onnx_int8")),
+        ):
+            classifier = pipeline("zero-shot-video-classification", model=model, device="cpu")
+            predictions[name], seconds = top1(classifier, videos, names)
+            figures[f"top-1 {name}"] = sum(p == t for p, t in zip(predictions[name], truth)) / len(videos)
+            figures[f"seconds {name}"] = round(seconds, 2)
+    for name in ("onnx fp32", "onnx int8"):
+        same = sum(a == b for a, b in zip(predictions[name], predictions["pytorch"])) / len(videos)
+        figures[f"same top-1 as pytorch, {name}"] = same
+    print(f"{len(videos)} videos, {len(names)} classes, model {args.model}")
+    print("| backend | top-1 | same top-1 as PyTorch | classify time (s) |")
+    print("| --- | --- | --- | --- |")
+    for name in ("pytorch", "onnx fp32", "onnx int8"):
+        same = figures.get(f"same top-1 as pytorch, {name}", 1.0)
+        print(f"| {name} | {figures[f'top-1 {name}']:.1%} | {same:.1%} | {figures[f'seconds {name}']} |")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
