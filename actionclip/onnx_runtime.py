@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,11 @@ class ActionCLIPOnnxModel:
         return self
 
     def to(self, device=None, *args, **kwargs) -> ActionCLIPOnnxModel:
+        # pipeline() moves its model to the first GPU by default where there is one: say so rather than fail.
         if device is not None and torch.device(device).type != "cpu":
-            raise OnnxModelError(f"the ONNX backend runs on the CPU, not on {device!r}")
+            warnings.warn(
+                f"the ONNX backend runs on the CPU; device {device!r} is not used", UserWarning, stacklevel=2
+            )
         return self
 
     def can_generate(self) -> bool:

@@ -22,7 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VIT_B16 = dict(
-    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, patch_size=16, image_size=224
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    patch_size=16,
+    image_size=224,
 )
 SMALL_TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=1, num_attention_heads=1)
 

@@ -125,6 +125,16 @@ def test_pipeline_on_onnx_equals_the_torch_pipeline_on_a_real_video(transf_dirs,
         assert [item["score"] for item in got] == pytest.approx([item["score"] for item in expected], abs=1e-5)
 
 
+def test_classify_command_runs_an_export_like_its_model(transf_dirs, video, capsys):
+    model_dir, onnx_dir = transf_dirs
+    outputs = []
+    for model in (model_dir, onnx_dir):
+        assert main(["classify", str(video), "--labels", ",".join(LABELS), "--model", str(model), "--json"]) == 0
+        outputs.append(json.loads(capsys.readouterr().out)[0]["predictions"])
+    assert [item["label"] for item in outputs[1]] == [item["label"] for item in outputs[0]]
+    assert [item["score"] for item in outputs[1]] == pytest.approx([item["score"] for item in outputs[0]], abs=1e-5)
+
+
 def test_onnx_pipeline_caches_text_embeddings_per_label_set(transf_dirs, video):
     _, onnx_dir = transf_dirs
     classifier = pipeline("zero-shot-video-classification", model=str(onnx_dir), backend="onnx")

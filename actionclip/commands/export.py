@@ -47,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..cli import CommandLineError
-    from ..onnx_export import check_export_options, export_onnx
+    from ..onnx_export import export_onnx
 
-    check_export_options(args.opset, args.dtype, args.quantize)  # refused before the model is loaded
     if not Path(args.model).is_dir():
         raise CommandLineError(f"model {args.model!r}: no such directory")
     output = export_onnx(
