@@ -36,11 +36,16 @@ import warnings
 from pathlib import Path
 
 from .errors import OnnxExportError
-from .onnx_runtime import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, EXPORT_METADATA_NAME, GRAPH_FILES
 
-TEXT_ENCODER_FILE = GRAPH_FILES["text_encoder"]
-FRAME_ENCODER_FILE = GRAPH_FILES["frame_encoder"]
-FUSION_FILE = GRAPH_FILES["fusion"]
+# The directory format (`onnx_runtime` reads what this module writes). This module imports torch only inside the
+# export, so the command line and the runtime read these cheaply.
+EXPORT_METADATA_NAME = "onnx_export.json"
+EXPORT_FORMAT = "actionclip-onnx"
+EXPORT_FORMAT_VERSION = 1
+GRAPHS = ("text_encoder", "frame_encoder", "fusion")
+TEXT_ENCODER_FILE = "text_encoder.onnx"
+FRAME_ENCODER_FILE = "frame_encoder.onnx"
+FUSION_FILE = "fusion.onnx"
 DTYPES = ("fp32", "fp16")
 QUANTIZATIONS = ("int8",)
 # The TorchScript-based exporter's range (14: Trilu for CLIP's causal mask; 20: its newest opset).

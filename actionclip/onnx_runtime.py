@@ -19,13 +19,8 @@ import numpy as np
 import torch
 
 from .errors import OnnxModelError
+from .onnx_export import EXPORT_FORMAT, EXPORT_METADATA_NAME, GRAPHS
 
-# The directory format, shared with `onnx_export` (which writes what this module reads).
-EXPORT_METADATA_NAME = "onnx_export.json"
-EXPORT_FORMAT = "actionclip-onnx"
-EXPORT_FORMAT_VERSION = 1
-GRAPHS = ("text_encoder", "frame_encoder", "fusion")
-GRAPH_FILES = {"text_encoder": "text_encoder.onnx", "frame_encoder": "frame_encoder.onnx", "fusion": "fusion.onnx"}
 _NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
