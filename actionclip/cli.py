@@ -272,6 +272,7 @@ def model_summary(model) -> dict:
         "text_layers": config.text_config.num_hidden_layers,
         "text_width": config.text_config.hidden_size,
         "logit_scale": round(float(model.logit_scale.detach().float().exp()), 4),
+        "eval_logit_scale": config.eval_logit_scale,
         "templates": list(config.templates),
         "parameters": {
             "total": count(),
@@ -559,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--num-frames", type=_positive_int, default=None, help="frames per clip (default: model's)")
     classify.add_argument("--num-clips", type=_positive_int, default=None, help="temporal clips per video (views)")
     classify.add_argument("--num-crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip")
-    classify.add_argument("--logit-scale", type=_positive_float, default=None, help="e.g. 100 as the original")
+    classify.add_argument("--logit-scale", type=_positive_float, default=None, help="default: the model's eval_logit_scale (100 when converted from the authors'), else the learned one")
     classify.add_argument("--ensemble", choices=("probs", "embedding"), default=None, help="template ensembling")
     classify.add_argument("--batch-size", type=_positive_int, default=None, help="videos per forward pass")
     classify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -61,6 +61,11 @@ class ActionCLIPConfig(PretrainedConfig):
             Initial value of the learned log temperature; scores are `exp(logit_scale) * cos`.
         logit_scale_max (`float`, defaults to 100.0):
             Upper clamp of `exp(logit_scale)`, as in CLIP.
+        eval_logit_scale (`float`, *optional*):
+            Multiplier of the cosine similarities when scoring (the zero-shot pipeline, the closed-set classifier in
+            evaluation mode, `actionclip eval`) and no scale is passed. `None` uses the learned
+            `exp(logit_scale)`; converted checkpoints of the authors' set 100.0, the fixed scale of their
+            evaluation. Training always uses the learned scale.
         num_frames (`int`, defaults to 8):
             Frames T sampled per video (the processor samples this many; the fusion's position tables hold at
             least this many).
@@ -78,8 +83,8 @@ class ActionCLIPConfig(PretrainedConfig):
         fusion_num_layers (`int`, defaults to 6):
             Layers of the `transf` / `transf_cls` temporal transformer.
         fusion_num_heads (`int`, *optional*):
-            Attention heads of the temporal transformer. Defaults to the original's: `D // 64` for `transf`,
-            8 for `transf_cls`.
+            Attention heads of the temporal transformer. Defaults to the original's: the text tower's width // 64
+            for `transf` (the authors size it like the text transformer, not like D), 8 for `transf_cls`.
         fusion_intermediate_size (`int`, *optional*):
             Feed-forward width of the temporal transformer. Defaults to `4 * D` for `transf`, 2048 for
             `transf_cls` (the original's).
@@ -114,6 +119,7 @@ class ActionCLIPConfig(PretrainedConfig):
         projection_dim: int = 512,
         logit_scale_init_value: float = 2.6592,
         logit_scale_max: float = 100.0,
+        eval_logit_scale: float | None = None,
         num_frames: int = 8,
         joint: bool = False,
         shift: bool = False,
@@ -152,6 +158,7 @@ class ActionCLIPConfig(PretrainedConfig):
         self.projection_dim = projection_dim
         self.logit_scale_init_value = float(logit_scale_init_value)
         self.logit_scale_max = float(logit_scale_max)
+        self.eval_logit_scale = None if eval_logit_scale is None else float(eval_logit_scale)
         self.num_frames = num_frames
         self.joint = joint
         self.shift = shift
@@ -204,6 +211,12 @@ class ActionCLIPConfig(PretrainedConfig):
                 f"ActionCLIPConfig.fusion_num_heads ({self.fusion_num_heads}) must divide "
                 f"projection_dim ({self.projection_dim})"
             )
+        if self.fusion in ("transf", "transf_cls") and self.projection_dim % self.resolved_fusion_num_heads:
+            raise ValueError(
+                f"ActionCLIPConfig: the {self.fusion} fusion's {self.resolved_fusion_num_heads} attention heads "
+                f"(text width {self.text_config.hidden_size} // 64 unless fusion_num_heads is set) must divide "
+                f"projection_dim ({self.projection_dim}); set fusion_num_heads"
+            )
         if self.fusion_layer_norm_eps is not None and not self.fusion_layer_norm_eps > 0:
             raise ValueError(f"ActionCLIPConfig.fusion_layer_norm_eps must be > 0, got {self.fusion_layer_norm_eps!r}")
         if not 0.0 <= self.fusion_dropout < 1.0:
@@ -214,6 +227,8 @@ class ActionCLIPConfig(PretrainedConfig):
             )
         if not self.logit_scale_max > 0:
             raise ValueError(f"ActionCLIPConfig.logit_scale_max must be > 0, got {self.logit_scale_max!r}")
+        if self.eval_logit_scale is not None and not self.eval_logit_scale > 0:
+            raise ValueError(f"ActionCLIPConfig.eval_logit_scale must be > 0 or None, got {self.eval_logit_scale!r}")
         if not self.templates:
             raise ValueError("ActionCLIPConfig.templates must hold at least one template")
         for template in self.templates:
@@ -230,7 +245,8 @@ class ActionCLIPConfig(PretrainedConfig):
         """Heads of the temporal transformer, with the original's defaults filled in."""
         if self.fusion_num_heads is not None:
             return self.fusion_num_heads
-        return 8 if self.fusion == "transf_cls" else max(1, self.projection_dim // 64)
+        # The authors' Transf takes `transformer_width // 64` heads, the text transformer's width, whatever D is.
+        return 8 if self.fusion == "transf_cls" else max(1, self.text_config.hidden_size // 64)
 
     @property
     def resolved_fusion_intermediate_size(self) -> int:

@@ -21,6 +21,9 @@ import torch
 from .configuration_actionclip import ActionCLIPConfig
 from .errors import CheckpointConversionError, UnsafeCheckpointError
 
+# The similarity multiplier of the authors' evaluation (their test script uses 100 * cos, whatever was learned).
+ORIGINAL_EVAL_LOGIT_SCALE = 100.0
+
 _BLOCK_RENAMES = {
     "ln_1.weight": "layer_norm1.weight",
     "ln_1.bias": "layer_norm1.bias",
@@ -270,6 +273,9 @@ def original_to_actionclip(
     """Map a loaded original checkpoint (released ActionCLIP dict, or a plain OpenAI CLIP state dict) to an
     `ActionCLIPConfig` and a state dict with our names.
 
+    The configuration records the authors' evaluation scale (`eval_logit_scale=100.0`) and, for Transf, their
+    head count (text width // 64).
+
     Args:
         checkpoint: the loaded file.
         num_frames: frames per video; read from the checkpoint where it fixes them (Transf_cls), else 8.
@@ -310,6 +316,11 @@ def original_to_actionclip(
             )
         fields["num_frames"] = num_frames
     fields["joint"] = joint
+    if fields["fusion"] == "transf":
+        # The authors' Transf has `ln_final.weight.shape[0] // 64` heads: the text width, which need not be D.
+        fields["fusion_num_heads"] = max(1, fields["text_config"]["hidden_size"] // 64)
+    # The authors score with a fixed 100 * cos, not the learned scale: make that the default for scoring.
+    fields["eval_logit_scale"] = ORIGINAL_EVAL_LOGIT_SCALE
     config = ActionCLIPConfig(**fields)
     return config, {**clip_mapper.target, **fusion_mapper.target}
 

@@ -336,7 +336,8 @@ class ProtocolEvaluator:
         model, processor: an `ActionCLIPModel` and its `ActionCLIPProcessor`.
         views: how each video is looked at (frames default to the model's).
         templates: prompt templates to ensemble (default: the model's).
-        logit_scale: similarity multiplier (default: the model's learned one; the original evaluated with 100).
+        logit_scale: similarity multiplier (default: the model's `config.eval_logit_scale`, 100 for converted checkpoints
+            of the authors', else the learned one).
         batch_size, num_workers: of the video DataLoader.
         model_name: recorded in the reports.
         descriptions: label descriptions, extra prompts averaged with each class name per template
@@ -361,7 +362,7 @@ class ProtocolEvaluator:
         self.processor = processor
         self.views = views or ViewSettings(num_frames=model.config.num_frames)
         self.templates = list(model.config.templates if templates is None else templates)
-        self.logit_scale = float(model.scale(logit_scale).detach())
+        self.logit_scale = float(model.evaluation_scale(logit_scale).detach())
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.decode_timeout = decode_timeout
@@ -545,7 +546,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--num_crops", "--num-crops", type=int, default=1, choices=(1, 3), help="spatial views")
     parser.add_argument("--sampler", choices=("tsn", "uniform"), default="tsn", help="frame sampler of each clip")
     parser.add_argument("--templates", help="prompt templates: a set name, a file, or one template with {}")
-    parser.add_argument("--logit_scale", "--logit-scale", type=float, help="similarity multiplier (original: 100)")
+    parser.add_argument(
+        "--logit_scale",
+        "--logit-scale",
+        type=float,
+        help="similarity multiplier (default: the config's eval_logit_scale, else the learned one)",
+    )
     parser.add_argument("--descriptions", help="label descriptions JSON ({label: [sentence, ...]}): extra prompts")
     parser.add_argument("--num_subsets", "--num-subsets", type=int, default=10, help="half_class: class subsets")
     parser.add_argument("--fraction", type=float, default=0.5, help="half_class: fraction of the classes")

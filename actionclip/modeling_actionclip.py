@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch.nn import functional as F
 from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
 from .loss import ActionCLIPLoss
@@ -48,6 +49,11 @@ class ActionCLIPOutput(ModelOutput):
             L2-normalised text embeddings.
         frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
             Projected per-frame embeddings before the post-network fusion (not normalised).
+        text_model_output (`BaseModelOutputWithPooling`):
+            The output of [`ActionCLIPModel.get_text_features`] (the text tower's, with the projected `pooler_output`).
+        vision_model_output (`BaseModelOutputWithPooling`):
+            The output of [`ActionCLIPModel.get_video_features`] (frame embeddings, video embeddings and, when asked,
+            the vision tower's hidden states and attentions).
     """
 
     loss: torch.Tensor | None = None
@@ -56,6 +62,12 @@ class ActionCLIPOutput(ModelOutput):
     video_embeds: torch.Tensor | None = None
     text_embeds: torch.Tensor | None = None
     frame_embeds: torch.Tensor | None = None
+    text_model_output: BaseModelOutputWithPooling | None = None
+    vision_model_output: BaseModelOutputWithPooling | None = None
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        # As `CLIPOutput`: the nested tower outputs become tuples too.
+        return tuple(value.to_tuple() if isinstance(value, ModelOutput) else value for value in self.values())
 
 
 @dataclass
@@ -70,11 +82,25 @@ class ActionCLIPVideoClassifierOutput(ModelOutput):
             Scaled cosine similarities of every video with every class embedding.
         video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
             L2-normalised video embeddings.
+        hidden_states (`tuple(torch.Tensor)`, *optional*, with `output_hidden_states=True`):
+            The vision tower's input to its first layer and the output of every layer, each
+            `(batch_size * num_frames, tokens_per_frame, hidden_size)` (`(batch_size, num_frames * tokens_per_frame,
+            hidden_size)` with the joint prompt).
+        attentions (`tuple(torch.Tensor)`, *optional*, with `output_attentions=True` and eager attention):
+            Every vision layer's attention weights, `(sequences, heads, tokens, tokens)` over the same sequences.
     """
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     video_embeds: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def _l2_normalize(embeds: torch.Tensor) -> torch.Tensor:
+    """L2-normalise the last axis in float32: in half precision the norm's epsilon underflows, and a zero vector
+    (a fresh class embedding) would give NaN."""
+    return F.normalize(embeds.float(), dim=-1).to(embeds.dtype)
 
 
 def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
@@ -106,6 +132,16 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
     _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "PostNormEncoderLayer"]
+
+    @classmethod
+    def is_custom_code(cls) -> bool:
+        # transformers treats a model defined outside its package as custom code that may write weights in place,
+        # and then marks every module without parameters of its own as initialised without initialising it. That
+        # flag is passed down into the CLIP towers, whose scheme lives on such modules (CLIPAttention, CLIPMLP,
+        # CLIPTextEmbeddings): weights missing from a checkpoint would get std 0.02 instead of CLIP's. Every
+        # `_init_weights` here and in CLIP goes through `transformers.initialization`, which leaves loaded weights
+        # alone, so the guard is not needed.
+        return False
 
     def _init_weights(self, module: nn.Module) -> None:
         config = self.config
@@ -169,6 +205,23 @@ class ActionCLIPVideoEncoderMixin:
         Returns:
             (B, T, D) frame embeddings (not normalised).
         """
+        return self._encode_frames(pixel_values, interpolate_pos_encoding).pooler_output
+
+    def _encode_frames(
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> BaseModelOutputWithPooling:
+        """CLIP's vision tower on every frame, run layer by layer so that the shift and joint prompts fit in.
+
+        Returns:
+            `last_hidden_state`: the last layer's tokens, (B*T, L, W) ((B, T*L, W) with the joint prompt);
+            `pooler_output`: the (B, T, D) projected frame embeddings; `hidden_states`: the input of the first
+            layer and every layer's output, shaped as `last_hidden_state`; `attentions`: every layer's attention
+            weights (None entries unless the attention implementation returns them, as eager does).
+        """
         _check_pixel_values(pixel_values)
         batch_size, num_frames = pixel_values.shape[:2]
         vision = self.vision_model
@@ -187,34 +240,84 @@ class ActionCLIPVideoEncoderMixin:
             # Joint space-time attention: one sequence of all the frames' tokens per video.
             hidden_states = hidden_states.reshape(batch_size, num_frames * tokens_per_frame, width)
         hidden_states = vision.pre_layrnorm(hidden_states)
-        for layer in vision.encoder.layers:
-            if self.config.shift:
-                hidden_states = temporal_shift(hidden_states, num_frames, self.config.shift_fold_div, tokens_per_frame)
-            hidden_states = layer(hidden_states, None)
+        all_hidden_states = [hidden_states] if output_hidden_states else None
+        all_attentions: list[torch.Tensor | None] = []
+        hooks = []
+        if output_attentions:
+            # CLIP's layers return only their output: take the attention weights from each attention module.
+            def keep_attention(module, args, output):
+                all_attentions.append(output[1])
+
+            hooks = [layer.self_attn.register_forward_hook(keep_attention) for layer in vision.encoder.layers]
+        try:
+            for layer in vision.encoder.layers:
+                if self.config.shift:
+                    hidden_states = temporal_shift(
+                        hidden_states, num_frames, self.config.shift_fold_div, tokens_per_frame
+                    )
+                hidden_states = layer(hidden_states, None)
+                if output_hidden_states:
+                    all_hidden_states.append(hidden_states)
+        finally:
+            for hook in hooks:
+                hook.remove()
         class_tokens = hidden_states.reshape(batch_size * num_frames, tokens_per_frame, width)[:, 0]
         pooled = vision.post_layernorm(class_tokens)
-        return self.visual_projection(pooled).view(batch_size, num_frames, -1)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden_states,
+            pooler_output=self.visual_projection(pooled).view(batch_size, num_frames, -1),
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            attentions=tuple(all_attentions) if output_attentions else None,
+        )
 
+    @can_return_tuple
     def get_video_features(
-        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, **kwargs
-    ) -> BaseModelOutputWithPooling:
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
         """Video embeddings after every visual prompt, as transformers' `CLIPModel.get_image_features` gives them.
 
         Args:
             pixel_values: (B, T, C, H, W) CLIP-normalised frames.
+            output_hidden_states, output_attentions: also return the vision tower's per-layer hidden states and
+                attention weights (default: the config's).
+            return_dict: `False` gives a tuple (as every transformers model).
 
         Returns:
-            `BaseModelOutputWithPooling` whose `pooler_output` holds the (B, D) video embeddings (not normalised) and
-            `last_hidden_state` the (B, T, D) projected frame embeddings before the post-network fusion.
+            `BaseModelOutputWithPooling` whose `pooler_output` holds the (B, D) video embeddings (not normalised),
+            `last_hidden_state` the (B, T, D) projected frame embeddings before the post-network fusion, and
+            `hidden_states` / `attentions` the vision tower's (see `ActionCLIPVideoClassifierOutput` for shapes).
         """
-        frame_embeds = self.get_frame_features(pixel_values, interpolate_pos_encoding)
-        return BaseModelOutputWithPooling(last_hidden_state=frame_embeds, pooler_output=self.fusion(frame_embeds))
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        frames = self._encode_frames(pixel_values, interpolate_pos_encoding, output_hidden_states, output_attentions)
+        frame_embeds = frames.pooler_output
+        return BaseModelOutputWithPooling(
+            last_hidden_state=frame_embeds,
+            pooler_output=self.fusion(frame_embeds),
+            hidden_states=frames.hidden_states,
+            attentions=frames.attentions,
+        )
 
     def scale(self, logit_scale: float | torch.Tensor | None = None) -> torch.Tensor:
-        """The multiplier of the cosine similarities: `logit_scale` when given, else `exp(self.logit_scale)` clamped."""
+        """The multiplier of the cosine similarities in training: `logit_scale` when given, else the learned
+        `exp(self.logit_scale)` clamped to `config.logit_scale_max`."""
         if logit_scale is not None:
             return torch.as_tensor(logit_scale, dtype=self.logit_scale.dtype, device=self.logit_scale.device)
         return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+
+    def evaluation_scale(self, logit_scale: float | torch.Tensor | None = None) -> torch.Tensor:
+        """The multiplier of the cosine similarities when scoring: `logit_scale` when given, else
+        `config.eval_logit_scale` (100 for converted checkpoints of the authors'), else the learned one."""
+        if logit_scale is None:
+            logit_scale = self.config.eval_logit_scale
+        return self.scale(logit_scale)
 
 
 class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
@@ -237,14 +340,22 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         self.criterion = ActionCLIPLoss(config.contrastive_loss, config.kl_target_scale, config.gather_distributed)
         self.post_init()
 
+    @can_return_tuple
     def get_text_features(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
-    ) -> BaseModelOutputWithPooling:
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
         """Projected text embeddings, as transformers' `CLIPModel.get_text_features` gives them.
 
         Args:
             input_ids: (N, L) token ids from CLIP's tokenizer (L <= the text context, 77).
             attention_mask: (N, L), optional (CLIP's causal mask already ignores what follows the end token).
+            position_ids: (N, L), optional.
+            kwargs: passed to CLIP's text model (`output_hidden_states`, `output_attentions`, ...); `return_dict=False`
+                gives a tuple.
 
         Returns:
             The text tower's `BaseModelOutputWithPooling` whose `pooler_output` holds the (N, D) projected text
@@ -252,10 +363,13 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         """
         if input_ids is None:
             raise ValueError("input_ids is required: token ids of shape (num_texts, length) from CLIP's tokenizer")
-        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
+        outputs = self.text_model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True, **kwargs
+        )
         outputs.pooler_output = self.text_projection(outputs.pooler_output)
         return outputs
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -265,8 +379,11 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         return_loss: bool | None = None,
         logit_scale: float | torch.Tensor | None = None,
         interpolate_pos_encoding: bool = False,
+        position_ids: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
-    ) -> ActionCLIPOutput:
+    ) -> ActionCLIPOutput | tuple:
         r"""
         Args:
             pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, channels, height, width)`):
@@ -279,14 +396,32 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             labels (`torch.Tensor` of shape `(batch_size,)`, *optional*):
                 Class ids of the videos; given, the loss is computed.
             return_loss (`bool`, *optional*):
-                Compute the loss; defaults to whether `labels` were given.
+                Compute the loss; defaults to whether `labels` were given. Without `labels`, text i is video i's
+                (`labels = arange(batch_size)`, as CLIP pairs them; with distinct labels the KL loss is CLIP's).
             logit_scale (`float`, *optional*):
-                Multiplier of the cosine similarities instead of the learned `exp(logit_scale)`; the original's
-                evaluation used a fixed 100.
+                Multiplier of the cosine similarities instead of the learned `exp(logit_scale)` (which training
+                uses); the original's evaluation used a fixed 100 (`config.eval_logit_scale`, which the pipeline
+                and `actionclip eval` apply).
+            output_hidden_states, output_attentions (`bool`, *optional*):
+                Return both towers' hidden states / attention weights in `text_model_output` and
+                `vision_model_output` (default: the config's).
+            return_dict (`bool`, *optional*):
+                `False` gives a tuple.
         """
-        frame_embeds = self.get_frame_features(pixel_values, interpolate_pos_encoding)
-        video_embeds = F.normalize(self.fusion(frame_embeds), dim=-1)
-        text_embeds = F.normalize(self.get_text_features(input_ids, attention_mask).pooler_output, dim=-1)
+        tower_kwargs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        vision_outputs = self.get_video_features(
+            pixel_values, interpolate_pos_encoding, return_dict=True, **tower_kwargs
+        )
+        text_outputs = self.get_text_features(
+            input_ids,
+            attention_mask,
+            position_ids,
+            return_dict=True,
+            **{key: value for key, value in tower_kwargs.items() if value is not None},
+            **kwargs,
+        )
+        video_embeds = F.normalize(vision_outputs.pooler_output, dim=-1)
+        text_embeds = F.normalize(text_outputs.pooler_output, dim=-1)
         scale = self.scale(logit_scale)
         logits_per_video = scale * video_embeds @ text_embeds.t()
 
@@ -295,7 +430,12 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         loss = None
         if return_loss:
             if labels is None:
-                raise ValueError("return_loss=True needs labels: the class id of every video, shape (batch_size,)")
+                if text_embeds.shape[0] != video_embeds.shape[0]:
+                    raise ValueError(
+                        f"return_loss=True without labels pairs text i with video i, but got "
+                        f"{text_embeds.shape[0]} texts for {video_embeds.shape[0]} videos: pass labels"
+                    )
+                labels = torch.arange(video_embeds.shape[0], device=video_embeds.device)
             loss = self.criterion(video_embeds, text_embeds, labels, scale)
 
         return ActionCLIPOutput(
@@ -304,7 +444,9 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             logits_per_text=logits_per_video.t(),
             video_embeds=video_embeds,
             text_embeds=text_embeds,
-            frame_embeds=frame_embeds,
+            frame_embeds=vision_outputs.last_hidden_state,
+            text_model_output=text_outputs,
+            vision_model_output=vision_outputs,
         )
 
     @classmethod
@@ -401,27 +543,47 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         logit_scale: float | torch.Tensor | None = None,
         interpolate_pos_encoding: bool = False,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
-    ) -> ActionCLIPVideoClassifierOutput:
+    ) -> ActionCLIPVideoClassifierOutput | tuple:
         r"""
         Args:
             pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, channels, height, width)`):
                 CLIP-normalised frames.
             labels (`torch.Tensor` of shape `(batch_size,)`, *optional*):
                 Class ids; given, the cross-entropy loss is returned.
+            logit_scale (`float`, *optional*):
+                Multiplier of the cosine similarities. Default: in training mode the learned `exp(logit_scale)`;
+                in evaluation mode `config.eval_logit_scale` when set (100 for the authors' checkpoints), else the
+                learned one.
+            output_hidden_states, output_attentions, return_dict: as for transformers' models.
         """
-        video_embeds = F.normalize(
-            self.get_video_features(pixel_values, interpolate_pos_encoding).pooler_output, dim=-1
+        vision_outputs = self.get_video_features(
+            pixel_values,
+            interpolate_pos_encoding,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_dict=True,
         )
-        logits = self.scale(logit_scale) * video_embeds @ F.normalize(self.class_embeddings, dim=-1).t()
+        video_embeds = _l2_normalize(vision_outputs.pooler_output)
+        scale = self.scale(logit_scale) if self.training else self.evaluation_scale(logit_scale)
+        logits = scale * video_embeds @ _l2_normalize(self.class_embeddings).to(video_embeds.dtype).t()
         loss = F.cross_entropy(logits.float(), labels.to(logits.device).long()) if labels is not None else None
-        return ActionCLIPVideoClassifierOutput(loss=loss, logits=logits, video_embeds=video_embeds)
+        return ActionCLIPVideoClassifierOutput(
+            loss=loss,
+            logits=logits,
+            video_embeds=video_embeds,
+            hidden_states=vision_outputs.hidden_states,
+            attentions=vision_outputs.attentions,
+        )
 
     @classmethod
     @torch.no_grad()

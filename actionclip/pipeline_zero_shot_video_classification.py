@@ -138,8 +138,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     Options (at construction or per call): ``top_k`` (default all), ``num_frames`` (default the processor's),
     ``num_clips`` temporal clips and ``num_crops`` (1 or 3) spatial crops per video (multi-view testing; view
-    scores are averaged), ``logit_scale`` (default the model's ``exp(logit_scale)`` clamped to
-    ``config.logit_scale_max``; the original evaluated with 100), ``ensemble`` (``"probs"``: softmax over labels
+    scores are averaged), ``logit_scale`` (default ``config.eval_logit_scale``, 100 for converted checkpoints of the
+    authors' as their evaluation, else the model's ``exp(logit_scale)`` clamped to ``config.logit_scale_max``), ``ensemble`` (``"probs"``: softmax over labels
     per template, then the mean over templates, the paper's; ``"embedding"``: one embedding per label, the
     re-normalised mean of its template embeddings, then one softmax, as `ActionCLIPForVideoClassification`),
     ``batch_size`` (videos per forward pass), ``num_workers`` (decoding threads for a list of videos, default

@@ -51,7 +51,7 @@ class ActionCLIPTrainingArguments(TrainingArguments):
     adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon (paper: 1e-8)."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Decay after the warm-up (paper: cosine)."})
     warmup_steps: float = field(
-        default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all steps (paper: 10%)."}
+        default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all steps (paper: 0.1)."}
     )
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate (top-1 / top-5)."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to write a checkpoint."})
@@ -76,7 +76,10 @@ class ActionCLIPTrainingArguments(TrainingArguments):
     )
     eval_logit_scale: float | None = field(
         default=None,
-        metadata={"help": "Similarity multiplier in evaluation (the original used 100); default: the learned one."},
+        metadata={
+            "help": "Similarity multiplier in evaluation (the original used 100); default: the model config's eval_logit_scale, "
+            "else the learned one."
+        },
     )
 
 
@@ -376,7 +379,7 @@ class ActionCLIPTrainer(Trainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             text_embeds = self._label_set_embeddings(actionclip)
             video_embeds = F.normalize(actionclip.get_video_features(inputs["pixel_values"]).pooler_output, dim=-1)
-            scale = actionclip.scale(getattr(self.args, "eval_logit_scale", None))
+            scale = actionclip.evaluation_scale(getattr(self.args, "eval_logit_scale", None))
             logits = scale * video_embeds @ text_embeds.to(video_embeds.dtype).t()
             scores = template_ensemble_probs(logits, self._eval_num_templates)
             loss = None
