@@ -161,3 +161,141 @@ def test_convert_command_line_writes_a_loadable_directory(tmp_path, reference_di
     model = ActionCLIPModel.from_pretrained(out)
     assert model.config.fusion == "transf"
     assert (out / "processor_config.json").exists() or (out / "preprocessor_config.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A checkpoint whose text width (128) differs from its embedding size (96): the authors' Transf then has
+# 128 // 64 = 2 heads, where D // 64 would give 1. The reference outputs hold no such size, so the expected video
+# embeddings come from the authors' Transf as published, written here with `nn.MultiheadAttention`.
+
+TEXT_WIDTH, EMBED_DIM = 128, 96
+
+
+def _openai_blocks(prefix: str, width: int, layers: int, generator: torch.Generator, attention_std: float) -> dict:
+    """Pre-LN residual attention blocks in OpenAI CLIP's key layout (`in_proj_weight` stacks q, k, v)."""
+
+    def randn(*shape, std=0.02):
+        return torch.randn(*shape, generator=generator) * std
+
+    state = {}
+    for i in range(layers):
+        block = f"{prefix}{i}."
+        state.update(
+            {
+                block + "attn.in_proj_weight": randn(3 * width, width, std=attention_std),
+                block + "attn.in_proj_bias": randn(3 * width),
+                block + "attn.out_proj.weight": randn(width, width, std=width**-0.5),
+                block + "attn.out_proj.bias": randn(width),
+                block + "ln_1.weight": 1 + randn(width, std=0.1),
+                block + "ln_1.bias": randn(width),
+                block + "mlp.c_fc.weight": randn(4 * width, width, std=width**-0.5),
+                block + "mlp.c_fc.bias": randn(4 * width),
+                block + "mlp.c_proj.weight": randn(width, 4 * width, std=(4 * width) ** -0.5),
+                block + "mlp.c_proj.bias": randn(width),
+                block + "ln_2.weight": 1 + randn(width, std=0.1),
+                block + "ln_2.bias": randn(width),
+            }
+        )
+    return state
+
+
+def _wide_text_checkpoint(reference_dir) -> dict:
+    """The released format: the vision tower of `Transf.pt`, a new text tower of width 128, embeddings of size 96
+    and a new 6-layer Transf fusion of width 96."""
+    generator = torch.Generator().manual_seed(12)
+    released = load_checkpoint(reference_dir / "Transf.pt")["model_state_dict"]
+    model_state = {key: value.float() for key, value in released.items() if key.startswith("visual.")}
+    vision_width = model_state["visual.conv1.weight"].shape[0]
+    model_state["visual.proj"] = torch.randn(vision_width, EMBED_DIM, generator=generator) * vision_width**-0.5
+    model_state.update(_openai_blocks("transformer.resblocks.", TEXT_WIDTH, 2, generator, attention_std=0.02))
+    model_state.update(
+        {
+            "token_embedding.weight": torch.randn(49408, TEXT_WIDTH, generator=generator) * 0.02,
+            "positional_embedding": torch.randn(77, TEXT_WIDTH, generator=generator) * 0.01,
+            "ln_final.weight": torch.ones(TEXT_WIDTH),
+            "ln_final.bias": torch.zeros(TEXT_WIDTH),
+            "text_projection": torch.randn(TEXT_WIDTH, EMBED_DIM, generator=generator) * TEXT_WIDTH**-0.5,
+            "logit_scale": torch.tensor(4.6052),
+        }
+    )
+    # Peaked attention (large q/k weights), so that the number of heads shows in the output.
+    fusion_state = _openai_blocks("transformer.resblocks.", EMBED_DIM, 6, generator, attention_std=0.3)
+    fusion_state["frame_position_embeddings.weight"] = torch.randn(77, EMBED_DIM, generator=generator) * 0.5
+    fusion_state = {"module." + key: value for key, value in fusion_state.items()}
+    return {"epoch": 0, "model_state_dict": model_state, "fusion_model_state_dict": fusion_state}
+
+
+class _QuickGELU(torch.nn.Module):
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden * torch.sigmoid(1.702 * hidden)
+
+
+class _AuthorsTransfBlock(torch.nn.Module):
+    """One block of the authors' temporal transformer: `nn.MultiheadAttention`, LayerNorm eps 1e-12, QuickGELU."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(width, heads)
+        self.ln_1 = torch.nn.LayerNorm(width, eps=1e-12)
+        self.mlp = torch.nn.Sequential()
+        self.mlp.add_module("c_fc", torch.nn.Linear(width, 4 * width))
+        self.mlp.add_module("gelu", _QuickGELU())
+        self.mlp.add_module("c_proj", torch.nn.Linear(4 * width, width))
+        self.ln_2 = torch.nn.LayerNorm(width, eps=1e-12)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (T, B, D), sequence first as the authors'
+        normed = self.ln_1(hidden)
+        hidden = hidden + self.attn(normed, normed, normed, need_weights=False)[0]
+        return hidden + self.mlp(self.ln_2(hidden))
+
+
+def _authors_transf(fusion_state: dict, frame_embeds: torch.Tensor, heads: int) -> torch.Tensor:
+    """The authors' Transf on (B, T, D) frame embeddings: + positions, blocks, + the input, mean over time."""
+    state = {key.removeprefix("module."): value.float() for key, value in fusion_state.items()}
+    num_layers = len({key.split(".")[2] for key in state if key.startswith("transformer.resblocks.")})
+    blocks = torch.nn.ModuleList(_AuthorsTransfBlock(EMBED_DIM, heads) for _ in range(num_layers))
+    blocks.load_state_dict(
+        {key.removeprefix("transformer.resblocks."): value for key, value in state.items() if "resblocks" in key}
+    )
+    num_frames = frame_embeds.shape[1]
+    hidden = (frame_embeds + state["frame_position_embeddings.weight"][:num_frames]).permute(1, 0, 2)
+    for block in blocks:
+        hidden = block(hidden)
+    return (hidden.permute(1, 0, 2) + frame_embeds).mean(dim=1)
+
+
+def test_transf_heads_follow_the_text_width_when_it_differs_from_the_embedding(reference_dir, reference_inputs):
+    """Video embeddings of a converted checkpoint with text width 128 and embedding size 96 equal the authors' Transf
+    (2 heads = 128 // 64) to 1e-5. No reference output of the authors' code exists for this size: the expected
+    values are computed here by the authors' published Transf definition (`nn.MultiheadAttention` residual blocks
+    with `transformer_width // 64` heads), on the frame embeddings of our converted model, which the released-size
+    cases above check against the authors' outputs."""
+    checkpoint = _wide_text_checkpoint(reference_dir)
+    config, state = original_to_actionclip(checkpoint)
+    assert (config.text_config.hidden_size, config.projection_dim) == (TEXT_WIDTH, EMBED_DIM)
+    assert config.fusion == "transf" and config.fusion_num_heads == TEXT_WIDTH // 64
+    model = ActionCLIPModel(config)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    with torch.no_grad():
+        outputs = model.get_video_features(reference_inputs["pixel_values"])
+        expected = _authors_transf(checkpoint["fusion_model_state_dict"], outputs.last_hidden_state, heads=2)
+        wrong_heads = _authors_transf(checkpoint["fusion_model_state_dict"], outputs.last_hidden_state, heads=1)
+    assert relative_error(outputs.pooler_output, expected) < 1e-5
+    # The case can tell the head counts apart: embedding-size heads would be far off.
+    assert relative_error(wrong_heads, expected) > 1e-3
+
+
+def test_transf_heads_default_to_the_text_width_over_64():
+    from actionclip import ActionCLIPConfig
+
+    config = ActionCLIPConfig(text_config={"hidden_size": TEXT_WIDTH}, projection_dim=EMBED_DIM)
+    assert config.resolved_fusion_num_heads == 2
+    assert ActionCLIPConfig(text_config={"hidden_size": 768}, projection_dim=768).resolved_fusion_num_heads == 12
+    with pytest.raises(ValueError, match="must divide projection_dim"):
+        ActionCLIPConfig(text_config={"hidden_size": 192}, projection_dim=64)  # 3 heads for width 64
+
+
+def test_converted_checkpoints_score_with_the_authors_evaluation_scale(reference_dir):
+    config, _ = original_to_actionclip(load_checkpoint(reference_dir / "Transf.pt"))
+    assert config.eval_logit_scale == 100.0

@@ -197,6 +197,29 @@ def test_preprocessed_reference_frames_reproduce_the_original_probabilities(refe
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+def test_converted_checkpoint_reproduces_the_original_probabilities_from_raw_frames_by_default(
+    reference_dir, tmp_path
+):
+    """No `logit_scale` and no templates given: the converted config's evaluation scale (the authors' 100) and
+    templates apply. Raw frames go through our own resize, hence the 2e-2 tolerance."""
+    from actionclip.convert_original import convert_original_checkpoint
+
+    convert_original_checkpoint(reference_dir / "Transf.pt", tmp_path)
+    inputs = torch.load(reference_dir / "inputs.pt", weights_only=True, map_location="cpu")
+    expected = torch.load(reference_dir / "Transf_expected.pt", weights_only=True, map_location="cpu")["probs"]
+    classifier = pipeline("zero-shot-video-classification", model=str(tmp_path), device="cpu")
+    results = classifier(inputs["raw_frames_uint8"].numpy(), candidate_labels=inputs["classes"])
+    got = torch.stack([as_vector(result, inputs["classes"]) for result in results])
+    assert (got - expected).abs().max().item() < 2e-2
+    # The learned scale would not do: the default is what makes the scores match.
+    learned = float(classifier.model.logit_scale.detach().exp())
+    assert abs(learned - 100.0) > 1.0
+    with_learned = classifier(
+        inputs["raw_frames_uint8"].numpy(), candidate_labels=inputs["classes"], logit_scale=learned
+    )
+    assert (torch.stack([as_vector(r, inputs["classes"]) for r in with_learned]) - expected).abs().max().item() > 2e-2
+
+
 def test_embedding_ensemble_scores_one_averaged_embedding_per_label(classifier, videos):
     from actionclip.scoring import template_averaged_embeddings
 
