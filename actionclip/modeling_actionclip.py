@@ -211,10 +211,13 @@ class ActionCLIPVideoEncoderMixin:
         self,
         pixel_values: torch.Tensor,
         interpolate_pos_encoding: bool = False,
-        output_hidden_states: bool = False,
+        output_hidden_states: bool | Sequence[int] = False,
         output_attentions: bool = False,
     ) -> BaseModelOutputWithPooling:
         """CLIP's vision tower on every frame, run layer by layer so that the shift and joint prompts fit in.
+
+        `output_hidden_states` may list the indices of the hidden states to keep (the others are None), as
+        transformers' models accept.
 
         Returns:
             `last_hidden_state`: the last layer's tokens, (B*T, L, W) ((B, T*L, W) with the joint prompt);
@@ -263,6 +266,9 @@ class ActionCLIPVideoEncoderMixin:
                 hook.remove()
         class_tokens = hidden_states.reshape(batch_size * num_frames, tokens_per_frame, width)[:, 0]
         pooled = vision.post_layernorm(class_tokens)
+        if output_hidden_states and not isinstance(output_hidden_states, bool):
+            kept = {index % len(all_hidden_states) for index in output_hidden_states}
+            all_hidden_states = [state if i in kept else None for i, state in enumerate(all_hidden_states)]
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden_states,
             pooler_output=self.visual_projection(pooled).view(batch_size, num_frames, -1),
@@ -275,7 +281,7 @@ class ActionCLIPVideoEncoderMixin:
         self,
         pixel_values: torch.Tensor,
         interpolate_pos_encoding: bool = False,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool | Sequence[int] | None = None,
         output_attentions: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
