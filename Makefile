@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test test-slow demo demo-check lint format bench clean
+.PHONY: install browser test test-slow test-transformers demo demo-check lint format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,19 @@ browser:
 		|| echo "chromium is not installed (and cannot be here): the browser tests will skip"
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" --ignore=tests/transformers_common tests
+
+# transformers' own common model tests (ModelTesterMixin, ConfigTester) on our models, from the source archive of the
+# installed transformers on PyPI (cached in .cache/transformers/); see tests/transformers_common/conftest.py.
+TRANSFORMERS_CACHE := .cache/transformers
+test-transformers: $(STAMP)
+	@version=$$($(PY) -c 'import transformers; print(transformers.__version__)'); \
+	root=$(TRANSFORMERS_CACHE)/transformers-$$version; \
+	if [ ! -f $$root/tests/test_modeling_common.py ]; then \
+		$(PY) -m pip download --quiet --no-deps --no-binary :all: transformers==$$version -d $(TRANSFORMERS_CACHE) && \
+		tar -xzf $(TRANSFORMERS_CACHE)/transformers-$$version.tar.gz -C $(TRANSFORMERS_CACHE) transformers-$$version/tests; \
+	fi
+	$(PY) -m pytest -q -p no:cacheprovider tests/transformers_common
 
 # Tests too long for every run (the demo's claims, which CI checks with demo-check); see tests/test_demo.py.
 test-slow: $(STAMP)

@@ -54,6 +54,8 @@ setup(
             "gradio>=6.0",
             "playwright>=1.40",
             *ONNX_REQUIRES,
+            # transformers' common model tests (make test-transformers) import it
+            "parameterized>=0.9",
         ],
         # `actionclip search --backend faiss` / VideoIndex.search(backend="faiss"); numpy's exact search otherwise.
         "faiss": ["faiss-cpu>=1.8"],

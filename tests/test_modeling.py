@@ -298,3 +298,57 @@ def test_config_accepts_the_original_fusion_spellings_and_round_trips(tmp_path):
     assert isinstance(loaded, ActionCLIPConfig)
     assert loaded.fusion == "transf_cls" and loaded.shift and loaded.text_config.hidden_size == 64
     assert len(loaded.templates) == 16
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transformers conformance (the full common tests run with `make test-transformers`)
+
+
+def test_return_loss_without_labels_pairs_text_i_with_video_i():
+    model = tiny_model(seed=1, fusion="meanP").eval()
+    videos, texts = random_videos(batch=3), token_ids(3)
+    with torch.no_grad():
+        implicit = model(pixel_values=videos, input_ids=texts, return_loss=True).loss
+        explicit = model(pixel_values=videos, input_ids=texts, labels=torch.arange(3)).loss
+    assert implicit is not None and torch.equal(implicit, explicit)
+
+
+def test_return_dict_false_gives_tuples_and_the_frame_path_returns_hidden_states_and_attentions():
+    model = tiny_model(seed=2, fusion="transf", shift=True, attn_implementation="eager").eval()
+    videos, texts = random_videos(batch=2), token_ids(2)
+    with torch.no_grad():
+        as_tuple = model(pixel_values=videos, input_ids=texts, return_dict=False)
+        out = model(pixel_values=videos, input_ids=texts, output_hidden_states=True, output_attentions=True)
+        features = model.get_video_features(videos, return_dict=False)
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], out.logits_per_video)
+    assert isinstance(features, tuple) and torch.equal(features[1], out.vision_model_output.pooler_output)
+    vision = out.vision_model_output
+    layers = model.config.vision_config.num_hidden_layers
+    assert len(vision.hidden_states) == layers + 1 and len(vision.attentions) == layers
+    assert vision.hidden_states[0].shape == (2 * 8, 17, VISION["hidden_size"])  # (B*T, tokens, width)
+    assert vision.attentions[0].shape == (2 * 8, VISION["num_attention_heads"], 17, 17)
+    assert torch.equal(vision.hidden_states[-1], vision.last_hidden_state) is False  # frame embeds are projected
+    assert len(out.text_model_output.hidden_states) == model.config.text_config.num_hidden_layers + 1
+
+
+def test_closed_set_head_in_fp16_with_zero_class_embeddings_gives_finite_logits():
+    from actionclip import ActionCLIPForVideoClassification
+
+    torch.manual_seed(0)
+    classifier = ActionCLIPForVideoClassification(tiny_config(fusion="meanP", num_labels=3)).half().eval()
+    assert torch.count_nonzero(classifier.class_embeddings) == 0  # a fresh head
+    with torch.no_grad():
+        logits = classifier(pixel_values=random_videos(batch=2).half()).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_weights_missing_from_a_checkpoint_get_clips_initialisation_in_the_towers(tmp_path):
+    from actionclip import ActionCLIPForVideoClassification
+
+    torch.manual_seed(0)
+    ActionCLIPForVideoClassification(tiny_config(fusion="meanP", num_labels=3)).save_pretrained(tmp_path)
+    model = ActionCLIPModel.from_pretrained(tmp_path)  # the classifier has no text tower: it starts fresh
+    # CLIP's scheme for the attention input projections: width**-0.5 * (2 * layers)**-0.5 (0.0625 here, not 0.02).
+    expected = TEXT["hidden_size"] ** -0.5 * (2 * TEXT["num_hidden_layers"]) ** -0.5
+    std = model.text_model.encoder.layers[0].self_attn.q_proj.weight.std().item()
+    assert abs(std - expected) < 0.2 * expected
