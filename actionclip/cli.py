@@ -560,7 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--num-frames", type=_positive_int, default=None, help="frames per clip (default: model's)")
     classify.add_argument("--num-clips", type=_positive_int, default=None, help="temporal clips per video (views)")
     classify.add_argument("--num-crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip")
-    classify.add_argument("--logit-scale", type=_positive_float, default=None, help="default: the model's eval_logit_scale (100 when converted from the authors'), else the learned one")
+    classify.add_argument(
+        "--logit-scale",
+        type=_positive_float,
+        default=None,
+        help="default: the model's eval_logit_scale (100 when converted from the authors'), else the learned one",
+    )
     classify.add_argument("--ensemble", choices=("probs", "embedding"), default=None, help="template ensembling")
     classify.add_argument("--batch-size", type=_positive_int, default=None, help="videos per forward pass")
     classify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
