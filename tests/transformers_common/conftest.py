@@ -76,5 +76,11 @@ if SOURCE_AVAILABLE:
 
 def pytest_configure(config) -> None:
     # Marks transformers' own pytest configuration registers.
-    for mark in ("flash_attn_test", "flash_attn_3_test", "flash_attn_4_test", "torch_compile_test", "generate"):
+    for mark in (
+        "accelerate_tests",
+        "flash_attn_test",
+        "flash_attn_3_test",
+        "flash_attn_4_test",
+        "torch_compile_test",
+    ):
         config.addinivalue_line("markers", f"{mark}: transformers' mark")

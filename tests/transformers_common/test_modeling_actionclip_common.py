@@ -60,15 +60,15 @@ class ActionCLIPVideoModelTester:
 
 
 class ActionCLIPModelTester:
-    """Tiny configurations and inputs: B videos of T frames of 16x16 pixels, B texts of 7 tokens."""
+    """Tiny configurations and inputs: B videos of T frames of 8x8 pixels (4 patches), B texts of 7 tokens."""
 
-    def __init__(self, parent, prompt: dict, batch_size: int = 2, num_frames: int = 4, is_training: bool = True):
+    def __init__(self, parent, prompt: dict, batch_size: int = 2, num_frames: int = 2, is_training: bool = True):
         self.parent = parent
         self.prompt = prompt
         self.batch_size = batch_size
         self.num_frames = num_frames
         self.is_training = is_training
-        self.image_size, self.patch_size, self.num_channels = 16, 4, 3
+        self.image_size, self.patch_size, self.num_channels = 8, 4, 3
         self.text_seq_length, self.vocab_size = 7, 99
         self.hidden_size, self.num_hidden_layers, self.num_attention_heads = 32, 2, 4
         # D equals the vision width: the common get_video_features test reads the width of `last_hidden_state`,
@@ -218,6 +218,12 @@ class ActionCLIPCommonTests(ModelTesterMixin):
                 elif name == "fusion.conv.weight":
                     # The conv1d prompt starts as the original's fixed temporal channel shift.
                     self.assertEqual(param.sum().item(), param.shape[0])
+                elif name.startswith("fusion.lstm."):
+                    # PyTorch's own LSTM initialisation, as the original: uniform in +-1/sqrt(hidden), whatever the
+                    # configured ranges.
+                    bound = config.projection_dim**-0.5
+                    self.assertLessEqual(param.abs().max().item(), bound)
+                    self.assertGreater(param.abs().max().item(), bound / 2)
                 else:
                     self.assertIn(
                         ((param.data.mean() * 1e9).round() / 1e9).item(),
