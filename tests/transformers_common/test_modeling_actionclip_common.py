@@ -60,7 +60,7 @@ class ActionCLIPVideoModelTester:
 
 
 class ActionCLIPModelTester:
-    """Tiny configurations and inputs: B videos of T frames of 8x8 pixels (4 patches), B texts of 7 tokens."""
+    """Tiny configurations and inputs: B videos of T frames of 16x16 pixels (16 patches), B texts of 7 tokens."""
 
     def __init__(self, parent, prompt: dict, batch_size: int = 2, num_frames: int = 2, is_training: bool = True):
         self.parent = parent
@@ -68,7 +68,7 @@ class ActionCLIPModelTester:
         self.batch_size = batch_size
         self.num_frames = num_frames
         self.is_training = is_training
-        self.image_size, self.patch_size, self.num_channels = 8, 4, 3
+        self.image_size, self.patch_size, self.num_channels = 16, 4, 3
         self.text_seq_length, self.vocab_size = 7, 99
         self.hidden_size, self.num_hidden_layers, self.num_attention_heads = 32, 2, 4
         # D equals the vision width: the common get_video_features test reads the width of `last_hidden_state`,
