@@ -43,7 +43,7 @@ class TorchBackend:
             return self.model.get_video_features(pixel_values).pooler_output
 
     def scale(self, logit_scale: float | None = None) -> torch.Tensor:
-        return self.model.scale(logit_scale)
+        return self.model.evaluation_scale(logit_scale)
 
 
 def select_backend(model, device: torch.device, backend: str | None = None):

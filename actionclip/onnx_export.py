@@ -261,7 +261,8 @@ def _write_export(model, processor, directory: Path, opset: int, dtype: str, qua
     import torch
 
     config = model.config
-    effective_scale = float(model.scale().detach().float())  # the model's own clamp, applied once here
+    # The scoring scale: config.eval_logit_scale (the authors' 100 when converted), else the clamped learned one.
+    effective_scale = float(model.evaluation_scale().detach().float())
     # A copy: the caller's model keeps its mode, dtype and device.
     model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
     visual_dtype = torch.float16 if dtype == "fp16" else torch.float32

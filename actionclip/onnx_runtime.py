@@ -146,7 +146,7 @@ class ActionCLIPOnnxModel:
         return torch.from_numpy(video_embeds).float()
 
     def scale(self, logit_scale: float | None = None) -> torch.Tensor:
-        """``logit_scale`` when given, else the model's effective scale (``exp(logit_scale)`` clamped) at export."""
+        """``logit_scale`` when given, else the model's scoring scale at export (``evaluation_scale()``)."""
         return torch.tensor(self.metadata["logit_scale"] if logit_scale is None else logit_scale, dtype=torch.float32)
 
 
