@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (inductor)")
-    parser.add_argument("--compile-timeout", type=float, default=600.0, help="leave it out of the table if compiling took longer than this (s)")
+    parser.add_argument(
+        "--compile-timeout",
+        type=float,
+        default=600.0,
+        help="leave it out of the table if compiling took longer than this (s)",
+    )
     args = parser.parse_args(argv)
 
     import torch

@@ -356,7 +356,13 @@ def test_the_training_progress_bar_has_a_description(tmp_path):
     from actionclip.training import ActionCLIPTrainer, ActionCLIPTrainingArguments
 
     args = ActionCLIPTrainingArguments(
-        output_dir=str(tmp_path), report_to="none", use_cpu=True, eval_strategy="no", save_strategy="no"
+        output_dir=str(tmp_path),
+        report_to="none",
+        use_cpu=True,
+        eval_strategy="no",
+        save_strategy="no",
+        # Explicit: the default follows transformers' logging verbosity, which other tests in the run may lower.
+        disable_tqdm=False,
     )
     trainer = ActionCLIPTrainer(model=tiny_model(), args=args, progress_description="training the transf model")
     bars = [callback for callback in trainer.callback_handler.callbacks if isinstance(callback, ProgressCallback)]
