@@ -64,10 +64,12 @@ def read_labels(args: argparse.Namespace) -> list[str]:
     if getattr(args, "label_set", None) is not None:
         return load_label_names(args.label_set)
     path = Path(args.labels_file)
-    if not path.is_file():
+    if not path.exists():
         raise CommandLineError(f"labels file {args.labels_file!r}: no such file")
+    if not path.is_file():
+        raise CommandLineError(f"labels file {args.labels_file!r} is not a regular file (a FIFO, a device, a folder)")
     try:
-        return read_label_file(path)
+        return read_label_file(path)  # read with a byte cap (`prompts.read_text_file`)
     except (OSError, UnicodeDecodeError) as error:
         raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
 

@@ -201,7 +201,12 @@ class MultiViewVideos(torch.utils.data.Dataset):
 
         source, count = self.sources[index], self.frame_counts[index]
         if count is None:
-            return sample_and_read(source, self.sampler, timeout=self.decode_timeout).frames
+            return sample_and_read(
+                source,
+                self.sampler,
+                timeout=self.decode_timeout,
+                max_shorter_side=self.video_processor.decode_max_shorter_side,
+            ).frames
         indices = self.sampler(int(count))
         frames = read_frame_folder(
             source, indices.reshape(-1), template=self.frame_template, start_index=self.frame_start_index

@@ -391,7 +391,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         num_views = num_clips * num_crops
         sampler = self.video_sampler(num_frames, num_clips, num_crops)
         if is_video_source(video):
-            clips = sample_and_read(video, sampler, timeout=decode_timeout).frames
+            clips = sample_and_read(
+                video,
+                sampler,
+                timeout=decode_timeout,
+                max_shorter_side=self.processor.video_processor.decode_max_shorter_side,
+            ).frames
         elif (
             isinstance(video, (np.ndarray, torch.Tensor))
             and video.ndim == 4

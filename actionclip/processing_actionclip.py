@@ -232,6 +232,8 @@ class ActionCLIPProcessor(ProcessorMixin):
                     raise VideoDecodeError(item, "num_frames=None keeps every frame, but a file needs a frame count")
                 from .video_io import sample_and_read
 
+                if not {"shorter_side", "size", "max_shorter_side"} & set(decode_kwargs):
+                    decode_kwargs = {**decode_kwargs, "max_shorter_side": self.video_processor.decode_max_shorter_side}
                 clips.append(sample_and_read(item, sampler, rng=rng, **decode_kwargs).frames)
                 continue
             length = len(item) if isinstance(item, (list, tuple, np.ndarray, torch.Tensor)) else None
