@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import warnings
@@ -223,6 +224,7 @@ def _classify(args: argparse.Namespace) -> int:
             sys.stdout,
             ensure_ascii=False,
             indent=2,
+            allow_nan=False,  # strict JSON; the pipeline refuses non-finite scores before this
         )
         print()
     elif args.format == "csv":
@@ -246,6 +248,11 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------- info
+
+
+def _finite_or_none(value: float) -> float | None:
+    """``None`` (JSON null) for NaN and infinities, which JSON cannot hold."""
+    return value if math.isfinite(value) else None
 
 
 def model_summary(model) -> dict:
@@ -273,7 +280,7 @@ def model_summary(model) -> dict:
         "vision_width": config.vision_config.hidden_size,
         "text_layers": config.text_config.num_hidden_layers,
         "text_width": config.text_config.hidden_size,
-        "logit_scale": round(float(model.logit_scale.detach().float().exp()), 4),
+        "logit_scale": _finite_or_none(round(float(model.logit_scale.detach().float().exp()), 4)),
         "templates": list(config.templates),
         "parameters": {
             "total": count(),
@@ -311,7 +318,7 @@ def _info(args: argparse.Namespace) -> int:
     summary = model_summary(model)
     summary["processor"] = os.path.isfile(os.path.join(args.model, "processor_config.json"))
     if args.json:
-        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, allow_nan=False)
         print()
         return 0
     parameters = summary.pop("parameters")
@@ -452,8 +459,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number")
     return value
 
 

@@ -684,7 +684,9 @@ def run_evaluation(args) -> dict:
 
     def evaluator_for(model_dir: str) -> ProtocolEvaluator:
         model, processor = load_model_and_processor(model_dir, device)
-        views = ViewSettings(args.num_frames or model.config.num_frames, args.num_clips, args.num_crops, args.sampler)
+        # --num_frames 0 is refused by ViewSettings, not taken as "the model's default".
+        num_frames = model.config.num_frames if args.num_frames is None else args.num_frames
+        views = ViewSettings(num_frames, args.num_clips, args.num_crops, args.sampler)
         return ProtocolEvaluator(
             model, processor, views, templates, args.logit_scale, args.batch_size, args.num_workers,
             model_name=str(model_dir), progress=not args.no_progress, descriptions=descriptions,

@@ -181,6 +181,12 @@ def normalize_label(
     return label
 
 
+def same_text_key(label: str) -> str:
+    """What CLIP's tokenizer sees of ``label``: lower case, whitespace runs as one space, ends trimmed. Labels with
+    the same key get the same tokens, hence the same embedding and score."""
+    return _WHITESPACE_RUN.sub(" ", label).strip().lower()
+
+
 class PromptTemplater:
     """Builds the sentences the text encoder sees from class names.
 
@@ -240,12 +246,14 @@ class PromptTemplater:
         if not allow_duplicates:
             first_seen: dict[str, int] = {}
             for index, text in enumerate(normalized):
-                if text in first_seen:
+                key = same_text_key(text)
+                if key in first_seen:
                     raise InvalidLabelsError(
-                        f"labels[{first_seen[text]}] {labels[first_seen[text]]!r} and labels[{index}] "
-                        f"{labels[index]!r} are the same class after normalisation ({text!r}): remove one"
+                        f"labels[{first_seen[key]}] {labels[first_seen[key]]!r} and labels[{index}] "
+                        f"{labels[index]!r} are the same class to the text encoder (it ignores case and repeated "
+                        f"spaces: both read {key!r}), so they would always score the same: remove one"
                     )
-                first_seen[text] = index
+                first_seen[key] = index
         return normalized
 
     def build_prompts(self, labels: Sequence[str]) -> list[str]:
@@ -289,6 +297,8 @@ __all__ = [
     "PromptTemplater",
     "load_templates",
     "normalize_label",
+    "read_text_file",
+    "same_text_key",
     "template_form",
     "validate_template",
 ]

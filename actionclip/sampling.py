@@ -235,7 +235,13 @@ class MultiViewSampler:
         return f"MultiViewSampler(num_clips={self.num_clips}, base={self.base!r}, num_crops={self.num_crops})"
 
     def __call__(self, num_video_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        clips = self.base.views(_check_num_video_frames(num_video_frames), self.num_clips)
+        num_video_frames = _check_num_video_frames(num_video_frames)
+        if self.num_clips > num_video_frames:
+            raise SamplingError(
+                f"num_clips={self.num_clips} is too many clips for a video of {num_video_frames} frames: at most one "
+                "clip per frame"
+            )
+        clips = self.base.views(num_video_frames, self.num_clips)
         return np.repeat(clips, self.num_crops, axis=0)
 
 

@@ -325,7 +325,9 @@ class _Deadline:
     """One time budget for a whole call; loops check it between packets."""
 
     def __init__(self, source, timeout: float | None):
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        if timeout is not None and (
+            isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0)
+        ):
             raise VideoDecodeError(source, f"timeout must be a positive number of seconds or None, got {timeout!r}")
         self.source = source
         self.timeout = timeout
@@ -634,7 +636,9 @@ class VideoReader:
         first = next(iter(converted.values()))
         out_bytes = flat.size * first.nbytes
         if out_bytes > MAX_OUTPUT_BYTES:
-            raise VideoTooLargeError(self.source, f"the output would take {out_bytes} bytes (limit {MAX_OUTPUT_BYTES})")
+            raise VideoTooLargeError(
+                self.source, f"the output would take {out_bytes} bytes (limit {MAX_OUTPUT_BYTES})"
+            )
         output = np.empty((flat.size, *first.shape), dtype=np.uint8)
         for slot, index in enumerate(flat.tolist()):
             output[slot] = converted[index]
