@@ -47,6 +47,10 @@ def find_videos(paths: list[str]) -> list[str]:
             videos.extend(found)
         elif given.lower().startswith(("http://", "https://")) or path.is_file():
             videos.append(given)
+        elif path.exists():
+            raise CommandLineError(
+                f"video {given!r} is not a regular file (a FIFO, a device or a socket): give a video file"
+            )
         else:
             raise CommandLineError(f"video {given!r}: no such file or directory")
     return videos
@@ -240,7 +244,7 @@ def _classify(args: argparse.Namespace) -> int:
                 print(f"  {prediction['score']:.4f}  {prediction['label']}")
     if failures:
         print(
-            f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be decoded",
+            f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be classified",
             file=sys.stderr,
         )
         return 2

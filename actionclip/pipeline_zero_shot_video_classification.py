@@ -31,6 +31,7 @@ from .errors import (
     PipelineArgumentError,
     SamplingError,
     VideoDecodeError,
+    describe_source,
 )
 from .inference_backends import select_backend
 from .model_kinds import CLIP, zero_shot_model_kind
@@ -372,7 +373,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             except (VideoDecodeError, SamplingError) as error:  # this video cannot be read (as asked)
                 if on_error == "raise":
                     raise
-                warnings.warn(f"skipped: {error}", UserWarning, stacklevel=2)
+                where = "" if isinstance(error, VideoDecodeError) else f"video {describe_source(item)}: "
+                warnings.warn(f"skipped: {where}{error}", UserWarning, stacklevel=2)
                 return None
 
         if num_workers == 0 or (isinstance(items, list) and len(items) == 1):

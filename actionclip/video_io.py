@@ -366,7 +366,9 @@ def _open_container(source, deadline: _Deadline):
                 raise VideoDecodeError(source, "not a regular file")
             if path.stat().st_size == 0:
                 raise VideoDecodeError(source, "the file is empty (0 bytes)")
-            target = str(path)
+            # FFmpeg reads "name:rest" as protocol "name" ("rec:2024.mp4" -> "Protocol not found"): name the file
+            # protocol explicitly, with an absolute path.
+            target = "file:" + os.path.abspath(path)
     elif hasattr(source, "read"):
         try:
             if source.seekable():
@@ -397,6 +399,43 @@ def _open_container(source, deadline: _Deadline):
             raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
         kind = "could not be fetched" if url is not None else "is not a readable video container"
         raise VideoDecodeError(source, f"it {kind} ({type(error).__name__}: {error})") from None
+
+
+_TEXT_SIGNATURES = (b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body", b"{", b"[")
+
+
+def _describe_non_video(source) -> str | None:
+    """Why a source that FFmpeg opened without a video stream is not a video, when that can be told: the content
+    type a server sent, or text (HTML, XML, JSON) where media data should be. FFmpeg guesses some format for
+    anything (an HTML page probes as MP3 audio), which would otherwise be the only clue. Called on the error path
+    only; ``None`` when nothing more can be said."""
+    head = b""
+    if isinstance(source, str) and source.lower().startswith(_URL_PREFIXES):
+        import urllib.request
+
+        try:
+            request = urllib.request.Request(source, headers={"Range": "bytes=0-511"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                content_type = response.headers.get_content_type()
+                head = response.read(512)
+        except Exception:  # the server is gone or refuses: nothing more to say
+            return None
+        if not content_type.startswith(("video/", "application/octet-stream", "binary/")):
+            return f"the server sent {content_type!r} content"
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as handle:
+                head = handle.read(512)
+        except OSError:
+            return None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:512])
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith(_TEXT_SIGNATURES[:5]):
+        return "it holds an HTML or XML page"
+    if start.startswith(_TEXT_SIGNATURES[5:]):
+        return "it holds JSON text"
+    return None
 
 
 @dataclass
@@ -449,6 +488,9 @@ class VideoReader:
         container = self._container
         streams = container.streams.video
         if not streams:
+            not_video = _describe_non_video(self.source)
+            if not_video is not None:
+                raise VideoDecodeError(self.source, f"it is not a video ({not_video})")
             kinds = sorted({stream.type for stream in container.streams})
             what = f"only {', '.join(kinds)} streams" if kinds else "no streams"
             raise VideoDecodeError(self.source, f"it has no video stream ({what})")
