@@ -397,6 +397,9 @@ def _open_container(source, deadline: _Deadline):
     except (av.FFmpegError, OSError, ValueError, TypeError, RuntimeError) as error:
         if url is not None and deadline.expired():
             raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
+        not_video = _describe_non_video(source)
+        if not_video is not None:
+            raise VideoDecodeError(source, f"it is not a video ({not_video})") from None
         kind = "could not be fetched" if url is not None else "is not a readable video container"
         raise VideoDecodeError(source, f"it {kind} ({type(error).__name__}: {error})") from None
 

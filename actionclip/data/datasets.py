@@ -595,6 +595,7 @@ def _iter_tar_samples(
     declaring more than ``max_member_bytes`` (a sparse or crafted member) is not read: `_OversizedMember`."""
     key, fields = None, {}
     try:
+        shard_size = os.path.getsize(shard)
         with tarfile.open(shard, mode="r|*") as archive:
             for member in archive:
                 if not member.isfile():
@@ -609,6 +610,13 @@ def _iter_tar_samples(
                         yield key, fields
                     key, fields = member_key, {}
                 if member.size > max_member_bytes:
+                    if not member.issparse() and member.offset_data + member.size > shard_size:
+                        # Skipping it would mean reading to a position past the end, block by block.
+                        raise VideoDecodeError(
+                            shard,
+                            f"tar member {member.name!r} declares {member.size} bytes, past the end of the "
+                            f"{shard_size}-byte shard (truncated or crafted)",
+                        )
                     fields[extension.lower()] = _OversizedMember(member.name, member.size)
                     continue
                 fields[extension.lower()] = archive.extractfile(member).read()
