@@ -205,7 +205,7 @@ class MultiViewVideos(torch.utils.data.Dataset):
                 source,
                 self.sampler,
                 timeout=self.decode_timeout,
-                max_shorter_side=self.video_processor.decode_max_shorter_side,
+                max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
             ).frames
         indices = self.sampler(int(count))
         frames = read_frame_folder(

@@ -159,7 +159,7 @@ class _ClipLoader:
                 self.sampler,
                 rng=rng,
                 timeout=self.decode_timeout,
-                max_shorter_side=self.video_processor.decode_max_shorter_side,
+                max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
             ).frames
         generator = torch.Generator().manual_seed(int(augmentation_seq.generate_state(1, np.uint64)[0] >> 1))
         pixel_values = self.video_processor(frames, training=self.training, generator=generator)["pixel_values"]
