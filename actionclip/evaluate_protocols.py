@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -665,6 +666,12 @@ def run_evaluation(args) -> dict:
     for name in ("num_clips", "batch_size"):
         if getattr(args, name) < 1:
             raise EvaluationSetupError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    # Checked before any data is read; 0 frames is not "the model's default", and a scale that is not a finite
+    # positive number gives NaN or inverted rankings (the model refuses it too, later).
+    if args.num_frames is not None and args.num_frames < 1:
+        raise EvaluationSetupError(f"--num_frames must be >= 1, got {args.num_frames}")
+    if args.logit_scale is not None and not (args.logit_scale > 0 and math.isfinite(args.logit_scale)):
+        raise EvaluationSetupError(f"--logit_scale must be a finite positive number, got {args.logit_scale}")
     output_dir = Path(args.output_dir)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     protocol, root, counts = build_protocol(args)

@@ -167,3 +167,19 @@ def test_info_json_with_a_nan_logit_scale_prints_null(tmp_path, capsys):
     status, out, err = run_cli(capsys, "info", tmp_path, "--json")
     assert status == 0, err
     assert json.loads(out)["logit_scale"] is None
+
+
+@pytest.mark.parametrize("option", [["--logit_scale", "-100"], ["--logit_scale", "inf"], ["--num_frames", "0"]])
+def test_eval_refuses_inverting_or_meaningless_options_before_reading_data(model_dir, tmp_path, capsys, option):
+    args = ["eval", "--model", model_dir, "--output_dir", tmp_path / "out", "--eval_path", tmp_path / "none", *option]
+    status, _, err = run_cli(capsys, *args)
+    assert status == 2 and option[0] in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_protocol_evaluator_refuses_a_negative_logit_scale(model_dir):
+    from actionclip.evaluate_protocols import ProtocolEvaluator, load_model_and_processor
+
+    model, processor = load_model_and_processor(str(model_dir))
+    with pytest.raises(InvalidLogitScaleError):
+        ProtocolEvaluator(model, processor, logit_scale=-100.0, progress=False)
