@@ -1291,13 +1291,16 @@ def read_frame_folder(
             raise VideoDecodeError(folder, f"frame {index} ({path.name}) is missing")
         try:
             with Image.open(path) as image:
-                image = image.convert("RGB")
+                # The size is in the header: checked before `convert` decodes the pixels.
                 if image.width * image.height > MAX_FRAME_PIXELS:
                     raise VideoTooLargeError(folder, f"{path.name} is larger than {MAX_FRAME_PIXELS} pixels")
+                image = image.convert("RGB")
                 width, height = VideoReader._output_size(target, (image.width, image.height), 0)
                 if (width, height) != (image.width, image.height):
                     image = image.resize((width, height), Image.BICUBIC)
                 frame = np.asarray(image, dtype=np.uint8)
+        except Image.DecompressionBombError as error:  # PIL's own pixel limit, from the header too
+            raise VideoTooLargeError(folder, f"{path.name}: {error}") from None
         except (UnidentifiedImageError, OSError) as error:
             raise VideoDecodeError(folder, f"{path.name} is not a readable image ({error})") from None
         if shape is not None and frame.shape != shape:

@@ -355,3 +355,15 @@ def test_a_template_given_as_a_file_path_never_echoes_the_file(files, tmp_path):
             classifier(str(files["good"]), candidate_labels=["a", "b"], hypothesis_template=path)
         first_line = Path(path).read_text().splitlines()[0]
         assert path in str(caught.value) and first_line not in str(caught.value)
+
+
+def test_a_huge_frame_image_is_refused_from_its_header(tmp_path):
+    from PIL import Image
+
+    from actionclip.video_io import read_frame_folder
+
+    # A PNG header claiming 9000 x 9000 pixels (81 million, over the limit); the pixels are never decoded.
+    Image.new("1", (9000, 9000)).save(tmp_path / "img_00001.png", optimize=True)
+    assert (tmp_path / "img_00001.png").stat().st_size < 1 << 20
+    with pytest.raises(VideoTooLargeError, match="img_00001.png"):
+        read_frame_folder(tmp_path, [0], template="img_{:05d}.png")
