@@ -164,7 +164,6 @@ def test_killed_mid_epoch_and_mid_checkpoint_write_then_resumed_equals_uninterru
         torch.testing.assert_close(final[name], value, rtol=0, atol=1e-6, msg=name)
 
 
-
 def test_resuming_a_finished_run_from_its_final_checkpoint_trains_no_further_step(video_data, tmp_path):
     """16 clips, batch 4, max_steps=6 (not a whole number of epochs): resumed from checkpoint-6, no step 7."""
 
