@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import warnings
@@ -46,6 +47,10 @@ def find_videos(paths: list[str]) -> list[str]:
             videos.extend(found)
         elif given.lower().startswith(("http://", "https://")) or path.is_file():
             videos.append(given)
+        elif path.exists():
+            raise CommandLineError(
+                f"video {given!r} is not a regular file (a FIFO, a device or a socket): give a video file"
+            )
         else:
             raise CommandLineError(f"video {given!r}: no such file or directory")
     return videos
@@ -64,10 +69,12 @@ def read_labels(args: argparse.Namespace) -> list[str]:
     if getattr(args, "label_set", None) is not None:
         return load_label_names(args.label_set)
     path = Path(args.labels_file)
-    if not path.is_file():
+    if not path.exists():
         raise CommandLineError(f"labels file {args.labels_file!r}: no such file")
+    if not path.is_file():
+        raise CommandLineError(f"labels file {args.labels_file!r} is not a regular file (a FIFO, a device, a folder)")
     try:
-        return read_label_file(path)
+        return read_label_file(path)  # read with a byte cap (`prompts.read_text_file`)
     except (OSError, UnicodeDecodeError) as error:
         raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
 
@@ -221,6 +228,7 @@ def _classify(args: argparse.Namespace) -> int:
             sys.stdout,
             ensure_ascii=False,
             indent=2,
+            allow_nan=False,  # strict JSON; the pipeline refuses non-finite scores before this
         )
         print()
     elif args.format == "csv":
@@ -236,7 +244,7 @@ def _classify(args: argparse.Namespace) -> int:
                 print(f"  {prediction['score']:.4f}  {prediction['label']}")
     if failures:
         print(
-            f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be decoded",
+            f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be classified",
             file=sys.stderr,
         )
         return 2
@@ -244,6 +252,11 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------- info
+
+
+def _finite_or_none(value: float) -> float | None:
+    """``None`` (JSON null) for NaN and infinities, which JSON cannot hold."""
+    return value if math.isfinite(value) else None
 
 
 def model_summary(model) -> dict:
@@ -271,7 +284,7 @@ def model_summary(model) -> dict:
         "vision_width": config.vision_config.hidden_size,
         "text_layers": config.text_config.num_hidden_layers,
         "text_width": config.text_config.hidden_size,
-        "logit_scale": round(float(model.logit_scale.detach().float().exp()), 4),
+        "logit_scale": _finite_or_none(round(float(model.logit_scale.detach().float().exp()), 4)),
         "eval_logit_scale": config.eval_logit_scale,
         "templates": list(config.templates),
         "parameters": {
@@ -310,7 +323,7 @@ def _info(args: argparse.Namespace) -> int:
     summary = model_summary(model)
     summary["processor"] = os.path.isfile(os.path.join(args.model, "processor_config.json"))
     if args.json:
-        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, allow_nan=False)
         print()
         return 0
     parameters = summary.pop("parameters")
@@ -451,8 +464,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number")
     return value
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
 
+from .errors import InvalidConfigError
+
 # The 16 textual prompts of the paper, in the order of the authors' release (prefix, cloze and suffix forms).
 ACTIONCLIP_TEMPLATES: tuple[str, ...] = (
     "a photo of action {}",
@@ -37,6 +39,12 @@ _FUSION_ALIASES = {
     "transf_cls": "transf_cls",
 }
 LOSS_TYPES: tuple[str, ...] = ("kl", "cross_entropy")
+
+MAX_PARAMETERS = 20_000_000_000
+"""Most parameters a configuration may describe (8x CLIP ViT-bigG/14): beyond it a config is refused on loading,
+before a model of that size is allocated (a crafted ``num_hidden_layers`` of a million would take hours)."""
+
+_TOWER_SIZE_FIELDS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 
 
 def canonical_fusion_name(name: str) -> str:
@@ -179,7 +187,57 @@ class ActionCLIPConfig(PretrainedConfig):
         super().__init__(**kwargs)
         self._validate()
 
+    def _validate_sizes(self) -> None:
+        """Every size is a positive integer and the model they describe has at most `MAX_PARAMETERS` parameters.
+
+        Raises:
+            InvalidConfigError: naming the field, or the estimated parameter count.
+        """
+        towers = {"text_config": self.text_config, "vision_config": self.vision_config}
+        for tower_name, tower in towers.items():
+            extra = (
+                ("vocab_size", "max_position_embeddings")
+                if tower_name == "text_config"
+                else ("image_size", "patch_size")
+            )
+            for name in (*_TOWER_SIZE_FIELDS, *extra):
+                value = getattr(tower, name, None)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise InvalidConfigError(
+                        f"ActionCLIPConfig.{tower_name}.{name} must be a positive integer, got {value!r}"
+                    )
+        for name in ("projection_dim", "fusion_num_layers", "fusion_max_frames", "fusion_intermediate_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidConfigError(f"ActionCLIPConfig.{name} must be a positive integer, got {value!r}")
+
+        def blocks(layers: int, width: int, inner: int) -> int:
+            return layers * (4 * width * width + 2 * width * inner)
+
+        text, vision = self.text_config, self.vision_config
+        patches = (vision.image_size // vision.patch_size) ** 2 + 1
+        fusion_inner = self.fusion_intermediate_size or 4 * self.projection_dim
+        counts = {
+            "text tower": blocks(text.num_hidden_layers, text.hidden_size, text.intermediate_size)
+            + (text.vocab_size + text.max_position_embeddings) * text.hidden_size,
+            "vision tower": blocks(vision.num_hidden_layers, vision.hidden_size, vision.intermediate_size)
+            + (patches + 3 * vision.patch_size**2) * vision.hidden_size,
+            "projections and fusion": (text.hidden_size + vision.hidden_size) * self.projection_dim
+            + blocks(self.fusion_num_layers, self.projection_dim, fusion_inner)
+            + self.fusion_max_frames * self.projection_dim,
+        }
+        total = sum(counts.values())
+        if total > MAX_PARAMETERS:
+            biggest = max(counts, key=counts.get)
+            raise InvalidConfigError(
+                f"ActionCLIPConfig describes about {total:.3g} parameters (the {biggest}: {counts[biggest]:.3g}), more "
+                f"than the limit of {MAX_PARAMETERS:.3g}: a corrupt or crafted config.json (check num_hidden_layers, "
+                "hidden_size, intermediate_size, vocab_size)"
+            )
+
     def _validate(self) -> None:
+        self._validate_sizes()
+
         def positive_int(name: str) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import CheckpointConversionError, UnsafeCheckpointError
+from .errors import CheckpointConversionError, InputTooLargeError, UnsafeCheckpointError
 
 # The similarity multiplier of the authors' evaluation (their test script uses 100 * cos, whatever was learned).
 ORIGINAL_EVAL_LOGIT_SCALE = 100.0
@@ -56,6 +56,8 @@ def load_checkpoint(path: str | Path) -> dict:
     Raises:
         CheckpointConversionError: missing or unreadable file, TorchScript archive.
         UnsafeCheckpointError: a pickle that needs code (classes, functions) to load.
+        InputTooLargeError: members or tensors that declare more bytes than the file stores (compressed members,
+            stride-0 views), refused before anything is read or copied.
     """
     path = Path(path)
     if not path.is_file():
@@ -69,16 +71,26 @@ def load_checkpoint(path: str | Path) -> dict:
             raise CheckpointConversionError(
                 f"checkpoint {str(path)!r} is not a readable safetensors file: {error}"
             ) from None
-    if zipfile.is_zipfile(path):
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
         with zipfile.ZipFile(path) as archive:
-            if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
+            members = archive.infolist()
+            if any(info.filename.endswith("/constants.pkl") or "/code/" in info.filename for info in members):
                 raise CheckpointConversionError(
                     f"checkpoint {str(path)!r} is a TorchScript archive (OpenAI's released CLIP .pt files are): "
                     "loading it would run its code. Start from a transformers CLIP checkpoint with "
                     "ActionCLIPModel.from_clip(...) instead, or export its state_dict() yourself."
                 )
+        # torch.save stores members uncompressed: more declared bytes than the file holds is a decompression bomb.
+        declared = sum(info.file_size for info in members)
+        if declared > path.stat().st_size:
+            raise InputTooLargeError(
+                f"checkpoint {str(path)!r} declares {declared} bytes of members in a {path.stat().st_size}-byte "
+                "file (compressed members; torch.save writes none): refused"
+            )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # Memory-mapped, so storages are not read into memory before `_check_declared_sizes` has seen them.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
             f"checkpoint {str(path)!r} holds pickled objects that would run code when loaded; refused "
@@ -88,6 +100,33 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointConversionError(
             f"checkpoint {str(path)!r} cannot be read as a PyTorch file: {error}"
         ) from None
+    _check_declared_sizes(checkpoint, path)
+    return checkpoint
+
+
+def _tensors(value, where: str = ""):
+    """``(name, tensor)`` for every tensor in nested dicts, lists and tuples."""
+    if torch.is_tensor(value):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _tensors(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _tensors(item, f"{where}[{index}]")
+
+
+def _check_declared_sizes(checkpoint, path: Path) -> None:
+    """Refuse tensors that claim more elements than their stored data holds (a stride-0 or overlapping view, which
+    copying would blow up), before anything copies them. Views of one storage that fit inside it are kept."""
+    for name, tensor in _tensors(checkpoint):
+        claimed = tensor.numel() * tensor.element_size()
+        stored = tensor.untyped_storage().nbytes()
+        if claimed > stored:
+            raise InputTooLargeError(
+                f"checkpoint {str(path)!r}: tensor {name!r} of shape {tuple(tensor.shape)} claims {claimed} bytes "
+                f"but its stored data holds {stored} (a stride-0 or overlapping view): refused before copying it"
+            )
 
 
 def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

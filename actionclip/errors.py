@@ -22,6 +22,11 @@ class VideoTimeoutError(VideoDecodeError, TimeoutError):
     """Opening or decoding a video took longer than the allowed time (a stalled URL, a pathological file)."""
 
 
+class VideoTooLargeError(VideoDecodeError):
+    """A video, or the data holding one, is larger than the limits (frame pixels, output bytes, an archive member's
+    declared size): refused before the memory is allocated. A `VideoDecodeError`, so skipping logic skips it."""
+
+
 class FrameIndexError(VideoDecodeError, IndexError):
     """A wanted frame index is negative, not an integer, or not below the video's frame count."""
 
@@ -61,6 +66,22 @@ class CheckpointConversionError(ActionCLIPError, ValueError):
 
 class UnsafeCheckpointError(CheckpointConversionError):
     """A checkpoint needs arbitrary code to load (a pickle with a code payload): refused."""
+
+
+class InputTooLargeError(ActionCLIPError, ValueError):
+    """A file given as input (a label or template list, a checkpoint) declares or holds more data than its limit."""
+
+
+class InvalidConfigError(ActionCLIPError, ValueError):
+    """A model configuration holds unusable or absurd values (sizes no real model has); refused when loaded."""
+
+
+class InvalidLogitScaleError(ActionCLIPError, ValueError):
+    """A logit scale (the similarity multiplier) is not a finite positive number."""
+
+
+class NonFiniteScoresError(ActionCLIPError, ValueError):
+    """A model produced NaN or infinite scores (corrupt weights, or an overflow in reduced precision)."""
 
 
 class InvalidLabelsError(ActionCLIPError, ValueError):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,7 +202,12 @@ class MultiViewVideos(torch.utils.data.Dataset):
 
         source, count = self.sources[index], self.frame_counts[index]
         if count is None:
-            return sample_and_read(source, self.sampler, timeout=self.decode_timeout).frames
+            return sample_and_read(
+                source,
+                self.sampler,
+                timeout=self.decode_timeout,
+                max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
+            ).frames
         indices = self.sampler(int(count))
         frames = read_frame_folder(
             source, indices.reshape(-1), template=self.frame_template, start_index=self.frame_start_index
@@ -666,6 +672,12 @@ def run_evaluation(args) -> dict:
     for name in ("num_clips", "batch_size"):
         if getattr(args, name) < 1:
             raise EvaluationSetupError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    # Checked before any data is read; 0 frames is not "the model's default", and a scale that is not a finite
+    # positive number gives NaN or inverted rankings (the model refuses it too, later).
+    if args.num_frames is not None and args.num_frames < 1:
+        raise EvaluationSetupError(f"--num_frames must be >= 1, got {args.num_frames}")
+    if args.logit_scale is not None and not (args.logit_scale > 0 and math.isfinite(args.logit_scale)):
+        raise EvaluationSetupError(f"--logit_scale must be a finite positive number, got {args.logit_scale}")
     output_dir = Path(args.output_dir)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     protocol, root, counts = build_protocol(args)
@@ -685,7 +697,9 @@ def run_evaluation(args) -> dict:
 
     def evaluator_for(model_dir: str) -> ProtocolEvaluator:
         model, processor = load_model_and_processor(model_dir, device)
-        views = ViewSettings(args.num_frames or model.config.num_frames, args.num_clips, args.num_crops, args.sampler)
+        # --num_frames 0 is refused by ViewSettings, not taken as "the model's default".
+        num_frames = model.config.num_frames if args.num_frames is None else args.num_frames
+        views = ViewSettings(num_frames, args.num_clips, args.num_crops, args.sampler)
         return ProtocolEvaluator(
             model, processor, views, templates, args.logit_scale, args.batch_size, args.num_workers,
             model_name=str(model_dir), progress=not args.no_progress, descriptions=descriptions,

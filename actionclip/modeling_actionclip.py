@@ -21,6 +21,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
+from .errors import InvalidLogitScaleError
 from .loss import ActionCLIPLoss
 from .scoring import template_averaged_embeddings
 from .visual_prompts import (
@@ -315,7 +316,13 @@ class ActionCLIPVideoEncoderMixin:
         """The multiplier of the cosine similarities in training: `logit_scale` when given, else the learned
         `exp(self.logit_scale)` clamped to `config.logit_scale_max`."""
         if logit_scale is not None:
-            return torch.as_tensor(logit_scale, dtype=self.logit_scale.dtype, device=self.logit_scale.device)
+            # inf gives NaN probabilities and a negative scale inverts every ranking: refused, never used silently.
+            if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float, torch.Tensor)):
+                raise InvalidLogitScaleError(f"logit_scale must be a finite positive number, got {logit_scale!r}")
+            value = torch.as_tensor(logit_scale, dtype=self.logit_scale.dtype, device=self.logit_scale.device)
+            if not bool(torch.isfinite(value).all() and (value > 0).all()):
+                raise InvalidLogitScaleError(f"logit_scale must be a finite positive number, got {logit_scale!r}")
+            return value
         return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
 
     def evaluation_scale(self, logit_scale: float | torch.Tensor | None = None) -> torch.Tensor:

@@ -6,6 +6,7 @@ it imports only transformers, torch, numpy, PIL and its own package's modules, r
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import types
@@ -26,8 +27,11 @@ from .errors import (
     InvalidLabelsError,
     InvalidTemplateError,
     MissingProcessorError,
+    NonFiniteScoresError,
     PipelineArgumentError,
+    SamplingError,
     VideoDecodeError,
+    describe_source,
 )
 from .inference_backends import select_backend
 from .model_kinds import CLIP, zero_shot_model_kind
@@ -233,7 +237,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if preprocessed is not None:
             preprocess_params["preprocessed"] = bool(preprocessed)
         if decode_timeout is not None:
-            if not isinstance(decode_timeout, (int, float)) or decode_timeout <= 0:
+            # not True (an int to Python) and not NaN (every comparison with it is False).
+            if (
+                isinstance(decode_timeout, bool)
+                or not isinstance(decode_timeout, (int, float))
+                or not decode_timeout > 0
+            ):
                 raise PipelineArgumentError(
                     f"decode_timeout must be a positive number of seconds, got {decode_timeout!r}"
                 )
@@ -243,8 +252,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if hypothesis_template is not None:
             forward_params["hypothesis_template"] = hypothesis_template
         if logit_scale is not None:
-            if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float)) or not logit_scale > 0:
-                raise PipelineArgumentError(f"logit_scale must be a positive number, got {logit_scale!r}")
+            if (
+                isinstance(logit_scale, bool)
+                or not isinstance(logit_scale, (int, float))
+                or not (logit_scale > 0 and math.isfinite(logit_scale))
+            ):
+                raise PipelineArgumentError(f"logit_scale must be a finite positive number, got {logit_scale!r}")
             forward_params["logit_scale"] = float(logit_scale)
         if ensemble is not None:
             if ensemble not in ENSEMBLES:
@@ -357,10 +370,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         def prepare(item):
             try:
                 return self.preprocess(item, **params)
-            except VideoDecodeError as error:
+            except (VideoDecodeError, SamplingError) as error:  # this video cannot be read (as asked)
                 if on_error == "raise":
                     raise
-                warnings.warn(f"skipped: {error}", UserWarning, stacklevel=2)
+                where = "" if isinstance(error, VideoDecodeError) else f"video {describe_source(item)}: "
+                warnings.warn(f"skipped: {where}{error}", UserWarning, stacklevel=2)
                 return None
 
         if num_workers == 0 or (isinstance(items, list) and len(items) == 1):
@@ -391,7 +405,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         num_views = num_clips * num_crops
         sampler = self.video_sampler(num_frames, num_clips, num_crops)
         if is_video_source(video):
-            clips = sample_and_read(video, sampler, timeout=decode_timeout).frames
+            clips = sample_and_read(
+                video,
+                sampler,
+                timeout=decode_timeout,
+                max_shorter_side=self.processor.video_processor.decode_max_shorter_side,
+            ).frames
         elif (
             isinstance(video, (np.ndarray, torch.Tensor))
             and video.ndim == 4
@@ -560,7 +579,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 probs = (scale * video_embeds @ class_embeds.t()).float().softmax(dim=-1)
             else:
                 probs = template_ensemble_probs(scale * video_embeds @ text_embeds.t(), num_templates)
-        return probs.cpu()
+        probs = probs.cpu()
+        if not bool(torch.isfinite(probs).all()):
+            # NaN scores would rank labels arbitrarily and print as invalid JSON: refuse, naming the model.
+            raise NonFiniteScoresError(
+                f"model {getattr(self.model, 'name_or_path', '') or type(self.model).__name__!r} produced NaN or "
+                "infinite scores: its weights are probably corrupt (check them for NaN), or its dtype overflows"
+            )
+        return probs
 
     def localize(self, video, candidate_labels=None, *, window: float = 4.0, stride: float = 1.0, **kwargs):
         """When each label happens in an untrimmed video: per-window scores and merged segments.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -19,6 +20,28 @@ from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor
 
 CONTEXT_LENGTH = 77
+
+
+class _TokenizerLock:
+    """Serialises calls of one tokenizer. The fast tokenizer keeps its truncation and padding settings in state that
+    every call rewrites, so threads sharing it corrupt each other's calls ("Unable to create tensor"). Copies get
+    a fresh lock: `ProcessorMixin.to_dict` deep-copies the processor's attributes."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _TokenizerLock:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._lock.release()
+
+    def __deepcopy__(self, memo) -> _TokenizerLock:
+        return _TokenizerLock()
+
+    def __reduce__(self):
+        return (_TokenizerLock, ())
 
 
 def _is_frame(item) -> bool:
@@ -60,6 +83,7 @@ class ActionCLIPProcessor(ProcessorMixin):
         self.templates = list(load_templates(templates))
         self.templater = PromptTemplater(self.templates)
         super().__init__(video_processor, tokenizer)
+        self._tokenizer_lock = _TokenizerLock()
 
     # ------------------------------------------------------------------ construction
 
@@ -192,7 +216,8 @@ class ActionCLIPProcessor(ProcessorMixin):
                 raise InvalidLabelsError(f"text[{index}] must be a string, got {type(item).__name__}: {item!r}")
         if not isinstance(max_length, int) or not 2 <= max_length <= CONTEXT_LENGTH:
             raise InvalidLabelsError(f"max_length={max_length!r}: must be an integer in [2, {CONTEXT_LENGTH}]")
-        lengths = [len(ids) for ids in self.tokenizer(text, truncation=False, verbose=False)["input_ids"]]
+        with self._tokenizer_lock:
+            lengths = [len(ids) for ids in self.tokenizer(text, truncation=False, verbose=False)["input_ids"]]
         too_long = [index for index, length in enumerate(lengths) if length > max_length]
         if too_long:
             shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
@@ -202,7 +227,10 @@ class ActionCLIPProcessor(ProcessorMixin):
                 UserWarning,
                 stacklevel=3,
             )
-        encoded = self.tokenizer(text, padding=padding, truncation=True, max_length=max_length, return_tensors="pt")
+        with self._tokenizer_lock:
+            encoded = self.tokenizer(
+                text, padding=padding, truncation=True, max_length=max_length, return_tensors="pt"
+            )
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def _decode_and_sample(self, videos, num_frames, training, generator, decode_kwargs) -> list:
@@ -232,6 +260,8 @@ class ActionCLIPProcessor(ProcessorMixin):
                     raise VideoDecodeError(item, "num_frames=None keeps every frame, but a file needs a frame count")
                 from .video_io import sample_and_read
 
+                if not {"shorter_side", "size", "max_shorter_side"} & set(decode_kwargs):
+                    decode_kwargs = {**decode_kwargs, "max_shorter_side": self.video_processor.decode_max_shorter_side}
                 clips.append(sample_and_read(item, sampler, rng=rng, **decode_kwargs).frames)
                 continue
             length = len(item) if isinstance(item, (list, tuple, np.ndarray, torch.Tensor)) else None

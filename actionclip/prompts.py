@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from .configuration_actionclip import ACTIONCLIP_TEMPLATES
-from .errors import InvalidLabelsError, InvalidTemplateError
+from .errors import InputTooLargeError, InvalidLabelsError, InvalidTemplateError
 
 PLACEHOLDER = "{}"
 
@@ -40,6 +40,25 @@ _WORD_CHARACTER = re.compile(r"\w")
 # before a capitalised word ("HTMLParser" -> "HTML Parser").
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WHITESPACE_RUN = re.compile(r"\s+")
+
+
+MAX_TEXT_FILE_BYTES = 16 << 20
+"""Largest label or template file read (16 MiB; the 700 Kinetics classes take 20 KB)."""
+
+
+def read_text_file(path: str | os.PathLike, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
+    """The UTF-8 text of ``path`` (a label or template list), reading at most ``max_bytes`` + 1 bytes, so that an
+    endless or huge input (``/dev/zero``, a FIFO that never ends, a stray video) is refused without filling memory.
+
+    Raises:
+        FileNotFoundError / OSError: from opening it. InputTooLargeError: more than ``max_bytes``.
+        UnicodeDecodeError: not UTF-8 text.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InputTooLargeError(f"{what} {str(path)!r} holds more than {max_bytes} bytes: not a {what}")
+    return data.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is not part of the text
 
 
 def validate_template(template: str, *, where: str = "template") -> str:
@@ -101,16 +120,25 @@ def load_templates(templates: TemplatesLike = DEFAULT_TEMPLATE_SET) -> tuple[str
                 "a template containing '{}', nor an existing text file with one template per line"
             )
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise InvalidTemplateError(f"template file {str(path)!r} is not UTF-8 text: {error}") from error
+            lines = read_text_file(path, "template file").splitlines()
+        except UnicodeDecodeError:
+            raise InvalidTemplateError(f"template file {str(path)!r} is not UTF-8 text") from None
+        except OSError as error:
+            raise InvalidTemplateError(f"template file {str(path)!r} cannot be read: {error.strerror}") from None
         candidates = [line.strip() for line in lines]
         numbered = [(number, line) for number, line in enumerate(candidates, start=1) if line]
         if not numbered:
             raise InvalidTemplateError(f"template file {str(path)!r} holds no template (it is empty or blank)")
-        resolved = [
-            validate_template(line, where=f"template on line {number} of {str(path)!r}") for number, line in numbered
-        ]
+        resolved = []
+        for number, line in numbered:
+            try:
+                resolved.append(validate_template(line))
+            except InvalidTemplateError:
+                # The file may be anything the caller can read (a typo'd path, /etc/passwd): never quote it.
+                raise InvalidTemplateError(
+                    f"line {number} of template file {str(path)!r} is not a template: each line needs exactly one "
+                    "'{}' where the label goes and no other brace (did you mean to pass a file of templates?)"
+                ) from None
     elif isinstance(templates, Iterable):
         resolved = [validate_template(t, where=f"templates[{index}]") for index, t in enumerate(templates)]
         if not resolved:
@@ -151,6 +179,12 @@ def normalize_label(
     if strip:
         label = _WHITESPACE_RUN.sub(" ", label).strip()
     return label
+
+
+def same_text_key(label: str) -> str:
+    """What CLIP's tokenizer sees of ``label``: lower case, whitespace runs as one space, ends trimmed. Labels with
+    the same key get the same tokens, hence the same embedding and score."""
+    return _WHITESPACE_RUN.sub(" ", label).strip().lower()
 
 
 class PromptTemplater:
@@ -212,12 +246,14 @@ class PromptTemplater:
         if not allow_duplicates:
             first_seen: dict[str, int] = {}
             for index, text in enumerate(normalized):
-                if text in first_seen:
+                key = same_text_key(text)
+                if key in first_seen:
                     raise InvalidLabelsError(
-                        f"labels[{first_seen[text]}] {labels[first_seen[text]]!r} and labels[{index}] "
-                        f"{labels[index]!r} are the same class after normalisation ({text!r}): remove one"
+                        f"labels[{first_seen[key]}] {labels[first_seen[key]]!r} and labels[{index}] "
+                        f"{labels[index]!r} are the same class to the text encoder (it ignores case and repeated "
+                        f"spaces: both read {key!r}), so they would always score the same: remove one"
                     )
-                first_seen[text] = index
+                first_seen[key] = index
         return normalized
 
     def build_prompts(self, labels: Sequence[str]) -> list[str]:
@@ -261,6 +297,8 @@ __all__ = [
     "PromptTemplater",
     "load_templates",
     "normalize_label",
+    "read_text_file",
+    "same_text_key",
     "template_form",
     "validate_template",
 ]

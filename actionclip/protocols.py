@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidLabelsError, InvalidProtocolError, InvalidSplitFileError
+from .prompts import read_text_file
 
 Sample = tuple[str, int]
 
@@ -62,7 +63,7 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
     """Non-blank lines, stripped (the official files have CRLF endings and trailing blanks), 1-based numbers."""
     if not path.is_file():
         raise FileNotFoundError(f"split file {str(path)!r} not found")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text_file(path, "split file")
     return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
@@ -104,7 +105,10 @@ def read_label_file(path: str | os.PathLike) -> list[str]:
     --labels-file``, ``actionclip eval --class_names`` and the training script's ``--class_names`` all use it.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = read_text_file(path, "label file")
+    except UnicodeDecodeError:
+        raise InvalidLabelsError(f"label file {str(path)!r} is not UTF-8 text") from None
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     has_header = [cell.strip().lower() for cell in first_line.split(",")[:2]] == ["id", "name"]
     if path.suffix.lower() == ".csv" or has_header:

@@ -209,7 +209,8 @@ class MultiViewSampler:
     side) belongs to the video processor. Scores of the views are averaged with :func:`average_view_scores`.
 
     Args:
-        num_clips: temporal clips per video.
+        num_clips: temporal clips per video; at most the video's frame count (or the clip length, for videos
+            shorter than a clip), else `SamplingError`.
         base: a sampler with a ``views`` method, or a registry name (then ``base_kwargs`` build it).
         num_crops: 1 or 3.
     """
@@ -235,7 +236,16 @@ class MultiViewSampler:
         return f"MultiViewSampler(num_clips={self.num_clips}, base={self.base!r}, num_crops={self.num_crops})"
 
     def __call__(self, num_video_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        clips = self.base.views(_check_num_video_frames(num_video_frames), self.num_clips)
+        num_video_frames = _check_num_video_frames(num_video_frames)
+        # More clips than the video has frames (or a clip has frames, for short videos) only repeat the same frames;
+        # an absurd count would otherwise surface later as an output too large to decode.
+        clip_length = getattr(self.base, "num_segments", None) or getattr(self.base, "num_frames", 1)
+        if self.num_clips > max(num_video_frames, clip_length):
+            raise SamplingError(
+                f"num_clips={self.num_clips} is too many clips for a video of {num_video_frames} frames: at most "
+                f"{max(num_video_frames, clip_length)} (one per frame, or one per frame of a clip)"
+            )
+        clips = self.base.views(num_video_frames, self.num_clips)
         return np.repeat(clips, self.num_crops, axis=0)
 
 

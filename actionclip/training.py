@@ -259,6 +259,44 @@ class ActionCLIPTrainer(Trainer):
         self.novel_label_names = list(novel_label_names) if novel_label_names is not None else None
         self._label_names_override: list[str] | None = None
 
+    # ------------------------------------------------------------------ training
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """`Trainer.train`, except that resuming from a checkpoint already at ``max_steps`` trains nothing.
+
+        transformers' loop takes one optimizer step before it checks ``max_steps``, so resuming a finished run (one
+        whose ``max_steps`` is not a whole number of epochs) would train one step too many and write a checkpoint
+        past the end. Here the checkpoint's weights are loaded and its state kept instead.
+        """
+        finished = self._finished_checkpoint_state(resume_from_checkpoint)
+        if finished is None:
+            return super().train(resume_from_checkpoint, *args, **kwargs)
+        from transformers.trainer_utils import TrainOutput
+
+        logger.warning(
+            "%s already reached max_steps=%d (global step %d): nothing left to train; keeping its weights",
+            resume_from_checkpoint,
+            self.args.max_steps,
+            finished.global_step,
+        )
+        self._load_from_checkpoint(resume_from_checkpoint)
+        self.state = finished
+        losses = [entry["train_loss"] for entry in finished.log_history if "train_loss" in entry]
+        metrics = {"train_loss": losses[-1]} if losses else {}
+        return TrainOutput(finished.global_step, losses[-1] if losses else float("nan"), metrics)
+
+    def _finished_checkpoint_state(self, checkpoint):
+        """The `TrainerState` of ``checkpoint`` when its global step is at or past ``args.max_steps``, else None."""
+        if not isinstance(checkpoint, (str, os.PathLike)) or self.args.max_steps <= 0:
+            return None
+        state_file = os.path.join(checkpoint, "trainer_state.json")
+        if not os.path.isfile(state_file):
+            return None
+        from transformers import TrainerState
+
+        state = TrainerState.load_from_json(state_file)
+        return state if state.global_step >= self.args.max_steps else None
+
     # ------------------------------------------------------------------ optimizer
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:

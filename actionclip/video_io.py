@@ -45,6 +45,7 @@ from .errors import (
     PartialDecodeWarning,
     VideoDecodeError,
     VideoTimeoutError,
+    VideoTooLargeError,
     VideoWriteError,
     describe_source,
 )
@@ -324,7 +325,9 @@ class _Deadline:
     """One time budget for a whole call; loops check it between packets."""
 
     def __init__(self, source, timeout: float | None):
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        if timeout is not None and (
+            isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0)
+        ):
             raise VideoDecodeError(source, f"timeout must be a positive number of seconds or None, got {timeout!r}")
         self.source = source
         self.timeout = timeout
@@ -363,7 +366,9 @@ def _open_container(source, deadline: _Deadline):
                 raise VideoDecodeError(source, "not a regular file")
             if path.stat().st_size == 0:
                 raise VideoDecodeError(source, "the file is empty (0 bytes)")
-            target = str(path)
+            # FFmpeg reads "name:rest" as protocol "name" ("rec:2024.mp4" -> "Protocol not found"): name the file
+            # protocol explicitly, with an absolute path.
+            target = "file:" + os.path.abspath(path)
     elif hasattr(source, "read"):
         try:
             if source.seekable():
@@ -392,8 +397,48 @@ def _open_container(source, deadline: _Deadline):
     except (av.FFmpegError, OSError, ValueError, TypeError, RuntimeError) as error:
         if url is not None and deadline.expired():
             raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
+        not_video = _describe_non_video(source)
+        if not_video is not None:
+            raise VideoDecodeError(source, f"it is not a video ({not_video})") from None
         kind = "could not be fetched" if url is not None else "is not a readable video container"
         raise VideoDecodeError(source, f"it {kind} ({type(error).__name__}: {error})") from None
+
+
+_TEXT_SIGNATURES = (b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body", b"{", b"[")
+
+
+def _describe_non_video(source) -> str | None:
+    """Why a source that FFmpeg opened without a video stream is not a video, when that can be told: the content
+    type a server sent, or text (HTML, XML, JSON) where media data should be. FFmpeg guesses some format for
+    anything (an HTML page probes as MP3 audio), which would otherwise be the only clue. Called on the error path
+    only; ``None`` when nothing more can be said."""
+    head = b""
+    if isinstance(source, str) and source.lower().startswith(_URL_PREFIXES):
+        import urllib.request
+
+        try:
+            request = urllib.request.Request(source, headers={"Range": "bytes=0-511"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                content_type = response.headers.get_content_type()
+                head = response.read(512)
+        except Exception:  # the server is gone or refuses: nothing more to say
+            return None
+        if not content_type.startswith(("video/", "application/octet-stream", "binary/")):
+            return f"the server sent {content_type!r} content"
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as handle:
+                head = handle.read(512)
+        except OSError:
+            return None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:512])
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith(_TEXT_SIGNATURES[:5]):
+        return "it holds an HTML or XML page"
+    if start.startswith(_TEXT_SIGNATURES[5:]):
+        return "it holds JSON text"
+    return None
 
 
 @dataclass
@@ -446,6 +491,9 @@ class VideoReader:
         container = self._container
         streams = container.streams.video
         if not streams:
+            not_video = _describe_non_video(self.source)
+            if not_video is not None:
+                raise VideoDecodeError(self.source, f"it is not a video ({not_video})")
             kinds = sorted({stream.type for stream in container.streams})
             what = f"only {', '.join(kinds)} streams" if kinds else "no streams"
             raise VideoDecodeError(self.source, f"it has no video stream ({what})")
@@ -460,7 +508,7 @@ class VideoReader:
         self.codec = context.codec.name
         width, height = int(context.width or 0), int(context.height or 0)
         if width < 0 or height < 0 or width * height > MAX_FRAME_PIXELS:
-            raise VideoDecodeError(
+            raise VideoTooLargeError(
                 self.source, f"frame size {width}x{height} exceeds the limit of {MAX_FRAME_PIXELS} pixels"
             )
         self._coded_size = (width, height)
@@ -565,14 +613,28 @@ class VideoReader:
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    def read(self, indices, *, shorter_side: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+    def read(
+        self,
+        indices,
+        *,
+        shorter_side: int | None = None,
+        size: tuple[int, int] | None = None,
+        max_shorter_side: int | None = None,
+    ) -> np.ndarray:
         """Decode the frames at ``indices``; see :meth:`_read` (FFmpeg errors not handled there become typed)."""
         try:
-            return self._read(indices, shorter_side=shorter_side, size=size)
+            return self._read(indices, shorter_side=shorter_side, size=size, max_shorter_side=max_shorter_side)
         except av.FFmpegError as error:
             raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
 
-    def _read(self, indices, *, shorter_side: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+    def _read(
+        self,
+        indices,
+        *,
+        shorter_side: int | None = None,
+        size: tuple[int, int] | None = None,
+        max_shorter_side: int | None = None,
+    ) -> np.ndarray:
         """Decode the frames at ``indices`` (0-based, any order, repeats allowed).
 
         Args:
@@ -580,6 +642,8 @@ class VideoReader:
             shorter_side: scale so that the shorter upright side has this many pixels, keeping the aspect ratio
                 (the other side rounded to the nearest pixel, pixels assumed square).
             size: ``(height, width)`` of the upright output; exclusive with ``shorter_side``.
+            max_shorter_side: only frames whose shorter side is longer are scaled, to this shorter side; smaller
+                frames keep their size. Exclusive with ``shorter_side`` and ``size``.
 
         Returns:
             uint8 ``indices.shape + (H, W, 3)`` RGB, upright. Without ``shorter_side``/``size`` frames keep the
@@ -587,7 +651,9 @@ class VideoReader:
         """
         deadline = _Deadline(self.source, self.timeout)
         wanted = self._check_indices(indices)
-        target = _check_size_request(self.source, shorter_side, size)
+        target = _check_size_request(self.source, shorter_side, size, max_shorter_side)
+        target = _fit_target(target, self._first_frame_size or self._coded_size)
+        self._check_output_bytes(target, wanted.size)
         flat = wanted.reshape(-1)
         unique = np.unique(flat)
         if unique.size == 0:
@@ -615,11 +681,24 @@ class VideoReader:
         first = next(iter(converted.values()))
         out_bytes = flat.size * first.nbytes
         if out_bytes > MAX_OUTPUT_BYTES:
-            raise VideoDecodeError(self.source, f"the output would take {out_bytes} bytes (limit {MAX_OUTPUT_BYTES})")
+            raise VideoTooLargeError(
+                self.source, f"the output would take {out_bytes} bytes (limit {MAX_OUTPUT_BYTES})"
+            )
         output = np.empty((flat.size, *first.shape), dtype=np.uint8)
         for slot, index in enumerate(flat.tolist()):
             output[slot] = converted[index]
         return output.reshape(*wanted.shape, *first.shape)
+
+    def _check_output_bytes(self, target, count: int) -> None:
+        """Refuse, before decoding anything, a read whose output array would pass `MAX_OUTPUT_BYTES`."""
+        width, height = self._output_size(target, self._first_frame_size or self._coded_size, 0)
+        out_bytes = count * width * height * 3
+        if out_bytes > MAX_OUTPUT_BYTES:
+            raise VideoTooLargeError(
+                self.source,
+                f"{count} frames of {width}x{height} would take {out_bytes} bytes (limit {MAX_OUTPUT_BYTES}); "
+                "ask for fewer frames or a smaller size",
+            )
 
     @property
     def stats(self) -> DecodeStats:
@@ -674,7 +753,7 @@ class VideoReader:
 
     def _note_first_frame(self, frame) -> None:
         if frame.width * frame.height > MAX_FRAME_PIXELS or frame.width < 1 or frame.height < 1:
-            raise VideoDecodeError(
+            raise VideoTooLargeError(
                 self.source, f"decoded frame size {frame.width}x{frame.height} is outside 1..{MAX_FRAME_PIXELS} pixels"
             )
         self._first_frame_size = (frame.width, frame.height)
@@ -1030,9 +1109,17 @@ def _skip_until(first, demux, first_position, position, deadline):
             deadline.check("skipping to the start frame")
 
 
-def _check_size_request(source, shorter_side, size):
-    if shorter_side is not None and size is not None:
-        raise VideoDecodeError(source, "pass shorter_side or size, not both")
+def _check_size_request(source, shorter_side, size, max_shorter_side=None):
+    if sum(value is not None for value in (shorter_side, size, max_shorter_side)) > 1:
+        raise VideoDecodeError(source, "pass at most one of shorter_side, size and max_shorter_side")
+    if max_shorter_side is not None:
+        if (
+            isinstance(max_shorter_side, bool)
+            or not isinstance(max_shorter_side, (int, np.integer))
+            or max_shorter_side < 1
+        ):
+            raise VideoDecodeError(source, f"max_shorter_side must be a positive integer, got {max_shorter_side!r}")
+        return ("max_shorter_side", int(max_shorter_side))
     if shorter_side is not None:
         if isinstance(shorter_side, bool) or not isinstance(shorter_side, (int, np.integer)) or shorter_side < 1:
             raise VideoDecodeError(source, f"shorter_side must be a positive integer, got {shorter_side!r}")
@@ -1051,6 +1138,14 @@ def _check_size_request(source, shorter_side, size):
             raise VideoDecodeError(source, f"size {height}x{width} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
         return ("size", (height, width))
     return None
+
+
+def _fit_target(target, stored_size: tuple[int, int]):
+    """Resolve a ``max_shorter_side`` request against a frame size (width, height): a ``shorter_side`` target when
+    the frame is larger, else None (frames as stored). The shorter side does not depend on rotation."""
+    if target is None or target[0] != "max_shorter_side":
+        return target
+    return ("shorter_side", target[1]) if min(stored_size) > target[1] else None
 
 
 # -- public functions ------------------------------------------------------------------------------------------
@@ -1081,6 +1176,7 @@ def read_frames(
     *,
     shorter_side: int | None = None,
     size: tuple[int, int] | None = None,
+    max_shorter_side: int | None = None,
     threads: int = 1,
     backend: str = "pyav",
     timeout: float | None = 30.0,
@@ -1092,6 +1188,9 @@ def read_frames(
         indices: integer array-like; the output follows its shape and order.
         shorter_side: scale the shorter upright side to this many pixels, keeping the aspect ratio (bicubic).
         size: ``(height, width)`` of the output; exclusive with ``shorter_side``.
+        max_shorter_side: scale only frames whose shorter side is longer than this, to this shorter side (in the
+            same libswscale call that converts to RGB, so a huge frame never exists as RGB); smaller frames keep
+            their size. Exclusive with ``shorter_side`` and ``size``.
         threads: decoder threads (1 = none, 0 = FFmpeg decides).
         backend: ``"pyav"`` or ``"torchcodec"`` (when installed; not a dependency of this package). torchcodec
             returns the same frames at the same indices; it resizes with torch (bicubic, antialiased, from RGB)
@@ -1106,13 +1205,13 @@ def read_frames(
         VideoDecodeError (FrameIndexError for bad indices), VideoTimeoutError.
     """
     if backend == "torchcodec":
-        target = _check_size_request(source, shorter_side, size)
+        target = _check_size_request(source, shorter_side, size, max_shorter_side)
         decoder, info = _open_torchcodec(source, threads)
-        return _read_torchcodec(decoder, info, source, indices, target)
+        return _read_torchcodec(decoder, info, source, indices, _fit_target(target, (info.width, info.height)))
     if backend != "pyav":
         raise VideoDecodeError(source, f"unknown backend {backend!r}; use 'pyav' or 'torchcodec'")
     with VideoReader(source, threads=threads, timeout=timeout) as reader:
-        return reader.read(indices, shorter_side=shorter_side, size=size)
+        return reader.read(indices, shorter_side=shorter_side, size=size, max_shorter_side=max_shorter_side)
 
 
 def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> DecodedVideo:
@@ -1123,24 +1222,27 @@ def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> De
         sampler: callable ``(num_video_frames, rng) -> int array`` of 0-based indices, ``(T,)`` or ``(views, T)``
             (the samplers of :mod:`actionclip.sampling`).
         rng: passed to the sampler (``numpy.random.Generator`` or ``None``).
-        read_kwargs: ``shorter_side``, ``size``, ``threads``, ``timeout``, ``backend`` (as :func:`read_frames`).
+        read_kwargs: ``shorter_side``, ``size``, ``max_shorter_side``, ``threads``, ``timeout``, ``backend`` (as
+            :func:`read_frames`).
 
     Returns:
         :class:`DecodedVideo` with ``frames`` of shape ``indices.shape + (H, W, 3)``; each distinct index is
         decoded once. With ``backend="torchcodec"`` the frame count and ``info`` come from torchcodec's metadata
         and ``stats`` is empty.
     """
-    unknown = set(read_kwargs) - {"shorter_side", "size", "threads", "timeout", "backend"}
+    unknown = set(read_kwargs) - {"shorter_side", "size", "max_shorter_side", "threads", "timeout", "backend"}
     if unknown:
         raise VideoDecodeError(source, f"unknown read options {sorted(unknown)}")
     backend = read_kwargs.pop("backend", "pyav")
     threads = read_kwargs.pop("threads", 1)
     timeout = read_kwargs.pop("timeout", 30.0)
     if backend == "torchcodec":
-        target = _check_size_request(source, read_kwargs.get("shorter_side"), read_kwargs.get("size"))
+        target = _check_size_request(
+            source, read_kwargs.get("shorter_side"), read_kwargs.get("size"), read_kwargs.get("max_shorter_side")
+        )
         decoder, info = _open_torchcodec(source, threads)
         indices = np.asarray(sampler(info.num_frames, rng))
-        frames = _read_torchcodec(decoder, info, source, indices, target)
+        frames = _read_torchcodec(decoder, info, source, indices, _fit_target(target, (info.width, info.height)))
         return DecodedVideo(frames=frames, indices=indices.astype(np.int64), info=info)
     if backend != "pyav":
         raise VideoDecodeError(source, f"unknown backend {backend!r}; use 'pyav' or 'torchcodec'")
@@ -1189,13 +1291,16 @@ def read_frame_folder(
             raise VideoDecodeError(folder, f"frame {index} ({path.name}) is missing")
         try:
             with Image.open(path) as image:
-                image = image.convert("RGB")
+                # The size is in the header: checked before `convert` decodes the pixels.
                 if image.width * image.height > MAX_FRAME_PIXELS:
-                    raise VideoDecodeError(folder, f"{path.name} is larger than {MAX_FRAME_PIXELS} pixels")
+                    raise VideoTooLargeError(folder, f"{path.name} is larger than {MAX_FRAME_PIXELS} pixels")
+                image = image.convert("RGB")
                 width, height = VideoReader._output_size(target, (image.width, image.height), 0)
                 if (width, height) != (image.width, image.height):
                     image = image.resize((width, height), Image.BICUBIC)
                 frame = np.asarray(image, dtype=np.uint8)
+        except Image.DecompressionBombError as error:  # PIL's own pixel limit, from the header too
+            raise VideoTooLargeError(folder, f"{path.name}: {error}") from None
         except (UnidentifiedImageError, OSError) as error:
             raise VideoDecodeError(folder, f"{path.name} is not a readable image ({error})") from None
         if shape is not None and frame.shape != shape:
@@ -1245,7 +1350,7 @@ def _open_torchcodec(source, threads: int):
         raise VideoDecodeError(source, "the video stream has no frames (no video packets)")
     width, height = int(metadata.width or 0), int(metadata.height or 0)
     if width * height > MAX_FRAME_PIXELS:
-        raise VideoDecodeError(source, f"frame size {width}x{height} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
+        raise VideoTooLargeError(source, f"frame size {width}x{height} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
     rotation = int(round(-metadata.rotation)) % 360 if metadata.rotation else 0  # torchcodec: counter-clockwise
     info = VideoInfo(
         num_frames=num_frames,
@@ -1298,6 +1403,7 @@ __all__ = [
     "PartialDecodeWarning",
     "VideoInfo",
     "VideoReader",
+    "VideoTooLargeError",
     "VideoWriteError",
     "probe_video",
     "read_frame_folder",

@@ -202,6 +202,19 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
                 "pass whole videos to ActionCLIPProcessor",
             )
 
+    @property
+    def decode_max_shorter_side(self) -> int:
+        """The largest shorter side, in pixels, worth decoding for this processor: twice what it resizes (or crops)
+        to. Decoders scale larger frames down to it while converting them (``max_shorter_side`` of
+        `video_io.read_frames`), so a huge frame never exists as RGB, nor as float here; frames up to it are
+        decoded as stored, so their pixels are exactly those the processor would get from any decoder."""
+        options = self._options()
+        size, crop = options["size"], options["crop_size"]
+        sides = [crop.height, crop.width]
+        if options["do_resize"]:
+            sides += [side for side in (size.shortest_edge, size.height, size.width) if side]
+        return 2 * max(sides)
+
     # ------------------------------------------------------------------ entry point
 
     def preprocess(
@@ -234,7 +247,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         for ignored in ("video_metadata", "return_metadata", "fps", "data_format"):
             kwargs.pop(ignored, None)
         if sample_frames:
-            videos = _decode_sources(videos, num_frames or 8)
+            videos = _decode_sources(videos, num_frames or 8, self.decode_max_shorter_side)
         options = self._options(**kwargs)
         self._check_options(options)
         if seed is not None and generator is not None:
@@ -517,8 +530,9 @@ _COLOR_OPERATIONS = {
 # ---------------------------------------------------------------------- inputs
 
 
-def _decode_sources(videos, num_frames: int):
-    """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames."""
+def _decode_sources(videos, num_frames: int, max_shorter_side: int):
+    """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames
+    (frames with a shorter side above ``max_shorter_side`` scaled down to it while decoding)."""
     from .sampling import TSNSampler
     from .video_io import is_video_source, sample_and_read
 
@@ -529,7 +543,7 @@ def _decode_sources(videos, num_frames: int):
     else:
         return videos
     sampler = TSNSampler(int(num_frames), mode="eval")
-    clips = [sample_and_read(item, sampler).frames for item in items]
+    clips = [sample_and_read(item, sampler, max_shorter_side=max_shorter_side).frames for item in items]
     return clips[0] if single else clips
 
 

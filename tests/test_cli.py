@@ -169,7 +169,7 @@ def test_unreadable_video_is_reported_and_the_others_still_classified(model_dir,
     assert status == 2
     captured = capsys.readouterr()
     assert [row["video"] for row in json.loads(captured.out)] == [video]
-    assert "broken.mp4" in captured.err and "1 of 2 videos could not be decoded" in captured.err
+    assert "broken.mp4" in captured.err and "1 of 2 videos could not be classified" in captured.err
 
 
 def test_missing_model_exits_2(video_dir, tmp_path, capsys):

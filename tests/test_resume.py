@@ -162,3 +162,26 @@ def test_killed_mid_epoch_and_mid_checkpoint_write_then_resumed_equals_uninterru
     assert final.keys() == expected.keys()
     for name, value in expected.items():
         torch.testing.assert_close(final[name], value, rtol=0, atol=1e-6, msg=name)
+
+
+def test_resuming_a_finished_run_from_its_final_checkpoint_trains_no_further_step(video_data, tmp_path):
+    """16 clips, batch 4, max_steps=6 (not a whole number of epochs): resumed from checkpoint-6, no step 7."""
+
+    def trainer():
+        train = VideoClassificationDataset.from_list_file(
+            video_data.list_file("train"), num_frames=4, image_size=32, training=True, seed=7
+        )
+        options = dict(max_steps=6, per_device_train_batch_size=4, save_strategy="steps", save_steps=3,
+                       learning_rate=1e-4)  # fmt: skip
+        return make_trainer(small_model(seed=1), train, None, tmp_path, **options)
+
+    finished = trainer()
+    finished.train()
+    resumed = trainer()
+    result = resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-6"))
+
+    assert result.global_step == 6 and resumed.state.global_step == 6
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    expected = _weights(finished.model)
+    for name, value in _weights(resumed.model).items():
+        torch.testing.assert_close(value, expected[name], rtol=0, atol=0, msg=name)

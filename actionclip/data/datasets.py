@@ -59,6 +59,7 @@ from ..errors import (
     SamplingError,
     TooManyBadSamplesError,
     VideoDecodeError,
+    VideoTooLargeError,
 )
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,13 @@ class _ClipLoader:
             source = record.source
             if isinstance(source, (bytes, bytearray)):
                 source = io.BytesIO(source)
-            frames = sample_and_read(source, self.sampler, rng=rng, timeout=self.decode_timeout).frames
+            frames = sample_and_read(
+                source,
+                self.sampler,
+                rng=rng,
+                timeout=self.decode_timeout,
+                max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
+            ).frames
         generator = torch.Generator().manual_seed(int(augmentation_seq.generate_state(1, np.uint64)[0] >> 1))
         pixel_values = self.video_processor(frames, training=self.training, generator=generator)["pixel_values"]
         sample_seed = int(prompt_seq.generate_state(1, np.uint64)[0] >> 1)
@@ -569,10 +576,26 @@ def _expand_shards(shards) -> list[str]:
     return [str(shard) for shard in shards]
 
 
-def _iter_tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """``(key, {extension: bytes})`` of consecutive members sharing a key (the name up to the first dot)."""
+MAX_TAR_MEMBER_BYTES = 1 << 30
+"""Largest tar member (declared size) read into memory; larger ones make their sample unreadable, unread."""
+
+
+class _OversizedMember:
+    """Stands in for a tar member whose declared size is over the limit (its data is skipped, never read)."""
+
+    def __init__(self, name: str, size: int):
+        self.name = name
+        self.size = size
+
+
+def _iter_tar_samples(
+    shard: str, max_member_bytes: int = MAX_TAR_MEMBER_BYTES
+) -> Iterator[tuple[str, dict[str, bytes | _OversizedMember]]]:
+    """``(key, {extension: bytes})`` of consecutive members sharing a key (the name up to the first dot). A member
+    declaring more than ``max_member_bytes`` (a sparse or crafted member) is not read: `_OversizedMember`."""
     key, fields = None, {}
     try:
+        shard_size = os.path.getsize(shard)
         with tarfile.open(shard, mode="r|*") as archive:
             for member in archive:
                 if not member.isfile():
@@ -586,6 +609,16 @@ def _iter_tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
                     if key is not None:
                         yield key, fields
                     key, fields = member_key, {}
+                if member.size > max_member_bytes:
+                    if not member.issparse() and member.offset_data + member.size > shard_size:
+                        # Skipping it would mean reading to a position past the end, block by block.
+                        raise VideoDecodeError(
+                            shard,
+                            f"tar member {member.name!r} declares {member.size} bytes, past the end of the "
+                            f"{shard_size}-byte shard (truncated or crafted)",
+                        )
+                    fields[extension.lower()] = _OversizedMember(member.name, member.size)
+                    continue
                 fields[extension.lower()] = archive.extractfile(member).read()
     except (tarfile.TarError, OSError) as error:
         raise VideoDecodeError(shard, f"unreadable tar shard ({error})") from None
@@ -678,6 +711,13 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
                 self.bad.record(shard, error)
 
     def _record(self, fields: dict[str, bytes], where: str) -> VideoRecord:
+        for value in fields.values():
+            if isinstance(value, _OversizedMember):
+                raise VideoTooLargeError(
+                    where,
+                    f"tar member {value.name!r} declares {value.size} bytes, more than the limit of "
+                    f"{MAX_TAR_MEMBER_BYTES}; not read",
+                )
         video = next((fields[ext] for ext in ("mp4", "avi", "mkv", "webm", "mov", "m4v") if ext in fields), None)
         if video is None:
             raise VideoDecodeError(where, f"no video member (members: {sorted(fields)})")
