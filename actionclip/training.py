@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -205,6 +205,26 @@ class DescribedProgressCallback(ProgressCallback):
             self.training_bar.unit = "step"
 
 
+class _DatasetEpochCallback(TrainerCallback):
+    """Tells the training dataset which epoch starts, on every path into an epoch.
+
+    The datasets draw each sample's randomness from ``(seed, epoch, index)`` (`data.datasets`). accelerate's
+    ``DataLoaderShard.set_epoch`` forwards the epoch to the dataset only when the sampler is not wrapped: after a
+    mid-epoch resume the Trainer iterates a ``skip_first_batches`` loader whose sampler is wrapped, and the dataset
+    would keep epoch 0 for the rest of the resumed epoch. Setting it here, before the epoch's loader (and its worker
+    processes, which get a copy of the dataset) is created, does not depend on that.
+    """
+
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        dataset = self._trainer.train_dataset
+        if hasattr(dataset, "set_epoch"):
+            # ``state.epoch`` is the epoch's index at its start, and epoch + fraction done after a mid-epoch resume.
+            dataset.set_epoch(int(state.epoch or 0))
+
+
 class ActionCLIPTrainer(Trainer):
     """`Trainer` for ActionCLIP.
 
@@ -258,6 +278,7 @@ class ActionCLIPTrainer(Trainer):
                 raise ValueError("novel_dataset needs novel_label_names (or a dataset with label_names)")
         self.novel_label_names = list(novel_label_names) if novel_label_names is not None else None
         self._label_names_override: list[str] | None = None
+        self.add_callback(_DatasetEpochCallback(self))
 
     # ------------------------------------------------------------------ training
 

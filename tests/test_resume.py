@@ -56,6 +56,32 @@ def test_resumed_run_continues_with_the_same_learning_rate_and_data(video_data, 
         torch.testing.assert_close(value, expected[name], rtol=0, atol=1e-6, msg=name)
 
 
+@pytest.mark.slow  # six 12-step runs with worker processes: about 1-2 minutes on 2 busy cores
+def test_resumed_from_every_checkpoint_of_a_shuffled_three_epoch_run_equals_uninterrupted(video_data, tmp_path):
+    """16 clips, batch 4: 3 epochs of 4 steps, a checkpoint every 2 steps (6 and 10 are mid-epoch in epochs 1
+    and 2); shuffling, augmentation, random prompts and 2 DataLoader worker processes are on."""
+
+    def trainer(output_dir):
+        train = VideoClassificationDataset.from_list_file(
+            video_data.list_file("train"), num_frames=4, image_size=32, training=True, seed=7
+        )
+        options = dict(num_train_epochs=3, per_device_train_batch_size=4, save_strategy="steps", save_steps=2,
+                       warmup_steps=2, learning_rate=1e-4, dataloader_num_workers=2, seed=3)  # fmt: skip
+        return make_trainer(small_model(seed=1), train, None, output_dir, templates=ACTIONCLIP_TEMPLATES, **options)
+
+    uninterrupted = trainer(tmp_path / "a")
+    uninterrupted.train()
+    assert uninterrupted.state.global_step == 12
+    expected = _weights(uninterrupted.model)
+    checkpoints = sorted((tmp_path / "a").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    assert [path.name for path in checkpoints] == [f"checkpoint-{step}" for step in (2, 4, 6, 8, 10, 12)]
+    for checkpoint in checkpoints[:-1]:
+        resumed = trainer(tmp_path / f"from-{checkpoint.name}")
+        resumed.train(resume_from_checkpoint=str(checkpoint))
+        for name, value in _weights(resumed.model).items():
+            assert torch.equal(value, expected[name]), f"resumed from {checkpoint.name}: {name} differs"
+
+
 DRIVER = textwrap.dedent(
     """
     import os, sys, time

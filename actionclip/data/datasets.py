@@ -7,8 +7,8 @@ the item's prompt template from it, so the prompts are as reproducible as the fr
 
 Randomness: each item's frame sampling (TSN train mode), augmentation and prompt are drawn from
 ``numpy.random.SeedSequence([seed, epoch, index])`` and nothing else: no global RNG, no per-worker state. A run
-resumed from a checkpoint, or run with another number of workers, sees exactly the same data. The Trainer calls
-:meth:`set_epoch` (through accelerate's DataLoader) at the start of every epoch; with persistent DataLoader
+resumed from a checkpoint, or run with another number of workers, sees exactly the same data. `ActionCLIPTrainer`
+calls :meth:`set_epoch` at the start of every epoch, a resumed one included; with persistent DataLoader
 workers the workers keep the epoch they started with, so leave ``dataloader_persistent_workers`` off.
 
 Sources (constructors of :class:`VideoClassificationDataset`, or :func:`load_video_dataset` by name):
