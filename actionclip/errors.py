@@ -187,6 +187,8 @@ def describe_source(source) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     name = getattr(source, "name", None)
+    if isinstance(name, int) and not isinstance(name, bool):  # os.fdopen's file objects are named by descriptor
+        return f"<file object on descriptor {name}>"
     if name is not None and not isinstance(source, str):
         return repr(str(name))
     if hasattr(source, "read"):

@@ -392,7 +392,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                     pending.append(pool.submit(prepare, item))
                 yield future.result()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Decodes still running when the consumer stops early end within their decode_timeout; the caller
+            # does not wait for them.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def preprocess(self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, decode_timeout=30.0):
         """One video -> ``{"pixel_values": (V, T, C, H, W) float32, "num_views": V}``."""

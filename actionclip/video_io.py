@@ -29,7 +29,10 @@ from __future__ import annotations
 
 import bisect
 import io
+import math
 import os
+import queue
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -322,13 +325,15 @@ class DecodedVideo:
 
 
 class _Deadline:
-    """One time budget for a whole call; loops check it between packets."""
+    """One time budget for a whole call; loops check it between packets. ``inf`` seconds is no limit (as ``None``)."""
 
     def __init__(self, source, timeout: float | None):
         if timeout is not None and (
             isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0)
         ):
             raise VideoDecodeError(source, f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        if timeout is not None and math.isinf(timeout):
+            timeout = None
         self.source = source
         self.timeout = timeout
         self.end = None if timeout is None else time.monotonic() + float(timeout)
@@ -344,8 +349,98 @@ class _Deadline:
         return None if self.end is None else max(self.end - time.monotonic(), 0.001)
 
 
-def _open_container(source, deadline: _Deadline):
-    """Open ``source`` for reading; returns the container. Every failure becomes a VideoDecodeError."""
+class _ReadAhead(io.RawIOBase):
+    """A non-seekable file object (a pipe, a socket, an HTTP response) read on a daemon thread, so that the decoder
+    waits for its bytes no longer than the current deadline.
+
+    A blocking ``read`` that never returns cannot be interrupted from another thread, so it is not made in the
+    thread that decodes: the pump thread reads ``chunk_size`` bytes at a time into a queue of at most
+    ``max_chunks`` chunks (bounded memory), and :meth:`read` takes them with the deadline's remaining time as its
+    wait. When the deadline passes, the decoder gets `VideoTimeoutError` on time; a pump thread stuck in the
+    source's ``read`` stays blocked there (a daemon thread: it does not keep the process alive) until the source
+    gives data or ends, and then stops, since :meth:`close` was called. (Closing a buffered source, e.g. from
+    ``os.fdopen``, waits for that read to return: end the writing side first.)
+    """
+
+    def __init__(self, source, deadline: _Deadline, chunk_size: int = 1 << 16, max_chunks: int = 16):
+        super().__init__()
+        self.source = source
+        self.deadline = deadline
+        self._chunk_size = chunk_size
+        self._chunks: queue.Queue = queue.Queue(maxsize=max_chunks)
+        self._stop = threading.Event()
+        self._pending = b""
+        self._ended = False
+        threading.Thread(target=self._pump, name="actionclip-read-ahead", daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self.source.read(self._chunk_size)
+                if data is None:  # a non-blocking source with nothing yet
+                    time.sleep(0.01)
+                    continue
+                if not isinstance(data, (bytes, bytearray, memoryview)):
+                    raise TypeError(f"its read() returned {type(data).__name__}, not bytes (open it in binary mode)")
+                self._put(bytes(data))
+                if not data:
+                    return
+        except BaseException as error:  # handed to the decoding thread, which fails with it
+            self._put(error)
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._pending and not self._ended:
+            try:
+                item = self._chunks.get(timeout=self.deadline.remaining())
+            except queue.Empty:
+                raise VideoTimeoutError(
+                    self.source, f"gave up after {self.deadline.timeout:g} s waiting for the file object's data"
+                ) from None
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise OSError(f"reading the file object failed ({type(item).__name__}: {item})")
+            self._pending = item
+            self._ended = not item
+        if size is None or size < 0:
+            size = len(self._pending)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+
+
+def _reads_ahead(source, timeout: float | None) -> bool:
+    """Whether reads from ``source`` go through :class:`_ReadAhead`: a non-seekable file object, with a time limit
+    (reads from files and memory, the seekable ones, return)."""
+    if timeout is None or isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isinf(timeout):
+        return False
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or not hasattr(source, "read"):
+        return False
+    try:
+        return not source.seekable()
+    except (AttributeError, OSError, ValueError):
+        return True
+
+
+def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = None):
+    """Open ``source`` for reading (through ``reader`` when it reads ahead); returns the container. Every failure
+    becomes a VideoDecodeError."""
     options = {}
     url = None
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -382,7 +477,7 @@ def _open_container(source, deadline: _Deadline):
             if isinstance(error, VideoDecodeError):
                 raise
             raise VideoDecodeError(source, f"the file object cannot be read: {error}") from None
-        target = source
+        target = source if reader is None else reader
     else:
         raise VideoDecodeError(
             source, f"expected a path, an http(s) URL, bytes or a binary file object, got {type(source).__name__}"
@@ -392,6 +487,8 @@ def _open_container(source, deadline: _Deadline):
         return av.open(target, "r", options=options or None, timeout=timeout)
     except av.ExitError:
         raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
+    except VideoDecodeError:  # from the read-ahead (a VideoTimeoutError is an OSError too)
+        raise
     except av.EOFError:
         raise VideoDecodeError(source, "it ends before any video data (no frames, or truncated)") from None
     except (av.FFmpegError, OSError, ValueError, TypeError, RuntimeError) as error:
@@ -474,8 +571,16 @@ class VideoReader:
         self._counters = _Counters()
         self._rotation: int | None = None
         self._first_frame_size: tuple[int, int] | None = None
-        deadline = _Deadline(source, timeout)
-        self._container = _open_container(source, deadline)
+        self._read_ahead: _ReadAhead | None = None
+        self._container = None
+        deadline = self._new_deadline()
+        if _reads_ahead(source, timeout):
+            self._read_ahead = _ReadAhead(source, deadline)
+        try:
+            self._container = _open_container(source, deadline, self._read_ahead)
+        except BaseException:
+            self.close()
+            raise
         try:
             self._setup(deadline)
         except av.FFmpegError as error:
@@ -484,6 +589,13 @@ class VideoReader:
         except BaseException:
             self.close()
             raise
+
+    def _new_deadline(self) -> _Deadline:
+        """The time budget of one call (opening, one read); reads ahead wait for data within it."""
+        deadline = _Deadline(self.source, self.timeout)
+        if getattr(self, "_read_ahead", None) is not None:
+            self._read_ahead.deadline = deadline
+        return deadline
 
     # -- opening -----------------------------------------------------------------------------------------------
 
@@ -605,7 +717,7 @@ class VideoReader:
         )
 
     def _decode_first_frame(self) -> None:
-        deadline = _Deadline(self.source, self.timeout)
+        deadline = self._new_deadline()
         plan = _Plan(wanted_pts=None)
         self._run_sequential(plan, want_positions={0}, deadline=deadline, convert=None, stop_after=1)
         if self._rotation is None:
@@ -649,7 +761,7 @@ class VideoReader:
             uint8 ``indices.shape + (H, W, 3)`` RGB, upright. Without ``shorter_side``/``size`` frames keep the
             size of the first decoded frame.
         """
-        deadline = _Deadline(self.source, self.timeout)
+        deadline = self._new_deadline()
         wanted = self._check_indices(indices)
         target = _check_size_request(self.source, shorter_side, size, max_shorter_side)
         target = _fit_target(target, self._first_frame_size or self._coded_size)
@@ -1044,6 +1156,10 @@ class VideoReader:
             except Exception:  # closing a broken container must not hide the error that broke it
                 pass
             self._container = None
+        read_ahead = getattr(self, "_read_ahead", None)
+        if read_ahead is not None:
+            read_ahead.close()
+            self._read_ahead = None
 
     def __enter__(self) -> VideoReader:
         return self

@@ -333,3 +333,31 @@ print(repr(classifier({str(videos[0])!r}, candidate_labels={LABELS!r}, top_k=3))
     got = eval(result.stdout.strip().splitlines()[-1])
     assert [item["label"] for item in got] == [item["label"] for item in expected]
     assert [item["score"] for item in got] == pytest.approx([item["score"] for item in expected], abs=1e-6)
+
+
+def test_a_silent_pipe_in_a_list_is_skipped_on_time(classifier, videos):
+    import os
+    import time
+
+    read_fd, write_fd = os.pipe()  # the writer stays open and never writes
+    silent = os.fdopen(read_fd, "rb")
+    try:
+        started = time.monotonic()
+        with pytest.warns(UserWarning, match="skipped"):
+            results = classifier(
+                [videos[0], silent, videos[1]], candidate_labels=LABELS, num_workers=2, on_error="skip",
+                decode_timeout=1.0,
+            )  # fmt: skip
+        assert time.monotonic() - started < 30
+    finally:
+        os.close(write_fd)  # first: the reader's close waits for the read-ahead thread's read to return
+        silent.close()
+    assert results[1] is None
+    assert results[0] == classifier(videos[0], candidate_labels=LABELS)
+    assert results[2] == classifier(videos[1], candidate_labels=LABELS)
+
+
+def test_infinite_decode_timeout_is_no_limit(classifier, videos):
+    assert classifier(videos[0], candidate_labels=LABELS, decode_timeout=float("inf")) == classifier(
+        videos[0], candidate_labels=LABELS
+    )

@@ -545,3 +545,57 @@ def test_http_url_that_stalls_times_out(http_server):
     with pytest.raises(VideoTimeoutError):
         probe_video(f"{http_server}/stall.mp4", timeout=1.0)
     assert time.monotonic() - started < 6
+
+
+# -- file objects that stall: the timeout bounds every read ----------------------------------------------------
+
+
+@pytest.fixture
+def silent_pipe():
+    """The reading end of a pipe whose writer stays open and never writes."""
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, "rb")
+    yield reader
+    os.close(write_fd)  # ends the read-ahead thread's blocked read
+    reader.close()
+
+
+def test_silent_pipe_times_out_on_time(silent_pipe):
+    started = time.monotonic()
+    with pytest.raises(VideoTimeoutError, match="file object"):
+        sample_and_read(silent_pipe, TSNSampler(4), timeout=1.0)
+    assert time.monotonic() - started < 5
+
+
+def test_pipe_that_delivers_decodes_like_the_file(videos):
+    path = videos[("libx264", "mp4")]
+    read_fd, write_fd = os.pipe()
+
+    def feed():
+        with os.fdopen(write_fd, "wb") as writer:
+            writer.write(path.read_bytes())
+
+    threading.Thread(target=feed, daemon=True).start()
+    with os.fdopen(read_fd, "rb") as reader:
+        got = sample_and_read(reader, TSNSampler(4), timeout=10.0)
+    expected = sample_and_read(path, TSNSampler(4))
+    assert np.array_equal(got.indices, expected.indices) and np.array_equal(got.frames, expected.frames)
+
+
+def test_urllib_response_that_stalls_times_out_on_time(http_server):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{http_server}/stall.mp4") as response:
+        started = time.monotonic()
+        with pytest.raises(VideoTimeoutError):
+            probe_video(response, timeout=1.0)
+        assert time.monotonic() - started < 5
+
+
+def test_infinite_timeout_is_no_limit(videos, http_server):
+    path = videos[("libx264", "mp4")]
+    expected = read_frames(path, [3, 100])
+    assert np.array_equal(read_frames(path, [3, 100], timeout=float("inf")), expected)
+    assert np.array_equal(read_frames(f"{http_server}/video.mp4", [3, 100], timeout=float("inf")), expected)
+    with open(path, "rb") as handle:
+        assert np.array_equal(read_frames(handle, [3, 100], timeout=float("inf")), expected)
