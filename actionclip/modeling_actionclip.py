@@ -8,7 +8,7 @@ video-text model, and the closed-set classifier.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from transformers.utils import ModelOutput, can_return_tuple
 from .configuration_actionclip import ActionCLIPConfig
 from .errors import InvalidLogitScaleError
 from .loss import ActionCLIPLoss
-from .scoring import template_averaged_embeddings
+from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
 from .visual_prompts import (
     TemporalConv1d,
     TemporalTransformerCls,
@@ -512,7 +512,7 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         labels: Sequence[str],
         tokenizer,
         templates: Sequence[str] | None = None,
-        batch_size: int = 256,
+        batch_size: int = TEXT_BATCH_SIZE,
     ) -> torch.Tensor:
         """L2-normalised text embeddings of every (template, label) prompt, template-major.
 
@@ -521,15 +521,27 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         """
         templates = list(self.config.templates if templates is None else templates)
         prompts = [template.format(label) for template in templates for label in labels]
+        return self.embed_prompts(
+            prompts,
+            lambda chunk: tokenizer(chunk, padding=True, truncation=True, max_length=77, return_tensors="pt"),
+            batch_size,
+        )
+
+    def embed_prompts(
+        self, prompts: Sequence[str], tokenize: Callable[[list[str]], Mapping], batch_size: int = TEXT_BATCH_SIZE
+    ) -> torch.Tensor:
+        """L2-normalised text embeddings ``(len(prompts), D)`` of ``prompts``, ``batch_size`` at a time (memory
+        bounded whatever the number of prompts; `scoring.embed_in_chunks`). ``tokenize``: a list of texts -> a
+        mapping with ``input_ids`` and ``attention_mask`` ``(n, L)``."""
         device = self.logit_scale.device
-        chunks = []
-        for start in range(0, len(prompts), batch_size):
-            batch = tokenizer(
-                prompts[start : start + batch_size], padding=True, truncation=True, max_length=77, return_tensors="pt"
-            ).to(device)
-            features = self.get_text_features(batch["input_ids"], batch["attention_mask"]).pooler_output
-            chunks.append(F.normalize(features, dim=-1))
-        return torch.cat(chunks, dim=0)
+        return embed_in_chunks(
+            prompts,
+            tokenize,
+            lambda input_ids, attention_mask: (
+                self.get_text_features(input_ids.to(device), attention_mask.to(device)).pooler_output
+            ),
+            batch_size,
+        )
 
 
 _HUB_KWARGS = {

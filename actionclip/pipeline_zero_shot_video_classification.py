@@ -38,7 +38,12 @@ from .model_kinds import CLIP, zero_shot_model_kind
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
 from .sampling import MultiViewSampler, TSNSampler, average_view_scores
-from .scoring import description_averaged_embeddings, template_averaged_embeddings, template_ensemble_probs
+from .scoring import (
+    description_averaged_embeddings,
+    embed_in_chunks,
+    template_averaged_embeddings,
+    template_ensemble_probs,
+)
 from .video_io import is_video_source, sample_and_read
 
 TASK = "zero-shot-video-classification"
@@ -529,15 +534,17 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if key in self._text_cache:
                 self._text_cache.move_to_end(key)
                 return self._text_cache[key]
+        # In chunks (`embed_in_chunks`): memory does not grow with the number of labels.
         if texts is None:
-            encoded = self.processor.encode_labels(labels, templater, padding=True)
+            prompts = templater.build_prompts(labels)
         else:
-            encoded = self.processor(text=description_prompts(templater.templates, texts), padding=True)
-        features = self.backend.text_features(encoded["input_ids"], encoded["attention_mask"])
-        embeds = F.normalize(features, dim=-1)
+            prompts = description_prompts(templater.templates, texts)
+        embeds = embed_in_chunks(
+            prompts, lambda chunk: self.processor(text=chunk, padding=True), self.backend.text_features
+        )
         if texts is not None:
             counts = [len(group) for group in texts]
-            embeds = description_averaged_embeddings(embeds, counts, templater.num_templates).to(features.dtype)
+            embeds = description_averaged_embeddings(embeds, counts, templater.num_templates).to(embeds.dtype)
         with self._text_cache_lock:
             self._text_cache[key] = embeds
             while len(self._text_cache) > TEXT_CACHE_SIZE:

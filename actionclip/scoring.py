@@ -80,3 +80,27 @@ def description_averaged_embeddings(
 
 
 __all__ = ["description_averaged_embeddings", "template_averaged_embeddings", "template_ensemble_probs"]
+
+
+# Prompts per forward pass of the text tower when a label set is encoded: bounds memory whatever the label count.
+TEXT_BATCH_SIZE = 256
+
+
+def embed_in_chunks(prompts, tokenize, text_features, batch_size: int = TEXT_BATCH_SIZE) -> torch.Tensor:
+    """L2-normalised text embeddings ``(len(prompts), D)``, tokenized and encoded ``batch_size`` prompts at a time:
+    memory is bounded by the chunk whatever the number of prompts (10,000 labels x 16 templates are 160,000), and
+    the result equals encoding them all at once.
+
+    Args:
+        prompts: the texts, in the order of the output rows.
+        tokenize: a list of texts -> a mapping with ``input_ids`` and ``attention_mask`` tensors ``(n, L)``.
+        text_features: ``(input_ids, attention_mask)`` -> ``(n, D)`` projected, not normalised, embeddings.
+        batch_size: prompts per call of ``text_features``.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    chunks = []
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenize(list(prompts[start : start + batch_size]))
+        chunks.append(F.normalize(text_features(batch["input_ids"], batch["attention_mask"]), dim=-1))
+    return torch.cat(chunks, dim=0)
