@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from . import _import_hooks
+from . import (
+    _import_hooks,
+    process_policy,  # noqa: F401 - our commands' OpenMP wait policy, set before torch loads
+)
 from . import errors as _errors
 
 __version__ = "0.1.0"

@@ -294,6 +294,11 @@ def model_summary(model) -> dict:
             "visual_prompts": count(("fusion.", "temporal_embedding")),
         },
     }
+    import torch
+
+    from .process_policy import runtime_summary
+
+    summary["runtime"] = {**runtime_summary(), "torch_threads": torch.get_num_threads()}
     if getattr(config, "id2label", None) and type(model).__name__ == "ActionCLIPForVideoClassification":
         summary["labels"] = [config.id2label[i] for i in range(len(config.id2label))]
     return summary
@@ -329,12 +334,16 @@ def _info(args: argparse.Namespace) -> int:
     parameters = summary.pop("parameters")
     templates = summary.pop("templates")
     labels = summary.pop("labels", None)
-    width = max(len(key) for key in [*summary, *(f"  {key}" for key in parameters)])
+    runtime = summary.pop("runtime")
+    width = max(len(key) for key in [*summary, *(f"  {key}" for key in [*parameters, *runtime])])
     for key, value in summary.items():
         print(f"{key:<{width}}  {value}")
     print("parameters")
     for key, value in parameters.items():
         print(f"  {key:<{width - 2}}  {value:,}")
+    print("runtime")
+    for key, value in runtime.items():
+        print(f"  {key:<{width - 2}}  {value}")
     print(f"templates ({len(templates)})")
     for template in templates:
         print(f"  {template}")

@@ -35,6 +35,7 @@ from .errors import (
 )
 from .inference_backends import select_backend
 from .model_kinds import CLIP, zero_shot_model_kind
+from .process_policy import available_cpus
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
 from .sampling import MultiViewSampler, TSNSampler, average_view_scores
@@ -304,7 +305,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             batch_size = self._batch_size or 1
         batch_size = _positive_int(batch_size, "batch_size")
         if num_workers is None:
-            num_workers = self._num_workers if self._num_workers is not None else min(4, os.cpu_count() or 1)
+            num_workers = self._num_workers if self._num_workers is not None else min(4, available_cpus())
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise PipelineArgumentError(f"num_workers must be an integer >= 0, got {num_workers!r}")
 

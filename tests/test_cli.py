@@ -176,3 +176,29 @@ def test_missing_model_exits_2(video_dir, tmp_path, capsys):
     assert main(["classify", str(video_dir / "a.mp4"), "--labels", "a,b", "--model", str(tmp_path / "nope")]) == 2
     assert "no such directory" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize("user_value", [None, "ACTIVE"])
+def test_commands_run_with_a_passive_omp_wait_policy_unless_the_user_set_one(model_dir, user_value):
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if user_value is not None:
+        env["OMP_WAIT_POLICY"] = user_value
+    result = subprocess.run(
+        [sys.executable, "-m", "actionclip.cli", "info", str(model_dir), "--json"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runtime = json.loads(result.stdout)["runtime"]
+    assert runtime["omp_wait_policy"] == (user_value or "PASSIVE")
+    assert runtime["cpus_available"] == len(os.sched_getaffinity(0))
+
+
+def test_a_program_importing_the_package_keeps_its_environment():
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    code = "import os, actionclip; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.stdout.strip() == "None", result.stderr
