@@ -186,6 +186,21 @@ class ActionCLIPVideoEncoderMixin:
     and `fusion` (the post-network prompt).
     """
 
+    @property
+    def max_frames(self) -> int | None:
+        """The most frames a clip may have: the rows of the frame position tables (the joint prompt's temporal
+        embedding, the Transf / Transf_cls position embeddings); None when no table limits it."""
+        limits = []
+        if getattr(self, "temporal_embedding", None) is not None:
+            limits.append(int(self.temporal_embedding.shape[0]))
+        table = getattr(self.fusion, "frame_position_embeddings", None)
+        if table is not None:
+            limits.append(int(table.num_embeddings))
+        pos_embed = getattr(self.fusion, "pos_embed", None)
+        if pos_embed is not None:
+            limits.append(int(pos_embed.shape[1]) - 1)  # one row is the class token's
+        return min(limits) if limits else None
+
     def _build_video_encoder(self, config: ActionCLIPConfig) -> None:
         self.vision_model = CLIPVisionModel._from_config(config.vision_config)
         self.visual_projection = nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)

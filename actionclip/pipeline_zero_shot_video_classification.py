@@ -51,6 +51,8 @@ TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
 ON_ERROR = ("raise", "skip")
 TEXT_CACHE_SIZE = 16
+# Frames per clip without a position table to limit them: refused above this, before any frame is allocated.
+MAX_NUM_FRAMES = 1024
 PROCESSOR_HINT = (
     "create one next to the weights with "
     "`ActionCLIPProcessor.from_model_config(ActionCLIPConfig.from_pretrained(d)).save_pretrained(d)` "
@@ -235,11 +237,19 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         preprocessed=None,
         on_error=None,
         decode_timeout=None,
+        **unknown,
     ):
+        if unknown:
+            raise PipelineArgumentError(
+                f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, sorted(unknown)))} for the "
+                "zero-shot video classification pipeline"
+            )
         preprocess_params, forward_params, postprocess_params = {}, {}, {}
         for name, value in (("num_frames", num_frames), ("num_clips", num_clips), ("num_crops", num_crops)):
             if value is not None:
                 preprocess_params[name] = _positive_int(value, name, (1, 3) if name == "num_crops" else None)
+        if "num_frames" in preprocess_params:
+            self._check_frame_count(preprocess_params["num_frames"], "num_frames")
         if preprocessed is not None:
             preprocess_params["preprocessed"] = bool(preprocessed)
         if decode_timeout is not None:
@@ -276,6 +286,16 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if top_k is not None:
             postprocess_params["top_k"] = _positive_int(top_k, "top_k")
         return preprocess_params, forward_params, postprocess_params
+
+    def _check_frame_count(self, count: int, what: str) -> None:
+        """Refuse clips longer than the model's frame position tables (or than MAX_NUM_FRAMES without one)."""
+        limit = getattr(self.model, "max_frames", None)
+        if limit is not None and count > limit:
+            raise PipelineArgumentError(
+                f"{what} is {count} but this model's frame position table has {limit} rows: use at most {limit}"
+            )
+        if count > MAX_NUM_FRAMES:
+            raise PipelineArgumentError(f"{what} is {count}; at most {MAX_NUM_FRAMES} frames per clip are allowed")
 
     # ------------------------------------------------------------------ calls
 
@@ -478,8 +498,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             views.append(frames[..., top : top + crop_height, left : left + crop_width])
         return torch.stack(views)
 
-    @staticmethod
-    def _preprocessed(pixel_values) -> dict:
+    def _preprocessed(self, pixel_values) -> dict:
         if isinstance(pixel_values, np.ndarray):
             pixel_values = torch.from_numpy(pixel_values)
         if not isinstance(pixel_values, torch.Tensor) or not pixel_values.is_floating_point():
@@ -495,6 +514,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 "pixel_values",
                 f"pre-processed input must have shape (T, 3, H, W) or (V, T, 3, H, W), got {tuple(pixel_values.shape)}",
             )
+        size = self.model.config.vision_config.image_size
+        if tuple(pixel_values.shape[-2:]) != (size, size):
+            raise VideoDecodeError(
+                "pixel_values",
+                f"pre-processed frames are {pixel_values.shape[-2]}x{pixel_values.shape[-1]} but this model takes "
+                f"{size}x{size}: pre-process with the model's processor",
+            )
+        self._check_frame_count(int(pixel_values.shape[1]), "the number of pre-processed frames")
         return {"pixel_values": pixel_values, "num_views": pixel_values.shape[0]}
 
     # ------------------------------------------------------------------ text

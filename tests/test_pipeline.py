@@ -361,3 +361,34 @@ def test_infinite_decode_timeout_is_no_limit(classifier, videos):
     assert classifier(videos[0], candidate_labels=LABELS, decode_timeout=float("inf")) == classifier(
         videos[0], candidate_labels=LABELS
     )
+
+
+def test_more_frames_than_the_position_table_is_a_pipeline_argument_error(classifier, videos):
+    limit = classifier.model.max_frames
+    assert limit == classifier.model.config.fusion_max_frames
+    with pytest.raises(PipelineArgumentError, match=f"{limit} rows"):
+        classifier(videos[0], candidate_labels=LABELS, num_frames=limit + 1)
+    size = classifier.model.config.vision_config.image_size
+    with pytest.raises(PipelineArgumentError, match=f"{limit} rows"):
+        classifier(torch.zeros(limit + 1, 3, size, size), candidate_labels=LABELS, preprocessed=True)
+
+
+def test_ten_million_frames_are_refused_before_decoding(classifier, videos):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PipelineArgumentError, match="num_frames"):
+        classifier(videos[0], candidate_labels=LABELS, num_frames=10**7)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing was allocated
+
+
+def test_preprocessed_frames_of_the_wrong_size_are_a_typed_error(classifier):
+    with pytest.raises(VideoDecodeError, match="16x16"):
+        classifier(torch.zeros(8, 3, 16, 16), candidate_labels=LABELS, preprocessed=True)
+    with pytest.raises(VideoDecodeError, match="16x16"):
+        classifier({"pixel_values": torch.zeros(8, 3, 16, 16)}, candidate_labels=LABELS)
+
+
+def test_an_unknown_keyword_is_a_pipeline_argument_error_naming_it(classifier, videos):
+    with pytest.raises(PipelineArgumentError, match="'num_frame'"):
+        classifier(videos[0], candidate_labels=LABELS, num_frame=8)
