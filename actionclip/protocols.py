@@ -59,6 +59,15 @@ def _stable_rank(*parts) -> int:
     return int.from_bytes(digest, "big")
 
 
+# Label ids written by hand or by tools: ASCII digits only ('²' and other Unicode digits pass `str.isdigit`).
+_LABEL_ID = re.compile(r"[0-9]+")
+
+
+def is_label_id(text: str) -> bool:
+    """Whether ``text`` is a non-negative integer in ASCII digits (no sign, no Unicode digits)."""
+    return _LABEL_ID.fullmatch(text) is not None
+
+
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     """Non-blank lines, stripped (the official files have CRLF endings and trailing blanks), 1-based numbers."""
     if not path.is_file():
@@ -163,7 +172,7 @@ def read_list_file(path: str | os.PathLike) -> list[Sample]:
     samples = []
     for number, line in _read_lines(path):
         parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or int(parts[1]) < 0:
+        if len(parts) != 2 or not is_label_id(parts[1]):
             raise InvalidSplitFileError(path, number, f"expected 'relative/path label_id', got {line!r}")
         samples.append((parts[0], int(parts[1])))
     return samples
@@ -207,7 +216,7 @@ def load_ucf101_splits(split_dir: str | os.PathLike, splits: Sequence[int] = (1,
     by_number: dict[int, str] = {}
     for number, line in _read_lines(index_path):
         parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not is_label_id(parts[0]):
             raise InvalidSplitFileError(index_path, number, f"expected '<1-based id> <ClassName>', got {line!r}")
         by_number[int(parts[0])] = parts[1]
     if sorted(by_number) != list(range(1, len(by_number) + 1)):
@@ -227,7 +236,7 @@ def load_ucf101_splits(split_dir: str | os.PathLike, splits: Sequence[int] = (1,
         train = []
         for number, line in _read_lines(train_path):
             parts = line.split()
-            if len(parts) != 2 or not parts[1].isdigit():
+            if len(parts) != 2 or not is_label_id(parts[1]):
                 raise InvalidSplitFileError(
                     train_path, number, f"expected 'Class/video.avi <1-based id>', got {line!r}"
                 )

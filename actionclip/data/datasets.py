@@ -61,12 +61,16 @@ from ..errors import (
     VideoDecodeError,
     VideoTooLargeError,
 )
+from ..protocols import is_label_id
 
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 DATASET_FORMATS: tuple[str, ...] = ("folder", "list", "ucf101", "hmdb51", "kinetics_csv", "tar", "hf")
+
+# Classes named by their ids when a list file comes without class names: larger ids are a mistake, not classes.
+MAX_UNNAMED_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -364,11 +368,12 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
             raise DatasetFormatError(f"list file {str(list_file)!r} not found")
         root = Path(root) if root is not None else list_file.parent
         records = []
-        for number, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first path.
+        for number, line in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            parts = line.strip().rsplit(maxsplit=2)
-            frames_line = len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit()
+            parts = line.strip().rsplit(maxsplit=2)  # any whitespace separates: spaces or tabs
+            frames_line = len(parts) == 3 and is_label_id(parts[1]) and is_label_id(parts[2])
             if line_format == "frames" or (line_format == "auto" and frames_line):
                 if not frames_line:
                     raise DatasetFormatError(
@@ -376,13 +381,22 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
                     )
                 records.append(VideoRecord(str(root / parts[0]), int(parts[2]), True, int(parts[1])))
                 continue
-            path, _, label = line.strip().rpartition(" ")
-            if not path or not label.isdigit():
-                raise DatasetFormatError(f"{list_file}:{number}: expected 'relative/path label_id', got {line!r}")
-            records.append(VideoRecord(str(root / path.strip()), int(label)))
+            path, label = (line.strip().rsplit(maxsplit=1) + [""])[:2]
+            if not path or not is_label_id(label):
+                raise DatasetFormatError(
+                    f"{list_file}:{number}: expected 'relative/path label_id' (a label id is a non-negative "
+                    f"integer), got {line!r}"
+                )
+            records.append(VideoRecord(str(root / path), int(label)))
         if not records:
             raise DatasetFormatError(f"list file {str(list_file)!r} has no samples")
-        fallback = [str(i) for i in range(max(record.label for record in records) + 1)]
+        largest = max(record.label for record in records)
+        if label_names is None and largest >= MAX_UNNAMED_CLASSES:
+            raise DatasetFormatError(
+                f"{list_file}: label id {largest} without class names would make {largest + 1} classes (at most "
+                f"{MAX_UNNAMED_CLASSES} are named by their ids): pass label_names (--class_names)"
+            )
+        fallback = None if label_names is not None else [str(i) for i in range(largest + 1)]
         return cls(records, _label_names(label_names, fallback), **kwargs)
 
     @classmethod
@@ -730,7 +744,7 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
                 raise DatasetFormatError(f"{where}: the json member has no 'label'") from None
         else:
             raise DatasetFormatError(f"{where}: no label member ('cls' or 'json')")
-        if not text.isdigit() or not 0 <= int(text) < len(self.label_names):
+        if not is_label_id(text) or not 0 <= int(text) < len(self.label_names):
             raise InvalidLabelsError(f"{where}: label {text!r} is not a class id in [0, {len(self.label_names)})")
         return VideoRecord(video, int(text))
 
