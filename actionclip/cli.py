@@ -362,6 +362,8 @@ def _convert(args: argparse.Namespace) -> int:
 
     if not Path(args.checkpoint).is_file():
         raise CommandLineError(f"checkpoint {args.checkpoint!r}: no such file")
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise CommandLineError(f"output {args.output_dir!r} is a file, not a folder")
     model = convert_original_checkpoint(
         args.checkpoint, args.output_dir, num_frames=args.num_frames, fusion=args.fusion, joint=args.joint
     )
@@ -698,6 +700,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (ActionCLIPError, CommandLineError) as error:
         print(f"actionclip {args.command}: error: {_short(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an output path that is a file, a folder we may not write, a full disk
+        where = f" {error.filename!r}" if getattr(error, "filename", None) else ""
+        print(f"actionclip {args.command}: error:{where} {error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"actionclip {args.command}: interrupted", file=sys.stderr)

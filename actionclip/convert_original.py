@@ -204,10 +204,16 @@ def _convert_clip(mapper: _Mapper, state: Mapping[str, torch.Tensor]) -> dict:
             "not an OpenAI CLIP ViT state dict: expected keys 'visual.conv1.weight' and 'visual.transformer.resblocks.*'"
         )
     shift = any(key.startswith("visual.transformer.resblocks.0.net.") for key in state)
+    for key, ndim in (("visual.conv1.weight", 4), ("visual.positional_embedding", 2), ("positional_embedding", 2)):
+        if key not in state:
+            raise CheckpointConversionError(f"not an OpenAI CLIP ViT state dict: it has no {key!r}")
+        if not isinstance(state[key], torch.Tensor) or state[key].ndim != ndim:
+            shape = tuple(getattr(state[key], "shape", ()))
+            raise CheckpointConversionError(f"{key} must be a {ndim}-D tensor, got shape {shape}")
     vision_width, _, patch, _ = state["visual.conv1.weight"].shape
     num_positions = state["visual.positional_embedding"].shape[0]
-    grid = math.isqrt(num_positions - 1)
-    if grid * grid != num_positions - 1:
+    grid = math.isqrt(max(num_positions - 1, 0))
+    if num_positions < 2 or grid * grid != num_positions - 1:
         raise CheckpointConversionError(
             f"visual.positional_embedding has {num_positions} rows: not a square grid of patches plus a class token"
         )
@@ -349,6 +355,12 @@ def original_to_actionclip(
                 + (f" (and {len(mapper.unused()) - 10} more)" if len(mapper.unused()) > 10 else "")
             )
     if num_frames is not None:
+        limit = fields.get("fusion_max_frames", 77)
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not 1 <= num_frames <= limit:
+            raise CheckpointConversionError(
+                f"num_frames must be an integer from 1 to {limit} (the rows of the frame position table), "
+                f"got {num_frames!r}"
+            )
         if fields.get("num_frames", num_frames) != num_frames:
             raise CheckpointConversionError(
                 f"num_frames={num_frames} conflicts with the checkpoint's Transf_cls, built for {fields['num_frames']}"

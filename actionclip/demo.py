@@ -612,7 +612,9 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
     parser.add_argument("--output-dir", "--output_dir", default="demo_output", help="where everything is written")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full", help="data and model sizes")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data, the models and the training")
+    parser.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of the data, the models and the training (>= 0)"
+    )
     parser.add_argument(
         "--threads",
         type=int_at_least(0, "0 lets torch choose"),

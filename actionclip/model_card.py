@@ -24,6 +24,9 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from .errors import ModelCardError, ModelConfigNotFoundError
 from .evaluation import load_evaluation_report
 
+# Hub license identifiers: lowercase letters, digits, '.', '+' and '-' ('mit', 'apache-2.0', 'openrail++', 'other').
+_LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+
 TEMPLATE_PATH: Path = Path(__file__).resolve().parent / "model_card_template.md"
 
 PIPELINE_TAG = "video-classification"
@@ -318,6 +321,11 @@ def generate_model_card(
         weight_ensembling: the report of `actionclip wise-ft` (alpha, sources, sweep table); defaults to the
             folder's `wise_ft.json` when there is one.
     """
+    if not isinstance(license, str) or not _LICENSE_ID.fullmatch(license):
+        raise ModelCardError(
+            f"license must be a Hub license identifier such as 'mit', 'apache-2.0', 'cc-by-4.0' or 'other', "
+            f"got {license!r}"
+        )
     model_dir = Path(model_dir)
     config = read_model_config(model_dir)
     reports = _collect_reports(eval_results)
@@ -363,30 +371,36 @@ def generate_model_card(
         weight_ensembling = _read_weight_ensembling(model_dir)
     templates = config.get("templates", [])
     fusion = config.get("fusion", "transf")
-    return ModelCard.from_template(
-        card_data,
-        template_path=str(template_path or TEMPLATE_PATH),
-        model_name=model_name,
-        repo_id=repo_id or model_name,
-        summary=summary
-        or f"An ActionCLIP video-text model that classifies actions in videos of {config['num_frames']} frames.",
-        base_model_text=f"[{base_model}](https://huggingface.co/{base_model})" if base_model else "not recorded",
-        vision_text=_tower_text(config.get("vision_config", {}), "vision"),
-        text_text=_tower_text(config.get("text_config", {}), "text"),
-        projection_dim=config.get("projection_dim", "\u2014"),
-        num_frames=config["num_frames"],
-        joint="yes" if config.get("joint", False) else "no",
-        shift="yes" if config.get("shift", False) else "no",
-        fusion=fusion,
-        templates=templates,
-        metric_columns=metric_columns,
-        eval_rows=eval_rows,
-        training_data=training_data,
-        intended_use=intended_use or DEFAULT_INTENDED_USE,
-        limitations=all_limitations,
-        weight_ensembling=weight_ensembling,
-        retention=_retention_rows(reports),
-    )
+    try:
+        return ModelCard.from_template(
+            card_data,
+            template_path=str(template_path or TEMPLATE_PATH),
+            model_name=model_name,
+            repo_id=repo_id or model_name,
+            summary=summary
+            or f"An ActionCLIP video-text model that classifies actions in videos of {config['num_frames']} frames.",
+            base_model_text=f"[{base_model}](https://huggingface.co/{base_model})" if base_model else "not recorded",
+            vision_text=_tower_text(config.get("vision_config", {}), "vision"),
+            text_text=_tower_text(config.get("text_config", {}), "text"),
+            projection_dim=config.get("projection_dim", "\u2014"),
+            num_frames=config["num_frames"],
+            joint="yes" if config.get("joint", False) else "no",
+            shift="yes" if config.get("shift", False) else "no",
+            fusion=fusion,
+            templates=templates,
+            metric_columns=metric_columns,
+            eval_rows=eval_rows,
+            training_data=training_data,
+            intended_use=intended_use or DEFAULT_INTENDED_USE,
+            limitations=all_limitations,
+            weight_ensembling=weight_ensembling,
+            retention=_retention_rows(reports),
+        )
+    except ImportError:
+        raise
+    except Exception as error:  # jinja2's syntax and undefined-variable errors: the template is broken
+        where = str(template_path) if template_path else "the packaged template"
+        raise ModelCardError(f"model card template {where!r} cannot be rendered: {error}") from None
 
 
 def check_model_card(card: ModelCard | str) -> None:

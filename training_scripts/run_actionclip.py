@@ -373,4 +373,6 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from actionclip.command_errors import exit_on_bad_input
+
+    exit_on_bad_input(main, "run_actionclip.py")

@@ -17,14 +17,8 @@ protocol a result.json stating the protocol, templates, views and frames next to
 runs the same code (actionclip/evaluate_protocols.py).
 """
 
-import sys
-
-from actionclip.errors import ActionCLIPError
+from actionclip.command_errors import exit_on_bad_input
 from actionclip.evaluate_protocols import main
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ActionCLIPError, FileNotFoundError) as error:
-        print(f"run_eval.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    exit_on_bad_input(main, "run_eval.py")
