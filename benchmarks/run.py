@@ -19,6 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+import actionclip.process_policy  # noqa: F401  (first: our OpenMP wait policy, set before torch loads)
+
+# isort: split
 import torch
 
 HERE = Path(__file__).resolve().parent

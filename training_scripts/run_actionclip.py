@@ -16,6 +16,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+import actionclip.process_policy  # noqa: F401  (first: our OpenMP wait policy, set before torch loads)
+
+# isort: split
 import transformers
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
