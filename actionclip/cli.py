@@ -16,9 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".nut", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"}
-)
+from .video_files import VIDEO_EXTENSIONS, list_video_files
 
 
 class CommandLineError(Exception):
@@ -34,12 +32,7 @@ def find_videos(paths: list[str]) -> list[str]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = sorted(
-                str(Path(root) / name)
-                for root, _, names in os.walk(path)
-                for name in names
-                if Path(name).suffix.lower() in VIDEO_EXTENSIONS
-            )
+            found = [str(video) for video in list_video_files(path)]
             if not found:
                 raise CommandLineError(
                     f"directory {given!r} holds no video file ({', '.join(sorted(VIDEO_EXTENSIONS))})"
@@ -74,7 +67,7 @@ def read_labels(args: argparse.Namespace) -> list[str]:
     if not path.is_file():
         raise CommandLineError(f"labels file {args.labels_file!r} is not a regular file (a FIFO, a device, a folder)")
     try:
-        return read_label_file(path)  # read with a byte cap (`prompts.read_text_file`)
+        return read_label_file(path)  # read with a byte cap (`text_files.read_text_file`)
     except (OSError, UnicodeDecodeError) as error:
         raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
 
@@ -520,7 +513,7 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .protocols import available_label_lists
+    from .commands._common import add_label_arguments
 
     parser = argparse.ArgumentParser(
         prog="actionclip",
@@ -552,18 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
         "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels or templates, undecodable video)",
     )
     classify.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="video files, URLs or directories")
-    label_source = classify.add_mutually_exclusive_group(required=True)
-    label_source.add_argument("--labels", help="comma-separated candidate labels")
-    label_source.add_argument(
-        "--labels-file",
-        help="UTF-8 label file: an 'id,name' CSV (as actionclip/labels/*.csv, the demo's labels.csv) or one label "
-        "per line",
-    )
-    label_source.add_argument(
-        "--label-set",
-        metavar="NAME",
-        help="a packaged label list: " + ", ".join(available_label_lists()),
-    )
+    label_source = add_label_arguments(classify)
     label_source.add_argument(
         "--descriptions",
         help="label descriptions JSON {label: [sentence, ...]} (e.g. from 'actionclip describe'): its labels, "

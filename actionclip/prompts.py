@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 
 from .configuration_actionclip import ACTIONCLIP_TEMPLATES
-from .errors import InputTooLargeError, InvalidLabelsError, InvalidTemplateError
+from .errors import InvalidLabelsError, InvalidTemplateError
+from .text_files import read_text_file
 
 PLACEHOLDER = "{}"
 
@@ -40,25 +41,6 @@ _WORD_CHARACTER = re.compile(r"\w")
 # before a capitalised word ("HTMLParser" -> "HTML Parser").
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WHITESPACE_RUN = re.compile(r"\s+")
-
-
-MAX_TEXT_FILE_BYTES = 16 << 20
-"""Largest label or template file read (16 MiB; the 700 Kinetics classes take 20 KB)."""
-
-
-def read_text_file(path: str | os.PathLike, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
-    """The UTF-8 text of ``path`` (a label or template list), reading at most ``max_bytes`` + 1 bytes, so that an
-    endless or huge input (``/dev/zero``, a FIFO that never ends, a stray video) is refused without filling memory.
-
-    Raises:
-        FileNotFoundError / OSError: from opening it. InputTooLargeError: more than ``max_bytes``.
-        UnicodeDecodeError: not UTF-8 text.
-    """
-    with open(path, "rb") as handle:
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise InputTooLargeError(f"{what} {str(path)!r} holds more than {max_bytes} bytes: not a {what}")
-    return data.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is not part of the text
 
 
 def validate_template(template: str, *, where: str = "template") -> str:
@@ -297,7 +279,6 @@ __all__ = [
     "PromptTemplater",
     "load_templates",
     "normalize_label",
-    "read_text_file",
     "same_text_key",
     "template_form",
     "validate_template",

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidLabelsError, InvalidProtocolError, InvalidSplitFileError
-from .prompts import read_text_file
+from .text_files import read_text_file
 
 Sample = tuple[str, int]
 

@@ -37,6 +37,7 @@ import torch
 
 from .errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
 from .localization import FrameSource, WindowGrid, make_window_grid, uses_cached_frames, window_embeddings
+from .video_files import VIDEO_EXTENSIONS, list_video_files
 
 INDEX_FORMAT = 1
 SEARCH_CHUNK_ROWS = 32768
@@ -145,17 +146,10 @@ def embed_video(pipeline, video, segment: float | None = None, num_frames: int |
 
 def find_video_files(folder) -> list[str]:
     """Video files under ``folder`` (by extension), as sorted POSIX paths relative to it."""
-    from .data.datasets import VIDEO_EXTENSIONS
-
     root = Path(folder)
     if not root.is_dir():
         raise VideoIndexError(f"{str(folder)!r} is not a directory")
-    found = [
-        (Path(base) / name).relative_to(root).as_posix()
-        for base, _, names in os.walk(root)
-        for name in names
-        if Path(name).suffix.lower() in VIDEO_EXTENSIONS
-    ]
+    found = [video.relative_to(root).as_posix() for video in list_video_files(root)]
     if not found:
         raise EmptyVideoFolderError(
             f"folder {str(folder)!r} holds no video file ({', '.join(sorted(VIDEO_EXTENSIONS))})"

@@ -1,4 +1,4 @@
-"""Argument types shared by the long-video commands (localize, index, search, stream). Imports nothing heavy."""
+"""Arguments shared by the commands (durations, fractions, the label sources). Imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -34,8 +34,21 @@ def unit_interval(text: str) -> float:
     return value
 
 
-def add_label_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--labels`` / ``--labels-file`` (one required), read by `actionclip.cli.read_labels`."""
+def add_label_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """``--labels`` / ``--labels-file`` / ``--label-set`` (one required), read by `actionclip.cli.read_labels`.
+
+    Returns the group, so a command can add another source of labels to it.
+    """
+    from ..protocols import available_label_lists
+
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--labels", help="comma-separated candidate labels")
-    source.add_argument("--labels-file", help="UTF-8 text file with one label per line")
+    source.add_argument(
+        "--labels-file",
+        help="UTF-8 label file: an 'id,name' CSV (as actionclip/labels/*.csv, the demo's labels.csv) or one label "
+        "per line",
+    )
+    source.add_argument(
+        "--label-set", metavar="NAME", help="a packaged label list: " + ", ".join(available_label_lists())
+    )
+    return source

@@ -62,10 +62,10 @@ from ..errors import (
     VideoTooLargeError,
 )
 from ..protocols import is_label_id
+from ..video_files import VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 DATASET_FORMATS: tuple[str, ...] = ("folder", "list", "ucf101", "hmdb51", "kinetics_csv", "tar", "hf")
 
