@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from tiny_models import tiny_model
+from video_factory import small_synthetic_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_EVAL = REPO_ROOT / "training_scripts" / "run_eval.py"
@@ -22,20 +23,13 @@ TEMPLATES = ["a video of {}", "{}"]
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     """2 colours x 2 shapes x (left, right, growing, shrinking); 16-frame 32x48 clips, so clips and crops differ."""
-    from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
-
-    config = SyntheticActionConfig(
-        colors=("red", "blue"),
-        shapes=("square", "circle"),
-        motions=("moving left", "moving right", "growing", "shrinking"),
+    return small_synthetic_dataset(
+        tmp_path_factory.mktemp("synthetic"),
         num_frames=16,
         size=(32, 48),
         videos_per_class=2,
-        val_videos_per_class=1,
         zeroshot_videos_per_class=2,
-        zeroshot_fraction=0.25,
     )
-    return generate_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), config)
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,14 @@ from pathlib import Path
 
 import pytest
 from tiny_models import TEXT, VISION
+from video_factory import small_synthetic_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
-
-    config = SyntheticActionConfig(
-        colors=("red", "blue"),
-        shapes=("square", "circle"),
-        motions=("moving left", "moving right", "growing", "shrinking"),
-        num_frames=4,
-        size=(32, 32),
-        videos_per_class=1,
-        val_videos_per_class=1,
-        zeroshot_videos_per_class=1,
-        zeroshot_fraction=0.25,
-    )
-    return generate_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), config)
+    return small_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), num_frames=4, size=(32, 32))
 
 
 def run_script(arguments):

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from tiny_models import random_videos, tiny_model
+from video_factory import small_synthetic_dataset
 
 from actionclip.errors import IncompatibleModelsError
 from actionclip.weight_ensembling import parse_alphas, wise_ft
@@ -69,20 +70,7 @@ def test_sweeps_are_read_as_lists_or_progressions():
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
-
-    config = SyntheticActionConfig(
-        colors=("red", "blue"),
-        shapes=("square", "circle"),
-        motions=("moving left", "moving right", "growing", "shrinking"),
-        num_frames=8,
-        size=(32, 32),
-        videos_per_class=1,
-        val_videos_per_class=1,
-        zeroshot_videos_per_class=1,
-        zeroshot_fraction=0.25,
-    )
-    return generate_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), config)
+    return small_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), num_frames=8, size=(32, 32))
 
 
 @pytest.fixture(scope="module")

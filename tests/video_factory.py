@@ -55,3 +55,29 @@ def write_test_video(
     """Write :func:`make_frames` to ``path`` with :func:`actionclip.video_io.write_video`; returns the path."""
     write_video(path, make_frames(num_frames, height, width, seed=seed), **write_kwargs)
     return Path(path)
+
+
+def small_synthetic_dataset(
+    root: Path,
+    *,
+    num_frames: int,
+    size: tuple[int, int],
+    videos_per_class: int = 1,
+    zeroshot_videos_per_class: int = 1,
+):
+    """The synthetic action dataset, small enough for a test: 2 colours x 2 shapes x (left, right, growing,
+    shrinking), a quarter of the compositions held out for zero-shot, one validation video per class."""
+    from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
+
+    config = SyntheticActionConfig(
+        colors=("red", "blue"),
+        shapes=("square", "circle"),
+        motions=("moving left", "moving right", "growing", "shrinking"),
+        num_frames=num_frames,
+        size=size,
+        videos_per_class=videos_per_class,
+        val_videos_per_class=1,
+        zeroshot_videos_per_class=zeroshot_videos_per_class,
+        zeroshot_fraction=0.25,
+    )
+    return generate_synthetic_dataset(root, config)
