@@ -29,8 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actionclip.data.video_writer import write_video  # noqa: E402
 from actionclip.sampling import TSNSampler  # noqa: E402
-from actionclip.video_io import probe_video, sample_and_read, write_video  # noqa: E402
+from actionclip.video_io import probe_video, sample_and_read  # noqa: E402
 
 NUM_FRAMES = 8
 SHORTER_SIDE = 256

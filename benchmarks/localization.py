@@ -30,9 +30,9 @@ sys.path.insert(0, str(HERE))
 
 import model_throughput  # noqa: E402
 
+from actionclip.data.video_writer import write_video  # noqa: E402
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline  # noqa: E402
 from actionclip.processing_actionclip import ActionCLIPProcessor  # noqa: E402
-from actionclip.video_io import write_video  # noqa: E402
 
 LABELS = [f"action number {i}" for i in range(20)]
 

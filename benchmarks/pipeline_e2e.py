@@ -37,12 +37,13 @@ sys.path.insert(0, str(HERE))
 import model_throughput  # noqa: E402
 
 import actionclip  # noqa: E402,F401  (registers the pipeline task)
+from actionclip.data.video_writer import write_video  # noqa: E402
 from actionclip.processing_actionclip import ActionCLIPProcessor  # noqa: E402
 from actionclip.prompts import PromptTemplater  # noqa: E402
 from actionclip.sampling import TSNSampler  # noqa: E402
 from actionclip.scoring import template_ensemble_probs  # noqa: E402
 from actionclip.tokenizer import load_clip_tokenizer  # noqa: E402
-from actionclip.video_io import sample_and_read, write_video  # noqa: E402
+from actionclip.video_io import sample_and_read  # noqa: E402
 
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]

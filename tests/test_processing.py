@@ -8,10 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from actionclip.data.video_writer import write_video
 from actionclip.errors import InvalidLabelsError, InvalidTemplateError, VideoDecodeError
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.prompts import PromptTemplater
-from actionclip.video_io import read_frames, write_video
+from actionclip.video_io import read_frames
 from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor, VideoProcessingError
 
 STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(3, 1, 1)

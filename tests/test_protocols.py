@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
+from actionclip.data.video_writer import write_video
 from actionclip.errors import InvalidLabelsError
 from actionclip.protocols import (
     InvalidProtocolError,
@@ -29,7 +30,6 @@ from actionclip.protocols import (
     ucf101_zero_shot,
     write_few_shot_lists,
 )
-from actionclip.video_io import write_video
 
 TINY_FRAMES = np.zeros((2, 16, 16, 3), dtype=np.uint8)
 

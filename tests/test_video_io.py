@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from video_factory import frame_index_of, make_frames, write_test_video
 
+from actionclip.data.video_writer import write_video
 from actionclip.errors import VideoDecodeError, VideoTimeoutError
 from actionclip.sampling import MultiViewSampler, TSNSampler
 from actionclip.video_io import (
@@ -28,7 +29,6 @@ from actionclip.video_io import (
     read_frame_folder,
     read_frames,
     sample_and_read,
-    write_video,
 )
 
 CODECS = [
@@ -392,6 +392,29 @@ def test_wrong_source_type():
 # and PyAV (its bundled FFmpeg) must return identical frames. MPEG-4 Part 2 only bounds the IDCT's error
 # (IEEE 1180), so two FFmpeg versions may differ by a grey level here and there; allow 2.
 TORCHCODEC_TOLERANCE = {codec: 0 for codec, _ in CODECS} | {"mpeg4": 2}
+
+
+def test_an_unknown_backend_is_a_decode_error_naming_the_known_ones(videos):
+    path = videos[("libx264", "mp4")]
+    calls = (
+        lambda backend: read_frames(path, [0], backend=backend),
+        lambda backend: sample_and_read(path, TSNSampler(8), backend=backend),
+    )
+    for call in calls:
+        for backend in ("ffmpeg", ["pyav"]):
+            with pytest.raises(VideoDecodeError, match="unknown backend .*'pyav' or 'torchcodec'"):
+                call(backend)
+
+
+def test_video_io_write_video_is_a_deprecated_alias_of_the_data_writer():
+    import actionclip.video_io as video_io
+
+    with pytest.warns(DeprecationWarning, match="actionclip.data.video_writer.write_video"):
+        alias = video_io.write_video
+    assert alias is write_video
+    with pytest.warns(DeprecationWarning):
+        from actionclip.video_io import write_video as imported
+    assert imported is write_video
 
 
 @pytest.fixture(scope="module")

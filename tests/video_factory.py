@@ -1,4 +1,4 @@
-"""Small real videos for tests: frames that say which frame they are, written with ``actionclip.video_io``.
+"""Small real videos for tests: frames that say which frame they are, written with ``actionclip.data.video_writer``.
 
 Each frame carries its own index as a row of black/white blocks along the top (bit ``b`` of the index in
 block ``b``, most significant first), so a decoded frame can be identified after lossy compression with
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actionclip.video_io import write_video
+from actionclip.data.video_writer import write_video
 
 CODE_BITS = 10  # up to 1024 distinct frame indices
 
@@ -52,7 +52,7 @@ def frame_index_of(frame: np.ndarray) -> int:
 def write_test_video(
     path, num_frames: int = 30, height: int = 64, width: int = 80, *, seed: int = 0, **write_kwargs
 ) -> Path:
-    """Write :func:`make_frames` to ``path`` with :func:`actionclip.video_io.write_video`; returns the path."""
+    """Write :func:`make_frames` to ``path`` with :func:`actionclip.data.video_writer.write_video`; returns the path."""
     write_video(path, make_frames(num_frames, height, width, seed=seed), **write_kwargs)
     return Path(path)
 

@@ -496,7 +496,7 @@ def write_clip(
     Every frame is a keyframe at the constant quantiser ``config.qp`` (see the module docstring), so the decoded
     frames of the two members of an order pair written with the same seed are each other's reverse, exactly.
     """
-    from ..video_io import write_video
+    from .video_writer import write_video
 
     config = config or SyntheticActionConfig()
     frames = render_clip(label, config, seed=seed)
@@ -648,7 +648,7 @@ def write_untrimmed_video(
     destination: str | os.PathLike, labels: Sequence[str], config: SyntheticActionConfig | None = None, **kwargs
 ) -> list[dict]:
     """:func:`render_untrimmed` written as an H.264 MP4 the way the dataset's clips are; returns the segments."""
-    from ..video_io import write_video
+    from .video_writer import write_video
 
     config = config or SyntheticActionConfig()
     frames, segments = render_untrimmed(labels, config, **kwargs)

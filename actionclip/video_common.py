@@ -1,0 +1,139 @@
+"""What every video backend shares: the limits on sizes, the result types, and the checks of a read's size options.
+
+The backends (:mod:`.video_reader_pyav`, :mod:`.video_reader_torchcodec`, :mod:`.video_frame_folders`) import this
+module and nothing of each other; :mod:`.video_io` puts them together behind the public functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import VideoDecodeError
+
+MAX_FRAME_PIXELS = 8192 * 8192
+"""Largest frame (width * height, stored or requested) the decoder accepts; larger is refused before decoding."""
+
+MAX_OUTPUT_BYTES = 1 << 32
+"""Largest output array (``len(indices) * H * W * 3`` bytes) :func:`.video_io.read_frames` allocates."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds.
+
+    Attributes:
+        num_frames: frames in the video (video packets in presentation order, see :mod:`.video_reader_pyav`).
+        fps: average frames per second (``num_frames / duration`` when the stream does not say).
+        duration: seconds from the first frame shown to the end of the last, ``None`` when unknown.
+        width: upright width in pixels (after rotation).
+        height: upright height in pixels (after rotation).
+        rotation: clockwise degrees (0, 90, 180, 270) the stored frames are turned by to show them upright.
+        codec: the decoder's name (``h264``, ``hevc``, ``vp9``, ``libdav1d``, ...).
+        frame_count_exact: ``True`` when ``num_frames`` comes from counting packets with usable timestamps,
+            ``False`` when it is a packet count of a stream without them, a container's header value or
+            ``round(duration * fps)``.
+    """
+
+    num_frames: int
+    fps: float
+    duration: float | None
+    width: int
+    height: int
+    rotation: int
+    codec: str
+    frame_count_exact: bool
+
+
+@dataclass
+class DecodeStats:
+    """What a read cost: packets fed to the decoder, frames it returned, frames it skipped, seeks made.
+
+    A reader counts into one of these as it decodes and hands out copies (:meth:`copy`), so a copy a caller holds
+    does not change under it.
+    """
+
+    packets_decoded: int = 0
+    frames_decoded: int = 0
+    packets_skipped: int = 0
+    seeks: int = 0
+    decode_errors: int = 0
+
+    def copy(self) -> DecodeStats:
+        return dataclasses.replace(self)
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """Frames chosen by a sampler, with where they came from.
+
+    Attributes:
+        frames: uint8 ``indices.shape + (H, W, 3)`` RGB: ``(T, H, W, 3)`` or ``(views, T, H, W, 3)``.
+        indices: int64 0-based frame indices the sampler chose, ``(T,)`` or ``(views, T)``.
+        info: the video's :class:`VideoInfo`.
+        stats: the decoding cost, :class:`DecodeStats`.
+    """
+
+    frames: np.ndarray
+    indices: np.ndarray
+    info: VideoInfo
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+
+def output_size(target, stored_size, rotation) -> tuple[int, int]:
+    """(width, height) of the upright output for a stored frame of ``stored_size`` (width, height)."""
+    width, height = stored_size
+    if rotation in (90, 270):
+        width, height = height, width
+    if target is None:
+        return width, height
+    kind, value = target
+    if kind == "size":
+        height_out, width_out = value
+        return width_out, height_out
+    if width <= height:
+        return value, max(1, int(round(height * value / width)))
+    return max(1, int(round(width * value / height))), value
+
+
+def check_size_request(source, shorter_side, size, max_shorter_side=None):
+    """Check a read's size options; returns the target ``("size", (h, w))``, ``("shorter_side", n)``,
+    ``("max_shorter_side", n)`` or None (frames as stored). Every backend checks the options here."""
+    if sum(value is not None for value in (shorter_side, size, max_shorter_side)) > 1:
+        raise VideoDecodeError(source, "pass at most one of shorter_side, size and max_shorter_side")
+    if max_shorter_side is not None:
+        if (
+            isinstance(max_shorter_side, bool)
+            or not isinstance(max_shorter_side, (int, np.integer))
+            or max_shorter_side < 1
+        ):
+            raise VideoDecodeError(source, f"max_shorter_side must be a positive integer, got {max_shorter_side!r}")
+        return ("max_shorter_side", int(max_shorter_side))
+    if shorter_side is not None:
+        if isinstance(shorter_side, bool) or not isinstance(shorter_side, (int, np.integer)) or shorter_side < 1:
+            raise VideoDecodeError(source, f"shorter_side must be a positive integer, got {shorter_side!r}")
+        if shorter_side * shorter_side > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(source, f"shorter_side {shorter_side} exceeds the frame limit")
+        return ("shorter_side", int(shorter_side))
+    if size is not None:
+        try:
+            height, width = (int(v) for v in size)
+            ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or height < 1 or width < 1:
+            raise VideoDecodeError(source, f"size must be (height, width) positive integers, got {size!r}")
+        if height * width > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(source, f"size {height}x{width} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
+        return ("size", (height, width))
+    return None
+
+
+def fit_target(target, stored_size: tuple[int, int]):
+    """Resolve a ``max_shorter_side`` request against a frame size (width, height): a ``shorter_side`` target when
+    the frame is larger, else None (frames as stored). The shorter side does not depend on rotation."""
+    if target is None or target[0] != "max_shorter_side":
+        return target
+    return ("shorter_side", target[1]) if min(stored_size) > target[1] else None
