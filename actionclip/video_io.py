@@ -17,6 +17,7 @@ one release and warns.
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -141,8 +142,10 @@ def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> De
 
 
 def __getattr__(name: str):
-    # Deprecated alias, kept for one release: the writer lives with the synthetic data now. Imported here on use
-    # only, so this module (which `data` imports) never imports `data` when loaded.
+    # Deprecated alias, kept for one release: the writer lives with the synthetic data now. Imported on use only,
+    # so this module (which `data` imports) never imports `data` when loaded; and through importlib, not a
+    # `from .data...` line, because transformers copies every module such a line names (at any depth) into a saved
+    # model's remote code, and `data/` is not part of it.
     if name == "write_video":
         warnings.warn(
             "actionclip.video_io.write_video is deprecated and will be removed in the next release; "
@@ -150,9 +153,7 @@ def __getattr__(name: str):
             DeprecationWarning,
             stacklevel=2,
         )
-        from .data.video_writer import write_video
-
-        return write_video
+        return importlib.import_module(".data.video_writer", __package__).write_video
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
