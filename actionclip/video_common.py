@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import VideoDecodeError
+from .errors import FrameIndexError, VideoDecodeError
 
 MAX_FRAME_PIXELS = 8192 * 8192
 """Largest frame (width * height, stored or requested) the decoder accepts; larger is refused before decoding."""
@@ -137,3 +137,19 @@ def fit_target(target, stored_size: tuple[int, int]):
     if target is None or target[0] != "max_shorter_side":
         return target
     return ("shorter_side", target[1]) if min(stored_size) > target[1] else None
+
+
+def check_indices(source, indices, num_frames: int) -> np.ndarray:
+    """``indices`` as an int64 array of the same shape, after checking they are integers in ``[0, num_frames)``.
+
+    Raises:
+        FrameIndexError: indices that are not integers, or one out of range (the message names it).
+    """
+    array = np.asarray(indices)
+    if array.dtype == object or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
+        raise FrameIndexError(source, f"frame indices must be integers, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    if array.size and (array.min() < 0 or array.max() >= num_frames):
+        bad = int(array.min()) if array.min() < 0 else int(array.max())
+        raise FrameIndexError(source, f"frame index {bad} is out of range for a video of {num_frames} frames")
+    return array

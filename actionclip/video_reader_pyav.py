@@ -42,7 +42,6 @@ import av
 import numpy as np
 
 from .errors import (
-    FrameIndexError,
     PartialDecodeWarning,
     VideoDecodeError,
     VideoTimeoutError,
@@ -54,6 +53,7 @@ from .video_common import (
     MAX_OUTPUT_BYTES,
     DecodeStats,
     VideoInfo,
+    check_indices,
     check_size_request,
     fit_target,
     output_size,
@@ -463,20 +463,6 @@ class VideoReader:
         size: tuple[int, int] | None = None,
         max_shorter_side: int | None = None,
     ) -> np.ndarray:
-        """Decode the frames at ``indices``; see :meth:`_read` (FFmpeg errors not handled there become typed)."""
-        try:
-            return self._read(indices, shorter_side=shorter_side, size=size, max_shorter_side=max_shorter_side)
-        except av.FFmpegError as error:
-            raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
-
-    def _read(
-        self,
-        indices,
-        *,
-        shorter_side: int | None = None,
-        size: tuple[int, int] | None = None,
-        max_shorter_side: int | None = None,
-    ) -> np.ndarray:
         """Decode the frames at ``indices`` (0-based, any order, repeats allowed).
 
         Args:
@@ -491,9 +477,16 @@ class VideoReader:
             uint8 ``indices.shape + (H, W, 3)`` RGB, upright. Without ``shorter_side``/``size`` frames keep the
             size of the first decoded frame.
         """
+        try:
+            return self._read(indices, (shorter_side, size, max_shorter_side))
+        except av.FFmpegError as error:  # the ones not handled where they happen become typed here
+            raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
+
+    def _read(self, indices, size_options: tuple) -> np.ndarray:
+        """:meth:`read`, without the translation of FFmpeg errors; ``size_options`` is its three size options."""
         deadline = self._new_deadline()
-        wanted = self._check_indices(indices)
-        target = check_size_request(self.source, shorter_side, size, max_shorter_side)
+        wanted = check_indices(self.source, indices, self._num_frames)
+        target = check_size_request(self.source, *size_options)
         target = fit_target(target, self._first_frame_size or self._coded_size)
         self._check_output_bytes(target, wanted.size)
         flat = wanted.reshape(-1)
@@ -546,18 +539,6 @@ class VideoReader:
     def stats(self) -> DecodeStats:
         """Totals since the reader was opened (see :class:`DecodeStats`)."""
         return self._counters.copy()
-
-    def _check_indices(self, indices) -> np.ndarray:
-        array = np.asarray(indices)
-        if array.dtype == object or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-            raise FrameIndexError(self.source, f"frame indices must be integers, got dtype {array.dtype}")
-        array = array.astype(np.int64)
-        if array.size and (array.min() < 0 or array.max() >= self._num_frames):
-            bad = int(array.min()) if array.min() < 0 else int(array.max())
-            raise FrameIndexError(
-                self.source, f"frame index {bad} is out of range for a video of {self._num_frames} frames"
-            )
-        return array
 
     def _convert(self, frame, target, deadline: _Deadline) -> np.ndarray:
         if self._rotation is None:

@@ -13,8 +13,16 @@ import os
 
 import numpy as np
 
-from .errors import FrameIndexError, VideoDecodeError, VideoTooLargeError
-from .video_common import MAX_FRAME_PIXELS, DecodeStats, VideoInfo, check_size_request, fit_target, output_size
+from .errors import VideoDecodeError, VideoTooLargeError
+from .video_common import (
+    MAX_FRAME_PIXELS,
+    DecodeStats,
+    VideoInfo,
+    check_indices,
+    check_size_request,
+    fit_target,
+    output_size,
+)
 
 
 class TorchCodecReader:
@@ -120,13 +128,8 @@ def _read_torchcodec(decoder, info: VideoInfo, source, indices, target) -> np.nd
     """Frames at ``indices`` from an open torchcodec decoder; resizing is done by torch (bicubic, antialiased)."""
     import torch
 
-    array = np.asarray(indices)
-    if array.dtype == object or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-        raise FrameIndexError(source, f"frame indices must be integers, got dtype {array.dtype}")
-    flat = array.reshape(-1).astype(np.int64)
-    if flat.size and (flat.min() < 0 or flat.max() >= info.num_frames):
-        bad = int(flat.min()) if flat.min() < 0 else int(flat.max())
-        raise FrameIndexError(source, f"frame index {bad} is out of range for a video of {info.num_frames} frames")
+    array = check_indices(source, indices, info.num_frames)
+    flat = array.reshape(-1)
     if flat.size == 0:  # torchcodec refuses an empty index list
         width, height = output_size(target, (info.width, info.height), 0)
         return np.empty((*array.shape, height, width, 3), dtype=np.uint8)
