@@ -297,19 +297,116 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             groups.setdefault((tuple(clip.shape), clip.device, quantized), []).append(index)
         output: list[torch.Tensor | None] = [None] * len(clips)
         for (shape, _, quantized), indices in groups.items():
-            frames = torch.cat([clips[i][0] for i in indices])
-            if options["do_resize"]:
-                height, width = _resized_shape(shape[-2], shape[-1], options["size"])
-                frames = self.resize_frames(
-                    frames, height, width, options["resample"], options["resample_backend"], quantized
-                )
-            if options["do_center_crop"]:
-                crop = options["crop_size"]
-                frames = tvF.center_crop(frames, [crop.height, crop.width])
+            frames = self._resize_and_center_crop(torch.cat([clips[i][0] for i in indices]), quantized, options)
             frames = _rescale_and_normalize(frames, options)
             for i, clip in zip(indices, frames.split(shape[0])):
                 output[i] = clip
         return output
+
+    def _resize_and_center_crop(self, frames: torch.Tensor, quantized: bool, options) -> torch.Tensor:
+        """The evaluation geometry of float ``(N, C, H, W)`` 0-255 frames: shorter side resized, centre crop."""
+        if options["do_resize"]:
+            height, width = _resized_shape(frames.shape[-2], frames.shape[-1], options["size"])
+            frames = self.resize_frames(
+                frames, height, width, options["resample"], options["resample_backend"], quantized
+            )
+        if options["do_center_crop"]:
+            crop = options["crop_size"]
+            frames = tvF.center_crop(frames, [crop.height, crop.width])
+        return frames
+
+    # ------------------------------------------------------------------ uint8 hand-off to the device
+
+    def evaluation_frames(self, clip) -> torch.Tensor:
+        """One clip (any form `preprocess` takes) -> uint8 ``(T, S, S, 3)`` frames resized and centre-cropped as the
+        evaluation transform does (Pillow's 8-bit resize rounds each pass, so nothing is lost): what
+        `frames_to_pixel_values` takes on the device."""
+        options = self._options()
+        ((frames, quantized),) = _to_clips([clip], None, options["do_convert_rgb"])
+        frames = self._resize_and_center_crop(frames, quantized, options)
+        return frames.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+    def frames_to_pixel_values(
+        self,
+        frames: torch.Tensor,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """uint8 frames ``(..., T, H, W, 3)``, already resized and cropped -> ``pixel_values`` ``(..., T, 3, H, W)``.
+
+        Rescale and CLIP normalisation as one multiply-add over the whole batch, on ``device`` (default: where the
+        frames are; a copy from pinned CPU memory to a GPU does not block) in ``dtype`` (default float32). Equal to
+        the CPU transform of the same frames within float rounding.
+
+        Raises:
+            VideoProcessingError: the frames are not a uint8 tensor with 3 channels last.
+        """
+        from .device_transforms import normalize_uint8_frames
+
+        frames = _uint8_frames(frames, "frames")
+        if device is not None:
+            frames = frames.to(device, non_blocking=frames.is_pinned())
+        options = self._options()
+        return normalize_uint8_frames(
+            frames,
+            options["image_mean"] if options["do_normalize"] else None,
+            options["image_std"] if options["do_normalize"] else None,
+            options["rescale_factor"] if options["do_rescale"] else None,
+            dtype or torch.float32,
+        )
+
+    def augment_frames(
+        self,
+        frames: torch.Tensor,
+        augmentation: dict[str, torch.Tensor],
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """The training augmentation of a batch on the device: uint8 multi-scale crops ``(B, T, H, W, 3)`` (clip
+        ``b`` in its top-left ``augmentation["crop_sizes"][b]`` pixels, as `crop_for_augmentation` cuts them and the
+        collator pads them) and their parameters (`device_transforms.pack_augmentations`) -> ``pixel_values``
+        ``(B, T, 3, crop_height, crop_width)`` in ``dtype`` on ``device``. Equal to `apply_augmentation` per clip
+        within one 8-bit level."""
+        from .device_transforms import augment_uint8_clips
+
+        frames = _uint8_frames(frames, "frames")
+        if frames.ndim != 5:
+            raise VideoProcessingError(f"frames: expected a batch (B, T, H, W, 3), got shape {tuple(frames.shape)}")
+        if device is not None:
+            frames = frames.to(device, non_blocking=frames.is_pinned())
+        options = self._options()
+        crop = options["crop_size"]
+        return augment_uint8_clips(
+            frames,
+            augmentation,
+            (crop.height, crop.width),
+            options["image_mean"] if options["do_normalize"] else None,
+            options["image_std"] if options["do_normalize"] else None,
+            options["rescale_factor"] if options["do_rescale"] else None,
+            dtype or torch.float32,
+        )
+
+    def crop_for_augmentation(
+        self, frames, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, ClipAugmentation]:
+        """Draw one clip's augmentation (the same draws, from the same generator, as ``training=True``) and cut its
+        multi-scale crop: uint8 ``(T, crop_height, crop_width, 3)`` (a slice, copied), for `augment_frames`."""
+        options = self._options()
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(frames)
+        if not (
+            isinstance(frames, torch.Tensor)
+            and frames.dtype == torch.uint8
+            and frames.ndim == 4
+            and frames.shape[-1] == 3
+        ):
+            # Any other form (PIL images, float, channels first, grayscale): through the common conversion.
+            ((clip, _),) = _to_clips([frames], None, options["do_convert_rgb"])
+            frames = clip.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        augmentation = _sample_augmentation(frames.shape[-3], frames.shape[-2], options, generator)
+        a = augmentation
+        crop = frames[:, a.crop_top : a.crop_top + a.crop_height, a.crop_left : a.crop_left + a.crop_width]
+        return crop.contiguous(), augmentation
 
     @staticmethod
     def resize_frames(
@@ -387,6 +484,17 @@ def _resized_shape(height: int, width: int, size: SizeDict) -> tuple[int, int]:
         new_short, new_long = size.shortest_edge, int(size.shortest_edge * long / short)
         return (new_short, new_long) if height <= width else (new_long, new_short)
     return size.height, size.width
+
+
+def _uint8_frames(frames, name: str) -> torch.Tensor:
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(frames)
+    if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim < 4 or frames.shape[-1] != 3:
+        what = type(frames).__name__
+        if isinstance(frames, torch.Tensor):
+            what = f"a {frames.dtype} tensor of shape {tuple(frames.shape)}"
+        raise VideoProcessingError(f"{name}: expected uint8 frames (..., T, H, W, 3), got {what}")
+    return frames
 
 
 def _rescale_and_normalize(frames: torch.Tensor, options) -> torch.Tensor:

@@ -1,0 +1,236 @@
+"""The video transforms that run on the model's device, batched over clips: uint8 frames in, ``pixel_values`` out.
+
+The host hands over uint8 frames ``(..., T, H, W, 3)`` (4x less to copy than float32, and nothing to compute on the
+CPU); here they become CLIP-normalised ``(..., T, 3, H, W)`` in the model's dtype with a handful of whole-batch
+tensor operations, on whatever device they are on:
+
+- `normalize_uint8_frames`: rescale + normalise (evaluation; the frames are already resized and cropped);
+- `augment_uint8_clips`: the training augmentation of `video_processing_actionclip` (multi-scale crop resized with
+  Pillow's antialiased bilinear filter, horizontal flip, colour jitter in a per-clip order, grayscale) with the
+  random parameters already drawn per clip on the host (`ClipAugmentation`, packed by `pack_augmentations`).
+
+The results equal the per-clip CPU transforms of `ActionCLIPVideoProcessor` within one 8-bit level. Arithmetic
+runs in float32 whatever the output dtype: bfloat16 keeps 8 significant bits, so resizing or jittering in it would
+alone move values by one or two 8-bit levels; only the last operation writes the output dtype.
+
+This module travels with the pipeline as remote code: it imports torch only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+# Colour operations in the order of their factors in `pack_augmentations`' ``jitter_factors``.
+COLOR_OPERATIONS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")
+# ITU-R 601 luma, as torchvision's and Pillow's grayscale conversion.
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+def channels_first(frames: torch.Tensor) -> torch.Tensor:
+    """``(..., T, H, W, 3)`` -> ``(..., T, 3, H, W)`` (a view: no copy)."""
+    return frames.movedim(-1, -3)
+
+
+def normalize_uint8_frames(
+    frames: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    rescale_factor: float | None = 1 / 255,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """uint8 ``(..., T, H, W, 3)`` -> ``(..., T, 3, H, W)`` in ``dtype``: ``(x * rescale_factor - mean) / std``.
+
+    One fused multiply-add with per-channel constants (``x * scale + shift``) on the frames' device; ``mean`` /
+    ``std`` None skip the normalisation and ``rescale_factor`` None the rescaling.
+    """
+    work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    return normalize_values(channels_first(frames).to(work), mean, std, rescale_factor, dtype)
+
+
+# ---------------------------------------------------------------------- training augmentation
+
+
+def pack_augmentations(augmentations: Sequence) -> dict[str, torch.Tensor]:
+    """`ClipAugmentation`s of B clips -> tensors the device transform takes (what the collator puts in a batch).
+
+    Returns:
+        ``crop_sizes`` (B, 2) int64 crop height and width; ``flip`` (B,) bool; ``jitter_order`` (B, 4) int64 index
+        into `COLOR_OPERATIONS` of the operation applied at each step (-1: none); ``jitter_factors`` (B, 4) float64
+        factor of each operation (in `COLOR_OPERATIONS` order); ``grayscale`` (B,) bool.
+    """
+    count = len(augmentations)
+    order = torch.full((count, len(COLOR_OPERATIONS)), -1, dtype=torch.int64)
+    factors = torch.tensor([[1.0, 1.0, 1.0, 0.0]] * count, dtype=torch.float64)
+    for row, augmentation in enumerate(augmentations):
+        for step, (operation, factor) in enumerate(augmentation.color_jitter):
+            column = COLOR_OPERATIONS.index(operation)
+            order[row, step] = column
+            factors[row, column] = float(factor)
+    return {
+        "crop_sizes": torch.tensor([[a.crop_height, a.crop_width] for a in augmentations], dtype=torch.int64),
+        "flip": torch.tensor([bool(a.flip) for a in augmentations], dtype=torch.bool),
+        "jitter_order": order,
+        "jitter_factors": factors,
+        "grayscale": torch.tensor([bool(a.grayscale) for a in augmentations], dtype=torch.bool),
+    }
+
+
+@lru_cache(maxsize=256)
+def _bilinear_weights(size_in: int, size_out: int) -> torch.Tensor:
+    """``(size_out, size_in)`` float64 matrix of the antialiased bilinear resize along one axis (torch's kernel,
+    which is Pillow's): resizing a signal is multiplying it by this matrix, found by resizing the unit impulses."""
+    impulses = torch.eye(size_in, dtype=torch.float64).view(size_in, 1, 1, size_in)
+    responses = F.interpolate(impulses, size=(1, size_out), mode="bilinear", antialias=True, align_corners=False)
+    return responses.view(size_in, size_out).t().contiguous()
+
+
+def _resize_matrices(sizes: torch.Tensor, padded: int, target: int, flip: torch.Tensor | None = None) -> torch.Tensor:
+    """``(B, target, padded)``: per clip, the resize of its first ``sizes[b]`` pixels to ``target`` (rows reversed
+    where ``flip``: a flip is a permutation of the output pixels); the padding's columns are zero."""
+    matrices = torch.zeros(len(sizes), target, padded, dtype=torch.float64)
+    for row, size in enumerate(sizes.tolist()):
+        weights = _bilinear_weights(size, target)
+        matrices[row, :, :size] = weights.flip(0) if flip is not None and bool(flip[row]) else weights
+    return matrices
+
+
+def augment_uint8_clips(
+    frames: torch.Tensor,
+    augmentation: dict[str, torch.Tensor],
+    crop_size: tuple[int, int],
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    rescale_factor: float | None = 1 / 255,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The training augmentation of B clips at once, on the frames' device.
+
+    Args:
+        frames: uint8 ``(B, T, H, W, 3)``: clip ``b``'s multi-scale crop in its top-left
+            ``crop_sizes[b]`` pixels (the rest is padding, ignored).
+        augmentation: the random parameters, as `pack_augmentations` returns them (on any device).
+        crop_size: the output ``(height, width)``.
+        mean, std, rescale_factor: the normalisation (None skips it).
+        dtype: the output dtype (the model's).
+
+    Returns:
+        ``(B, T, 3, crop_height, crop_width)`` normalised frames in ``dtype``.
+    """
+    device = frames.device
+    batch, _, height, width, _ = frames.shape
+    sizes = augmentation["crop_sizes"].cpu()
+    flip = augmentation["flip"].cpu()
+    target_height, target_width = crop_size
+    # The crop's resize (and flip) is one matrix per clip and axis: two batched matmuls, width first as Pillow.
+    rows = _resize_matrices(sizes[:, 0], height, target_height).to(device=device, dtype=torch.float32)
+    columns = _resize_matrices(sizes[:, 1], width, target_width, flip).to(device=device, dtype=torch.float32)
+    clips = channels_first(frames).to(torch.float32)  # (B, T, 3, H, W), 0-255
+    clips = torch.matmul(clips, columns.transpose(1, 2)[:, None, None])
+    clips = torch.matmul(rows[:, None, None], clips).clamp_(0, 255)
+
+    order = augmentation["jitter_order"].to(device)
+    grayscale = augmentation["grayscale"].to(device)
+    if bool((order >= 0).any()) or bool(grayscale.any()):
+        clips = _color_jitter(clips / 255.0, order, augmentation["jitter_factors"].to(device), grayscale) * 255.0
+    return normalize_values(clips, mean, std, rescale_factor, dtype)
+
+
+def normalize_values(
+    clips: torch.Tensor,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    rescale_factor: float | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Float ``(..., 3, H, W)`` with 0-255 values -> ``(x * rescale_factor - mean) / std`` in ``dtype``, as one
+    multiply-add with per-channel constants computed in float64 (``x * scale + shift``), in the input's dtype."""
+    scale = torch.full((3,), 1.0 if rescale_factor is None else float(rescale_factor), dtype=torch.float64)
+    shift = torch.zeros(3, dtype=torch.float64)
+    if mean is not None and std is not None:
+        std64 = torch.as_tensor(std, dtype=torch.float64)
+        scale, shift = scale / std64, -torch.as_tensor(mean, dtype=torch.float64) / std64
+    scale = scale.to(device=clips.device, dtype=clips.dtype).view(3, 1, 1)
+    shift = shift.to(device=clips.device, dtype=clips.dtype).view(3, 1, 1)
+    return torch.addcmul(shift, clips, scale).to(dtype)
+
+
+def _luma(clips: torch.Tensor) -> torch.Tensor:
+    """``(..., 3, H, W)`` -> ``(..., 1, H, W)`` grayscale."""
+    red, green, blue = clips.unbind(-3)
+    return (red * _LUMA[0] + green * _LUMA[1] + blue * _LUMA[2]).unsqueeze(-3)
+
+
+def _blend(clips: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (clips * factor + other * (1 - factor)).clamp_(0, 1)
+
+
+def _brightness(clips: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (clips * factor).clamp_(0, 1)
+
+
+def _contrast(clips: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    # The mean gray level of each frame, as torchvision's adjust_contrast on a (T, C, H, W) clip.
+    return _blend(clips, _luma(clips).mean(dim=(-3, -2, -1), keepdim=True), factor)
+
+
+def _saturation(clips: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _blend(clips, _luma(clips), factor)
+
+
+def _hue(clips: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue by ``shift`` turns, keeping value (max channel) and saturation (HSV, as Pillow)."""
+    value, _ = clips.max(dim=-3)
+    low, _ = clips.min(dim=-3)
+    chroma = value - low
+    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
+    red, green, blue = clips.unbind(-3)
+    # Hue in sextants [0, 6): which channel is the largest decides the sextant pair.
+    hue = torch.where(
+        value == red,
+        (green - blue) / safe,
+        torch.where(value == green, (blue - red) / safe + 2, (red - green) / safe + 4),
+    )
+    hue = torch.where(chroma > 0, hue, torch.zeros_like(hue))
+    hue = torch.remainder(hue / 6 + shift.squeeze(-3), 1.0) * 6
+    # Back from (hue, chroma, value): channel n = value - chroma * clamp(min(k, 4 - k), 0, 1), k = (n + hue) mod 6.
+    offsets = torch.tensor((5.0, 3.0, 1.0), device=clips.device, dtype=clips.dtype).view(3, 1, 1)
+    k = torch.remainder(offsets + hue.unsqueeze(-3), 6.0)
+    ramp = torch.minimum(k, 4 - k).clamp_(0, 1)
+    return (value.unsqueeze(-3) - chroma.unsqueeze(-3) * ramp).clamp_(0, 1)
+
+
+_OPERATIONS = (_brightness, _contrast, _saturation, _hue)
+
+
+def _color_jitter(
+    clips: torch.Tensor, order: torch.Tensor, factors: torch.Tensor, grayscale: torch.Tensor
+) -> torch.Tensor:
+    """Colour jitter on ``(B, T, 3, H, W)`` [0, 1] clips, each clip its operations in its own order, then grayscale.
+
+    Per step and operation, the clips doing that operation at that step go through it together (at most 16
+    operations per batch, each on all its clips at once)."""
+    factors = factors.to(clips.dtype)
+    for step in range(order.shape[1]):
+        for operation, function in enumerate(_OPERATIONS):
+            selected = (order[:, step] == operation).nonzero().flatten()
+            if selected.numel():
+                factor = factors[selected, operation].view(-1, 1, 1, 1, 1)
+                clips[selected] = function(clips[selected], factor)
+    selected = grayscale.nonzero().flatten()
+    if selected.numel():
+        clips[selected] = _luma(clips[selected]).expand(-1, -1, 3, -1, -1)
+    return clips
+
+
+__all__ = [
+    "COLOR_OPERATIONS",
+    "augment_uint8_clips",
+    "channels_first",
+    "normalize_uint8_frames",
+    "normalize_values",
+    "pack_augmentations",
+]
