@@ -182,6 +182,11 @@ class OnnxModelError(ActionCLIPError, ValueError):
     graphs were not exported for (another image size, more frames than the model's limit)."""
 
 
+class ModelCompileError(ActionCLIPError, RuntimeError):
+    """``torch.compile`` of the model failed (no C++ compiler for the CPU backend, an unknown backend or mode, an
+    operation the compiler cannot handle); the message names the cause and says to pass ``compile=False``."""
+
+
 def describe_source(source) -> str:
     """A short, printable name for a video source: a path or URL as is, bytes and file objects by kind and size."""
     if isinstance(source, (bytes, bytearray, memoryview)):

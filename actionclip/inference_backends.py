@@ -13,19 +13,46 @@ from __future__ import annotations
 
 import torch
 
-from .errors import PipelineArgumentError
+from .errors import ModelCompileError, PipelineArgumentError
 
 BACKENDS = ("torch", "onnx")
 
 
+COMPILE_HINT = "pass compile=False to run the model uncompiled"
+
+
 class TorchBackend:
-    """An `ActionCLIPModel` on ``device``: inputs are moved to the model's device and dtype."""
+    """An `ActionCLIPModel` on ``device``: inputs are moved to the model's device and dtype.
+
+    ``compile``: ``True`` or a dict of `torch.compile` options (``{"mode": "max-autotune"}``, ``{"backend": ...}``)
+    compiles the video features (the per-batch work; text embeddings are computed once per label set and cached);
+    shapes are static (``dynamic=False``): the pipeline pads a last, partial batch to the full batch size.
+    """
 
     backend_name = "torch"
 
-    def __init__(self, model, device: torch.device):
+    def __init__(self, model, device: torch.device, compile: bool | dict = False):
         self.model = model
         self.device = device
+        self._video_features = self._eager_video_features
+        self.compiled = False
+        if compile:
+            options = {"dynamic": False, **(compile if isinstance(compile, dict) else {})}
+            try:
+                self._video_features = torch.compile(self._eager_video_features, **options)
+            except Exception as error:  # torch raises several types for unknown backends, modes and options
+                raise ModelCompileError(
+                    f"torch.compile({options}) failed: {type(error).__name__}: {error}; {COMPILE_HINT}"
+                ) from error
+            self.compiled = True
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model takes its inputs in (its weights')."""
+        return self.model.dtype
+
+    def _eager_video_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model.get_video_features(pixel_values).pooler_output
 
     @property
     def cache_key(self) -> tuple:
@@ -40,17 +67,31 @@ class TorchBackend:
     def video_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         pixel_values = pixel_values.to(device=self.device, dtype=self.model.dtype)
         with torch.no_grad():
-            return self.model.get_video_features(pixel_values).pooler_output
+            if not self.compiled:
+                return self._video_features(pixel_values)
+            try:
+                return self._video_features(pixel_values)
+            except Exception as error:
+                # Compilation happens at the first call of each shape: its failures (no C++ compiler for the CPU
+                # backend, an unsupported operation) come from torch's compiler packages.
+                if not type(error).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                    raise
+                raise ModelCompileError(
+                    f"torch.compile of the video features failed: {type(error).__name__}: "
+                    f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}; {COMPILE_HINT}"
+                ) from error
 
     def scale(self, logit_scale: float | None = None) -> torch.Tensor:
         return self.model.evaluation_scale(logit_scale)
 
 
-def select_backend(model, device: torch.device, backend: str | None = None):
+def select_backend(model, device: torch.device, backend: str | None = None, compile: bool | dict = False):
     """The backend running ``model``: the ONNX model is its own backend, anything else runs through PyTorch.
 
     Raises:
-        PipelineArgumentError: ``backend`` is unknown or names another backend than the model's.
+        PipelineArgumentError: ``backend`` is unknown or names another backend than the model's, or ``compile`` is
+            asked of an ONNX model.
+        ModelCompileError: ``torch.compile`` refused its options.
     """
     if backend is not None and backend not in BACKENDS:
         raise PipelineArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -63,7 +104,9 @@ def select_backend(model, device: torch.device, backend: str | None = None):
             else "pass the PyTorch model's directory"
         )
         raise PipelineArgumentError(f"backend={backend!r} but {where!r} is a {found} model: {hint}")
-    return model if found == "onnx" else TorchBackend(model, device)
+    if compile and found != "torch":
+        raise PipelineArgumentError(f"compile=True needs a PyTorch model; {found!r} models run uncompiled")
+    return model if found == "onnx" else TorchBackend(model, device, compile)
 
 
 __all__ = ["BACKENDS", "TorchBackend", "select_backend"]

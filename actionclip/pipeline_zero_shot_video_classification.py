@@ -69,6 +69,19 @@ def _is_frame(item) -> bool:
     return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
 
 
+def _weights_dtype(dtype) -> torch.dtype | None:
+    """``pipeline(..., dtype=...)`` as a torch dtype (None for ``None`` / ``"auto"``: the model's own)."""
+    if dtype is None or dtype == "auto":
+        return None
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype.removeprefix("torch."), None)
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        raise PipelineArgumentError(
+            f"dtype must be 'auto', torch.float32, torch.bfloat16 or torch.float16 (or their names), got {dtype!r}"
+        )
+    return dtype
+
+
 def _positive_int(value, name: str, allowed: Sequence[int] | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise PipelineArgumentError(f"{name} must be a positive integer, got {value!r}")
@@ -181,15 +194,24 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def __init__(self, *args, backend: str | None = None, **kwargs):
+    def __init__(self, *args, backend: str | None = None, compile: bool | dict = False, **kwargs):
+        dtype = _weights_dtype(kwargs.get("dtype"))
+        if not isinstance(compile, (bool, dict)):
+            raise PipelineArgumentError(
+                f"compile must be True, False or a dict of torch.compile options, got {compile!r}"
+            )
         super().__init__(*args, **kwargs)
         where = str(getattr(self.model, "name_or_path", "") or "the model")
         # A closed-set model is refused here (its text tower was never saved); a plain CLIP model is converted.
         is_clip = zero_shot_model_kind(self.model.config, where) == CLIP
         if is_clip:
             self.model = self._actionclip_from_clip(where)
+        # The weights themselves in the asked dtype (a model passed as an object keeps its own otherwise): inputs
+        # follow the weights, so there is no autocast and no float32 copy of the model.
+        if dtype is not None and getattr(self.model, "backend_name", "torch") == "torch" and self.model.dtype != dtype:
+            self.model = self.model.to(dtype)
         # The model calls go through a backend (PyTorch, or onnxruntime for a directory from `actionclip export`).
-        self.backend = select_backend(self.model, self.device, backend)
+        self.backend = select_backend(self.model, self.device, backend, compile)
         if self.processor is None:
             self.processor = (
                 ActionCLIPProcessor.from_model_config(self.model.config)
@@ -348,19 +370,20 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         for model_inputs in prepared:
             batch.append(model_inputs)
             if len(batch) == batch_size:
-                yield from self._classify(batch, labels, templater, text_embeds, forward_params, postprocess_params)
+                yield from self._classify(
+                    batch, labels, templater, text_embeds, forward_params, postprocess_params, batch_size
+                )
                 batch = []
         if batch:
-            yield from self._classify(batch, labels, templater, text_embeds, forward_params, postprocess_params)
+            yield from self._classify(
+                batch, labels, templater, text_embeds, forward_params, postprocess_params, batch_size
+            )
 
-    def _classify(self, batch, labels, templater, text_embeds, forward_params, postprocess_params):
+    def _classify(self, batch, labels, templater, text_embeds, forward_params, postprocess_params, batch_size=None):
         present = [inputs for inputs in batch if inputs is not None]
         scores = iter(())
         if present:
-            model_inputs = {
-                "pixel_values": torch.cat([inputs["pixel_values"] for inputs in present]),
-                "num_views": [inputs["num_views"] for inputs in present],
-            }
+            model_inputs = self._collate(present, batch_size or len(batch))
             outputs = self._forward(
                 model_inputs, text_embeds=text_embeds, num_templates=templater.num_templates, **forward_params
             )
@@ -586,10 +609,52 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     # ------------------------------------------------------------------ model
 
+    def _collate(self, present: list[dict], batch_size: int) -> dict:
+        """The ``preprocess`` outputs of a batch as one model input: ``frames`` uint8 (rows, T, S, S, 3) (in pinned
+        memory when the model is on a GPU, so the copy does not block) or ``pixel_values`` (rows, T, C, H, W),
+        rows being the videos' views, and ``num_views``.
+
+        A compiled model sees static shapes: a batch with fewer videos than ``batch_size`` (the last one, or one
+        with skipped videos) is padded with copies of its first row up to ``batch_size`` videos' rows;
+        ``_forward`` drops their outputs (``num_rows``).
+        """
+        key = "frames" if "frames" in present[0] else "pixel_values"
+        if any(key not in inputs for inputs in present):
+            raise VideoDecodeError("videos", "a batch mixes decoded videos with pre-processed pixel_values")
+        parts = [inputs[key] for inputs in present]
+        num_views = [inputs["num_views"] for inputs in present]
+        rows = sum(part.shape[0] for part in parts)
+        padded_rows = rows
+        if getattr(self.backend, "compiled", False) and len(present) < batch_size and len(set(num_views)) == 1:
+            padded_rows = batch_size * num_views[0]
+        shape = (padded_rows, *parts[0].shape[1:])
+        if any(tuple(part.shape[1:]) != shape[1:] for part in parts):
+            shapes = sorted({tuple(part.shape[1:]) for part in parts})
+            raise VideoDecodeError("videos", f"the videos of a batch have different frame shapes {shapes}")
+        pin = key == "frames" and self.device.type == "cuda"
+        collated = torch.empty(shape, dtype=parts[0].dtype, pin_memory=pin)
+        torch.cat(parts, out=collated[:rows])
+        if padded_rows > rows:
+            collated[rows:] = parts[0][:1]
+        return {key: collated, "num_views": num_views, "num_rows": rows}
+
+    def _pixel_values(self, model_inputs: dict) -> torch.Tensor:
+        """The batch's ``pixel_values`` on the model's device in its dtype: uint8 ``frames`` are copied there
+        (non-blocking from pinned memory) and normalised there (`frames_to_pixel_values`)."""
+        if "frames" not in model_inputs:
+            return model_inputs["pixel_values"]
+        if self.backend.backend_name == "torch":
+            device, dtype = self.device, self.backend.dtype
+        else:  # onnxruntime runs on the CPU and converts to its graphs' dtype itself
+            device, dtype = torch.device("cpu"), torch.float32
+        return self.processor.video_processor.frames_to_pixel_values(model_inputs["frames"], device, dtype)
+
     def _forward(self, model_inputs, text_embeds=None, num_templates=1, logit_scale=None, ensemble="probs"):
-        """``pixel_values`` (sum of views, T, C, H, W) -> ``{"scores": (videos, N)}`` float32 on the CPU."""
+        """``frames`` uint8 (sum of views, T, S, S, 3) or ``pixel_values`` (sum of views, T, C, H, W) ->
+        ``{"scores": (videos, N)}`` float32 on the CPU."""
         with torch.no_grad():
-            video_embeds = self.backend.video_features(model_inputs["pixel_values"])
+            video_embeds = self.backend.video_features(self._pixel_values(model_inputs))
+        video_embeds = video_embeds[: model_inputs.get("num_rows", video_embeds.shape[0])]
         probs = self.score_video_embeddings(video_embeds, text_embeds, num_templates, logit_scale, ensemble)
         counts = model_inputs["num_views"]
         scores, start = [], 0

@@ -93,7 +93,11 @@ def test_crop_for_augmentation_draws_what_training_true_draws(processor):
     assert augmentation == drawn
     assert torch.equal(
         crop,
-        clip[:, drawn.crop_top : drawn.crop_top + drawn.crop_height, drawn.crop_left : drawn.crop_left + drawn.crop_width],
+        clip[
+            :,
+            drawn.crop_top : drawn.crop_top + drawn.crop_height,
+            drawn.crop_left : drawn.crop_left + drawn.crop_width,
+        ],
     )
 
 
