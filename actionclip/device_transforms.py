@@ -59,12 +59,13 @@ def pack_augmentations(augmentations: Sequence) -> dict[str, torch.Tensor]:
 
     Returns:
         ``crop_sizes`` (B, 2) int64 crop height and width; ``flip`` (B,) bool; ``jitter_order`` (B, 4) int64 index
-        into `COLOR_OPERATIONS` of the operation applied at each step (-1: none); ``jitter_factors`` (B, 4) float64
+        into `COLOR_OPERATIONS` of the operation applied at each step (-1: none); ``jitter_factors`` (B, 4) float32
         factor of each operation (in `COLOR_OPERATIONS` order); ``grayscale`` (B,) bool.
     """
     count = len(augmentations)
     order = torch.full((count, len(COLOR_OPERATIONS)), -1, dtype=torch.int64)
-    factors = torch.tensor([[1.0, 1.0, 1.0, 0.0]] * count, dtype=torch.float64)
+    # float32: the factors were drawn in float32, and some devices (MPS) have no float64.
+    factors = torch.tensor([[1.0, 1.0, 1.0, 0.0]] * count, dtype=torch.float32)
     for row, augmentation in enumerate(augmentations):
         for step, (operation, factor) in enumerate(augmentation.color_jitter):
             column = COLOR_OPERATIONS.index(operation)

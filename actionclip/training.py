@@ -431,6 +431,35 @@ class ActionCLIPTrainer(Trainer):
             self._eval_num_templates = len(templates)
         return self._eval_text_embeds
 
+    def _prepare_inputs(self, inputs: dict) -> dict:
+        """`Trainer._prepare_inputs` (tensors to the device), then uint8 ``frames`` from datasets with
+        ``transform_on_device`` become ``pixel_values`` there, in the model's dtype: the training augmentation
+        (``augmentation`` present) or the evaluation normalisation, batched
+        (`ActionCLIPVideoProcessor.augment_frames` / `frames_to_pixel_values`)."""
+        inputs = super()._prepare_inputs(inputs)
+        if "frames" not in inputs:
+            return inputs
+        inputs = dict(inputs)
+        frames, augmentation = inputs.pop("frames"), inputs.pop("augmentation", None)
+        processor = self._device_video_processor()
+        dtype = unwrap_actionclip(self.model).dtype
+        if augmentation is not None:
+            inputs["pixel_values"] = processor.augment_frames(frames, augmentation, dtype=dtype)
+        else:
+            inputs["pixel_values"] = processor.frames_to_pixel_values(frames, dtype=dtype)
+        return inputs
+
+    def _device_video_processor(self):
+        """The video processor whose options (crop size, normalisation) the device transform uses: the training
+        set's, else the evaluation set's, else one for the model's image size."""
+        for dataset in (self.train_dataset, self.eval_dataset, self.novel_dataset):
+            processor = getattr(dataset, "video_processor", None)
+            if processor is not None:
+                return processor
+        from .video_processing_actionclip import ActionCLIPVideoProcessor
+
+        return ActionCLIPVideoProcessor(crop_size=unwrap_actionclip(self.model).config.vision_config.image_size)
+
     def prediction_step(self, model, inputs, prediction_loss_only: bool, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
         labels = inputs.get("labels")

@@ -33,7 +33,9 @@ class ActionCLIPCollator:
         contrastive_loss: ``"kl"`` or ``"cross_entropy"`` (as `ActionCLIPConfig.contrastive_loss`).
         seed: seed of the generator used for items without ``sample_seed``.
 
-    Returns (from ``__call__``): ``pixel_values`` (B, T, C, H, W) float32, ``labels`` (B,) int64, ``input_ids`` and
+    Returns (from ``__call__``): ``pixel_values`` (B, T, C, H, W) float32 (or, for items of a dataset with
+    ``transform_on_device``, uint8 ``frames`` (B, T, H, W, 3) and in training their ``augmentation``, which
+    `ActionCLIPTrainer` turns into ``pixel_values`` on the device), ``labels`` (B,) int64, ``input_ids`` and
     ``attention_mask`` (B or N, L) padded to the longest prompt of the batch (at most 77 tokens).
     """
 
@@ -75,7 +77,7 @@ class ActionCLIPCollator:
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         if not features:
             raise ValueError("cannot collate an empty batch")
-        pixel_values = torch.stack([torch.as_tensor(feature["pixel_values"]) for feature in features])
+        clips = _collate_clips(features)
         labels = torch.tensor([int(feature["labels"]) for feature in features], dtype=torch.long)
         if labels.min() < 0 or labels.max() >= len(self.label_names):
             raise InvalidLabelsError(
@@ -90,11 +92,36 @@ class ActionCLIPCollator:
             texts = self.templater.format_prompts(self.label_names, [template_id] * len(self.label_names))
         tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=CONTEXT_LENGTH, return_tensors="pt")
         return {
-            "pixel_values": pixel_values.float(),
+            **clips,
             "labels": labels,
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
         }
+
+
+def _collate_clips(features: Sequence[dict]) -> dict:
+    """``pixel_values`` (B, T, C, H, W) float32, or uint8 ``frames`` (B, T, H, W, 3) of items from datasets with
+    ``transform_on_device``: their training crops differ in size, so they are padded (bottom and right) to the
+    largest, and their parameters packed into ``augmentation`` (`device_transforms.pack_augmentations`)."""
+    kinds = {"frames" if "frames" in feature else "pixel_values" for feature in features}
+    if len(kinds) > 1:
+        raise ValueError("cannot collate items with pixel_values together with items with uint8 frames")
+    if kinds == {"pixel_values"}:
+        return {"pixel_values": torch.stack([torch.as_tensor(f["pixel_values"]) for f in features]).float()}
+    frames = [torch.as_tensor(feature["frames"]) for feature in features]
+    augmentations = [feature.get("augmentation") for feature in features]
+    if any(a is None for a in augmentations) != all(a is None for a in augmentations):
+        raise ValueError("cannot collate training clips (with an augmentation) together with evaluation clips")
+    if augmentations[0] is None:
+        return {"frames": torch.stack(frames)}
+    from ..device_transforms import pack_augmentations
+
+    height = max(clip.shape[1] for clip in frames)
+    width = max(clip.shape[2] for clip in frames)
+    batch = torch.zeros((len(frames), frames[0].shape[0], height, width, 3), dtype=torch.uint8)
+    for row, clip in enumerate(frames):
+        batch[row, :, : clip.shape[1], : clip.shape[2]] = clip
+    return {"frames": batch, "augmentation": pack_augmentations(augmentations)}
 
 
 __all__ = ["ActionCLIPCollator"]

@@ -1,7 +1,11 @@
 """Torch datasets of labelled videos: decoding, frame sampling and the video transform run in ``__getitem__``, so
 they run in the DataLoader's worker processes.
 
-Every item is ``{"pixel_values": (T, C, H, W) float32, "labels": int, "sample_seed": int}``. ``sample_seed`` is a
+Every item is ``{"pixel_values": (T, C, H, W) float32, "labels": int, "sample_seed": int}``; with
+``transform_on_device=True`` it holds uint8 ``"frames"`` instead (the evaluation's resized and centre-cropped
+``(T, S, S, 3)``, or in training the clip's multi-scale crop ``(T, h, w, 3)`` and its ``"augmentation"``, a
+`ClipAugmentation` drawn from the same seeded stream as the CPU augmentation), 4x less to copy between processes,
+and `ActionCLIPTrainer` does the float work batched on the model's device. ``sample_seed`` is a
 64-bit number derived from ``(seed, epoch, index)``; :class:`~actionclip.data.collator.ActionCLIPCollator` draws
 the item's prompt template from it, so the prompts are as reproducible as the frames.
 
@@ -128,6 +132,7 @@ class _ClipLoader:
         decode_timeout: float | None,
         frame_template: str,
         frame_start_index: int,
+        transform_on_device: bool = False,
     ):
         from ..sampling import TSNSampler
         from ..video_processing_actionclip import ActionCLIPVideoProcessor
@@ -141,9 +146,12 @@ class _ClipLoader:
         self.decode_timeout = decode_timeout
         self.frame_template = frame_template
         self.frame_start_index = frame_start_index
+        self.transform_on_device = bool(transform_on_device)
 
-    def load(self, record: VideoRecord, seed_sequence: np.random.SeedSequence) -> tuple[torch.Tensor, int]:
-        """``((T, C, H, W) pixel values, sample_seed)`` of ``record``, drawn from ``seed_sequence``."""
+    def load(self, record: VideoRecord, seed_sequence: np.random.SeedSequence) -> tuple[dict, int]:
+        """``(clip fields, sample_seed)`` of ``record``, drawn from ``seed_sequence``: ``{"pixel_values": (T, C, H,
+        W)}``, or with ``transform_on_device`` ``{"frames": uint8 (T, h, w, 3)}`` plus, in training, the clip's
+        ``"augmentation"`` (`ClipAugmentation`; ``frames`` is then its multi-scale crop)."""
         from ..video_io import read_frame_folder, sample_and_read
 
         sampling_seq, augmentation_seq, prompt_seq = seed_sequence.spawn(3)
@@ -166,9 +174,15 @@ class _ClipLoader:
                 max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
             ).frames
         generator = torch.Generator().manual_seed(int(augmentation_seq.generate_state(1, np.uint64)[0] >> 1))
-        pixel_values = self.video_processor(frames, training=self.training, generator=generator)["pixel_values"]
         sample_seed = int(prompt_seq.generate_state(1, np.uint64)[0] >> 1)
-        return pixel_values[0], sample_seed
+        if not self.transform_on_device:
+            pixel_values = self.video_processor(frames, training=self.training, generator=generator)["pixel_values"]
+            return {"pixel_values": pixel_values[0]}, sample_seed
+        # uint8 to the collator; the float work runs on the device (ActionCLIPTrainer), from the same draws.
+        if self.training:
+            crop, augmentation = self.video_processor.crop_for_augmentation(frames, generator)
+            return {"frames": crop, "augmentation": augmentation}, sample_seed
+        return {"frames": self.video_processor.evaluation_frames(frames)}, sample_seed
 
     def _count_frames(self, folder) -> int:
         pattern = re.sub(r"\{[^}]*\}", "*", self.frame_template)
@@ -226,6 +240,11 @@ class _ClipDatasetState:
         return self.loader.training
 
     @property
+    def video_processor(self):
+        """The `ActionCLIPVideoProcessor` of the clips (the device-side transform uses its options)."""
+        return self.loader.video_processor
+
+    @property
     def bad_samples(self) -> list[tuple[object, str]]:
         """``(where, reason)`` of the samples this process could not read (``where`` names the record, or the shard
         and member)."""
@@ -246,6 +265,8 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
         seed: the seed of sampling, augmentation and prompts (with the epoch and the index).
         decode_timeout: seconds allowed to open and decode one video (``None``: no limit).
         skip_bad_samples, max_bad_samples: see the module docstring.
+        transform_on_device: hand over uint8 frames (and the augmentation's parameters) instead of pixel values
+            (see the module docstring).
         frame_template, frame_start_index: file names of frame-folder samples (frame ``i``, 0-based, is
             ``frame_template.format(i + frame_start_index)``).
     """
@@ -265,6 +286,7 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
         max_bad_samples: int | None = 100,
         frame_template: str = FRAME_TEMPLATE,
         frame_start_index: int = 1,
+        transform_on_device: bool = False,
     ):
         self.records = list(records)
         self.label_names = _label_names(label_names)
@@ -277,7 +299,14 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
                 "the samples do not match"
             )
         self.loader = _ClipLoader(
-            num_frames, training, video_processor, image_size, decode_timeout, frame_template, frame_start_index
+            num_frames,
+            training,
+            video_processor,
+            image_size,
+            decode_timeout,
+            frame_template,
+            frame_start_index,
+            transform_on_device,
         )
         self.seed = int(seed)
         self.epoch = 0
@@ -297,7 +326,7 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
         for attempt in range(len(self.records) + 1):
             record = self.records[record_index]
             try:
-                pixel_values, sample_seed = self.loader.load(
+                fields, sample_seed = self.loader.load(
                     record, sample_seed_sequence(self.seed, self.epoch, index, attempt)
                 )
             except unreadable as error:
@@ -307,7 +336,7 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
                 replacement = np.random.default_rng(sample_seed_sequence(self.seed, self.epoch, index, attempt + 1))
                 record_index = int(replacement.integers(len(self.records)))
                 continue
-            return {"pixel_values": pixel_values, "labels": record.label, "sample_seed": sample_seed}
+            return {**fields, "labels": record.label, "sample_seed": sample_seed}
         raise TooManyBadSamplesError(
             f"no readable sample found for index {index} after {len(self.records) + 1} attempts; "
             "the dataset seems to hold no readable video"
@@ -675,12 +704,15 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
         decode_timeout: float | None = 30.0,
         skip_bad_samples: bool = False,
         max_bad_samples: int | None = 100,
+        transform_on_device: bool = False,
     ):
         self.shards = _expand_shards(shards)
         if not self.shards:
             raise DatasetFormatError("no tar shards given")
         self.label_names = _label_names(label_names)
-        self.loader = _ClipLoader(num_frames, training, video_processor, image_size, decode_timeout, FRAME_TEMPLATE, 1)
+        self.loader = _ClipLoader(
+            num_frames, training, video_processor, image_size, decode_timeout, FRAME_TEMPLATE, 1, transform_on_device
+        )
         self.seed = int(seed)
         self.epoch = 0
         self.shuffle = shuffle
@@ -709,7 +741,7 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
                     where = f"{shard}:{key}"
                     try:
                         record = self._record(fields, where)
-                        pixel_values, sample_seed = self.loader.load(
+                        fields, sample_seed = self.loader.load(
                             record, sample_seed_sequence(self.seed, self.epoch, shard_number, position)
                         )
                     except unreadable as error:
@@ -717,7 +749,7 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
                             raise
                         self.bad.record(where, error)
                         continue
-                    yield {"pixel_values": pixel_values, "labels": record.label, "sample_seed": sample_seed}
+                    yield {**fields, "labels": record.label, "sample_seed": sample_seed}
             except unreadable as error:
                 # A shard that cannot be read at all (truncated, not a tar).
                 if not self.bad.skip:
