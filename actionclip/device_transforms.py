@@ -7,7 +7,8 @@ tensor operations, on whatever device they are on:
 - `normalize_uint8_frames`: rescale + normalise (evaluation; the frames are already resized and cropped);
 - `augment_uint8_clips`: the training augmentation of `video_processing_actionclip` (multi-scale crop resized with
   Pillow's antialiased bilinear filter, horizontal flip, colour jitter in a per-clip order, grayscale) with the
-  random parameters already drawn per clip on the host (`ClipAugmentation`, packed by `pack_augmentations`).
+  random parameters already drawn per clip on the host (`ClipAugmentation`, packed by `pack_augmentations`);
+- `two_pass_resize`: Pillow's separable resize with `F.interpolate`, which the CPU transforms use too.
 
 The results equal the per-clip CPU transforms of `ActionCLIPVideoProcessor` within one 8-bit level. Arithmetic
 runs in float32 whatever the output dtype: bfloat16 keeps 8 significant bits, so resizing or jittering in it would
@@ -19,7 +20,6 @@ This module travels with the pipeline as remote code: it imports torch only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -80,23 +80,20 @@ def pack_augmentations(augmentations: Sequence) -> dict[str, torch.Tensor]:
     }
 
 
-@lru_cache(maxsize=256)
-def _bilinear_weights(size_in: int, size_out: int) -> torch.Tensor:
-    """``(size_out, size_in)`` float64 matrix of the antialiased bilinear resize along one axis (torch's kernel,
-    which is Pillow's): resizing a signal is multiplying it by this matrix, found by resizing the unit impulses."""
-    impulses = torch.eye(size_in, dtype=torch.float64).view(size_in, 1, 1, size_in)
-    responses = F.interpolate(impulses, size=(1, size_out), mode="bilinear", antialias=True, align_corners=False)
-    return responses.view(size_in, size_out).t().contiguous()
-
-
-def _resize_matrices(sizes: torch.Tensor, padded: int, target: int, flip: torch.Tensor | None = None) -> torch.Tensor:
-    """``(B, target, padded)``: per clip, the resize of its first ``sizes[b]`` pixels to ``target`` (rows reversed
-    where ``flip``: a flip is a permutation of the output pixels); the padding's columns are zero."""
-    matrices = torch.zeros(len(sizes), target, padded, dtype=torch.float64)
-    for row, size in enumerate(sizes.tolist()):
-        weights = _bilinear_weights(size, target)
-        matrices[row, :, :size] = weights.flip(0) if flip is not None and bool(flip[row]) else weights
-    return matrices
+def two_pass_resize(frames: torch.Tensor, height: int, width: int, mode: str, quantized: bool) -> torch.Tensor:
+    """Resize float ``(N, C, H, W)`` 0-255 frames as Pillow does: horizontal pass, then vertical pass, each clipped
+    to [0, 255] (and rounded for 8-bit images, ``quantized``); ``mode`` an `F.interpolate` mode (antialiased
+    when shrinking, as Pillow, except ``"nearest-exact"``)."""
+    kwargs = {} if mode == "nearest-exact" else {"antialias": True, "align_corners": False}
+    if frames.shape[-1] != width:
+        frames = F.interpolate(frames, size=(frames.shape[-2], width), mode=mode, **kwargs).clamp_(0, 255)
+        if quantized:
+            frames = frames.round_()
+    if frames.shape[-2] != height:
+        frames = F.interpolate(frames, size=(height, width), mode=mode, **kwargs).clamp_(0, 255)
+        if quantized:
+            frames = frames.round_()
+    return frames
 
 
 def augment_uint8_clips(
@@ -122,16 +119,24 @@ def augment_uint8_clips(
         ``(B, T, 3, crop_height, crop_width)`` normalised frames in ``dtype``.
     """
     device = frames.device
-    batch, _, height, width, _ = frames.shape
-    sizes = augmentation["crop_sizes"].cpu()
-    flip = augmentation["flip"].cpu()
+    batch, num_frames = frames.shape[:2]
     target_height, target_width = crop_size
-    # The crop's resize (and flip) is one matrix per clip and axis: two batched matmuls, width first as Pillow.
-    rows = _resize_matrices(sizes[:, 0], height, target_height).to(device=device, dtype=torch.float32)
-    columns = _resize_matrices(sizes[:, 1], width, target_width, flip).to(device=device, dtype=torch.float32)
-    clips = channels_first(frames).to(torch.float32)  # (B, T, 3, H, W), 0-255
-    clips = torch.matmul(clips, columns.transpose(1, 2)[:, None, None])
-    clips = torch.matmul(rows[:, None, None], clips).clamp_(0, 255)
+    sizes = augmentation["crop_sizes"].tolist()
+    # Crops of one size resize together (TSN's multi-scale crop has at most a dozen sizes): the same antialiased
+    # bilinear passes as the CPU augmentation, one call per size, whatever the batch size.
+    groups: dict[tuple[int, int], list[int]] = {}
+    for row, (height, width) in enumerate(sizes):
+        groups.setdefault((height, width), []).append(row)
+    clips = torch.empty((batch, num_frames, 3, target_height, target_width), dtype=torch.float32, device=device)
+    uint8_clips = channels_first(frames)
+    for (height, width), rows in groups.items():
+        index = torch.tensor(rows, device=device)
+        crops = uint8_clips[index, :, :, :height, :width].to(torch.float32).flatten(0, 1)
+        resized = two_pass_resize(crops, target_height, target_width, "bilinear", quantized=False)
+        clips[index] = resized.view(len(rows), num_frames, 3, target_height, target_width)
+    flipped = augmentation["flip"].to(device).nonzero().flatten()
+    if flipped.numel():
+        clips[flipped] = clips[flipped].flip(-1)
 
     order = augmentation["jitter_order"].to(device)
     grayscale = augmentation["grayscale"].to(device)
@@ -234,4 +239,5 @@ __all__ = [
     "normalize_uint8_frames",
     "normalize_values",
     "pack_augmentations",
+    "two_pass_resize",
 ]

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchvision.transforms.v2.functional as tvF
 from PIL import Image
 from transformers.image_processing_utils import BatchFeature
@@ -32,6 +31,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
+from .device_transforms import augment_uint8_clips, normalize_uint8_frames, two_pass_resize
 from .errors import VideoDecodeError, VideoProcessingError
 
 MULTI_SCALE_CROP_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
@@ -341,8 +341,6 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         Raises:
             VideoProcessingError: the frames are not a uint8 tensor with 3 channels last.
         """
-        from .device_transforms import normalize_uint8_frames
-
         frames = _uint8_frames(frames, "frames")
         if device is not None:
             frames = frames.to(device, non_blocking=frames.is_pinned())
@@ -367,8 +365,6 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         collator pads them) and their parameters (`device_transforms.pack_augmentations`) -> ``pixel_values``
         ``(B, T, 3, crop_height, crop_width)`` in ``dtype`` on ``device``. Equal to `apply_augmentation` per clip
         within one 8-bit level."""
-        from .device_transforms import augment_uint8_clips
-
         frames = _uint8_frames(frames, "frames")
         if frames.ndim != 5:
             raise VideoProcessingError(f"frames: expected a batch (B, T, H, W, 3), got shape {tuple(frames.shape)}")
@@ -427,18 +423,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             return frames
         if backend == "pil":
             return _pil_resize(frames, height, width, resample)
-        mode = _TORCH_MODES[resample]
-        kwargs = {} if mode == "nearest-exact" else {"antialias": True, "align_corners": False}
-        # Pillow resizes horizontally first, then vertically; each pass clips (and rounds, for 8-bit images).
-        if frames.shape[-1] != width:
-            frames = F.interpolate(frames, size=(frames.shape[-2], width), mode=mode, **kwargs).clamp_(0, 255)
-            if quantized:
-                frames = frames.round_()
-        if frames.shape[-2] != height:
-            frames = F.interpolate(frames, size=(height, width), mode=mode, **kwargs).clamp_(0, 255)
-            if quantized:
-                frames = frames.round_()
-        return frames
+        return two_pass_resize(frames, height, width, _TORCH_MODES[resample], quantized)
 
     # ------------------------------------------------------------------ training
 

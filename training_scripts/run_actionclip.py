@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import actionclip.process_policy  # noqa: F401  (first: our OpenMP wait policy, set before torch loads)
 
 # isort: split
+import torch
 import transformers
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
@@ -93,9 +94,12 @@ class DataArguments:
     skip_bad_samples: bool = field(default=False, metadata={"help": "Replace unreadable samples, logging them."})
     max_bad_samples: int = field(default=100, metadata={"help": "Fail past this many unreadable samples."})
     frame_template: str = field(default="img_{:05d}.jpg", metadata={"help": "Frame file names of frame folders."})
-    transform_on_device: bool = field(
-        default=True,
-        metadata={"help": "Workers hand over uint8 frames; augmentation and normalisation run on the device."},
+    transform_on_device: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Workers hand over uint8 frames; augmentation and normalisation run batched on the device "
+            "(default: when a GPU is available; on a CPU the per-clip transforms in the workers are cheaper)."
+        },
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training samples."})
     novel_eval_path: str | None = field(
@@ -172,7 +176,9 @@ def _dataset_options(data_args: DataArguments, video_processor) -> dict:
         decode_timeout=data_args.decode_timeout,
         skip_bad_samples=data_args.skip_bad_samples,
         max_bad_samples=data_args.max_bad_samples,
-        transform_on_device=data_args.transform_on_device,
+        transform_on_device=(
+            torch.cuda.is_available() if data_args.transform_on_device is None else data_args.transform_on_device
+        ),
     )
     if data_args.dataset_format != "tar":
         common["frame_template"] = data_args.frame_template
