@@ -34,6 +34,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import actionclip.process_policy  # noqa: E402,F401  (first: our OpenMP wait policy, set before torch loads)
+
+# isort: split
 import torch  # noqa: E402
 
 from actionclip.device_transforms import pack_augmentations  # noqa: E402
