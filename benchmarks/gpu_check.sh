@@ -7,7 +7,9 @@
 # Prints, in order: the environment; the model table in the issue's configuration (ViT-B/16, 224 px, 8 frames,
 # batch 32, 400 classes x 16 templates) with the torch.compile variant and a count of synchronising CUDA calls
 # per step; ours with the joint prompt (1576-token sequences: the SDPA case), zero-shot only; the end-to-end
-# pipeline on the GPU. Each part has its own time limit, so a slow part cannot starve the others; a part that
+# pipeline on the GPU; then issue 13d's: host ms per video of the CPU transforms against the uint8 hand-off +
+# device transforms, a training step fed from files against the synthetic-input step, and the pipeline's fast path
+# (patch embedding conv vs matmul, warmed single-video latency, float32 / bf16 weights / compiled). Each part has its own time limit, so a slow part cannot starve the others; a part that
 # fails prints why and the script goes on. Exit status: that of the main table.
 set -u
 cd "$(dirname "$0")/.."
@@ -51,5 +53,20 @@ echo
 echo "== end-to-end pipeline on the GPU (small model; decoding stays on the CPU)"
 timeout 90 "$PY" benchmarks/run.py --skip-model --with-pipeline --device cuda \
     || echo "(pipeline run failed or timed out)"
+
+echo
+echo "== issue 13d: host ms/video of today's CPU transforms vs uint8 hand-off + device transforms (224 px, 8 frames)"
+timeout 60 "$PY" benchmarks/device_preprocess.py --device cuda --crop 224 --frames 8 --batch 32 --threads 1 \
+    || echo "(device preprocess run failed or timed out)"
+
+echo
+echo "== issue 13d: training step fed from files (16 workers) vs synthetic inputs, ViT-B/16, batch 32"
+timeout 200 "$PY" benchmarks/training_step.py --preset h200 --device cuda --workers 16 --videos 16 \
+    --warmup 3 --steps 10 || echo "(training step run failed or timed out)"
+
+echo
+echo "== issue 13d: pipeline fast path, ViT-B/16: patch-embedding conv vs matmul, warmed single-video latency"
+timeout 240 "$PY" benchmarks/fast_path.py --preset h200 --device cuda --compile --labels 400 \
+    || echo "(fast path run failed or timed out)"
 
 exit $status
