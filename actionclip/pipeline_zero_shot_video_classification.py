@@ -170,7 +170,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ``batch_size`` (videos per forward pass), ``num_workers`` (decoding threads for a list of videos, default
     ``min(4, cpu count)``; decoding runs ahead of the model), ``preprocessed``, ``on_error`` (``"raise"``, or
     ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``decode_timeout`` (seconds
-    per video). ``device`` and ``dtype`` are given to ``pipeline()``.
+    per video). ``device`` and ``dtype`` are given to ``pipeline()``: ``dtype`` (``torch.bfloat16``, ``"float16"``, ...)
+    puts the weights themselves in that dtype, a model passed as an object included (inputs follow the weights: no
+    autocast). ``compile=True`` (or a dict of ``torch.compile`` options), given to ``pipeline()``, compiles the
+    video features with static shapes: a last, partial batch is padded to ``batch_size`` videos and the padding's
+    outputs dropped, so nothing compiles twice; a compiler failure raises `ModelCompileError`. Decoded videos reach
+    the device as uint8 frames (pinned memory, non-blocking copies on a GPU) and are normalised there.
 
     A directory written by ``actionclip export`` (`actionclip.onnx_export`) runs with onnxruntime on the CPU, with the
     same pre-processing, scoring and text cache: ``pipeline("zero-shot-video-classification", model=export_dir)``;
