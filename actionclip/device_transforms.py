@@ -20,6 +20,7 @@ This module travels with the pipeline as remote code: it imports torch only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -121,27 +122,36 @@ def augment_uint8_clips(
     device = frames.device
     batch, num_frames = frames.shape[:2]
     target_height, target_width = crop_size
-    sizes = augmentation["crop_sizes"].tolist()
+    # Every decision below is taken on the CPU, from one copy of the parameters (one wait for the device at most,
+    # none when they are CPU tensors, as the collator makes them); indices go to the device without blocking.
+    control = torch.cat(
+        [
+            augmentation["crop_sizes"].to(torch.int64),
+            augmentation["flip"].to(torch.int64)[:, None],
+            augmentation["jitter_order"].to(torch.int64),
+            augmentation["grayscale"].to(torch.int64)[:, None],
+        ],
+        dim=1,
+    ).cpu()
+    sizes, flip, order, grayscale = control[:, :2], control[:, 2], control[:, 3:-1], control[:, -1]
     # Crops of one size resize together (TSN's multi-scale crop has at most a dozen sizes): the same antialiased
     # bilinear passes as the CPU augmentation, one call per size, whatever the batch size.
     groups: dict[tuple[int, int], list[int]] = {}
-    for row, (height, width) in enumerate(sizes):
+    for row, (height, width) in enumerate(sizes.tolist()):
         groups.setdefault((height, width), []).append(row)
     clips = torch.empty((batch, num_frames, 3, target_height, target_width), dtype=torch.float32, device=device)
     uint8_clips = channels_first(frames)
     for (height, width), rows in groups.items():
-        index = torch.tensor(rows, device=device)
+        index = _on_device(torch.tensor(rows), device)
         crops = uint8_clips[index, :, :, :height, :width].to(torch.float32).flatten(0, 1)
         resized = two_pass_resize(crops, target_height, target_width, "bilinear", quantized=False)
         clips[index] = resized.view(len(rows), num_frames, 3, target_height, target_width)
-    flipped = augmentation["flip"].to(device).nonzero().flatten()
-    if flipped.numel():
+    if bool(flip.any()):
+        flipped = _on_device(flip.nonzero().flatten(), device)
         clips[flipped] = clips[flipped].flip(-1)
-
-    order = augmentation["jitter_order"].to(device)
-    grayscale = augmentation["grayscale"].to(device)
     if bool((order >= 0).any()) or bool(grayscale.any()):
-        clips = _color_jitter(clips / 255.0, order, augmentation["jitter_factors"].to(device), grayscale) * 255.0
+        factors = augmentation["jitter_factors"].cpu()
+        clips = _color_jitter(clips / 255.0, order, factors, grayscale.bool()) * 255.0
     return normalize_values(clips, mean, std, rescale_factor, dtype)
 
 
@@ -154,14 +164,36 @@ def normalize_values(
 ) -> torch.Tensor:
     """Float ``(..., 3, H, W)`` with 0-255 values -> ``(x * rescale_factor - mean) / std`` in ``dtype``, as one
     multiply-add with per-channel constants computed in float64 (``x * scale + shift``), in the input's dtype."""
+    scale, shift = _normalization(
+        None if mean is None else tuple(mean),
+        None if std is None else tuple(std),
+        rescale_factor,
+        clips.device,
+        clips.dtype,
+    )
+    return torch.addcmul(shift, clips, scale).to(dtype)
+
+
+@lru_cache(maxsize=64)
+def _normalization(mean, std, rescale_factor, device: torch.device, dtype: torch.dtype):
+    """``(scale, shift)`` ``(3, 1, 1)`` on ``device``: computed in float64 once per device and dtype (a copy to a GPU
+    from ordinary host memory waits for the device's queue; later batches reuse them)."""
     scale = torch.full((3,), 1.0 if rescale_factor is None else float(rescale_factor), dtype=torch.float64)
     shift = torch.zeros(3, dtype=torch.float64)
     if mean is not None and std is not None:
         std64 = torch.as_tensor(std, dtype=torch.float64)
         scale, shift = scale / std64, -torch.as_tensor(mean, dtype=torch.float64) / std64
-    scale = scale.to(device=clips.device, dtype=clips.dtype).view(3, 1, 1)
-    shift = shift.to(device=clips.device, dtype=clips.dtype).view(3, 1, 1)
-    return torch.addcmul(shift, clips, scale).to(dtype)
+    return (
+        scale.to(device=device, dtype=dtype).view(3, 1, 1),
+        shift.to(device=device, dtype=dtype).view(3, 1, 1),
+    )
+
+
+def _on_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on ``device``, from pinned memory to a GPU so that the copy does not wait."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def _luma(clips: torch.Tensor) -> torch.Tensor:
@@ -203,7 +235,7 @@ def _hue(clips: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     hue = torch.where(chroma > 0, hue, torch.zeros_like(hue))
     hue = torch.remainder(hue / 6 + shift.squeeze(-3), 1.0) * 6
     # Back from (hue, chroma, value): channel n = value - chroma * clamp(min(k, 4 - k), 0, 1), k = (n + hue) mod 6.
-    offsets = torch.tensor((5.0, 3.0, 1.0), device=clips.device, dtype=clips.dtype).view(3, 1, 1)
+    offsets = (5 - 2 * torch.arange(3, device=clips.device, dtype=clips.dtype)).view(3, 1, 1)  # 5, 3, 1
     k = torch.remainder(offsets + hue.unsqueeze(-3), 6.0)
     ramp = torch.minimum(k, 4 - k).clamp_(0, 1)
     return (value.unsqueeze(-3) - chroma.unsqueeze(-3) * ramp).clamp_(0, 1)
@@ -217,17 +249,19 @@ def _color_jitter(
 ) -> torch.Tensor:
     """Colour jitter on ``(B, T, 3, H, W)`` [0, 1] clips, each clip its operations in its own order, then grayscale.
 
-    Per step and operation, the clips doing that operation at that step go through it together (at most 16
-    operations per batch, each on all its clips at once)."""
-    factors = factors.to(clips.dtype)
+    ``order`` (B, 4), ``factors`` (B, 4) and ``grayscale`` (B,) are CPU tensors. Per step and operation, the clips
+    doing that operation at that step go through it together (at most 16 operations per batch, each on all its
+    clips at once)."""
+    device = clips.device
     for step in range(order.shape[1]):
         for operation, function in enumerate(_OPERATIONS):
-            selected = (order[:, step] == operation).nonzero().flatten()
-            if selected.numel():
-                factor = factors[selected, operation].view(-1, 1, 1, 1, 1)
+            rows = (order[:, step] == operation).nonzero().flatten()
+            if rows.numel():
+                selected = _on_device(rows, device)
+                factor = _on_device(factors[rows, operation].to(clips.dtype), device).view(-1, 1, 1, 1, 1)
                 clips[selected] = function(clips[selected], factor)
-    selected = grayscale.nonzero().flatten()
-    if selected.numel():
+    if bool(grayscale.any()):
+        selected = _on_device(grayscale.nonzero().flatten(), device)
         clips[selected] = _luma(clips[selected]).expand(-1, -1, 3, -1, -1)
     return clips
 
