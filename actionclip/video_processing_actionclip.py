@@ -31,7 +31,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
-from .device_transforms import augment_uint8_clips, normalize_uint8_frames, two_pass_resize
+from .device_transforms import augment_uint8_clips, normalize_uint8_frames, pack_augmentations, two_pass_resize
 from .errors import VideoDecodeError, VideoProcessingError
 
 MULTI_SCALE_CROP_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
@@ -356,16 +356,19 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
     def augment_frames(
         self,
         frames: torch.Tensor,
-        augmentation: dict[str, torch.Tensor],
+        augmentation: dict[str, torch.Tensor] | Sequence[ClipAugmentation],
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """The training augmentation of a batch on the device: uint8 multi-scale crops ``(B, T, H, W, 3)`` (clip
-        ``b`` in its top-left ``augmentation["crop_sizes"][b]`` pixels, as `crop_for_augmentation` cuts them and the
-        collator pads them) and their parameters (`device_transforms.pack_augmentations`) -> ``pixel_values``
+        ``b`` in its top-left crop-size pixels, as `crop_for_augmentation` cuts them and the collator pads them) and
+        their parameters (a list of `ClipAugmentation`, or `device_transforms.pack_augmentations` of it) ->
+        ``pixel_values``
         ``(B, T, 3, crop_height, crop_width)`` in ``dtype`` on ``device``. Equal to `apply_augmentation` per clip
         within one 8-bit level."""
         frames = _uint8_frames(frames, "frames")
+        if not isinstance(augmentation, dict):
+            augmentation = pack_augmentations(augmentation)
         if frames.ndim != 5:
             raise VideoProcessingError(f"frames: expected a batch (B, T, H, W, 3), got shape {tuple(frames.shape)}")
         if device is not None:

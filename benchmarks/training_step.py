@@ -139,10 +139,7 @@ def main(argv=None) -> int:
                 for key, value in batch.items()
             }
             if "frames" in moved:  # what ActionCLIPTrainer._prepare_inputs does
-                augmentation = {
-                    key: value.to(device, non_blocking=True) for key, value in batch["augmentation"].items()
-                }
-                pixel_values = processor.augment_frames(moved["frames"], augmentation, dtype=dtype)
+                pixel_values = processor.augment_frames(moved["frames"], batch["augmentation"], dtype=dtype)
             else:
                 pixel_values = moved["pixel_values"]
             return pixel_values, moved["input_ids"], moved["attention_mask"], moved["labels"]

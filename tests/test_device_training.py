@@ -38,7 +38,7 @@ def test_device_augmented_batch_equals_the_cpu_augmented_batch(video_data):
     assert handed_over["frames"].dtype == torch.uint8 and "pixel_values" not in handed_over
     assert torch.equal(handed_over["input_ids"], expected["input_ids"])  # the prompts draw from the same seeds
     augmentation = handed_over["augmentation"]
-    assert augmentation["jitter_order"].max() >= 0  # some clips are jittered
+    assert any(clip.color_jitter for clip in augmentation)  # some clips are jittered
     got = on_device.video_processor.augment_frames(handed_over["frames"], augmentation)
     assert got.shape == expected["pixel_values"].shape
     assert (got - expected["pixel_values"]).abs().max() < ONE_LEVEL
@@ -63,12 +63,12 @@ def test_uint8_batches_are_reproducible_for_a_seed_and_worker_count(video_data):
     loader = torch.utils.data.DataLoader(data, batch_size=4, num_workers=2, collate_fn=collator)
     from_workers = next(iter(loader))
     assert torch.equal(from_workers["frames"], in_process["frames"])
-    for key, value in in_process["augmentation"].items():
-        assert torch.equal(from_workers["augmentation"][key], value), key
+    assert from_workers["augmentation"] == in_process["augmentation"]
     again = collator([dataset(video_data)[i] for i in range(4)])
     assert torch.equal(again["frames"], in_process["frames"])
+    assert again["augmentation"] == in_process["augmentation"]
     other = collator([dataset(video_data, seed=6)[i] for i in range(4)])
-    assert not all(torch.equal(other["augmentation"][k], v) for k, v in in_process["augmentation"].items())
+    assert other["augmentation"] != in_process["augmentation"]
 
 
 def test_trainer_on_device_transforms_trains_as_the_cpu_path(video_data, tmp_path):

@@ -102,7 +102,7 @@ class ActionCLIPCollator:
 def _collate_clips(features: Sequence[dict]) -> dict:
     """``pixel_values`` (B, T, C, H, W) float32, or uint8 ``frames`` (B, T, H, W, 3) of items from datasets with
     ``transform_on_device``: their training crops differ in size, so they are padded (bottom and right) to the
-    largest, and their parameters packed into ``augmentation`` (`device_transforms.pack_augmentations`)."""
+    largest, and their parameters listed in ``augmentation`` (`ClipAugmentation` per clip)."""
     kinds = {"frames" if "frames" in feature else "pixel_values" for feature in features}
     if len(kinds) > 1:
         raise ValueError("cannot collate items with pixel_values together with items with uint8 frames")
@@ -114,14 +114,14 @@ def _collate_clips(features: Sequence[dict]) -> dict:
         raise ValueError("cannot collate training clips (with an augmentation) together with evaluation clips")
     if augmentations[0] is None:
         return {"frames": torch.stack(frames)}
-    from ..device_transforms import pack_augmentations
-
     height = max(clip.shape[1] for clip in frames)
     width = max(clip.shape[2] for clip in frames)
     batch = torch.zeros((len(frames), frames[0].shape[0], height, width, 3), dtype=torch.uint8)
     for row, clip in enumerate(frames):
         batch[row, :, : clip.shape[1], : clip.shape[2]] = clip
-    return {"frames": batch, "augmentation": pack_augmentations(augmentations)}
+    # The parameters stay Python objects: the Trainer's device placement leaves them on the host, where the
+    # device transform takes its decisions without waiting for the device.
+    return {"frames": batch, "augmentation": list(augmentations)}
 
 
 __all__ = ["ActionCLIPCollator"]
