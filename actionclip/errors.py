@@ -6,7 +6,16 @@ This module imports nothing from the package: the modules that travel as remote 
 
 
 class ActionCLIPError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    Errors pickle with their attributes (``source``, ``reason``, ...) and message, so one raised in a decoding worker
+    process arrives in the parent as the same class; a source that does not pickle (a file object) travels as its
+    description.
+    """
+
+    def __reduce__(self):
+        state = {key: _picklable_attribute(value) for key, value in vars(self).items()}
+        return _rebuild_error, (type(self), self.args, state)
 
 
 class VideoDecodeError(ActionCLIPError, ValueError):
@@ -16,6 +25,21 @@ class VideoDecodeError(ActionCLIPError, ValueError):
         self.source = source
         self.reason = reason
         super().__init__(f"cannot decode video {describe_source(source)}: {reason}")
+
+
+class VideoInputError(ActionCLIPError, ValueError):
+    """An input that is not a usable video although nothing failed to decode: an unsupported type, frames of the
+    wrong shape, dtype or range, frames too small for the crop, pre-processed tensors of the wrong shape."""
+
+    def __init__(self, source, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"unusable video input {describe_source(source)}: {reason}")
+
+
+class DecodeWorkerDiedError(VideoDecodeError):
+    """The worker process decoding a video died (a crash in the decoder, killed by a signal); the video's result is
+    this error and a fresh worker takes the next videos."""
 
 
 class VideoTimeoutError(VideoDecodeError, TimeoutError):
@@ -185,6 +209,29 @@ class OnnxModelError(ActionCLIPError, ValueError):
 class ModelCompileError(ActionCLIPError, RuntimeError):
     """``torch.compile`` of the model failed (no C++ compiler for the CPU backend, an unknown backend or mode, an
     operation the compiler cannot handle); the message names the cause and says to pass ``compile=False``."""
+
+
+def _picklable_attribute(value):
+    if value is None or isinstance(value, (str, int, float, bool, tuple, list, dict)):
+        return value
+    if hasattr(value, "__fspath__"):
+        return value
+    return describe_source(value)
+
+
+def _rebuild_error(cls, args, state):
+    # Not through __init__, whose signature varies; through the __new__ of the built-in base whose memory layout the
+    # class has (OSError's for a TimeoutError, BaseException's otherwise).
+    for base in cls.__mro__:
+        if "__new__" in vars(base) and base.__module__ == "builtins":
+            try:
+                error = base.__new__(cls, *args)
+                break
+            except TypeError:
+                continue
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def describe_source(source) -> str:

@@ -10,6 +10,8 @@ deterministic clips spread evenly over the video, used for multi-view evaluation
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .errors import SamplingError
@@ -84,23 +86,39 @@ class TSNSampler(_Sampler):
     ``K == 1`` is the evaluation rule above.
 
     Args:
-        num_segments: ``T``, frames per clip.
+        num_frames: ``T``, frames per clip (one per segment). ``num_segments=`` is its old name (deprecated).
         mode: ``"eval"`` (deterministic) or ``"train"`` (random).
         seed: seed of the sampler's own generator, used when ``__call__`` gets no ``rng``.
     """
 
-    def __init__(self, num_segments: int, mode: str = "eval", seed: int | None = None):
+    def __init__(
+        self, num_frames: int | None = None, mode: str = "eval", seed: int | None = None, *, num_segments=None
+    ):
         super().__init__(seed)
-        self.num_segments = _positive_int(num_segments, "num_segments")
+        if num_segments is not None:
+            warnings.warn(
+                "TSNSampler(num_segments=...) is deprecated: use num_frames=, as every sampler takes",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if num_frames is not None:
+                raise SamplingError("pass num_frames or its deprecated name num_segments, not both")
+            num_frames = num_segments
+        self.num_frames = _positive_int(num_frames, "num_frames")
         self.mode = _check_mode(mode)
 
+    @property
+    def num_segments(self) -> int:
+        """The old name of ``num_frames`` (one frame per segment)."""
+        return self.num_frames
+
     def __repr__(self) -> str:
-        return f"TSNSampler(num_segments={self.num_segments}, mode={self.mode!r})"
+        return f"TSNSampler(num_frames={self.num_frames}, mode={self.mode!r})"
 
     def views(self, num_video_frames: int, num_clips: int) -> np.ndarray:
         n = _check_num_video_frames(num_video_frames)
         num_clips = _positive_int(num_clips, "num_clips")
-        segments = self.num_segments
+        segments = self.num_frames
         i = np.arange(segments, dtype=np.int64)
         if num_clips == 1 and segments == 1:
             return np.array([[n // 2]], dtype=np.int64)
@@ -113,7 +131,7 @@ class TSNSampler(_Sampler):
         return np.clip(indices, 0, n - 1)
 
     def _train(self, num_video_frames: int, rng: np.random.Generator) -> np.ndarray:
-        n, segments = num_video_frames, self.num_segments
+        n, segments = num_video_frames, self.num_frames
         if n < segments:
             extra = rng.integers(0, n, size=segments - n)
             return np.sort(np.concatenate([np.arange(n), extra])).astype(np.int64)
@@ -239,7 +257,7 @@ class MultiViewSampler:
         num_video_frames = _check_num_video_frames(num_video_frames)
         # More clips than the video has frames (or a clip has frames, for short videos) only repeat the same frames;
         # an absurd count would otherwise surface later as an output too large to decode.
-        clip_length = getattr(self.base, "num_segments", None) or getattr(self.base, "num_frames", 1)
+        clip_length = getattr(self.base, "num_frames", 1)
         if self.num_clips > max(num_video_frames, clip_length):
             raise SamplingError(
                 f"num_clips={self.num_clips} is too many clips for a video of {num_video_frames} frames: at most "
@@ -279,7 +297,11 @@ SAMPLER_REGISTRY = {
 
 
 def get_sampler(name: str, **kwargs):
-    """Build a sampler by registry name (``tsn``, ``uniform``, ``dense``, ``multiview``) with its arguments."""
+    """Build a sampler by registry name (``tsn``, ``uniform``, ``dense``, ``multiview``) with its arguments.
+
+    The clip samplers take the same arguments (``num_frames=``, ``mode=``, ``seed=``; ``dense`` also ``stride=``), so
+    ``get_sampler(name, num_frames=8, mode="train")`` builds any of them.
+    """
     try:
         cls = SAMPLER_REGISTRY[name]
     except (KeyError, TypeError):

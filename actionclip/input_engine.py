@@ -1,0 +1,577 @@
+"""Inputs to frames: the one place that decides how a video input becomes the uint8 frames a model needs.
+
+Every caller (the processor, the video processor, the zero-shot pipeline, evaluation and the training datasets)
+describes what it wants with a :class:`ClipSpec` (frames per clip, views, sampler, resize target and crop) and asks
+this module for frames:
+
+- a path, an http(s) URL, bytes or a binary file object is decoded (`video_io`), its frames chosen by the sampler
+  named in the spec (`sampling.get_sampler`);
+- a frame folder (:class:`FrameFolder`) is read image by image;
+- decoded frames (a uint8 array or tensor ``(T, H, W, 3)`` / ``(T, 3, H, W)``, float ones in [0, 1], a list of PIL
+  images) are sampled the same way when their length is not the clip length.
+
+The frames are then resized (the video processor's shorter-side target, with its Pillow filter) and cropped (the
+centre, or the three crops of multi-crop testing) in one step: Pillow resamples only the crop's box of the source,
+which gives the pixels of resize-then-crop (the original's ``GroupScale`` + ``GroupCenterCrop``) without computing
+the pixels the crop throws away. The result is uint8 ``(V, T, S, S, 3)``: V views (``num_clips * num_crops``),
+ready for `ActionCLIPVideoProcessor.frames_to_pixel_values` (rescale and normalise, on the model's device).
+
+:class:`DecodePool` runs :func:`read_clip` in worker processes (decoding holds the interpreter lock in places and the
+resize does too, so threads stop scaling at a few cores). Results come back in input order; a file that cannot be
+read gives its typed error and the others go on; a worker that dies (a crash in a decoder, SIGKILL) gives its item a
+`DecodeWorkerDiedError` and is replaced; a worker stuck past the decode timeout is killed and its item gets a
+`VideoTimeoutError`. Frames travel through the worker's pipe once, straight into the tensor that holds them. The
+pool ends its workers when the iteration ends, fails, is interrupted or is closed early.
+
+This module imports torch only in the functions that return tensors, so worker processes start without it; it is
+copied next to the weights with the pipeline (remote code), so it imports its package's modules relatively.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import wait
+
+import numpy as np
+from PIL import Image
+
+from .errors import DecodeWorkerDiedError, VideoDecodeError, VideoInputError, VideoTimeoutError, describe_source
+from .process_policy import available_cpus
+from .sampling import get_sampler
+from .video_io import is_video_source, read_frame_folder, sample_and_read
+
+# Start method of the worker processes. The parent has torch (and its threads) loaded, so fork is unsafe; a fork
+# server that has imported this module once starts each worker in milliseconds, where spawn re-imports numpy, PyAV
+# and Pillow in every worker (see benchmarks/input_engine.py for both).
+START_METHOD = "forkserver"
+# Items handed to one worker before it returns the first: the second waits in its pipe, so a worker never idles
+# between sending a result and receiving the next item.
+ITEMS_PER_WORKER = 2
+# A worker holding an item longer than the decode timeout times this (plus the grace) is killed: the decoder's own
+# deadline normally fires long before.
+TIMEOUT_FACTOR = 2.0
+TIMEOUT_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What frames a caller wants from each input.
+
+    Args:
+        num_frames: frames per clip (T); ``None`` keeps every frame of in-memory clips (files need a count).
+        num_clips: temporal clips per video (multi-view testing).
+        num_crops: 1 (centre crop) or 3 (start, centre and end of the longer side) spatial crops per clip.
+        sampler: a `sampling.get_sampler` name (``"tsn"``, ``"uniform"``, ``"dense"``).
+        mode: ``"eval"`` (deterministic indices) or ``"train"`` (random, from the ``rng`` of the call).
+        size: the resize target, ``{"shortest_edge": s}`` or ``{"height": h, "width": w}``; ``None`` keeps the
+            decoded size.
+        crop: ``(height, width)`` of the crop(s); ``None`` keeps the resized frames whole.
+        resample: the Pillow filter of the resize (the video processor's ``resample``, bicubic by default).
+        max_shorter_side: frames with a longer shorter side are scaled down to it while decoding (the video
+            processor's ``decode_max_shorter_side``), so a huge frame never exists as RGB.
+        timeout: seconds to open and decode one video (``None``: no limit).
+        backend: the `video_io` decoding backend.
+        frame_template, frame_start_index: how the images of a frame folder are named.
+    """
+
+    num_frames: int | None = 8
+    num_clips: int = 1
+    num_crops: int = 1
+    sampler: str = "tsn"
+    mode: str = "eval"
+    size: dict | None = None
+    crop: tuple[int, int] | None = None
+    resample: int = int(Image.Resampling.BICUBIC)
+    max_shorter_side: int | None = None
+    timeout: float | None = 30.0
+    backend: str = "pyav"
+    frame_template: str = "img_{:05d}.jpg"
+    frame_start_index: int = 1
+    sampler_options: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_video_processor(cls, video_processor, num_frames: int | None, **options) -> ClipSpec:
+        """The evaluation spec of an `ActionCLIPVideoProcessor`: its resize target, crop, filter and decode cap.
+
+        ``options`` set any other field (``num_clips``, ``num_crops``, ``timeout``, ...); ``crop=None`` keeps the
+        resized frames whole, ``size=None`` and ``crop=None`` the decoded frames (for the training augmentation).
+        """
+        settings = video_processor._options()
+        size, crop = settings["size"], settings["crop_size"]
+        values = {
+            "num_frames": num_frames,
+            "size": (
+                None
+                if not settings["do_resize"]
+                else {"shortest_edge": size.shortest_edge}
+                if size.shortest_edge
+                else {"height": size.height, "width": size.width}
+            ),
+            "crop": (crop.height, crop.width)
+            if settings["do_center_crop"] or options.get("num_crops", 1) > 1
+            else None,
+            "resample": int(settings["resample"]),
+            "max_shorter_side": video_processor.decode_max_shorter_side,
+        }
+        values.update(options)
+        return cls(**values)
+
+    @property
+    def num_views(self) -> int:
+        return self.num_clips * self.num_crops
+
+    def build_sampler(self):
+        """The frame sampler: indices ``(T,)`` for one view, ``(V, T)`` for several (views repeat per crop)."""
+        base = get_sampler(self.sampler, num_frames=self.num_frames, mode=self.mode, **self.sampler_options)
+        if self.num_views == 1:
+            return base
+        return get_sampler("multiview", num_clips=self.num_clips, base=base, num_crops=self.num_crops)
+
+
+@dataclass(frozen=True)
+class FrameFolder:
+    """A video stored as one image per frame (``img_00001.jpg``, ...): ``frame_count`` images in ``path``."""
+
+    path: str
+    frame_count: int
+
+
+# ---------------------------------------------------------------------- one input, in this process
+
+
+def read_clip(source, spec: ClipSpec, rng=None) -> np.ndarray:
+    """Decode a video source (or read a :class:`FrameFolder`) into uint8 ``(V, T, h, w, 3)`` frames as ``spec`` asks.
+
+    ``rng`` (a numpy Generator, a seed or ``None``) drives the sampler in training mode.
+
+    Raises:
+        VideoDecodeError (and its subclasses): the source cannot be opened or decoded.
+        VideoInputError: the decoded frames cannot give what ``spec`` asks (smaller than the crop).
+        SamplingError: the sampler cannot choose frames (e.g. more clips than frames).
+    """
+    if spec.num_frames is None:
+        raise VideoInputError(source, "a file needs a frame count: num_frames=None keeps every frame of a clip")
+    sampler = spec.build_sampler()
+    if isinstance(rng, (int, np.integer)):
+        rng = np.random.default_rng(int(rng))
+    if isinstance(source, FrameFolder):
+        indices = np.asarray(sampler(int(source.frame_count), rng))
+        frames = read_frame_folder(
+            source.path, indices.reshape(-1), template=spec.frame_template, start_index=spec.frame_start_index
+        )
+        frames = frames.reshape(*indices.shape, *frames.shape[1:])
+    else:
+        frames = sample_and_read(
+            source,
+            sampler,
+            rng=rng,
+            timeout=spec.timeout,
+            backend=spec.backend,
+            max_shorter_side=spec.max_shorter_side,
+        ).frames
+    if frames.ndim == 4:
+        frames = frames[None]
+    return fit_clip(frames, spec, source)
+
+
+def fit_clip(frames: np.ndarray, spec: ClipSpec, source="video") -> np.ndarray:
+    """Resize and crop uint8 ``(V, T, H, W, 3)`` frames as ``spec`` asks -> uint8 ``(V, T, h, w, 3)``.
+
+    View ``v`` gets crop ``v % num_crops`` (for 3 crops: start, centre, end of the longer side). Each output pixel is
+    Pillow's resize of the whole frame followed by the crop (Pillow resamples the crop's box only).
+    """
+    views, length, height, width = frames.shape[:4]
+    out_height, out_width = _resized_shape(height, width, spec.size)
+    if spec.crop is None:
+        boxes = [(0, 0, out_height, out_width)] * views
+    else:
+        crop_height, crop_width = spec.crop
+        if out_height < crop_height or out_width < crop_width:
+            raise VideoInputError(
+                source,
+                f"frames of {height}x{width} pixels resized to {out_height}x{out_width} are smaller than the crop "
+                f"{crop_height}x{crop_width}",
+            )
+        boxes = [
+            _crop_box(out_height, out_width, crop_height, crop_width, v % spec.num_crops, spec.num_crops)
+            for v in range(views)
+        ]
+    box_height, box_width = boxes[0][2], boxes[0][3]
+    output = np.empty((views, length, box_height, box_width, 3), dtype=np.uint8)
+    scale_y, scale_x = height / out_height, width / out_width
+    resize = (out_height, out_width) != (height, width)
+    for view, (top, left, crop_height, crop_width) in enumerate(boxes):
+        for t in range(length):
+            frame = frames[view, t]
+            if not resize:
+                output[view, t] = frame[top : top + crop_height, left : left + crop_width]
+                continue
+            box = (left * scale_x, top * scale_y, (left + crop_width) * scale_x, (top + crop_height) * scale_y)
+            image = Image.fromarray(frame).resize((crop_width, crop_height), spec.resample, box=box)
+            output[view, t] = np.asarray(image)
+    return output
+
+
+def clip_from_frames(video, spec: ClipSpec, rng=None) -> np.ndarray:
+    """Decoded frames in memory -> uint8 ``(V, T, h, w, 3)``, sampled (when their length is not the clip length, or
+    for several views) and resized and cropped as ``spec`` asks.
+
+    ``video``: uint8 ``(T, H, W, 3)`` / ``(T, 3, H, W)`` (or 1 channel), float ones in [0, 1] (rounded to 8 bits),
+    as a numpy array or torch tensor, or a list of PIL images / ``(H, W, C)`` frames.
+
+    Raises:
+        VideoInputError: not frames, or frames of the wrong shape, type or range.
+    """
+    frames = frames_as_uint8(video)
+    if spec.num_frames is not None and (len(frames) != spec.num_frames or spec.num_views > 1):
+        indices = np.asarray(spec.build_sampler()(len(frames), rng))
+        frames = frames[indices.reshape(-1)].reshape(*indices.shape, *frames.shape[1:])
+    if frames.ndim == 4:
+        frames = frames[None]
+    return fit_clip(frames, spec)
+
+
+def frames_as_uint8(video, name: str = "video") -> np.ndarray:
+    """One clip of decoded frames as uint8 ``(T, H, W, 3)`` RGB (layout, grayscale and float input resolved by the
+    video processor's own rules)."""
+    import torch
+
+    from .video_processing_actionclip import _to_clip
+
+    clip, quantized = _to_clip(video, name, None, True)  # float (T, 3, H, W), 0-255
+    if not quantized:
+        clip = clip.round()
+    return np.ascontiguousarray(clip.to(torch.uint8).permute(0, 2, 3, 1).numpy())
+
+
+def _resized_shape(height: int, width: int, size: dict | None) -> tuple[int, int]:
+    """The video processor's resize rule (torchvision's: the longer side truncated)."""
+    if not size:
+        return height, width
+    if size.get("shortest_edge"):
+        short, long = sorted((height, width))
+        new_short, new_long = size["shortest_edge"], int(size["shortest_edge"] * long / short)
+        return (new_short, new_long) if height <= width else (new_long, new_short)
+    return size["height"], size["width"]
+
+
+def _crop_box(height: int, width: int, crop_height: int, crop_width: int, position: int, num_crops: int):
+    """``(top, left, crop_height, crop_width)``: the centre crop (torchvision's rounding), or crop ``position`` of three
+    along the longer side (start, centre, end)."""
+    if num_crops == 1:
+        return (
+            int(round((height - crop_height) / 2.0)),
+            int(round((width - crop_width) / 2.0)),
+            crop_height,
+            crop_width,
+        )
+    top, left = (height - crop_height) // 2, (width - crop_width) // 2
+    if width >= height:
+        left = (0, left, width - crop_width)[position]
+    else:
+        top = (0, top, height - crop_height)[position]
+    return top, left, crop_height, crop_width
+
+
+def is_decodable(item) -> bool:
+    """Whether ``read_clip`` takes ``item`` (a video source or a frame folder), rather than ``clip_from_frames``."""
+    return isinstance(item, FrameFolder) or is_video_source(item)
+
+
+def prepare_clip(item, spec: ClipSpec, rng=None) -> np.ndarray:
+    """Any video input -> uint8 ``(V, T, h, w, 3)``: decoded (:func:`read_clip`) or in memory (:func:`clip_from_frames`)."""
+    if is_decodable(item):
+        return read_clip(item, spec, rng)
+    return clip_from_frames(item, spec, rng)
+
+
+# ---------------------------------------------------------------------- worker processes
+
+
+def default_num_workers() -> int:
+    """One decoding process per CPU this process may use, leaving one for the model loop on larger machines."""
+    cpus = available_cpus()
+    return cpus if cpus <= 2 else cpus - 1
+
+
+def _worker_main(connection) -> None:
+    """A worker's loop: receive ``(key, source, spec, rng)``, send the frames (a header, then the raw bytes) or the
+    error. Ends when the parent closes its end or sends ``None``."""
+    # Ctrl-C goes to the whole process group: the parent decides, and ends its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        key, source, spec, rng = message
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                frames = np.ascontiguousarray(read_clip(source, spec, rng))
+                error = None
+            except Exception as raised:  # sent back and raised (or reported) in the parent, as in-process
+                frames, error = None, raised
+        notes = [(str(w.message), w.category) for w in caught]
+        try:
+            if error is None:
+                connection.send(("frames", key, frames.shape, notes))
+                connection.send_bytes(memoryview(frames).cast("B"))
+            else:
+                connection.send(("error", key, _picklable(error, source), notes))
+        except (BrokenPipeError, EOFError, OSError):
+            return
+
+
+def _picklable(error: Exception, source) -> Exception:
+    try:
+        pickle.dumps(error)
+        return error
+    except Exception:
+        return VideoDecodeError(source, f"{type(error).__name__}: {error}")
+
+
+def _source_for_worker(source):
+    """What a worker can receive: paths, URLs and bytes as they are, file objects read to bytes here."""
+    if hasattr(source, "read"):
+        return source.read()
+    if isinstance(source, (bytearray, memoryview)):
+        return bytes(source)
+    if hasattr(source, "__fspath__"):
+        return os.fspath(source)
+    return source
+
+
+@contextlib.contextmanager
+def _main_not_inherited():
+    """Start processes that do not re-import the parent's ``__main__``: spawn and the fork server run the parent's
+    main file again in every child (a script that imports torch and transformers costs seconds per worker, one read
+    from stdin cannot be run again at all), and a worker needs nothing from it."""
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+            if "__spec__" not in saved:
+                main.__dict__.pop("__spec__", None)
+
+
+class _Worker:
+    def __init__(self, context):
+        self.connection, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_worker_main, args=(child,), name="actionclip-decode", daemon=True)
+        with _main_not_inherited():
+            self.process.start()
+        child.close()
+        self.in_flight: deque = deque()  # (key, source, spec, rng), in the order the worker handles them
+        self.started = time.monotonic()  # when the item at the head of in_flight was handed over (or reached)
+
+    def send(self, job) -> None:
+        if not self.in_flight:
+            self.started = time.monotonic()
+        self.in_flight.append(job)
+        key, source, spec, rng = job
+        self.connection.send((key, _source_for_worker(source), spec, rng))
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.is_alive() and not kill:
+            try:
+                self.connection.send(None)
+            except OSError:
+                pass
+            self.process.join(1.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5.0)
+        self.connection.close()
+        self.process.close()
+
+
+class DecodePool:
+    """Decodes video sources in worker processes; :meth:`imap` yields results in input order.
+
+    Args:
+        num_workers: worker processes (default :func:`default_num_workers`); ``0`` decodes in this process.
+        start_method: ``"forkserver"`` (default) or ``"spawn"``; fork is refused (the parent holds torch's threads).
+
+    Use as a context manager, or call :meth:`close`; an :meth:`imap` iterator that ends, fails or is closed ends
+    the workers it started too.
+    """
+
+    def __init__(self, num_workers: int | None = None, start_method: str = START_METHOD):
+        if num_workers is None:
+            num_workers = default_num_workers()
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise VideoInputError("num_workers", f"must be an integer >= 0, got {num_workers!r}")
+        if start_method not in ("forkserver", "spawn"):
+            raise VideoInputError("start_method", f"must be 'forkserver' or 'spawn', got {start_method!r}")
+        self.num_workers = num_workers
+        self.start_method = start_method
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End every worker (they are started again by the next :meth:`imap`)."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def _context(self):
+        context = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            # Imported once by the fork server, so each worker starts as a fork of a process that has it.
+            context.set_forkserver_preload([__name__])
+        return context
+
+    def imap(self, jobs: Iterable, ahead: int | None = None) -> Iterator:
+        """``jobs``: ``(item, spec, rng)`` triples (``rng`` an int seed or ``None``); a video source or a
+        `FrameFolder` is decoded by a worker, frames in memory are resized and cropped here. Yields, in order, a uint8 tensor
+        ``(V, T, h, w, 3)`` per job, or the exception that job raised (typed: `VideoDecodeError`,
+        `VideoInputError`, `SamplingError`, `DecodeWorkerDiedError`, ...). At most ``ahead`` jobs (default 2 per
+        worker) are read from ``jobs`` before their results are taken."""
+        import torch
+
+        if self.num_workers == 0:
+            for source, spec, rng in jobs:
+                try:
+                    yield torch.from_numpy(prepare_clip(source, spec, rng))
+                except Exception as error:  # noqa: BLE001 - handed to the caller, as the workers' errors are
+                    yield error
+            return
+        ahead = max(ahead or 0, ITEMS_PER_WORKER * self.num_workers)
+        context = self._context()
+        jobs = iter(jobs)
+        waiting: deque = deque()  # jobs read but not yet handed to a worker (or given back by a dead one)
+        results: dict[int, object] = {}
+        next_key = next_out = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and next_key - next_out < ahead and len(waiting) < ahead:
+                    try:
+                        source, spec, rng = next(jobs)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    if is_decodable(source):
+                        waiting.append((next_key, source, spec, rng))
+                    else:  # frames already in memory: resized and cropped here, in their place in the order
+                        try:
+                            results[next_key] = torch.from_numpy(clip_from_frames(source, spec, rng))
+                        except Exception as error:  # noqa: BLE001 - handed to the caller like the workers' errors
+                            results[next_key] = error
+                    next_key += 1
+                self._dispatch(waiting, context, results)
+                while next_out in results:
+                    result = results.pop(next_out)
+                    next_out += 1
+                    yield result
+                if exhausted and next_out == next_key:
+                    return
+                if next_out not in results:
+                    self._collect(results, waiting, torch)
+        finally:
+            # An error, a KeyboardInterrupt or the caller closing the iterator early: no worker outlives it.
+            self.close()
+
+    def _dispatch(self, waiting: deque, context, results: dict) -> None:
+        while waiting:
+            if len(self._workers) < self.num_workers:
+                self._workers.append(_Worker(context))
+            worker = min(self._workers, key=lambda w: len(w.in_flight))
+            if len(worker.in_flight) >= ITEMS_PER_WORKER:
+                return
+            job = waiting.popleft()
+            try:
+                worker.send(job)
+            except OSError:  # the worker died before taking it: noticed by _collect, which hands it on again
+                pass
+            except Exception as error:  # e.g. a file object that cannot be read
+                worker.in_flight.pop()
+                results[job[0]] = error
+
+    def _collect(self, results: dict, waiting: deque, torch) -> None:
+        """Wait for the next message (or a worker's death, or a stuck worker) and file what arrived."""
+        by_handle = {}
+        for worker in self._workers:
+            if worker.in_flight:
+                by_handle[worker.connection] = worker
+                by_handle[worker.process.sentinel] = worker
+        ready = wait(list(by_handle), timeout=1.0)
+        for worker in {id(by_handle[h]): by_handle[h] for h in ready}.values():
+            try:
+                while worker.in_flight and worker.connection.poll():
+                    self._receive(worker, results, torch)
+            except (EOFError, OSError):
+                pass
+            if not worker.process.is_alive() and worker.in_flight:
+                self._replace(worker, results, waiting, died=True)
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.in_flight:
+                spec = worker.in_flight[0][2]
+                if spec.timeout is not None and now - worker.started > TIMEOUT_FACTOR * spec.timeout + TIMEOUT_GRACE_S:
+                    self._replace(worker, results, waiting, died=False)
+
+    def _receive(self, worker: _Worker, results: dict, torch) -> None:
+        kind, key, payload, notes = worker.connection.recv()
+        if kind == "frames":
+            frames = torch.empty(payload, dtype=torch.uint8)
+            worker.connection.recv_bytes_into(frames.numpy().reshape(-1))
+            results[key] = frames
+        else:
+            results[key] = payload
+        worker.in_flight.popleft()
+        worker.started = time.monotonic()
+        for message, category in notes:
+            warnings.warn(message, category, stacklevel=4)
+
+    def _replace(self, worker: _Worker, results: dict, waiting: deque, died: bool) -> None:
+        """The worker's current item gets a typed error; the items queued behind it go to another worker."""
+        key, source, spec, _ = worker.in_flight.popleft()
+        code = worker.process.exitcode
+        worker.stop(kill=True)
+        self._workers.remove(worker)
+        if died:
+            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+            results[key] = DecodeWorkerDiedError(
+                source, f"the decoding worker process {how} while decoding it (a crash in the decoder?)"
+            )
+        else:
+            results[key] = VideoTimeoutError(source, f"decoding did not finish within {spec.timeout} s; worker killed")
+        waiting.extendleft(reversed(worker.in_flight))
+
+
+__all__ = [
+    "ClipSpec",
+    "DecodePool",
+    "FrameFolder",
+    "clip_from_frames",
+    "default_num_workers",
+    "fit_clip",
+    "frames_as_uint8",
+    "prepare_clip",
+    "read_clip",
+]
