@@ -38,14 +38,14 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 import numpy as np
 from PIL import Image
 
-from .errors import DecodeWorkerDiedError, VideoDecodeError, VideoInputError, VideoTimeoutError, describe_source
+from .errors import DecodeWorkerDiedError, VideoDecodeError, VideoInputError, VideoTimeoutError
 from .process_policy import available_cpus
 from .sampling import get_sampler
 from .video_io import is_video_source, read_frame_folder, sample_and_read
