@@ -248,6 +248,14 @@ def frames_as_uint8(video, name: str = "video") -> np.ndarray:
 
     from .video_processing_actionclip import _to_clip
 
+    if not isinstance(video, (np.ndarray, torch.Tensor, list, tuple)):
+        shape = getattr(video, "shape", None)
+        raise VideoInputError(
+            f"<{type(video).__name__}{' of shape ' + str(tuple(shape)) if shape is not None else ''}>",
+            "expected a path, URL, bytes, a file object, frames (T, H, W, 3), a list of PIL images, or "
+            "{'pixel_values': ...}",
+        )
+
     clip, quantized = _to_clip(video, name, None, True)  # float (T, 3, H, W), 0-255
     if not quantized:
         clip = clip.round()
@@ -344,9 +352,7 @@ def _picklable(error: Exception, source) -> Exception:
 
 
 def _source_for_worker(source):
-    """What a worker can receive: paths, URLs and bytes as they are, file objects read to bytes here."""
-    if hasattr(source, "read"):
-        return source.read()
+    """What a worker can receive: paths, URLs and bytes (file objects are decoded in the parent)."""
     if isinstance(source, (bytearray, memoryview)):
         return bytes(source)
     if hasattr(source, "__fspath__"):
@@ -445,18 +451,24 @@ class DecodePool:
             context.set_forkserver_preload([__name__])
         return context
 
-    def imap(self, jobs: Iterable, ahead: int | None = None) -> Iterator:
+    def imap(self, jobs: Iterable, ahead: int | None = None, local=None) -> Iterator:
         """``jobs``: ``(item, spec, rng)`` triples (``rng`` an int seed or ``None``); a video source or a
         `FrameFolder` is decoded by a worker, frames in memory are resized and cropped here. Yields, in order, a uint8 tensor
         ``(V, T, h, w, 3)`` per job, or the exception that job raised (typed: `VideoDecodeError`,
         `VideoInputError`, `SamplingError`, `DecodeWorkerDiedError`, ...). At most ``ahead`` jobs (default 2 per
-        worker) are read from ``jobs`` before their results are taken."""
+        worker) are read from ``jobs`` before their results are taken. ``local(item, spec, rng)`` prepares the items
+        that are not decoded (default :func:`clip_from_frames`); its result is yielded as it is."""
         import torch
+
+        def prepare_here(item, spec, rng):
+            if local is not None and not is_decodable(item):
+                return local(item, spec, rng)
+            return torch.from_numpy(prepare_clip(item, spec, rng))
 
         if self.num_workers == 0:
             for source, spec, rng in jobs:
                 try:
-                    yield torch.from_numpy(prepare_clip(source, spec, rng))
+                    yield prepare_here(source, spec, rng)
                 except Exception as error:  # noqa: BLE001 - handed to the caller, as the workers' errors are
                     yield error
             return
@@ -475,11 +487,11 @@ class DecodePool:
                     except StopIteration:
                         exhausted = True
                         break
-                    if is_decodable(source):
+                    if is_decodable(source) and not hasattr(source, "read"):
                         waiting.append((next_key, source, spec, rng))
-                    else:  # frames already in memory: resized and cropped here, in their place in the order
+                    else:  # frames in memory, or a file object (it cannot travel): prepared here, in order
                         try:
-                            results[next_key] = torch.from_numpy(clip_from_frames(source, spec, rng))
+                            results[next_key] = prepare_here(source, spec, rng)
                         except Exception as error:  # noqa: BLE001 - handed to the caller like the workers' errors
                             results[next_key] = error
                     next_key += 1

@@ -11,10 +11,8 @@ import os
 import threading
 import types
 import warnings
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 
 import numpy as np
 import torch
@@ -31,25 +29,26 @@ from .errors import (
     PipelineArgumentError,
     SamplingError,
     VideoDecodeError,
-    describe_source,
+    VideoInputError,
 )
 from .inference_backends import select_backend
+from .input_engine import ClipSpec, DecodePool, clip_from_frames, default_num_workers, prepare_clip
 from .model_kinds import CLIP, zero_shot_model_kind
-from .process_policy import available_cpus
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater
-from .sampling import MultiViewSampler, TSNSampler, average_view_scores
+from .sampling import average_view_scores
 from .scoring import (
     description_averaged_embeddings,
     embed_in_chunks,
     template_averaged_embeddings,
     template_ensemble_probs,
 )
-from .video_io import is_video_source, sample_and_read
 
 TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
 ON_ERROR = ("raise", "skip")
+# What on_error="skip" skips: a video that cannot be decoded, is not a usable video, or cannot be sampled as asked.
+SKIPPABLE_ERRORS = (VideoDecodeError, VideoInputError, SamplingError)
 TEXT_CACHE_SIZE = 16
 # Frames per clip without a position table to limit them: refused above this, before any frame is allocated.
 MAX_NUM_FRAMES = 1024
@@ -167,8 +166,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     authors' as their evaluation, else the model's ``exp(logit_scale)`` clamped to ``config.logit_scale_max``), ``ensemble`` (``"probs"``: softmax over labels
     per template, then the mean over templates, the paper's; ``"embedding"``: one embedding per label, the
     re-normalised mean of its template embeddings, then one softmax, as `ActionCLIPForVideoClassification`),
-    ``batch_size`` (videos per forward pass), ``num_workers`` (decoding threads for a list of videos, default
-    ``min(4, cpu count)``; decoding runs ahead of the model), ``preprocessed``, ``on_error`` (``"raise"``, or
+    ``batch_size`` (videos per forward pass), ``num_workers`` (decoding processes for a list of videos, default one
+    per CPU, less one above two CPUs; ``0`` decodes in this process; decoding runs ahead of the model,
+    `actionclip.input_engine`), ``preprocessed``, ``on_error`` (``"raise"``, or
     ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``decode_timeout`` (seconds
     per video). ``device`` and ``dtype`` are given to ``pipeline()``: ``dtype`` (``torch.bfloat16``, ``"float16"``, ...)
     puts the weights themselves in that dtype, a model passed as an object included (inputs follow the weights: no
@@ -352,7 +352,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             batch_size = self._batch_size or 1
         batch_size = _positive_int(batch_size, "batch_size")
         if num_workers is None:
-            num_workers = self._num_workers if self._num_workers is not None else min(4, available_cpus())
+            num_workers = self._num_workers if self._num_workers is not None else default_num_workers()
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise PipelineArgumentError(f"num_workers must be an integer >= 0, got {num_workers!r}")
 
@@ -412,125 +412,76 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             return [videos], False
         if isinstance(videos, (list, tuple)):
             if not videos:
-                raise VideoDecodeError("videos", "the list of videos is empty")
+                raise VideoInputError("videos", "the list of videos is empty")
             if all(_is_frame(item) for item in videos) and not preprocessed:
                 return [videos], False
             return list(videos), True
         return [videos], False
 
     def _prepare_ahead(self, items: Iterable, params: dict, num_workers: int, batch_size: int, on_error: str):
-        """``preprocess`` of every item, in order; with workers, decoding runs ahead of the consumer."""
+        """``preprocess`` of every item, in order. Files are decoded by `input_engine` worker processes (with
+        ``num_workers > 0``) while the model runs on earlier batches; frames in memory and pre-processed inputs are
+        prepared here, in their place in the order."""
+        params = dict(params)
+        preprocessed = params.pop("preprocessed", False)
+        spec = self.clip_spec(**params)
+        single = isinstance(items, list) and len(items) == 1
+        pool = DecodePool(0 if single else num_workers)
 
-        def prepare(item):
-            try:
-                return self.preprocess(item, **params)
-            except (VideoDecodeError, SamplingError) as error:  # this video cannot be read (as asked)
-                if on_error == "raise":
-                    raise
-                where = "" if isinstance(error, VideoDecodeError) else f"video {describe_source(item)}: "
-                warnings.warn(f"skipped: {where}{error}", UserWarning, stacklevel=2)
-                return None
+        def local(item, spec, rng):
+            if isinstance(item, dict) or preprocessed:
+                return self.preprocess(item, preprocessed=preprocessed)
+            return torch.from_numpy(clip_from_frames(item, spec, rng))
 
-        if num_workers == 0 or (isinstance(items, list) and len(items) == 1):
-            for item in items:
-                yield prepare(item)
-            return
-        ahead = max(2 * batch_size, 2 * num_workers)
-        pool = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="actionclip-decode")
-        try:
-            iterator = iter(items)
-            pending = deque(pool.submit(prepare, item) for item in islice(iterator, ahead))
-            while pending:
-                future = pending.popleft()
-                for item in islice(iterator, 1):
-                    pending.append(pool.submit(prepare, item))
-                yield future.result()
-        finally:
-            # Decodes still running when the consumer stops early end within their decode_timeout; the caller
-            # does not wait for them.
-            pool.shutdown(wait=False, cancel_futures=True)
+        jobs = ((item, spec, None) for item in items)
+        for item_result in pool.imap(jobs, ahead=2 * batch_size, local=local):
+            if isinstance(item_result, BaseException):
+                if on_error == "raise" or not isinstance(item_result, SKIPPABLE_ERRORS):
+                    raise item_result
+                where = "" if isinstance(item_result, (VideoDecodeError, VideoInputError)) else "a video: "
+                warnings.warn(f"skipped: {where}{item_result}", UserWarning, stacklevel=2)
+                yield None
+            elif isinstance(item_result, dict):
+                yield item_result
+            else:
+                yield {"frames": item_result, "num_views": int(item_result.shape[0])}
 
     def preprocess(self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, decode_timeout=30.0):
-        """One video -> ``{"pixel_values": (V, T, C, H, W) float32, "num_views": V}``."""
+        """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `input_engine`;
+        `ActionCLIPVideoProcessor.frames_to_pixel_values` finishes them on the model's device), or
+        ``{"pixel_values": (V, T, C, H, W), "num_views": V}`` for pre-processed input."""
         if isinstance(video, dict):
             if "pixel_values" not in video:
-                raise VideoDecodeError("video", f"a dict input needs a 'pixel_values' entry, got keys {sorted(video)}")
+                raise VideoInputError("video", f"a dict input needs a 'pixel_values' entry, got keys {sorted(video)}")
             return self._preprocessed(video["pixel_values"])
         if preprocessed:
             return self._preprocessed(video)
-        num_views = num_clips * num_crops
-        sampler = self.video_sampler(num_frames, num_clips, num_crops)
-        if is_video_source(video):
-            clips = sample_and_read(
-                video,
-                sampler,
-                timeout=decode_timeout,
-                max_shorter_side=self.processor.video_processor.decode_max_shorter_side,
-            ).frames
-        elif (
-            isinstance(video, (np.ndarray, torch.Tensor))
-            and video.ndim == 4
-            or (isinstance(video, (list, tuple)) and video and all(_is_frame(frame) for frame in video))
-        ):
-            indices = np.asarray(sampler(len(video)))
-            if isinstance(video, (list, tuple)):
-                clips = [[video[int(i)] for i in row] for row in indices.reshape(-1, indices.shape[-1])]
-            else:
-                clips = video[torch.as_tensor(indices) if isinstance(video, torch.Tensor) else indices]
-        else:
-            shape = getattr(video, "shape", None)
-            raise VideoDecodeError(
-                video
-                if is_video_source(video)
-                else f"<{type(video).__name__}{' of shape ' + str(tuple(shape)) if shape is not None else ''}>",
-                "expected a path, URL, bytes, a file object, frames (T, H, W, 3), a list of PIL images, or "
-                "{'pixel_values': ...}",
-            )
-        if num_views == 1 and not isinstance(clips, list):
-            clips = clips[None]
-        if num_crops == 1:
-            pixel_values = self.processor.video_processor(list(clips), return_tensors="pt")["pixel_values"]
-        else:
-            pixel_values = self._three_crops(
-                self.processor.video_processor(list(clips), do_center_crop=False, return_tensors="pt")["pixel_values"]
-            )
-        return {"pixel_values": pixel_values, "num_views": num_views}
+        frames = torch.from_numpy(
+            prepare_clip(video, self.clip_spec(num_frames, num_clips, num_crops, decode_timeout))
+        )
+        return {"frames": frames, "num_views": int(frames.shape[0])}
+
+    def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0) -> ClipSpec:
+        """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the
+        processor's, else the model's) per view, resized and cropped as the video processor does."""
+        num_frames = num_frames or self.processor.num_frames or self.model.config.num_frames
+        return ClipSpec.for_video_processor(
+            self.processor.video_processor,
+            num_frames,
+            num_clips=num_clips,
+            num_crops=num_crops,
+            timeout=decode_timeout,
+        )
 
     def video_sampler(self, num_frames: int | None = None, num_clips: int = 1, num_crops: int = 1):
-        """The frame sampler ``preprocess`` uses: indices ``(T,)`` for one view, ``(num_clips * num_crops, T)`` else.
-
-        ``num_frames`` defaults to the processor's (else the model's) frame count.
-        """
-        num_frames = num_frames or self.processor.num_frames or self.model.config.num_frames
-        if num_clips * num_crops == 1:
-            return TSNSampler(num_frames)
-        return MultiViewSampler(num_clips, TSNSampler(num_frames), num_crops)
-
-    def _three_crops(self, resized: torch.Tensor) -> torch.Tensor:
-        """View ``v`` cropped at position ``v % 3`` (start, centre, end) along the longer side of the frames."""
-        crop = self.processor.video_processor.crop_size
-        crop_height, crop_width = crop["height"], crop["width"]
-        height, width = resized.shape[-2:]
-        if height < crop_height or width < crop_width:
-            raise VideoDecodeError(
-                "video", f"resized frames {height}x{width} are smaller than the crop {crop_height}x{crop_width}"
-            )
-        views = []
-        for view, frames in enumerate(resized):
-            position = view % 3
-            top, left = (height - crop_height) // 2, (width - crop_width) // 2
-            if width >= height:
-                left = (0, left, width - crop_width)[position]
-            else:
-                top = (0, top, height - crop_height)[position]
-            views.append(frames[..., top : top + crop_height, left : left + crop_width])
-        return torch.stack(views)
+        """The frame sampler ``preprocess`` uses: indices ``(T,)`` for one view, ``(num_clips * num_crops, T)`` else."""
+        return self.clip_spec(num_frames, num_clips, num_crops).build_sampler()
 
     def _preprocessed(self, pixel_values) -> dict:
         if isinstance(pixel_values, np.ndarray):
             pixel_values = torch.from_numpy(pixel_values)
         if not isinstance(pixel_values, torch.Tensor) or not pixel_values.is_floating_point():
-            raise VideoDecodeError(
+            raise VideoInputError(
                 "pixel_values",
                 f"pre-processed input must be a float tensor (T, C, H, W) or (V, T, C, H, W), got {type(pixel_values).__name__}"
                 + (f" of dtype {pixel_values.dtype}" if isinstance(pixel_values, torch.Tensor) else ""),
@@ -538,13 +489,13 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if pixel_values.ndim == 4:
             pixel_values = pixel_values[None]
         if pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
-            raise VideoDecodeError(
+            raise VideoInputError(
                 "pixel_values",
                 f"pre-processed input must have shape (T, 3, H, W) or (V, T, 3, H, W), got {tuple(pixel_values.shape)}",
             )
         size = self.model.config.vision_config.image_size
         if tuple(pixel_values.shape[-2:]) != (size, size):
-            raise VideoDecodeError(
+            raise VideoInputError(
                 "pixel_values",
                 f"pre-processed frames are {pixel_values.shape[-2]}x{pixel_values.shape[-1]} but this model takes "
                 f"{size}x{size}: pre-process with the model's processor",
@@ -625,7 +576,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """
         key = "frames" if "frames" in present[0] else "pixel_values"
         if any(key not in inputs for inputs in present):
-            raise VideoDecodeError("videos", "a batch mixes decoded videos with pre-processed pixel_values")
+            raise VideoInputError("videos", "a batch mixes decoded videos with pre-processed pixel_values")
         parts = [inputs[key] for inputs in present]
         num_views = [inputs["num_views"] for inputs in present]
         rows = sum(part.shape[0] for part in parts)
@@ -635,7 +586,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         shape = (padded_rows, *parts[0].shape[1:])
         if any(tuple(part.shape[1:]) != shape[1:] for part in parts):
             shapes = sorted({tuple(part.shape[1:]) for part in parts})
-            raise VideoDecodeError("videos", f"the videos of a batch have different frame shapes {shapes}")
+            raise VideoInputError("videos", f"the videos of a batch have different frame shapes {shapes}")
         pin = key == "frames" and self.device.type == "cuda"
         collated = torch.empty(shape, dtype=parts[0].dtype, pin_memory=pin)
         torch.cat(parts, out=collated[:rows])

@@ -32,7 +32,7 @@ from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
 from .device_transforms import augment_uint8_clips, normalize_uint8_frames, pack_augmentations, two_pass_resize
-from .errors import VideoDecodeError, VideoProcessingError
+from .errors import VideoInputError, VideoProcessingError
 
 MULTI_SCALE_CROP_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
 RESAMPLE_BACKENDS = ("torch", "pil")
@@ -276,7 +276,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             processed = self._evaluation_transform(clips, options)
         lengths = sorted({clip.shape[0] for clip in processed})
         if len(lengths) > 1:
-            raise VideoDecodeError(
+            raise VideoInputError(
                 "videos",
                 f"the clips have different numbers of frames {lengths}; a batch needs the same number in every clip "
                 "(sample them with one sampler, e.g. TSNSampler(num_frames))",
@@ -584,7 +584,7 @@ def _multi_scale_crop_box(height, width, target_height, target_width, scales, ma
         if abs(i - j) <= max_distort and 0 < h <= height and 0 < w <= width
     ]
     if not pairs:
-        raise VideoDecodeError(
+        raise VideoInputError(
             "videos",
             f"frames of {height}x{width} pixels are too small for a {target_height}x{target_width} multi-scale crop",
         )
@@ -650,7 +650,7 @@ def _is_frame_like(item) -> bool:
 def _to_clips(videos, input_data_format, convert_rgb) -> list[tuple[torch.Tensor, bool]]:
     """Every clip as float ``(T, C, H, W)`` with 0-255 values, and whether it came from 8-bit frames."""
     if isinstance(videos, (list, tuple)) and not videos:
-        raise VideoDecodeError("videos", "the batch is empty: give at least one clip")
+        raise VideoInputError("videos", "the batch is empty: give at least one clip")
     if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
         items = list(videos)
     elif isinstance(videos, (list, tuple)) and not all(_is_frame_like(item) for item in videos):
@@ -662,17 +662,17 @@ def _to_clips(videos, input_data_format, convert_rgb) -> list[tuple[torch.Tensor
 
 def _to_clip(clip, name: str, input_data_format, convert_rgb) -> tuple[torch.Tensor, bool]:
     if isinstance(clip, (str, bytes, bytearray, memoryview)) or hasattr(clip, "read") or hasattr(clip, "__fspath__"):
-        raise VideoDecodeError(
+        raise VideoInputError(
             name,
             "the video processor takes decoded frames, not a file, URL or bytes: decode with "
             "actionclip.video_io.read_frames / sample_and_read, or pass the source to ActionCLIPProcessor",
         )
     if isinstance(clip, (list, tuple)):
         if not clip:
-            raise VideoDecodeError(name, "the clip has no frames")
+            raise VideoInputError(name, "the clip has no frames")
         if not all(_is_frame_like(frame) for frame in clip):
             kinds = sorted({type(frame).__name__ for frame in clip})
-            raise VideoDecodeError(
+            raise VideoInputError(
                 name, f"a clip given as a list must hold PIL images or (H, W, C) frames, got {kinds}"
             )
         if any(isinstance(frame, Image.Image) for frame in clip):
@@ -684,24 +684,24 @@ def _to_clip(clip, name: str, input_data_format, convert_rgb) -> tuple[torch.Ten
                 input_data_format = "channels_last"
         sizes = sorted({tuple(frame.shape) for frame in frames})
         if len(sizes) > 1:
-            raise VideoDecodeError(name, f"its frames have different shapes {sizes}")
+            raise VideoInputError(name, f"its frames have different shapes {sizes}")
         clip = torch.stack([torch.as_tensor(frame) for frame in frames])
     elif isinstance(clip, Image.Image):
-        raise VideoDecodeError(name, "a single PIL image is not a clip: pass a list of frames")
+        raise VideoInputError(name, "a single PIL image is not a clip: pass a list of frames")
     elif isinstance(clip, np.ndarray):
         if input_data_format is None and clip.ndim == 4 and clip.shape[-1] in (1, 3):
             input_data_format = "channels_last"  # numpy frames are (T, H, W, C), as decoders give them
         clip = torch.from_numpy(np.ascontiguousarray(clip))
     elif not isinstance(clip, torch.Tensor):
-        raise VideoDecodeError(
+        raise VideoInputError(
             name, f"unsupported type {type(clip).__name__}: give a numpy array, a torch tensor or a list of PIL images"
         )
     if clip.ndim != 4:
-        raise VideoDecodeError(name, f"a clip must be 4-D (T, H, W, C) or (T, C, H, W), got shape {tuple(clip.shape)}")
+        raise VideoInputError(name, f"a clip must be 4-D (T, H, W, C) or (T, C, H, W), got shape {tuple(clip.shape)}")
     if input_data_format is None:
         first, last = clip.shape[1] in (1, 3), clip.shape[-1] in (1, 3)
         if not (first or last):
-            raise VideoDecodeError(
+            raise VideoInputError(
                 name, f"shape {tuple(clip.shape)} has no channel axis of size 1 or 3 (RGB) at position 1 or 3"
             )
         # A tensor is (T, C, H, W) unless only its last axis can be channels.
@@ -709,11 +709,11 @@ def _to_clip(clip, name: str, input_data_format, convert_rgb) -> tuple[torch.Ten
     if input_data_format == "channels_last":
         clip = clip.permute(0, 3, 1, 2)
     if clip.shape[1] not in (1, 3):
-        raise VideoDecodeError(
+        raise VideoInputError(
             name, f"expected 1 or 3 channels in {input_data_format} layout, got shape {tuple(clip.shape)}"
         )
     if clip.shape[0] == 0 or clip.shape[-1] == 0 or clip.shape[-2] == 0:
-        raise VideoDecodeError(name, f"the clip is empty (shape {tuple(clip.shape)})")
+        raise VideoInputError(name, f"the clip is empty (shape {tuple(clip.shape)})")
     quantized = clip.dtype == torch.uint8
     if quantized:
         clip = clip.to(torch.float32)
@@ -721,16 +721,16 @@ def _to_clip(clip, name: str, input_data_format, convert_rgb) -> tuple[torch.Ten
         clip = clip.to(torch.float32)
         low, high = float(clip.min()), float(clip.max())
         if not (np.isfinite(low) and np.isfinite(high)) or low < -1e-3 or high > 1 + 1e-3:
-            raise VideoDecodeError(
+            raise VideoInputError(
                 name,
                 f"float frames must hold values in [0, 1], got [{low:.4g}, {high:.4g}]; pass uint8 frames for 0-255",
             )
         clip = clip.clamp(0, 1) * 255.0
     else:
-        raise VideoDecodeError(name, f"frames must be uint8 or float, got {clip.dtype}")
+        raise VideoInputError(name, f"frames must be uint8 or float, got {clip.dtype}")
     if clip.shape[1] == 1:
         if not convert_rgb:
-            raise VideoDecodeError(name, "grayscale frames need do_convert_rgb=True (ActionCLIP expects RGB)")
+            raise VideoInputError(name, "grayscale frames need do_convert_rgb=True (ActionCLIP expects RGB)")
         clip = clip.expand(-1, 3, -1, -1)
     return clip.contiguous(), quantized
 

@@ -12,7 +12,7 @@ from transformers import pipeline
 from video_factory import make_frames, write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip import InvalidLabelsError, InvalidTemplateError, VideoDecodeError
+from actionclip import InvalidLabelsError, InvalidTemplateError, VideoDecodeError, VideoInputError
 from actionclip.pipeline_zero_shot_video_classification import (
     MissingProcessorError,
     PipelineArgumentError,
@@ -79,7 +79,9 @@ def test_single_video_gives_the_template_ensembled_probabilities_sorted(classifi
     assert sorted(item["label"] for item in result) == sorted(LABELS)
     assert sum(scores) == pytest.approx(1.0, abs=1e-5)
     expected = reference_probs(classifier, videos[0])
-    torch.testing.assert_close(as_vector(result), expected, atol=1e-6, rtol=0)
+    # The pipeline resizes with Pillow in the input engine, the processor with its torch emulation of Pillow:
+    # pixels within one 8-bit level.
+    torch.testing.assert_close(as_vector(result), expected, atol=1e-4, rtol=0)
     assert max(scores) > 0.3  # not a uniform distribution: the comparison above means something
 
 
@@ -98,7 +100,7 @@ def test_every_video_kind_gives_the_same_scores_as_its_file(classifier, videos):
     }
     for kind, video in inputs.items():
         torch.testing.assert_close(
-            as_vector(classifier(video, candidate_labels=LABELS)), from_path, atol=1e-6, rtol=0, msg=kind
+            as_vector(classifier(video, candidate_labels=LABELS)), from_path, atol=1e-4, rtol=0, msg=kind
         )
     inputs["file object"].close()
 
@@ -107,7 +109,7 @@ def test_list_of_videos_gives_one_result_per_video_in_order(classifier, videos):
     results = classifier([str(v) for v in videos], candidate_labels=LABELS)
     assert len(results) == len(videos)
     for video, result in zip(videos, results):
-        torch.testing.assert_close(as_vector(result), reference_probs(classifier, video), atol=1e-6, rtol=0)
+        torch.testing.assert_close(as_vector(result), reference_probs(classifier, video), atol=1e-4, rtol=0)
     assert not torch.allclose(as_vector(results[0]), as_vector(results[1]))
 
 
@@ -264,12 +266,12 @@ def test_a_file_that_is_not_a_video_is_a_video_decode_error(classifier, tmp_path
         classifier(b"\x00\x01" * 500, candidate_labels=LABELS)
 
 
-def test_unsupported_input_type_is_a_video_decode_error(classifier):
-    with pytest.raises(VideoDecodeError, match="expected a path"):
+def test_unsupported_input_type_is_a_video_input_error(classifier):
+    with pytest.raises(VideoInputError, match="expected a path"):
         classifier(12345, candidate_labels=LABELS)
-    with pytest.raises(VideoDecodeError, match="pixel_values"):
+    with pytest.raises(VideoInputError, match="pixel_values"):
         classifier({"pixels": torch.zeros(8, 3, 32, 32)}, candidate_labels=LABELS)
-    with pytest.raises(VideoDecodeError, match="float tensor"):
+    with pytest.raises(VideoInputError, match="float tensor"):
         classifier(torch.zeros(8, 3, 32, 32, dtype=torch.uint8), candidate_labels=LABELS, preprocessed=True)
 
 
@@ -383,9 +385,9 @@ def test_ten_million_frames_are_refused_before_decoding(classifier, videos):
 
 
 def test_preprocessed_frames_of_the_wrong_size_are_a_typed_error(classifier):
-    with pytest.raises(VideoDecodeError, match="16x16"):
+    with pytest.raises(VideoInputError, match="16x16"):
         classifier(torch.zeros(8, 3, 16, 16), candidate_labels=LABELS, preprocessed=True)
-    with pytest.raises(VideoDecodeError, match="16x16"):
+    with pytest.raises(VideoInputError, match="16x16"):
         classifier({"pixel_values": torch.zeros(8, 3, 16, 16)}, candidate_labels=LABELS)
 
 

@@ -1,0 +1,268 @@
+"""The input engine: any video input -> uint8 frames, decoded in worker processes, on real encoded videos."""
+
+import os
+import pickle
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_model
+from transformers import pipeline
+from video_factory import make_frames, write_test_video
+
+import actionclip  # noqa: F401  (registers the task)
+from actionclip.errors import (
+    DecodeWorkerDiedError,
+    InvalidSplitFileError,
+    VideoDecodeError,
+    VideoInputError,
+    VideoTimeoutError,
+)
+from actionclip.input_engine import ClipSpec, DecodePool, clip_from_frames, read_clip
+from actionclip.processing_actionclip import ActionCLIPProcessor
+from actionclip.sampling import TSNSampler
+from actionclip.scoring import template_ensemble_probs
+from actionclip.video_io import probe_video, read_frames
+from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor
+
+LABELS = ["juggling balls", "playing guitar", "tai chi"]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("engine_videos")
+    return [
+        str(write_test_video(folder / f"v{seed}.mp4", num_frames=12 + seed % 5, height=48, width=64, seed=seed))
+        for seed in range(50)
+    ]
+
+
+@pytest.fixture(scope="module")
+def corrupt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corrupt") / "corrupt.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def video_processor():
+    return ActionCLIPVideoProcessor(crop_size=32)  # resize to 36, crop 32
+
+
+@pytest.fixture(scope="module")
+def spec(video_processor):
+    return ClipSpec.for_video_processor(video_processor, 4)
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    path = tmp_path_factory.mktemp("engine_model")
+    model = tiny_model(seed=5)
+    with torch.no_grad():
+        model.logit_scale.fill_(np.log(60.0))
+    model.save_pretrained(path)
+    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
+    return pipeline("zero-shot-video-classification", model=str(path), device="cpu")
+
+
+def children() -> set[int]:
+    """Our worker processes (the fork server, started once per process, is not one)."""
+    pids = set()
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{task}/children") as handle:
+            pids |= {int(pid) for pid in handle.read().split()}
+    alive = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"forkserver" not in (command := handle.read()) and b"resource_tracker" not in command:
+                    alive.add(pid)
+        except FileNotFoundError:
+            pass
+    return alive
+
+
+def resources() -> tuple[set[int], int, int, set[str]]:
+    shm = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    return children(), len(os.listdir("/proc/self/fd")), threading.active_count(), shm
+
+
+def settle(before, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = resources()
+        if now[0] <= before[0] and now[1] <= before[1] and now[2] <= before[2] and now[3] <= before[3]:
+            return now
+        time.sleep(0.05)
+    return resources()
+
+
+@pytest.fixture
+def no_leaks():
+    """Fails the test if it leaves worker processes, file descriptors, threads or /dev/shm entries behind."""
+    # The fork server and multiprocessing's resource tracker (one each per process) start first.
+    list(DecodePool(1).imap([("/absent.mp4", ClipSpec(), None)]))
+    before = resources()
+    yield
+    after = settle(before)
+    assert after[0] <= before[0], f"worker processes left: {after[0] - before[0]}"
+    assert after[1] <= before[1], f"file descriptors left: {after[1]} > {before[1]}"
+    assert after[2] <= before[2], f"threads left: {after[2]} > {before[2]}"
+    assert after[3] <= before[3], f"shared memory left: {after[3] - before[3]}"
+
+
+def reference_clip(path, video_processor, num_frames=4) -> torch.Tensor:
+    """Today's CPU path: frames decoded at full size, then the video processor's torch transforms (float32)."""
+    indices = TSNSampler(num_frames)(probe_video(path).num_frames)
+    return video_processor(list(read_frames(path, indices)[None]))["pixel_values"][0]
+
+
+# ---------------------------------------------------------------------- frames
+
+
+def test_decoded_frames_match_the_video_processor_within_one_level(videos, video_processor, spec):
+    for path in videos[:5]:
+        frames = torch.from_numpy(read_clip(path, spec))
+        assert frames.dtype == torch.uint8 and frames.shape == (1, 4, 32, 32, 3)
+        ours = video_processor.frames_to_pixel_values(frames)[0]
+        reference = reference_clip(path, video_processor)
+        level = torch.tensor(video_processor.image_std).view(1, 3, 1, 1) * 255
+        assert float(((ours - reference).abs() * level).max()) <= 1.0 + 1e-4
+
+
+def test_in_memory_frames_take_the_same_resize_and_crop(videos, spec):
+    frames = make_frames(4, 48, 64, seed=2)
+    as_tensor_first = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    as_float = torch.from_numpy(frames.astype(np.float32) / 255)
+    expected = clip_from_frames(frames, spec)
+    assert expected.shape == (1, 4, 32, 32, 3)
+    np.testing.assert_array_equal(clip_from_frames(as_tensor_first, spec), expected)
+    np.testing.assert_array_equal(clip_from_frames(as_float, spec), expected)
+
+
+def test_three_crops_are_start_centre_and_end_of_the_longer_side(videos, video_processor):
+    spec = ClipSpec.for_video_processor(video_processor, 4, num_crops=3)
+    frames = read_clip(videos[0], spec)
+    assert frames.shape == (3, 4, 32, 32, 3)
+    whole = read_clip(videos[0], ClipSpec.for_video_processor(video_processor, 4, crop=None))[0]  # 36 x 48
+    for view, left in enumerate((0, (48 - 32) // 2, 48 - 32)):
+        difference = np.abs(frames[view].astype(int) - whole[:, 2:34, left : left + 32].astype(int))
+        assert difference.max() <= 1  # Pillow resampling the crop's box alone, against resize-then-slice
+
+
+def test_frames_smaller_than_the_crop_are_an_input_error(tmp_path):
+    path = write_test_video(tmp_path / "small.mp4", num_frames=6, height=16, width=16)
+    spec = ClipSpec(num_frames=4, crop=(32, 32))
+    with pytest.raises(VideoInputError, match="smaller than the crop"):
+        read_clip(str(path), spec)
+    with pytest.raises(VideoInputError):
+        clip_from_frames("not frames at all".split(), spec)
+
+
+def test_errors_keep_their_class_and_attributes_across_processes(tmp_path):
+    import io
+
+    for error in (
+        VideoDecodeError("a.mp4", "bad"),
+        VideoTimeoutError(io.BytesIO(b"x"), "slow"),
+        DecodeWorkerDiedError("b.mp4", "died"),
+        VideoInputError("frames", "too small"),
+        InvalidSplitFileError("split.txt", 3, "bad line"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert {k: v for k, v in vars(copy).items() if k != "source"} == {
+            k: v for k, v in vars(error).items() if k != "source"
+        }
+    assert isinstance(pickle.loads(pickle.dumps(VideoTimeoutError("u", "r"))), TimeoutError)
+
+
+# ---------------------------------------------------------------------- worker processes
+
+
+def test_a_corrupt_file_in_a_batch_of_50_gives_one_typed_error_and_49_results_in_order(
+    videos, corrupt, spec, no_leaks
+):
+    items = videos[:24] + [corrupt] + videos[25:50]
+    with DecodePool(2) as pool:
+        results = list(pool.imap((item, spec, None) for item in items))
+    errors = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert errors == [24] and isinstance(results[24], VideoDecodeError)
+    for index in (0, 23, 25, 49):  # in order: each result is its own video's
+        np.testing.assert_array_equal(results[index].numpy(), read_clip(items[index], spec))
+
+
+def test_num_workers_0_decodes_in_this_process_with_the_same_results(videos, corrupt, spec, no_leaks):
+    items = [videos[0], corrupt, videos[1]]
+    before = children()
+    results = list(DecodePool(0).imap((item, spec, None) for item in items))
+    assert children() == before
+    assert isinstance(results[1], VideoDecodeError)
+    np.testing.assert_array_equal(results[2].numpy(), read_clip(videos[1], spec))
+
+
+def test_a_worker_killed_mid_batch_gives_its_item_a_typed_error_and_the_run_goes_on(videos, spec, no_leaks):
+    pool = DecodePool(2)
+    results = []
+    killed = False
+    for result in pool.imap((path, spec, None) for path in videos[:20]):
+        results.append(result)
+        if not killed and len(results) == 3:
+            victim = next(w for w in pool._workers if w.in_flight)
+            os.kill(victim.process.pid, signal.SIGKILL)
+            killed = True
+    died = [r for r in results if isinstance(r, DecodeWorkerDiedError)]
+    assert len(results) == 20 and 1 <= len(died) <= 2
+    assert "signal 9" in str(died[0])
+    assert sum(isinstance(r, torch.Tensor) for r in results) == 20 - len(died)
+
+
+def test_an_iterator_closed_early_or_interrupted_ends_its_workers(videos, corrupt, spec, no_leaks):
+    pool = DecodePool(2)
+    iterator = pool.imap((path, spec, None) for path in videos)
+    next(iterator)
+    iterator.close()
+
+    def interrupted():
+        yield videos[0], spec, None
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        list(DecodePool(2).imap(interrupted()))
+
+
+# ---------------------------------------------------------------------- the pipeline
+
+
+def test_pipeline_scores_from_workers_equal_todays_cpu_path(classifier, videos):
+    results = classifier(videos[:6], candidate_labels=LABELS, batch_size=4, num_workers=2)
+    processor, model = classifier.processor, classifier.model
+    text = processor.encode_labels(LABELS, list(model.config.templates))
+    for path, result in zip(videos[:6], results):
+        pixel_values = reference_clip(path, processor.video_processor, processor.num_frames)[None]
+        with torch.no_grad():
+            logits = model(pixel_values=pixel_values, **text).logits_per_video
+        expected = template_ensemble_probs(logits, len(model.config.templates))[0]
+        by_label = {item["label"]: item["score"] for item in result}
+        got = torch.tensor([by_label[label] for label in LABELS])
+        torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)
+
+
+def test_pipeline_skips_a_corrupt_file_and_keeps_order(classifier, videos, corrupt, no_leaks):
+    items = [videos[0], corrupt, videos[1]]
+    with pytest.warns(UserWarning, match="skipped"):
+        results = classifier(items, candidate_labels=LABELS, num_workers=2, on_error="skip", batch_size=2)
+    assert results[1] is None
+    assert results[0] == classifier(videos[0], candidate_labels=LABELS, num_workers=0)
+    assert results[2] == classifier(videos[1], candidate_labels=LABELS, num_workers=0)
+    with pytest.raises(VideoDecodeError):
+        classifier(items, candidate_labels=LABELS, num_workers=2)
+
+
+def test_pipeline_with_num_workers_0_equals_workers(classifier, videos):
+    assert classifier(videos[:3], candidate_labels=LABELS, num_workers=0) == classifier(
+        videos[:3], candidate_labels=LABELS, num_workers=2
+    )
