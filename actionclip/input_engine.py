@@ -325,6 +325,7 @@ def _worker_main(connection) -> None:
         if message is None:
             return
         key, source, spec, rng = message
+        cpu = time.process_time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -332,7 +333,7 @@ def _worker_main(connection) -> None:
                 error = None
             except Exception as raised:  # sent back and raised (or reported) in the parent, as in-process
                 frames, error = None, raised
-        notes = [(str(w.message), w.category) for w in caught]
+        notes = ([(str(w.message), w.category) for w in caught], time.process_time() - cpu)
         try:
             if error is None:
                 connection.send(("frames", key, frames.shape, notes))
@@ -415,13 +416,15 @@ class DecodePool:
 
     Args:
         num_workers: worker processes (default :func:`default_num_workers`); ``0`` decodes in this process.
-        start_method: ``"forkserver"`` (default) or ``"spawn"``; fork is refused (the parent holds torch's threads).
+        start_method: ``"forkserver"`` or ``"spawn"`` (default `START_METHOD`, forkserver); fork is refused (the
+            parent holds torch's threads).
 
     Use as a context manager, or call :meth:`close`; an :meth:`imap` iterator that ends, fails or is closed ends
     the workers it started too.
     """
 
-    def __init__(self, num_workers: int | None = None, start_method: str = START_METHOD):
+    def __init__(self, num_workers: int | None = None, start_method: str | None = None):
+        start_method = start_method or START_METHOD
         if num_workers is None:
             num_workers = default_num_workers()
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -431,6 +434,7 @@ class DecodePool:
         self.num_workers = num_workers
         self.start_method = start_method
         self._workers: list[_Worker] = []
+        self.worker_cpu_seconds = 0.0  # CPU time the workers spent on items (start-up excluded)
 
     def __enter__(self) -> DecodePool:
         return self
@@ -548,7 +552,8 @@ class DecodePool:
                     self._replace(worker, results, waiting, died=False)
 
     def _receive(self, worker: _Worker, results: dict, torch) -> None:
-        kind, key, payload, notes = worker.connection.recv()
+        kind, key, payload, (notes, cpu) = worker.connection.recv()
+        self.worker_cpu_seconds += cpu
         if kind == "frames":
             frames = torch.empty(payload, dtype=torch.uint8)
             worker.connection.recv_bytes_into(frames.numpy().reshape(-1))

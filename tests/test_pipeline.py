@@ -158,7 +158,8 @@ def test_three_crops_take_the_start_centre_and_end_of_the_longer_side(classifier
     crops = torch.stack([resized[..., 2:34, left : left + 32] for left in (0, 6, 13)])
     expected = classifier({"pixel_values": crops}, candidate_labels=LABELS)
     result = classifier(frames, candidate_labels=LABELS, num_crops=3)
-    torch.testing.assert_close(as_vector(result), as_vector(expected), atol=1e-6, rtol=0)
+    # Pillow in the input engine against its torch emulation in the video processor.
+    torch.testing.assert_close(as_vector(result), as_vector(expected), atol=1e-4, rtol=0)
     centre_only = classifier(frames, candidate_labels=LABELS)
     assert not torch.allclose(as_vector(result), as_vector(centre_only), atol=1e-5)
 

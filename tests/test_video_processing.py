@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from actionclip.errors import VideoDecodeError
+from actionclip.errors import VideoInputError
 from actionclip.video_processing_actionclip import (
     MULTI_SCALE_CROP_SCALES,
     ActionCLIPVideoProcessor,
@@ -119,8 +119,8 @@ def test_return_numpy(raw, processor):
         ({"frames": 1}, "unsupported type"),
     ],
 )
-def test_bad_videos_raise_video_decode_error(processor, bad, match):
-    with pytest.raises(VideoDecodeError, match=match):
+def test_bad_videos_raise_video_input_error(processor, bad, match):
+    with pytest.raises(VideoInputError, match=match):
         processor(bad)
 
 
