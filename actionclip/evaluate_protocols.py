@@ -196,34 +196,23 @@ class MultiViewVideos(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.sources)
 
-    def _frames(self, index: int) -> np.ndarray:
-        """uint8 ``(V, T, H, W, 3)``."""
-        from .video_io import read_frame_folder, sample_and_read
-
-        source, count = self.sources[index], self.frame_counts[index]
-        if count is None:
-            return sample_and_read(
-                source,
-                self.sampler,
-                timeout=self.decode_timeout,
-                max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
-            ).frames
-        indices = self.sampler(int(count))
-        frames = read_frame_folder(
-            source, indices.reshape(-1), template=self.frame_template, start_index=self.frame_start_index
-        )
-        return frames.reshape(*indices.shape, *frames.shape[1:])
-
     def __getitem__(self, index: int) -> torch.Tensor:
-        frames = self._frames(index)
-        crops = self.views.num_crops
-        if crops == 1:
-            return self.video_processor(list(frames))["pixel_values"]
-        clips = list(frames[::crops])  # the sampler repeats each clip once per crop
-        crop = self.video_processor.crop_size
-        # The evaluation resize without its centre crop, then the three crops: the pipeline's multi-crop too.
-        resized = self.video_processor(clips, do_center_crop=False)["pixel_values"]
-        return three_crops(resized, crop.height, crop.width)
+        from .input_engine import ClipSpec, FrameFolder, read_clip
+
+        spec = ClipSpec.for_video_processor(
+            self.video_processor,
+            self.views.num_frames,
+            num_clips=self.views.num_clips,
+            num_crops=self.views.num_crops,
+            sampler=self.views.sampler,
+            timeout=self.decode_timeout,
+            frame_template=self.frame_template,
+            frame_start_index=self.frame_start_index,
+        )
+        source, count = self.sources[index], self.frame_counts[index]
+        # The input engine resizes and crops (the three crops for num_crops=3) the uint8 frames (V, T, S, S, 3).
+        frames = read_clip(source if count is None else FrameFolder(source, int(count)), spec)
+        return self.video_processor.frames_to_pixel_values(torch.from_numpy(frames))
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -13,7 +14,8 @@ from transformers import CLIPTokenizer
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
-from .errors import InvalidLabelsError, VideoDecodeError, VideoProcessingError
+from .errors import InvalidLabelsError, VideoInputError, VideoProcessingError
+from .input_engine import ClipSpec, read_clip
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
 from .tokenizer import load_clip_tokenizer
 from .video_io import is_video_source
@@ -160,7 +162,8 @@ class ActionCLIPProcessor(ProcessorMixin):
             training: random frame sampling and the training augmentation instead of the evaluation transform.
             seed / generator: the randomness of sampling and augmentation (an int, or a CPU ``torch.Generator``).
             num_frames: overrides ``self.num_frames`` for this call.
-            decode_kwargs: passed to `video_io.sample_and_read` (``timeout``, ``threads``, ``backend``, ...).
+            decode_kwargs: decoding options for `input_engine` (``timeout``, ``backend``, ``max_shorter_side``,
+                ``shorter_side``, ``size``).
             video_kwargs: passed to the video processor (``device``, ``do_flip``, ``resample_backend``, ...).
 
         Returns:
@@ -243,36 +246,51 @@ class ActionCLIPProcessor(ProcessorMixin):
         else:
             items = [videos]
         if not items:
-            raise VideoDecodeError("videos", "the list of videos is empty")
-        sampler = None
-        if num_frames is not None:
-            from .sampling import TSNSampler
-
-            sampler = TSNSampler(num_frames, mode="train" if training else "eval")
+            raise VideoInputError("videos", "the list of videos is empty")
         # One numpy generator drawn from the torch one, so that a single seed fixes sampling and augmentation.
         rng = None
         if training:
             rng = np.random.default_rng(int(torch.randint(2**62, (), generator=generator)))
+        # The input engine decodes and samples (at the decoded size: the video processor transforms, or augments).
+        spec = ClipSpec(
+            num_frames=num_frames,
+            mode="train" if training else "eval",
+            max_shorter_side=self.video_processor.decode_max_shorter_side,
+        )
         clips = []
         for item in items:
             if is_video_source(item):
-                if sampler is None:
-                    raise VideoDecodeError(item, "num_frames=None keeps every frame, but a file needs a frame count")
-                from .video_io import sample_and_read
-
-                if not {"shorter_side", "size", "max_shorter_side"} & set(decode_kwargs):
-                    decode_kwargs = {**decode_kwargs, "max_shorter_side": self.video_processor.decode_max_shorter_side}
-                clips.append(sample_and_read(item, sampler, rng=rng, **decode_kwargs).frames)
+                if num_frames is None:
+                    raise VideoInputError(item, "num_frames=None keeps every frame, but a file needs a frame count")
+                clips.append(self._read(item, spec, rng, decode_kwargs))
                 continue
             length = len(item) if isinstance(item, (list, tuple, np.ndarray, torch.Tensor)) else None
-            if sampler is not None and length and length != num_frames:
-                indices = sampler(length, rng=rng)
+            if num_frames is not None and length and length != num_frames:
+                indices = spec.build_sampler()(length, rng=rng)
                 if isinstance(item, (list, tuple)):
                     item = [item[int(i)] for i in indices]
                 else:
                     item = item[torch.as_tensor(indices) if isinstance(item, torch.Tensor) else indices]
             clips.append(item)
         return clips
+
+    @staticmethod
+    def _read(item, spec: ClipSpec, rng, decode_kwargs: dict):
+        """Decoded frames ``(T, H, W, 3)`` of one source through the input engine. ``decode_kwargs``: ``timeout``,
+        ``backend``, ``max_shorter_side``, and ``shorter_side`` / ``size`` (the engine's resize, Pillow's filter);
+        ``threads`` is accepted for compatibility (the engine decodes each video in one thread)."""
+        unknown = set(decode_kwargs) - {"timeout", "backend", "shorter_side", "size", "max_shorter_side", "threads"}
+        if unknown:
+            raise VideoInputError(item, f"unknown decode options {sorted(unknown)}")
+        changes = {
+            name: decode_kwargs[name] for name in ("timeout", "backend", "max_shorter_side") if name in decode_kwargs
+        }
+        if decode_kwargs.get("shorter_side") is not None:
+            changes["size"] = {"shortest_edge": int(decode_kwargs["shorter_side"])}
+        elif decode_kwargs.get("size") is not None:
+            height, width = decode_kwargs["size"]
+            changes["size"] = {"height": int(height), "width": int(width)}
+        return read_clip(item, replace(spec, **changes), rng)[0]
 
 
 __all__ = ["ActionCLIPProcessor"]

@@ -629,8 +629,8 @@ _COLOR_OPERATIONS = {
 def _decode_sources(videos, num_frames: int, max_shorter_side: int):
     """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames
     (frames with a shorter side above ``max_shorter_side`` scaled down to it while decoding)."""
-    from .sampling import TSNSampler
-    from .video_io import is_video_source, sample_and_read
+    from .input_engine import ClipSpec, read_clip
+    from .video_io import is_video_source
 
     if is_video_source(videos):
         items, single = [videos], True
@@ -638,8 +638,8 @@ def _decode_sources(videos, num_frames: int, max_shorter_side: int):
         items, single = list(videos), False
     else:
         return videos
-    sampler = TSNSampler(int(num_frames), mode="eval")
-    clips = [sample_and_read(item, sampler, max_shorter_side=max_shorter_side).frames for item in items]
+    spec = ClipSpec(num_frames=int(num_frames), max_shorter_side=max_shorter_side)
+    clips = [read_clip(item, spec)[0] for item in items]
     return clips[0] if single else clips
 
 

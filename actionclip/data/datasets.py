@@ -134,6 +134,7 @@ class _ClipLoader:
         frame_start_index: int,
         transform_on_device: bool = False,
     ):
+        from ..input_engine import ClipSpec
         from ..sampling import TSNSampler
         from ..video_processing_actionclip import ActionCLIPVideoProcessor
 
@@ -143,6 +144,14 @@ class _ClipLoader:
         self.training = bool(training)
         self.sampler = TSNSampler(num_frames, mode="train" if training else "eval")
         self.video_processor = video_processor or ActionCLIPVideoProcessor(crop_size=image_size)
+        self.clip_spec = ClipSpec(
+            num_frames=num_frames,
+            mode=self.sampler.mode,
+            max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
+            timeout=decode_timeout,
+            frame_template=frame_template,
+            frame_start_index=frame_start_index,
+        )
         self.decode_timeout = decode_timeout
         self.frame_template = frame_template
         self.frame_start_index = frame_start_index
@@ -152,27 +161,16 @@ class _ClipLoader:
         """``(clip fields, sample_seed)`` of ``record``, drawn from ``seed_sequence``: ``{"pixel_values": (T, C, H,
         W)}``, or with ``transform_on_device`` ``{"frames": uint8 (T, h, w, 3)}`` plus, in training, the clip's
         ``"augmentation"`` (`ClipAugmentation`; ``frames`` is then its multi-scale crop)."""
-        from ..video_io import read_frame_folder, sample_and_read
+        from ..input_engine import FrameFolder, read_clip
 
         sampling_seq, augmentation_seq, prompt_seq = seed_sequence.spawn(3)
         rng = np.random.default_rng(sampling_seq)
+        source = record.source
         if record.is_frame_folder:
-            count = record.frame_count or self._count_frames(record.source)
-            indices = self.sampler(int(count), rng)
-            frames = read_frame_folder(
-                record.source, indices, template=self.frame_template, start_index=self.frame_start_index
-            )
-        else:
-            source = record.source
-            if isinstance(source, (bytes, bytearray)):
-                source = io.BytesIO(source)
-            frames = sample_and_read(
-                source,
-                self.sampler,
-                rng=rng,
-                timeout=self.decode_timeout,
-                max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
-            ).frames
+            source = FrameFolder(str(source), int(record.frame_count or self._count_frames(source)))
+        # The engine in this process (a DataLoader worker runs it in parallel with the others): decoded frames at
+        # their stored size (capped), for the augmentation below.
+        frames = read_clip(source, self.clip_spec, rng)[0]
         generator = torch.Generator().manual_seed(int(augmentation_seq.generate_state(1, np.uint64)[0] >> 1))
         sample_seed = int(prompt_seq.generate_state(1, np.uint64)[0] >> 1)
         if not self.transform_on_device:
