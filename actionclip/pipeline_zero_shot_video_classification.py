@@ -462,9 +462,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return {"frames": frames, "num_views": int(frames.shape[0])}
 
     def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0) -> ClipSpec:
-        """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the
-        processor's, else the model's) per view, resized and cropped as the video processor does."""
-        num_frames = num_frames or self.processor.num_frames or self.model.config.num_frames
+        """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
+        config's, which owns it) per view, resized and cropped as the video processor does."""
+        num_frames = num_frames or self.model.config.num_frames
         return ClipSpec.for_video_processor(
             self.processor.video_processor,
             num_frames,

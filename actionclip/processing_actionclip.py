@@ -22,6 +22,8 @@ from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor
 
 CONTEXT_LENGTH = 77
+# Settings the model's config owns; the processor reads them from it (`ActionCLIPProcessor.from_pretrained`).
+MODEL_SETTINGS = ("num_frames", "templates")
 
 
 class _TokenizerLock:
@@ -111,6 +113,48 @@ class ActionCLIPProcessor(ProcessorMixin):
             templates=list(config.templates),
             **video_processor_kwargs,
         )
+
+    # ------------------------------------------------------------------ saving and loading
+
+    def to_dict(self) -> dict:
+        """What ``processor_config.json`` holds: not ``num_frames`` and ``templates``, which the model's
+        ``config.json`` owns (`from_pretrained` reads them from there)."""
+        output = super().to_dict()
+        for name in MODEL_SETTINGS:
+            output.pop(name, None)
+        return output
+
+    @classmethod
+    def from_args_and_dict(cls, args, processor_dict: dict, **kwargs):
+        processor = super().from_args_and_dict(args, processor_dict, **kwargs)
+        # Older processor_config.json files hold their own copy; kept to compare with the model's below.
+        processor._saved_settings = {name: processor_dict[name] for name in MODEL_SETTINGS if name in processor_dict}
+        return processor
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> ActionCLIPProcessor:
+        """Load the processor, with ``num_frames`` and ``templates`` from the model's ``config.json`` next to it (the
+        one owner of both). A ``processor_config.json`` that still holds other values warns once and loses; a
+        processor saved without a model config keeps what its file holds (or the defaults)."""
+        processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        config = _model_config(pretrained_model_name_or_path, kwargs)
+        if config is None:
+            return processor
+        saved = getattr(processor, "_saved_settings", {})
+        owned = {"num_frames": config.num_frames, "templates": list(config.templates)}
+        for name, value in owned.items():
+            if name in saved and saved[name] != value:
+                warnings.warn(
+                    f"{pretrained_model_name_or_path}: processor_config.json has {name}={_short(saved[name])} but the "
+                    f"model's config.json has {_short(value)}; the model's is used (save the processor again to drop "
+                    "the stale copy)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        processor.num_frames = owned["num_frames"]
+        processor.templates = owned["templates"]
+        processor.templater = PromptTemplater(processor.templates)
+        return processor
 
     @classmethod
     def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
@@ -291,6 +335,25 @@ class ActionCLIPProcessor(ProcessorMixin):
             height, width = decode_kwargs["size"]
             changes["size"] = {"height": int(height), "width": int(width)}
         return read_clip(item, replace(spec, **changes), rng)[0]
+
+
+def _model_config(location, kwargs: dict):
+    """The `ActionCLIPConfig` saved at ``location``, or ``None`` where there is none (a processor saved alone)."""
+    from .configuration_actionclip import ActionCLIPConfig
+
+    options = {
+        key: kwargs[key]
+        for key in ("cache_dir", "revision", "token", "local_files_only", "subfolder")
+        if key in kwargs
+    }
+    try:
+        return ActionCLIPConfig.from_pretrained(location, **options)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _short(value) -> str:
+    return f"<{len(value)} templates>" if isinstance(value, list) else repr(value)
 
 
 __all__ = ["ActionCLIPProcessor"]

@@ -224,3 +224,25 @@ def test_from_model_config_follows_the_config():
     assert processor.video_processor.crop_size.height == config.vision_config.image_size
     assert processor.templates == list(config.templates)
     assert processor.templater.templates == PromptTemplater().templates
+
+
+def test_the_model_config_owns_num_frames_and_templates(tmp_path):
+    import json
+    import warnings
+
+    from tiny_models import tiny_model
+
+    model = tiny_model(num_frames=6)
+    model.save_pretrained(tmp_path)
+    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert "num_frames" not in saved and "templates" not in saved
+    loaded = ActionCLIPProcessor.from_pretrained(tmp_path)
+    assert loaded.num_frames == 6 and loaded.templates == list(model.config.templates)
+    # An older processor_config.json with its own, different copy still loads; the model's value wins, with a warning.
+    saved["num_frames"] = 4
+    (tmp_path / "processor_config.json").write_text(json.dumps(saved))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ActionCLIPProcessor.from_pretrained(tmp_path).num_frames == 6
+    assert sum("num_frames=4" in str(w.message) for w in caught) == 1
