@@ -120,7 +120,7 @@ def test_average_view_scores_rejects_rows_not_divisible_by_views():
 
 
 def test_get_sampler_builds_by_name_and_rejects_unknown_names():
-    assert get_sampler("tsn", num_segments=8)(100).tolist() == TSNSampler(8)(100).tolist()
+    assert get_sampler("tsn", num_frames=8)(100).tolist() == TSNSampler(8)(100).tolist()
     with pytest.raises(SamplingError, match="unknown sampler 'nope'"):
         get_sampler("nope")
     with pytest.raises(SamplingError, match="bad arguments"):
