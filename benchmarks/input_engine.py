@@ -61,7 +61,7 @@ PRESETS = {
 def write_files(folder: Path, count: int, num_frames: int = 60) -> list[str]:
     import numpy as np
 
-    from actionclip.video_io import write_video
+    from actionclip.data.video_writer import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
