@@ -69,4 +69,9 @@ echo "== issue 13d: pipeline fast path, ViT-B/16: patch-embedding conv vs matmul
 timeout 240 "$PY" benchmarks/fast_path.py --preset h200 --device cuda --compile --labels 400 \
     || echo "(fast path run failed or timed out)"
 
+echo
+echo "== issue 13e: input engine, pipeline from files vs model only, ViT-B/16 bf16, 16 decoding processes"
+timeout 240 "$PY" benchmarks/input_engine.py --preset h200 \
+    || echo "(input engine run failed or timed out)"
+
 exit $status
