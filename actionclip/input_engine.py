@@ -397,13 +397,16 @@ class _Worker:
         key, source, spec, rng = job
         self.connection.send((key, _source_for_worker(source), spec, rng))
 
-    def stop(self, kill: bool = False) -> None:
-        if self.process.is_alive() and not kill:
-            try:
-                self.connection.send(None)
-            except OSError:
-                pass
-            self.process.join(1.0)
+    def ask_to_stop(self) -> None:
+        try:
+            self.connection.send(None)
+        except OSError:
+            pass
+
+    def stop(self, kill: bool = False, deadline: float | None = None) -> None:
+        """End the process: by its own exit (asked with `ask_to_stop`) until ``deadline``, else killed."""
+        if not kill:
+            self.process.join(max(0.0, (deadline or time.monotonic() + 1.0) - time.monotonic()))
         if self.process.is_alive():
             self.process.kill()
             self.process.join(5.0)
@@ -446,7 +449,12 @@ class DecodePool:
         """End every worker (they are started again by the next :meth:`imap`)."""
         workers, self._workers = self._workers, []
         for worker in workers:
-            worker.stop()
+            if worker.process.is_alive():
+                worker.ask_to_stop()
+        # One second for all of them together (a worker in the middle of a video finishes it first), then killed.
+        deadline = time.monotonic() + 1.0
+        for worker in workers:
+            worker.stop(deadline=deadline)
 
     def _context(self):
         context = multiprocessing.get_context(self.start_method)

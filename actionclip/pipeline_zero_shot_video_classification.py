@@ -6,6 +6,7 @@ it imports only transformers, torch, numpy, PIL and its own package's modules, r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -434,7 +435,15 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             return torch.from_numpy(clip_from_frames(item, spec, rng))
 
         jobs = ((item, spec, None) for item in items)
-        for item_result in pool.imap(jobs, ahead=2 * batch_size, local=local):
+        # Closed with this generator (not when it is garbage-collected): the workers end when the consumer stops.
+        with contextlib.closing(pool.imap(jobs, ahead=2 * batch_size, local=local)) as prepared:
+            yield from self._report_errors(prepared, on_error)
+
+    @staticmethod
+    def _report_errors(prepared, on_error: str):
+        """Engine results -> model inputs: an error is raised, or (``on_error="skip"``, typed input errors only)
+        warned about and given as ``None``."""
+        for item_result in prepared:
             if isinstance(item_result, BaseException):
                 if on_error == "raise" or not isinstance(item_result, SKIPPABLE_ERRORS):
                     raise item_result

@@ -266,3 +266,9 @@ def test_pipeline_with_num_workers_0_equals_workers(classifier, videos):
     assert classifier(videos[:3], candidate_labels=LABELS, num_workers=0) == classifier(
         videos[:3], candidate_labels=LABELS, num_workers=2
     )
+
+
+def test_pipeline_iterator_closed_early_leaves_no_worker(classifier, videos, no_leaks):
+    results = classifier.iter_results(videos[:12], candidate_labels=LABELS, num_workers=2, batch_size=2)
+    assert next(results)
+    results.close()
