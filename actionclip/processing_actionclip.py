@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from PIL import Image
 from transformers import CLIPTokenizer
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
+from transformers.utils import cached_file
 
 from .errors import InvalidLabelsError, VideoInputError, VideoProcessingError
 from .input_engine import ClipSpec, read_clip
@@ -117,12 +119,24 @@ class ActionCLIPProcessor(ProcessorMixin):
     # ------------------------------------------------------------------ saving and loading
 
     def to_dict(self) -> dict:
-        """What ``processor_config.json`` holds: not ``num_frames`` and ``templates``, which the model's
-        ``config.json`` owns (`from_pretrained` reads them from there)."""
+        """The processor's settings; without ``num_frames`` and ``templates`` when it is being saved next to a model
+        ``config.json``, which owns them (`from_pretrained` reads them from there)."""
         output = super().to_dict()
-        for name in MODEL_SETTINGS:
-            output.pop(name, None)
+        if getattr(self, "_saving_beside_model_config", False):
+            for name in MODEL_SETTINGS:
+                output.pop(name, None)
+        output.pop("_saving_beside_model_config", None)
+        output.pop("_saved_settings", None)
         return output
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save the processor. Saved next to a model's ``config.json`` (save the model first, as the pipeline does),
+        ``processor_config.json`` leaves ``num_frames`` and ``templates`` to it; saved alone, it keeps them."""
+        self._saving_beside_model_config = os.path.isfile(os.path.join(save_directory, "config.json"))
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            del self._saving_beside_model_config
 
     @classmethod
     def from_args_and_dict(cls, args, processor_dict: dict, **kwargs):
@@ -347,6 +361,9 @@ def _model_config(location, kwargs: dict):
         if key in kwargs
     }
     try:
+        # Not ActionCLIPConfig.from_pretrained alone: without a config.json it gives the default configuration.
+        if cached_file(location, "config.json", _raise_exceptions_for_missing_entries=False, **options) is None:
+            return None
         return ActionCLIPConfig.from_pretrained(location, **options)
     except (OSError, ValueError, TypeError, KeyError):
         return None
