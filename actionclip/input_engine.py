@@ -35,6 +35,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections import deque
@@ -414,6 +415,23 @@ class _Worker:
         self.process.close()
 
 
+class _FeedState:
+    """What the feeder thread and the consuming generator share (under ``condition``)."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.ready: dict[int, object] = {}
+        self.consumed = 0
+        self.stop = False
+        self.done = False
+        self.total: int | None = None
+        self.fatal: BaseException | None = None
+
+    def finished(self, next_out: int) -> bool:
+        """No result ``next_out`` will come: the feeder is done and had fewer jobs, or stopped on an error."""
+        return self.done and (self.total is None or next_out >= self.total)
+
+
 class DecodePool:
     """Decodes video sources in worker processes; :meth:`imap` yields results in input order.
 
@@ -485,15 +503,49 @@ class DecodePool:
                     yield error
             return
         ahead = max(ahead or 0, ITEMS_PER_WORKER * self.num_workers)
-        context = self._context()
-        jobs = iter(jobs)
-        waiting: deque = deque()  # jobs read but not yet handed to a worker (or given back by a dead one)
-        results: dict[int, object] = {}
-        next_key = next_out = 0
-        exhausted = False
+        # A feeder thread hands jobs to the workers and receives their frames while the caller is busy elsewhere
+        # (running the model): a worker's result does not fit in its pipe, so without a reader it would wait.
+        state = _FeedState()
+        feeder = threading.Thread(
+            target=self._feed,
+            args=(iter(jobs), ahead, prepare_here, state, torch),
+            name="actionclip-feed",
+            daemon=True,
+        )
+        feeder.start()
+        next_out = 0
         try:
             while True:
-                while not exhausted and next_key - next_out < ahead and len(waiting) < ahead:
+                with state.condition:
+                    while next_out not in state.ready and not state.finished(next_out):
+                        state.condition.wait(0.5)
+                    if next_out not in state.ready:
+                        if state.fatal is not None:
+                            raise state.fatal
+                        return
+                    result = state.ready.pop(next_out)
+                    next_out += 1
+                    state.consumed = next_out
+                    state.condition.notify_all()
+                yield result
+        finally:
+            # An error, a KeyboardInterrupt or the caller closing the iterator early: no thread or worker outlives it.
+            with state.condition:
+                state.stop = True
+                state.condition.notify_all()
+            feeder.join()
+            self.close()
+
+    def _feed(self, jobs: Iterator, ahead: int, prepare_here, state: _FeedState, torch) -> None:
+        """The feeder thread: read jobs (at most ``ahead`` beyond what the caller took), dispatch, collect."""
+        context = self._context()
+        waiting: deque = deque()  # jobs read but not yet handed to a worker (or given back by a dead one)
+        results: dict[int, object] = {}
+        next_key = 0
+        exhausted = False
+        try:
+            while not state.stop:
+                while not exhausted and next_key - state.consumed < ahead:
                     try:
                         source, spec, rng = next(jobs)
                     except StopIteration:
@@ -508,17 +560,28 @@ class DecodePool:
                             results[next_key] = error
                     next_key += 1
                 self._dispatch(waiting, context, results)
-                while next_out in results:
-                    result = results.pop(next_out)
-                    next_out += 1
-                    yield result
-                if exhausted and next_out == next_key:
-                    return
-                if next_out not in results:
+                if results:
+                    with state.condition:
+                        state.ready.update(results)
+                        state.condition.notify_all()
+                    results = {}
+                busy = any(worker.in_flight for worker in self._workers)
+                if exhausted and not waiting and not busy:
+                    break
+                if busy:
                     self._collect(results, waiting, torch)
+                else:  # everything read ahead is done: wait for the caller to take some
+                    with state.condition:
+                        if not state.stop and next_key - state.consumed >= ahead:
+                            state.condition.wait(0.5)
+        except BaseException as error:  # noqa: BLE001 - the jobs iterator's own error (or interrupt), for the caller
+            state.fatal = error
         finally:
-            # An error, a KeyboardInterrupt or the caller closing the iterator early: no worker outlives it.
-            self.close()
+            with state.condition:
+                state.ready.update(results)
+                state.total = next_key if state.fatal is None else None
+                state.done = True
+                state.condition.notify_all()
 
     def _dispatch(self, waiting: deque, context, results: dict) -> None:
         while waiting:
