@@ -16,11 +16,25 @@ model's ``config.json``, the processor's files and ``onnx_export.json`` (graphs,
 quantisation, the effective logit scale and the frame limit), so the directory describes itself and
 ``pipeline("zero-shot-video-classification", model=directory)`` runs it (`actionclip.onnx_runtime`).
 
-``dtype="fp16"`` exports the frame encoder and the fusion in float16; the text encoder stays float32 (it runs once
-per label set, whose embeddings the pipeline caches, and transformers' CLIP text mask mixes float32 into a float16
-trace). ``quantize="int8"`` applies onnxruntime's dynamic quantisation (int8 weights, activations quantised at run
-time) to the frame encoder's MatMuls, the graph that runs for every frame.
+``dtype="fp16"`` exports the frame encoder and the fusion in float16. The text encoder stays float32: it runs once
+per label set (the pipeline caches its embeddings), so halving it saves nothing a user would notice, and
+transformers' CLIP text model builds its causal and padding masks from ``finfo(dtype).min`` and adds them to the
+attention scores, which in float16 turns a fully masked padding row into ``-inf - -inf`` (NaN) risks for no gain.
 
+int8 (``quantize="int8"``, the one place where its design is decided, `INT8_DESIGN`): onnxruntime's dynamic
+quantisation of the frame encoder's MatMuls with constant weights (int8 weights per output channel, uint8 activations
+whose range is measured at run time per call), the graph that runs for every frame. Which MatMuls are quantised is
+chosen at export time by measured accuracy, not fixed: every MatMul's own quantisation error is measured on
+calibration frames (relative error of its output, weights and activations quantised as onnxruntime does), then the
+most sensitive ones are kept in float32, as few as possible, until the int8 frame embeddings are within
+``int8_tolerance`` (largest ``1 - cosine`` over the calibration frames) of the float32 ones: first none, then 1, 2,
+4, ... of them, each candidate checked end to end with onnxruntime. Weights use 7 bits (``reduce_range``): on x86
+CPUs without VNNI, onnxruntime's uint8 x int8 kernels add pairs of products in 16 bits, which full-range int8 weights
+overflow (measured here: embeddings of a demo model at 0.90 cosine from float32 without it). Calibration frames are
+the caller's (``calibration``; `actionclip export --calibration VIDEO ...`) or, by default, fixed random frames in the
+processor's normalised range. What was chosen (quantised and float32 MatMuls, the measured error) goes into
+``onnx_export.json``. A model whose embeddings separate its classes by less than int8's error (tiny models, scored at
+a large logit scale) keeps most of its MatMuls in float32 and gains little speed; a warning says so.
 Everything is written into a temporary directory beside ``output_dir`` and renamed into place at the end: an
 unsupported request fails before anything is written, and a failure part-way leaves no directory behind.
 """
@@ -48,6 +62,15 @@ FRAME_ENCODER_FILE = "frame_encoder.onnx"
 FUSION_FILE = "fusion.onnx"
 DTYPES = ("fp32", "fp16")
 QUANTIZATIONS = ("int8",)
+# int8: how close the int8 frame embeddings must stay to the float32 ones on the calibration frames (largest
+# 1 - cosine), and the default calibration (fixed random frames in the processor's normalised range).
+DEFAULT_INT8_TOLERANCE = 5e-4
+DEFAULT_CALIBRATION_FRAMES = 4
+INT8_DESIGN = (
+    "onnxruntime dynamic quantisation of constant-weight MatMuls: int8 weights per output channel, 7-bit "
+    "(reduce_range), uint8 activations ranged per call; the most sensitive MatMuls kept float32 until the "
+    "calibration error is within the tolerance"
+)
 # The TorchScript-based exporter's range (14: Trilu for CLIP's causal mask; 20: its newest opset).
 SUPPORTED_OPSETS = range(14, 21)
 DEFAULT_OPSET = 17
@@ -100,6 +123,8 @@ def export_onnx(
     dtype: str = "fp32",
     quantize: str | None = None,
     overwrite: bool = False,
+    calibration=None,
+    int8_tolerance: float = DEFAULT_INT8_TOLERANCE,
 ) -> Path:
     """Export ``model`` (an `ActionCLIPModel` or the path of a saved one) to ``output_dir``.
 
@@ -111,6 +136,11 @@ def export_onnx(
         dtype: ``"fp32"`` or ``"fp16"`` (frame encoder and fusion; the text encoder stays float32).
         quantize: ``None`` or ``"int8"`` (dynamic quantisation of the frame encoder's MatMuls; needs fp32).
         overwrite: replace an existing ``output_dir`` (only once the new export is complete).
+        calibration: with ``quantize="int8"``, the frames on which the int8 error is measured: ``pixel_values`` as
+            the processor makes them, ``(N, 3, H, W)`` or ``(B, T, 3, H, W)`` (a few real frames of the kind the
+            model will see; 4 to 32 frames are enough). Default: `DEFAULT_CALIBRATION_FRAMES` fixed random frames.
+        int8_tolerance: with ``quantize="int8"``, the largest ``1 - cosine`` between int8 and float32 frame
+            embeddings on the calibration frames; MatMuls are kept in float32, most sensitive first, until it holds.
 
     Returns:
         ``output_dir`` as a `Path`.
@@ -120,6 +150,10 @@ def export_onnx(
         MissingProcessorError: no ``processor`` given and none saved with the model.
     """
     check_export_options(opset, dtype, quantize)
+    if isinstance(int8_tolerance, bool) or not isinstance(int8_tolerance, (int, float)) or not 0 < int8_tolerance < 1:
+        raise OnnxExportError(f"int8_tolerance must be a number between 0 and 1, got {int8_tolerance!r}")
+    if calibration is not None and quantize != "int8":
+        raise OnnxExportError("calibration frames are only used with quantize='int8'")
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OnnxExportError(f"output directory {str(output_dir)!r} is a file")
@@ -164,7 +198,7 @@ def export_onnx(
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0o700 would otherwise become the export's mode
     try:
-        _write_export(model, processor, staging, opset, dtype, quantize)
+        _write_export(model, processor, staging, opset, dtype, quantize, calibration, int8_tolerance)
         _move_into_place(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -257,7 +291,9 @@ def _export_graph(module, inputs: tuple, path: Path, input_names, output_name: s
         )
 
 
-def _write_export(model, processor, directory: Path, opset: int, dtype: str, quantize: str | None) -> None:
+def _write_export(
+    model, processor, directory: Path, opset: int, dtype: str, quantize, calibration, int8_tolerance: float
+) -> None:
     import torch
 
     config = model.config
@@ -303,16 +339,10 @@ def _write_export(model, processor, directory: Path, opset: int, dtype: str, qua
             {"frame_embeds": {0: "batch", 1: "frames"}, "video_embeds": {0: "batch"}},
             opset,
         )
+    int8 = None
     if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(
-            float_frame_path,
-            frame_path,
-            op_types_to_quantize=["MatMul"],
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-        )
+        calibration = _calibration_frames(calibration, whole_clips, num_frames, size)
+        int8 = _quantize_frame_encoder_int8(float_frame_path, frame_path, calibration, int8_tolerance)
         float_frame_path.unlink()
 
     config.save_pretrained(directory)
@@ -349,6 +379,7 @@ def _write_export(model, processor, directory: Path, opset: int, dtype: str, qua
                 },
                 "dtype": graph_dtype,
                 "quantize": quantize,
+                **({"int8": int8} if int8 is not None else {}),
             },
             "fusion": {
                 "file": FUSION_FILE,
@@ -361,7 +392,167 @@ def _write_export(model, processor, directory: Path, opset: int, dtype: str, qua
     (directory / EXPORT_METADATA_NAME).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
 
 
+def read_int8_choice(directory: str | os.PathLike) -> dict | None:
+    """What the int8 export of ``directory`` chose (``onnx_export.json``), or None for a float export."""
+    metadata = json.loads((Path(directory) / EXPORT_METADATA_NAME).read_text(encoding="utf-8"))
+    return metadata["graphs"]["frame_encoder"].get("int8")
+
+
+def _calibration_frames(calibration, whole_clips: bool, num_frames: int, size: int):
+    """The calibration input of the frame encoder graph as float32 numpy: ``(N, 3, H, W)``, or ``(B, T, 3, H, W)``
+    for a whole-clip graph.
+
+    Raises:
+        OnnxExportError: not a tensor or array of frames of the exported size.
+    """
+    import numpy as np
+    import torch
+
+    if calibration is None:
+        generator = torch.Generator().manual_seed(0)
+        shape = (1, num_frames) if whole_clips else (DEFAULT_CALIBRATION_FRAMES,)
+        return torch.randn(*shape, 3, size, size, generator=generator).numpy()
+    if isinstance(calibration, torch.Tensor):
+        calibration = calibration.detach().cpu().float().numpy()
+    calibration = np.asarray(calibration, dtype=np.float32) if isinstance(calibration, np.ndarray) else None
+    if calibration is None or calibration.ndim not in (4, 5) or calibration.shape[-3:] != (3, size, size):
+        raise OnnxExportError(
+            f"calibration must be pixel_values (N, 3, {size}, {size}) or (B, T, 3, {size}, {size}) as the "
+            f"processor makes them, got {getattr(calibration, 'shape', type(calibration).__name__)}"
+        )
+    if whole_clips and calibration.ndim == 4:
+        calibration = calibration[None]
+    elif not whole_clips and calibration.ndim == 5:
+        calibration = calibration.reshape(-1, 3, size, size)
+    return np.ascontiguousarray(calibration)
+
+
+def _matmul_sensitivities(model_proto, calibration) -> dict[str, float]:
+    """Each constant-weight MatMul's own int8 error on ``calibration``: ``|Q(A) Q(W) - A W| / |A W|`` (Frobenius),
+    activations quantised per tensor to uint8 and weights per column to 7-bit int8, as the runtime does."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    weights = {init.name: init for init in model_proto.graph.initializer}
+    nodes = [
+        node
+        for node in model_proto.graph.node
+        if node.op_type == "MatMul" and node.input[1] in weights and len(weights[node.input[1]].dims) == 2
+    ]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model_proto)
+    del probe.graph.output[:]
+    seen = set()
+    for node in nodes:  # the MatMuls' inputs as outputs (one run gives them all)
+        if node.input[0] not in seen:
+            seen.add(node.input[0])
+            probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(node.input[0]))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    # Two frames (one clip) are enough to rank the MatMuls and keep the probe's memory small at ViT-B size.
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    outputs = dict(
+        zip([output.name for output in probe.graph.output], session.run(None, {"pixel_values": calibration[:2]}))
+    )
+
+    def quantized_activation(values):
+        low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+        scale = (high - low) / 255 or 1.0
+        zero = np.round(-low / scale)
+        return (np.clip(np.round(values / scale) + zero, 0, 255) - zero) * scale
+
+    sensitivities = {}
+    for node in nodes:
+        activation = outputs[node.input[0]].reshape(-1, outputs[node.input[0]].shape[-1]).astype(np.float64)
+        weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float64)
+        scale = np.abs(weight).max(axis=0) / 63
+        scale[scale == 0] = 1.0
+        exact = activation @ weight
+        approximate = quantized_activation(activation) @ (np.clip(np.round(weight / scale), -63, 63) * scale)
+        sensitivities[node.name] = float(np.linalg.norm(approximate - exact) / (np.linalg.norm(exact) or 1.0))
+    return sensitivities
+
+
+def _quantize_frame_encoder_int8(float_path: Path, int8_path: Path, calibration, tolerance: float) -> dict:
+    """Write ``int8_path``: ``float_path`` with its MatMuls dynamically quantised, the most sensitive kept float32
+    until the int8 embeddings are within ``tolerance`` (largest ``1 - cosine``) of the float32 ones on
+    ``calibration`` (`INT8_DESIGN`). Returns what was chosen, for ``onnx_export.json``."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    sensitivities = _matmul_sensitivities(onnx.load(str(float_path)), calibration)
+    ranked = sorted(sensitivities, key=sensitivities.get, reverse=True)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+
+    def embeddings(path: Path):
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        output = session.run(None, {"pixel_values": calibration})[0].astype(np.float64)
+        return output.reshape(-1, output.shape[-1])
+
+    reference = embeddings(float_path)
+
+    def attempt(kept: int) -> float:
+        """Quantise all but the ``kept`` most sensitive MatMuls; the largest 1 - cosine on the calibration frames."""
+        with warnings.catch_warnings():  # its advice to run shape inference first: the graphs are already inferred
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                float_path,
+                int8_path,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=ranked[:kept],
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=True,
+            )
+        output = embeddings(int8_path)
+        norms = np.linalg.norm(output, axis=-1) * np.linalg.norm(reference, axis=-1)
+        return float(1 - ((output * reference).sum(-1) / np.maximum(norms, 1e-30)).min())
+
+    # Keep 0, 1, 2, 4, ... MatMuls in float32 until the error is within the tolerance, then bisect between the last
+    # count that failed and the first that passed (each try quantises the graph once: about 30 s at ViT-B size).
+    errors = {0: attempt(0)}
+    failed, kept, last = -1, 0, 0
+    while errors[kept] > tolerance and kept < len(ranked):
+        failed, kept = kept, min(max(1, 2 * kept), len(ranked))
+        errors[kept], last = attempt(kept), kept
+    while kept - failed > 1 and errors[kept] <= tolerance:
+        middle = (failed + kept) // 2
+        errors[middle], last = attempt(middle), middle
+        if errors[middle] <= tolerance:
+            kept = middle
+        else:
+            failed = middle
+    if last != kept:  # the file holds the last try: write the chosen one again
+        attempt(kept)
+    error = errors[kept]
+    if kept * 2 > len(ranked):
+        warnings.warn(
+            f"int8: {kept} of the frame encoder's {len(ranked)} MatMuls stay float32 to keep its embeddings within "
+            f"{tolerance:g} (1 - cosine) of float32's on the calibration frames; expect little speed-up. This model "
+            "is more sensitive to int8 than the tolerance allows (or raise int8_tolerance)",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {
+        "design": INT8_DESIGN,
+        "tolerance": tolerance,
+        "calibration_frames": int(np.prod(calibration.shape[:-3])),
+        "calibration_error": error,
+        "quantized_matmuls": len(ranked) - kept,
+        "float32_matmuls": ranked[:kept],
+        "error_by_float32_count": {str(count): errors[count] for count in sorted(errors)},
+        "sensitivity": {name: round(value, 6) for name, value in sensitivities.items()},
+    }
+
+
 __all__ = [
+    "DEFAULT_CALIBRATION_FRAMES",
+    "DEFAULT_INT8_TOLERANCE",
     "DEFAULT_OPSET",
     "EXPORT_METADATA_NAME",
     "SUPPORTED_OPSETS",
@@ -369,4 +560,5 @@ __all__ = [
     "export_onnx",
     "exports_whole_clips",
     "frame_limit",
+    "read_int8_choice",
 ]

@@ -15,7 +15,7 @@ import actionclip  # noqa: F401  (registers the task)
 from actionclip import ActionCLIPForVideoClassification
 from actionclip.cli import main
 from actionclip.errors import MissingProcessorError, OnnxExportError, OnnxModelError, PipelineArgumentError
-from actionclip.onnx_export import export_onnx
+from actionclip.onnx_export import DEFAULT_INT8_TOLERANCE, export_onnx, read_int8_choice
 from actionclip.onnx_runtime import ActionCLIPOnnxModel
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
@@ -162,17 +162,49 @@ def test_too_many_frames_and_another_image_size_are_refused(exports):
 
 def test_int8_quantises_the_frame_encoder_matmuls_and_keeps_the_ranking(tmp_path):
     model = saved_model(tmp_path / "model", fusion="transf")
-    export_onnx(tmp_path / "model", tmp_path / "int8", quantize="int8")
+    export_onnx(tmp_path / "model", tmp_path / "int8", quantize="int8", int8_tolerance=0.5)
     graph = onnx.load(str(tmp_path / "int8" / "frame_encoder.onnx")).graph
-    operators = {node.op_type for node in graph.node}
-    assert operators & {"DynamicQuantizeMatMul", "MatMulInteger"}, operators
+    operators = [node.op_type for node in graph.node]
+    assert "MatMulInteger" in operators or "DynamicQuantizeMatMul" in operators, operators
     assert not list((tmp_path / "int8").glob("*.float.onnx"))
+    int8 = read_int8_choice(tmp_path / "int8")
+    # A loose tolerance: every constant-weight MatMul (q, k, v, out, fc1, fc2 per layer, projection) is int8.
+    assert int8["float32_matmuls"] == [] and int8["quantized_matmuls"] == len(int8["sensitivity"]) == 6 * 2 + 1
+    assert 0 <= int8["calibration_error"] <= 0.5
     onnx_model = ActionCLIPOnnxModel.from_pretrained(tmp_path / "int8")
     pixel_values = random_videos(batch=4, frames=8)
     with torch.no_grad():
         expected = torch.nn.functional.normalize(model.get_video_features(pixel_values).pooler_output, dim=-1)
     got = torch.nn.functional.normalize(onnx_model.video_features(pixel_values), dim=-1)
     assert (got * expected).sum(-1).min() > 0.99  # cosine similarity of int8 and float32 embeddings
+
+
+def test_int8_keeps_the_most_sensitive_matmuls_float32_until_the_tolerance_holds(tmp_path):
+    saved_model(tmp_path / "model", fusion="meanP")
+    calibration = random_videos(batch=2, frames=4, seed=5)
+    with pytest.warns(UserWarning, match="stay float32"):  # no int8 MatMul keeps a tiny model within 1e-12
+        export_onnx(
+            tmp_path / "model", tmp_path / "int8", quantize="int8", calibration=calibration, int8_tolerance=1e-12
+        )
+    int8 = read_int8_choice(tmp_path / "int8")
+    assert int8["calibration_frames"] == 8
+    # Tried with 0, 1, 2, 4, 8 and then all 13 MatMuls float32, most sensitive first; the last is exact.
+    tried = {int(count): error for count, error in int8["error_by_float32_count"].items()}
+    assert sorted(tried)[:5] == [0, 1, 2, 4, 8] and max(tried) == 13 and tried[13] <= 1e-12 < tried[0]
+    assert int8["quantized_matmuls"] == 0 and int8["calibration_error"] == tried[13]
+    sensitivity = int8["sensitivity"]
+    assert int8["float32_matmuls"] == sorted(sensitivity, key=sensitivity.get, reverse=True)
+    operators = {node.op_type for node in onnx.load(str(tmp_path / "int8" / "frame_encoder.onnx")).graph.node}
+    assert not operators & {"MatMulInteger", "DynamicQuantizeMatMul"}
+
+
+def test_export_command_calibrates_int8_on_real_videos(transf_dirs, video, tmp_path, capsys):
+    model_dir, _ = transf_dirs
+    code = main(["export", str(model_dir), str(tmp_path / "int8"), "--quantize", "int8", "--calibration", str(video)])
+    assert code == 0
+    int8 = read_int8_choice(tmp_path / "int8")
+    assert int8["calibration_frames"] == 16 and int8["tolerance"] == DEFAULT_INT8_TOLERANCE  # one 16-frame clip
+    assert "MatMuls quantised" in capsys.readouterr().out
 
 
 def test_fp16_export_runs_the_video_graphs_in_half_precision(tmp_path):
@@ -195,6 +227,9 @@ def test_fp16_export_runs_the_video_graphs_in_half_precision(tmp_path):
         (dict(opset=9), "opset 9 is not supported"),
         (dict(dtype="bf16"), "dtype 'bf16'"),
         (dict(quantize="int4"), "quantize 'int4'"),
+        (dict(quantize="int8", int8_tolerance=0), "int8_tolerance must be"),
+        (dict(calibration=np.zeros((2, 3, 64, 64), np.float32)), "only used with quantize='int8'"),
+        (dict(quantize="int8", calibration=np.zeros((2, 3, 48, 48), np.float32)), "calibration must be"),
     ],
 )
 def test_unsupported_combinations_are_refused_before_anything_is_written(transf_dirs, tmp_path, options, message):

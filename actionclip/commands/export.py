@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..onnx_export import DEFAULT_OPSET, DTYPES, QUANTIZATIONS, SUPPORTED_OPSETS
+    from ..onnx_export import DEFAULT_INT8_TOLERANCE, DEFAULT_OPSET, DTYPES, QUANTIZATIONS, SUPPORTED_OPSETS
 
     parser = subparsers.add_parser(
         "export",
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  actionclip export converted/k400-b16 onnx/k400-b16\n"
-        "  actionclip export converted/k400-b16 onnx/k400-b16-int8 --quantize int8\n"
+        "  actionclip export converted/k400-b16 onnx/k400-b16-int8 --quantize int8 --calibration a.mp4 b.mp4\n"
         "  actionclip classify clip.mp4 --labels 'juggling,tai chi' --model onnx/k400-b16",
     )
     parser.add_argument("model", metavar="MODEL", help="an ActionCLIPModel directory (with its processor)")
@@ -39,6 +39,20 @@ def register(subparsers) -> None:
         default=None,
         help=f"{' or '.join(QUANTIZATIONS)}: dynamic quantisation of the frame encoder's MatMuls (needs fp32)",
     )
+    parser.add_argument(
+        "--calibration",
+        nargs="+",
+        metavar="VIDEO",
+        help="with --quantize int8: videos (a few, of the kind the model will see) on which the int8 error is "
+        "measured to choose which MatMuls stay float32 (default: fixed random frames)",
+    )
+    parser.add_argument(
+        "--int8-tolerance",
+        type=float,
+        default=DEFAULT_INT8_TOLERANCE,
+        help="with --quantize int8: the largest 1 - cosine between int8 and float32 frame embeddings on the "
+        f"calibration frames (default {DEFAULT_INT8_TOLERANCE:g})",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR once the new export is complete")
     parser.set_defaults(handler=run)
 
@@ -47,17 +61,37 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..cli import CommandLineError
-    from ..onnx_export import export_onnx
+    from ..onnx_export import check_export_options, export_onnx, read_int8_choice
 
+    check_export_options(args.opset, args.dtype, args.quantize)  # before any slow decoding
     if not Path(args.model).is_dir():
         raise CommandLineError(f"model {args.model!r}: no such directory")
+    model, options = args.model, {}
+    if args.calibration:
+        if args.quantize is None:
+            raise CommandLineError("--calibration is only used with --quantize int8")
+        for video in args.calibration:
+            if not Path(video).is_file():
+                raise CommandLineError(f"calibration video {video!r}: no such file")
+        import torch
+
+        from ..cli import load_pipeline
+
+        # The pipeline's own decoding and pre-processing: calibration frames are what classification will see.
+        classifier = load_pipeline(args.model, "cpu")
+        options["calibration"] = torch.cat(
+            [classifier.preprocess(video)["pixel_values"] for video in args.calibration]
+        )
+        model, options["processor"] = classifier.model, classifier.processor
     output = export_onnx(
-        args.model,
+        model,
         args.output_dir,
         opset=args.opset,
         dtype=args.dtype,
         quantize=args.quantize,
         overwrite=args.overwrite,
+        int8_tolerance=args.int8_tolerance,
+        **options,
     )
     files = sorted(path.name for path in output.iterdir() if path.suffix == ".onnx")
     size = sum(path.stat().st_size for path in output.iterdir() if path.suffix == ".onnx") / 2**20
@@ -65,4 +99,12 @@ def run(args: argparse.Namespace) -> int:
         f"exported {args.model} -> {output}: {', '.join(files)} ({size:.1f} MiB), opset {args.opset}, {args.dtype}"
         + (f", {args.quantize} frame encoder" if args.quantize else "")
     )
+    int8 = read_int8_choice(output)
+    if int8 is not None:
+        total = int8["quantized_matmuls"] + len(int8["float32_matmuls"])
+        print(
+            f"int8: {int8['quantized_matmuls']} of {total} MatMuls quantised, {len(int8['float32_matmuls'])} kept "
+            f"float32; calibration error (1 - cosine) {int8['calibration_error']:.1e} <= {int8['tolerance']:g} on "
+            f"{int8['calibration_frames']} frames"
+        )
     return 0
