@@ -16,25 +16,30 @@ model's ``config.json``, the processor's files and ``onnx_export.json`` (graphs,
 quantisation, the effective logit scale and the frame limit), so the directory describes itself and
 ``pipeline("zero-shot-video-classification", model=directory)`` runs it (`actionclip.onnx_runtime`).
 
-``dtype="fp16"`` exports the frame encoder and the fusion in float16. The text encoder stays float32: it runs once
-per label set (the pipeline caches its embeddings), so halving it saves nothing a user would notice, and
-transformers' CLIP text model builds its causal and padding masks from ``finfo(dtype).min`` and adds them to the
-attention scores, which in float16 turns a fully masked padding row into ``-inf - -inf`` (NaN) risks for no gain.
+``dtype="fp16"`` exports the frame encoder and the fusion in float16; the text encoder stays float32, by design:
+it runs once per label set (the pipeline caches the text embeddings), so halving it would save neither time per video
+nor meaningful memory (it is a few percent of a ViT-B/16 model's weights), while float32 text embeddings are the
+same as PyTorch's (1e-4), so an fp16 export scores its videos against exactly the label embeddings of the fp32 one and
+only the video side carries the fp16 rounding.
 
 int8 (``quantize="int8"``, the one place where its design is decided, `INT8_DESIGN`): onnxruntime's dynamic
 quantisation of the frame encoder's MatMuls with constant weights (int8 weights per output channel, uint8 activations
 whose range is measured at run time per call), the graph that runs for every frame. Which MatMuls are quantised is
-chosen at export time by measured accuracy, not fixed: every MatMul's own quantisation error is measured on
-calibration frames (relative error of its output, weights and activations quantised as onnxruntime does), then the
-most sensitive ones are kept in float32, as few as possible, until the int8 frame embeddings are within
-``int8_tolerance`` (largest ``1 - cosine`` over the calibration frames) of the float32 ones: first none, then 1, 2,
-4, ... of them, each candidate checked end to end with onnxruntime. Weights use 7 bits (``reduce_range``): on x86
-CPUs without VNNI, onnxruntime's uint8 x int8 kernels add pairs of products in 16 bits, which full-range int8 weights
-overflow (measured here: embeddings of a demo model at 0.90 cosine from float32 without it). Calibration frames are
-the caller's (``calibration``; `actionclip export --calibration VIDEO ...`) or, by default, fixed random frames in the
-processor's normalised range. What was chosen (quantised and float32 MatMuls, the measured error) goes into
-``onnx_export.json``. A model whose embeddings separate its classes by less than int8's error (tiny models, scored at
-a large logit scale) keeps most of its MatMuls in float32 and gains little speed; a warning says so.
+chosen at export time by measured accuracy, not fixed: every MatMul's own quantisation error is measured on calibration
+frames (relative error of its output, weights and activations quantised as onnxruntime does), then the most sensitive
+ones are kept in float32, as few as possible, until the int8 frame embeddings are within ``int8_tolerance`` (largest
+``1 - cosine`` over the calibration frames, default `DEFAULT_INT8_TOLERANCE`) of the float32 ones: none kept first,
+then 1, 2, 4, ... of them, then bisected, each count checked end to end with onnxruntime. The default 5e-4 lets a
+ViT-B/16 frame encoder quantise every MatMul (its int8 error is about 3e-4) and stops int8 where it moves embeddings
+more. Weights use 7 bits (``reduce_range``): on x86 CPUs without VNNI, onnxruntime's uint8 x int8 kernels add pairs of
+products in 16 bits, which full-range int8 weights overflow (measured: held-out frame embeddings of the demo's meanP
+model down to cosine 0.32 from float32 without it, 0.88 with it). Calibration frames are the caller's (``calibration``;
+`actionclip export --calibration VIDEO ...`) or, by default, fixed random frames in the processor's normalised range.
+What was chosen (quantised and float32 MatMuls, the measured error) goes into ``onnx_export.json``. A model whose
+embeddings separate its classes by less than int8's error (tiny models, scored at a large logit scale) keeps most of
+its MatMuls in float32 and gains little speed; a warning says so. Activation ranges are per call (all frames of a batch
+together), so a video's int8 embedding depends slightly on its batch.
+
 Everything is written into a temporary directory beside ``output_dir`` and renamed into place at the end: an
 unsupported request fails before anything is written, and a failure part-way leaves no directory behind.
 """

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import pipeline
 
     import actionclip  # noqa: F401  (registers the task)
-    from actionclip.onnx_export import export_onnx
+    from actionclip.onnx_export import export_onnx, read_int8_choice
 
     torch.set_num_threads(args.threads)
     videos, targets, names = read_list(args.list, args.labels)
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
             start = time.perf_counter()
             export_onnx(args.model, Path(scratch) / name.replace(" ", "_"), **options)
             figures[f"export {name} s"] = round(time.perf_counter() - start, 1)
-        metadata = json.loads((Path(scratch) / "onnx_int8" / "onnx_export.json").read_text(encoding="utf-8"))
-        int8 = metadata["graphs"]["frame_encoder"]["int8"]
+        int8 = read_int8_choice(Path(scratch) / "onnx_int8")
         figures["int8 quantized matmuls"] = int8["quantized_matmuls"]
         figures["int8 float32 matmuls"] = int8["float32_matmuls"]
         figures["int8 calibration error (1 - cos)"] = int8["calibration_error"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import statistics
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures: dict = {"frames": args.frames, "threads": args.threads, "rounds": args.rounds}
     figures["load average at start"] = _load_average()
     with tempfile.TemporaryDirectory() as scratch:
-        from actionclip.onnx_export import export_onnx
+        from actionclip.onnx_export import export_onnx, read_int8_choice
 
         processor = ActionCLIPProcessor.from_model_config(config)
         for name, options in (("ONNX fp32", {}), ("ONNX int8", {"quantize": "int8"})):
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
             variants[name] = lambda session=session, inputs=inputs: torch.from_numpy(session.run(None, inputs)[0])
             size = sum(path.stat().st_size for path in directory.glob("frame_encoder*.onnx")) / 2**20
             notes[name] += f", frame_encoder.onnx {size:.0f} MiB"
-            int8 = json.loads((directory / "onnx_export.json").read_text())["graphs"]["frame_encoder"].get("int8")
+            int8 = read_int8_choice(directory)
             if int8:  # what the export's accuracy-driven selection chose
                 total = int8["quantized_matmuls"] + len(int8["float32_matmuls"])
                 notes[name] += (
@@ -164,20 +163,26 @@ def main(argv: list[str] | None = None) -> dict:
         f"median of {args.rounds} interleaved rounds; {os.cpu_count()} CPUs, 1-minute load average "
         f"{figures['load average at start']} at the start, {figures['load average at end']} at the end"
     )
-    print("| variant | ms / call | frames/s | vs PyTorch eager fp32 | min cosine vs eager | notes |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    compiled = statistics.median(times["PyTorch compile fp32"]) if "PyTorch compile fp32" in times else None
+    print(
+        "| variant | ms / call | frames/s | vs PyTorch eager fp32 | vs PyTorch compile fp32 | min cosine vs eager | notes |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, samples in times.items():
         median = statistics.median(samples)
         figures[f"{name} ms"] = median * 1e3
         figures[f"{name} speedup"] = baseline / median
+        versus_compiled = f"{compiled / median:.2f}x" if compiled else "-"
+        if compiled:
+            figures[f"{name} speedup vs compiled"] = compiled / median
         cosine = figures[f"{name} min cosine vs eager"]
         print(
-            f"| {name} | {median * 1e3:.0f} | {args.frames / median:.1f} | {baseline / median:.2f}x | "
+            f"| {name} | {median * 1e3:.0f} | {args.frames / median:.1f} | {baseline / median:.2f}x | {versus_compiled} | "
             f"{cosine:.5f} | {notes.get(name, '')} |"
         )
     for name, note in notes.items():
         if name not in times:
-            print(f"| {name} | - | - | - | - | {note} |")
+            print(f"| {name} | - | - | - | - | - | {note} |")
     return figures
 
 
