@@ -168,8 +168,9 @@ def test_int8_quantises_the_frame_encoder_matmuls_and_keeps_the_ranking(tmp_path
     assert "MatMulInteger" in operators or "DynamicQuantizeMatMul" in operators, operators
     assert not list((tmp_path / "int8").glob("*.float.onnx"))
     int8 = read_int8_choice(tmp_path / "int8")
-    # A loose tolerance: every constant-weight MatMul (q, k, v, out, fc1, fc2 per layer, projection) is int8.
-    assert int8["float32_matmuls"] == [] and int8["quantized_matmuls"] == len(int8["sensitivity"]) == 6 * 2 + 1
+    # A loose tolerance: every constant-weight MatMul (q, k, v, out, fc1, fc2 of both layers, the projection, and the
+    # patch embedding where it is a MatMul) is int8.
+    assert int8["float32_matmuls"] == [] and int8["quantized_matmuls"] == len(int8["sensitivity"]) >= 6 * 2 + 1
     assert 0 <= int8["calibration_error"] <= 0.5
     onnx_model = ActionCLIPOnnxModel.from_pretrained(tmp_path / "int8")
     pixel_values = random_videos(batch=4, frames=8)
@@ -188,10 +189,11 @@ def test_int8_keeps_the_most_sensitive_matmuls_float32_until_the_tolerance_holds
         )
     int8 = read_int8_choice(tmp_path / "int8")
     assert int8["calibration_frames"] == 8
-    # Tried with 0, 1, 2, 4, 8 and then all 13 MatMuls float32, most sensitive first; the last is exact.
+    # Tried with 0, 1, 2, 4, 8 and then all MatMuls float32, most sensitive first; the last is exact.
     tried = {int(count): error for count, error in int8["error_by_float32_count"].items()}
-    assert sorted(tried)[:5] == [0, 1, 2, 4, 8] and max(tried) == 13 and tried[13] <= 1e-12 < tried[0]
-    assert int8["quantized_matmuls"] == 0 and int8["calibration_error"] == tried[13]
+    total = len(int8["sensitivity"])
+    assert sorted(tried)[:5] == [0, 1, 2, 4, 8] and max(tried) == total and tried[total] <= 1e-12 < tried[0]
+    assert int8["quantized_matmuls"] == 0 and int8["calibration_error"] == tried[total]
     sensitivity = int8["sensitivity"]
     assert int8["float32_matmuls"] == sorted(sensitivity, key=sensitivity.get, reverse=True)
     operators = {node.op_type for node in onnx.load(str(tmp_path / "int8" / "frame_encoder.onnx")).graph.node}
