@@ -45,8 +45,9 @@ def read_list(list_path: Path, labels_path: Path) -> tuple[list[str], list[int],
 def calibration_frames(model: str, list_path: Path, limit: int):
     """``pixel_values`` ``(V, T, 3, H, W)`` of up to ``limit`` videos of ``list_path``, one per class, first seen first,
     made by the model's pipeline (the pre-processing the scored videos get)."""
-    import torch
     from transformers import pipeline
+
+    from actionclip.commands.export import calibration_pixel_values
 
     chosen, classes = [], set()
     for line in list_path.read_text(encoding="utf-8").splitlines():
@@ -56,7 +57,7 @@ def calibration_frames(model: str, list_path: Path, limit: int):
                 classes.add(class_id)
                 chosen.append(str(list_path.parent / path))
     classifier = pipeline("zero-shot-video-classification", model=model, device="cpu")
-    return torch.cat([classifier.preprocess(video)["pixel_values"] for video in chosen])
+    return calibration_pixel_values(classifier, chosen)
 
 
 def top1(classifier, videos: list[str], names: list[str]) -> tuple[list[str], float]:

@@ -73,15 +73,11 @@ def run(args: argparse.Namespace) -> int:
         for video in args.calibration:
             if not Path(video).is_file():
                 raise CommandLineError(f"calibration video {video!r}: no such file")
-        import torch
-
         from ..cli import load_pipeline
 
         # The pipeline's own decoding and pre-processing: calibration frames are what classification will see.
         classifier = load_pipeline(args.model, "cpu")
-        options["calibration"] = torch.cat(
-            [classifier.preprocess(video)["pixel_values"] for video in args.calibration]
-        )
+        options["calibration"] = calibration_pixel_values(classifier, args.calibration)
         model, options["processor"] = classifier.model, classifier.processor
     output = export_onnx(
         model,
@@ -108,3 +104,20 @@ def run(args: argparse.Namespace) -> int:
             f"{int8['calibration_frames']} frames"
         )
     return 0
+
+
+def calibration_pixel_values(classifier, videos):
+    """``pixel_values`` ``(V, T, 3, H, W)`` float32 of ``videos`` as the zero-shot ``classifier`` prepares them (its
+    decoding, sampling and transforms), for `export_onnx`'s int8 calibration."""
+    import torch
+
+    parts = []
+    for video in videos:
+        inputs = classifier.preprocess(video)
+        if "frames" in inputs:  # uint8 frames, normalised where the model runs
+            video_processor = classifier.processor.video_processor
+            inputs["pixel_values"] = video_processor.frames_to_pixel_values(
+                inputs["frames"], torch.device("cpu"), torch.float32
+            )
+        parts.append(inputs["pixel_values"])
+    return torch.cat(parts)
