@@ -12,16 +12,16 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    # Namespace discovery lists the data folders (labels/, tokenizer_files/) as packages too, so setuptools does not
+    # Namespace discovery lists the data folders (data/label_lists/, tokenizer_files/) as packages too, so setuptools does not
     # warn that "Python recognizes them as importable packages" but they are not listed.
     packages=find_namespace_packages(include=["actionclip", "actionclip.*"], exclude=["*.__pycache__"]),
     package_data={
         "actionclip": [
             "tokenizer_files/*",
-            "labels/*.csv",
-            "labels/README.md",
-            "metrics/**/*.py",
-            "model_card_template.md",
+            "data/label_lists/*.csv",
+            "data/label_lists/README.md",
+            "evaluation/metrics/**/*.py",
+            "evaluation/model_card_template.md",
         ]
     },
     include_package_data=True,
@@ -61,5 +61,5 @@ setup(
         "faiss": ["faiss-cpu>=1.8"],
         "onnx": ONNX_REQUIRES,
     },
-    entry_points={"console_scripts": ["actionclip=actionclip.cli:main"]},
+    entry_points={"console_scripts": ["actionclip=actionclip.commands:main"]},
 )

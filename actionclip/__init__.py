@@ -1,7 +1,9 @@
 """ActionCLIP for Hugging Face Transformers.
 
-``import actionclip`` is cheap: the names below are imported when first used (PEP 562), so a command that needs
-none of torch or transformers (``actionclip --help``) starts in about a second. The configuration, models,
+``import actionclip`` is cheap: the names below (the model, configuration, processors, pipeline, trainer and
+samplers) are imported when first used (PEP 562), so a command that needs none of torch or transformers
+(``actionclip --help``) starts in about a second, and neither PyAV, ``datasets``, ``evaluate``, ``peft`` nor
+matplotlib is imported before it is used. The errors are in ``actionclip.errors``. The configuration, models,
 processors and the ``zero-shot-video-classification`` pipeline are registered with transformers' Auto classes once,
 when the first model name is used or as soon as transformers' Auto machinery is imported (see `_import_hooks`), so
 ``import actionclip`` followed by ``pipeline("zero-shot-video-classification", model=...)`` works.
@@ -14,19 +16,15 @@ from typing import TYPE_CHECKING
 
 from . import (
     _import_hooks,
+    errors,  # noqa: F401 - imports nothing; `actionclip.errors.X` works after a plain `import actionclip`
     process_policy,  # noqa: F401 - our commands' OpenMP wait policy, set before torch loads
 )
-from . import errors as _errors
 
 __version__ = "0.1.0"
 
-# Public name -> the module that defines it. errors.py imports nothing, so reading its classes here costs nothing.
-_ERROR_NAMES = tuple(
-    name
-    for name, value in vars(_errors).items()
-    if isinstance(value, type) and issubclass(value, (Exception, Warning)) and value.__module__ == _errors.__name__
-)
-_MODEL_NAMES = {
+# Public name -> the module that defines it: what users build (model, configuration, processors, pipeline, trainer,
+# samplers). Nothing is imported until a name is used.
+_PUBLIC_NAMES = {
     "ACTIONCLIP_TEMPLATES": "configuration_actionclip",
     "ActionCLIPConfig": "configuration_actionclip",
     "ActionCLIPLoss": "loss",
@@ -36,20 +34,52 @@ _MODEL_NAMES = {
     "ActionCLIPPreTrainedModel": "modeling_actionclip",
     "ActionCLIPProcessor": "processing_actionclip",
     "ActionCLIPVideoProcessor": "video_processing_actionclip",
+    "ZeroShotVideoClassificationPipeline": "pipeline_zero_shot_video_classification",
+    "ActionCLIPTrainer": "training",
+    "ActionCLIPTrainingArguments": "training",
+    "TSNSampler": "sampling",
+    "UniformSampler": "sampling",
+    "DenseSampler": "sampling",
+    "MultiViewSampler": "sampling",
+    "get_sampler": "sampling",
     "PromptTemplater": "prompts",
     "normalize_label": "prompts",
     "register_with_transformers": "registration",
 }
 _REGISTERING_MODULES = frozenset(
-    {"configuration_actionclip", "modeling_actionclip", "processing_actionclip", "video_processing_actionclip"}
+    {
+        "configuration_actionclip",
+        "modeling_actionclip",
+        "processing_actionclip",
+        "video_processing_actionclip",
+        "pipeline_zero_shot_video_classification",
+        "training",
+    }
 )
-_LAZY_NAMES = {**{name: "errors" for name in _ERROR_NAMES}, **_MODEL_NAMES}
+# The errors live in `actionclip.errors`. These names were also exported here before; they still resolve, with a
+# DeprecationWarning, for one release.
+_DEPRECATED_ERROR_NAMES = frozenset(
+    """
+    ActionCLIPError VideoDecodeError VideoTimeoutError VideoTooLargeError FrameIndexError VideoWriteError
+    PartialDecodeWarning SamplingError VideoProcessingError PipelineArgumentError MissingProcessorError
+    WrongModelKindError CheckpointConversionError UnsafeCheckpointError InputTooLargeError InvalidConfigError
+    InvalidLogitScaleError NonFiniteScoresError InvalidLabelsError InvalidTemplateError TooManyBadSamplesError
+    InvalidSyntheticConfigError InvalidProtocolError InvalidSplitFileError IncompatibleModelsError
+    InvalidDescriptionsError DatasetFormatError ModelCardError ModelConfigNotFoundError EvaluationReportError
+    EvaluationReportNotFoundError InvalidWindowError VideoIndexError IndexMismatchError EmptyVideoFolderError
+    AppInputError MissingAppDependencyError SpaceFolderError OnnxExportError OnnxModelError
+    """.split()
+)
 
-__all__ = sorted(name for name in _LAZY_NAMES if name != "register_with_transformers")
+__all__ = sorted(name for name in _PUBLIC_NAMES if name != "register_with_transformers")
 
 
 def __getattr__(name: str):
-    module_name = _LAZY_NAMES.get(name)
+    if name in _DEPRECATED_ERROR_NAMES:  # not cached in globals(): every use warns
+        from ._deprecation import moved_attribute
+
+        return moved_attribute(__name__, name, {name: f"{__name__}.errors"})
+    module_name = _PUBLIC_NAMES.get(name)
     if module_name is None:
         try:  # a submodule used as an attribute (actionclip.video_io) before anyone imported it
             return importlib.import_module(f"{__name__}.{name}")
@@ -67,12 +97,11 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_NAMES})
+    return sorted({*globals(), *_PUBLIC_NAMES})
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports these on first use
     from .configuration_actionclip import ACTIONCLIP_TEMPLATES, ActionCLIPConfig  # noqa: F401
-    from .errors import *  # noqa: F403
     from .loss import ActionCLIPLoss  # noqa: F401
     from .modeling_actionclip import (  # noqa: F401
         ActionCLIPForVideoClassification,
@@ -80,9 +109,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         ActionCLIPOutput,
         ActionCLIPPreTrainedModel,
     )
+    from .pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline  # noqa: F401
     from .processing_actionclip import ActionCLIPProcessor  # noqa: F401
     from .prompts import PromptTemplater, normalize_label  # noqa: F401
     from .registration import register_with_transformers  # noqa: F401
+    from .sampling import DenseSampler, MultiViewSampler, TSNSampler, UniformSampler, get_sampler  # noqa: F401
+    from .training import ActionCLIPTrainer, ActionCLIPTrainingArguments  # noqa: F401
     from .video_processing_actionclip import ActionCLIPVideoProcessor  # noqa: F401
 
 _import_hooks.install()

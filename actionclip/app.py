@@ -106,8 +106,8 @@ def parse_labels(text: str | None) -> list[str]:
 
 def label_set_text(name: str) -> str:
     """A ready label set, one label per line as put in the box (UCF101's CamelCase split into lower-case words)."""
+    from .data.labels import load_label_names
     from .prompts import normalize_label
-    from .protocols import load_label_names
 
     if name not in LABEL_SETS:
         raise InvalidLabelsError(f"unknown label set {name!r}; the sets are {sorted(LABEL_SETS)}")

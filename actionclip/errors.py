@@ -211,6 +211,15 @@ class ModelCompileError(ActionCLIPError, RuntimeError):
     operation the compiler cannot handle); the message names the cause and says to pass ``compile=False``."""
 
 
+class EvaluationSetupError(ActionCLIPError, ValueError):
+    """An evaluation was asked for with inputs that do not fit (missing files or arguments, a bad view count)."""
+
+
+class CommandLineError(ActionCLIPError, ValueError):
+    """Bad input on the command line (a missing video, model or labels file, an output in the way): reported by the
+    `actionclip` command as one line, exit status 2."""
+
+
 def _picklable_attribute(value):
     if value is None or isinstance(value, (str, int, float, bool, tuple, list, dict)):
         return value

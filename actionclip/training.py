@@ -532,14 +532,14 @@ class ActionCLIPTrainer(Trainer):
     # ------------------------------------------------------------------ model card
 
     def create_model_card(self, *args, **kwargs):
-        """ActionCLIP's model card (`actionclip.model_card.write_model_card`) when the output folder holds a full
+        """ActionCLIP's model card (`actionclip.evaluation.model_card.write_model_card`) when the output folder holds a full
         model; the Trainer's otherwise (e.g. a LoRA adapter)."""
         output_dir = self.args.output_dir
         if not self.is_world_process_zero():
             return None
         if os.path.isfile(os.path.join(output_dir, "config.json")):
             try:
-                from .model_card import write_model_card
+                from .evaluation.model_card import write_model_card
             except ImportError:
                 write_model_card = None
             if write_model_card is not None:

@@ -178,7 +178,7 @@ def test_eval_refuses_inverting_or_meaningless_options_before_reading_data(model
 
 
 def test_the_protocol_evaluator_refuses_a_negative_logit_scale(model_dir):
-    from actionclip.evaluate_protocols import ProtocolEvaluator, load_model_and_processor
+    from actionclip.evaluation.runner import ProtocolEvaluator, load_model_and_processor
 
     model, processor = load_model_and_processor(str(model_dir))
     with pytest.raises(InvalidLogitScaleError):

@@ -11,7 +11,7 @@ import pytest
 
 def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, capsys):
     """The plumbing, on a one-epoch run of a few videos (its numbers mean nothing)."""
-    from actionclip.demo import PROFILES, run_demo
+    from actionclip.commands.demo import PROFILES, run_demo
 
     profile = dataclasses.replace(
         PROFILES["full"],
@@ -53,7 +53,7 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, cap
 def test_demo_shows_what_the_method_claims(tmp_path):
     """The full demo (also run by `.ci/run`): closed-set far above chance, the temporal prompt clearly above meanP on
     order-only pairs, meanP near 50% on them, zero-shot above chance."""
-    from actionclip.demo import run_demo
+    from actionclip.commands.demo import run_demo
 
     report = run_demo(tmp_path, "full", seed=0, progress=False, threads=2)
     failed = [check["text"] for check in report["checks"] if not check["passed"]]

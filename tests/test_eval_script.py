@@ -56,7 +56,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 def run_eval(*args: str) -> dict:
     """The same program in this process (`actionclip eval` and run_eval.py both call it)."""
-    from actionclip.evaluate_protocols import add_eval_arguments, run_evaluation
+    from actionclip.commands.eval import add_eval_arguments, run_evaluation
 
     parser = add_eval_arguments(argparse.ArgumentParser())
     return run_evaluation(parser.parse_args(["--no_progress", *map(str, args)]))
@@ -94,7 +94,7 @@ def test_closed_set_multi_view_records_protocol_views_frames_and_templates(synth
 
 
 def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabilities(synthetic, model_dir):
-    from actionclip.evaluate_protocols import ProtocolEvaluator, ViewSettings, load_model_and_processor
+    from actionclip.evaluation.runner import ProtocolEvaluator, ViewSettings, load_model_and_processor
     from actionclip.sampling import MultiViewSampler, TSNSampler
     from actionclip.scoring import template_ensemble_probs
     from actionclip.video_io import read_frames
@@ -119,7 +119,7 @@ def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabi
 
 
 def test_three_crops_take_start_centre_and_end_of_the_longer_side():
-    from actionclip.evaluate_protocols import three_crops
+    from actionclip.evaluation.runner import three_crops
 
     width = torch.arange(10.0).expand(1, 1, 3, 4, 10)  # (clips, T, C, H, W): pixel value = its column
     crops = three_crops(width, 4, 4)
@@ -196,7 +196,7 @@ def test_ucf101_zero_shot_evaluates_the_three_official_test_splits(synthetic, mo
 
 
 def test_kinetics600_novel_subsets_relabel_videos_to_each_160_class_subset(synthetic, model_dir, tmp_path):
-    from actionclip.protocols import load_label_names, write_label_csv
+    from actionclip.data.labels import load_label_names, write_label_csv
 
     k600 = load_label_names("kinetics600")
     subsets = [load_label_names(f"k600_novel_split{k}") for k in (1, 2, 3)]
@@ -265,7 +265,7 @@ def test_few_shot_writes_nested_k_shot_lists_and_evaluates_the_models_that_exist
 
 
 def test_a_protocol_missing_its_inputs_fails_with_a_message(model_dir, tmp_path):
-    from actionclip.evaluate_protocols import EvaluationSetupError
+    from actionclip.errors import EvaluationSetupError
 
     with pytest.raises(EvaluationSetupError, match="--protocol hmdb51 needs --split_dir and --video_root"):
         run_eval("--model", model_dir, "--output_dir", tmp_path, "--protocol", "hmdb51")
@@ -282,7 +282,7 @@ def test_actionclip_eval_reports_a_missing_input_in_one_line_with_status_2(model
 
 
 def test_order_pair_accuracy_counts_both_members_of_each_pair():
-    from actionclip.evaluate_protocols import order_pair_accuracy
+    from actionclip.evaluation.metrics.order_pairs import order_pair_accuracy
 
     scores = np.array([[0.6, 0.4, 0.0], [0.7, 0.3, 0.0], [0.2, 0.8, 0.0], [0.1, 0.0, 0.9]])
     labels = np.array([0, 1, 1, 2])
@@ -293,7 +293,7 @@ def test_order_pair_accuracy_counts_both_members_of_each_pair():
 
 def test_order_pair_accuracy_counts_a_tie_as_a_coin_flip():
     """A model blind to order scores both members alike; float32 rounding must not turn that into 0% or 100%."""
-    from actionclip.evaluate_protocols import order_pair_accuracy
+    from actionclip.evaluation.metrics.order_pairs import order_pair_accuracy
 
     tied, up, down = np.float32(0.3), np.nextafter(np.float32(0.3), 1), np.nextafter(np.float32(0.3), 0)
     scores = np.array([[tied, up], [tied, down], [0.1, 0.9], [0.2, 0.1]], dtype=np.float32)

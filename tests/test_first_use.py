@@ -26,7 +26,7 @@ from actionclip import (
     WrongModelKindError,
 )
 from actionclip.cli import main
-from actionclip.protocols import LABELS_DIR, load_label_names
+from actionclip.data.labels import LABELS_DIR, load_label_names
 from actionclip.tokenizer import load_clip_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +242,7 @@ def test_label_set_names_are_listed_in_help():
 
 def test_classify_eval_and_training_read_label_files_alike(tmp_path, capsys, model_dir, video):
     from actionclip.data.datasets import _label_names
-    from actionclip.evaluate_protocols import load_label_names as eval_reader
+    from actionclip.data.labels import load_label_names as eval_reader
 
     path = tmp_path / "classes.txt"
     path.write_text("id,name\n1,playing guitar\n0,juggling balls\n2,tai chi\n", encoding="utf-8")
@@ -345,8 +345,8 @@ def test_setup_lists_the_data_folders_as_packages_without_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    assert "Package would be ignored" not in output and "actionclip.labels" not in output, output
-    assert (tmp_path / "lib" / "actionclip" / "labels" / "kinetics400.csv").is_file()
+    assert "Package would be ignored" not in output and "actionclip.data.label_lists" not in output, output
+    assert (tmp_path / "lib" / "actionclip" / "data" / "label_lists" / "kinetics400.csv").is_file()
     assert (tmp_path / "lib" / "actionclip" / "tokenizer_files" / "vocab.json").is_file()
 
 

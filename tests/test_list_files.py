@@ -6,8 +6,8 @@ import pytest
 from test_training import make_video_data
 
 from actionclip.data.datasets import VideoClassificationDataset
+from actionclip.data.splits import read_list_file
 from actionclip.errors import DatasetFormatError, InvalidSplitFileError
-from actionclip.protocols import read_list_file
 
 
 @pytest.fixture(scope="module")

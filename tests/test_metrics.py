@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from actionclip.metrics import (
+from actionclip.evaluation.metrics import (
     VIDEO_ACCURACY_PATH,
     compute_video_accuracy,
     load_video_accuracy,

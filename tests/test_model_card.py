@@ -12,8 +12,8 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 
 from actionclip import cli
 from actionclip.errors import ModelCardError, ModelConfigNotFoundError
-from actionclip.evaluation import write_evaluation_report
-from actionclip.model_card import TEMPLATE_PATH, check_model_card, generate_model_card, write_model_card
+from actionclip.evaluation.model_card import TEMPLATE_PATH, check_model_card, generate_model_card, write_model_card
+from actionclip.evaluation.reports import write_evaluation_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,15 +6,14 @@ import math
 import numpy as np
 import pytest
 
+from actionclip.data.labels import available_label_lists, load_label_names, read_label_file
+from actionclip.data.splits import load_hmdb51_splits, load_ucf101_splits, read_list_file
 from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
 from actionclip.data.video_writer import write_video
-from actionclip.errors import InvalidLabelsError
-from actionclip.protocols import (
-    InvalidProtocolError,
-    InvalidSplitFileError,
+from actionclip.errors import InvalidLabelsError, InvalidProtocolError, InvalidSplitFileError
+from actionclip.evaluation.protocols import (
     ProtocolResult,
     aggregate_metrics,
-    available_label_lists,
     base_to_novel,
     few_shot_protocol,
     few_shot_subset,
@@ -22,11 +21,6 @@ from actionclip.protocols import (
     half_class_zero_shot,
     hmdb51_zero_shot,
     kinetics600_novel_zero_shot,
-    load_hmdb51_splits,
-    load_label_names,
-    load_ucf101_splits,
-    read_label_file,
-    read_list_file,
     ucf101_zero_shot,
     write_few_shot_lists,
 )

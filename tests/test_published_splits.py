@@ -1,5 +1,5 @@
 """The base-to-novel and few-shot splits in the format X-CLIP / ViFi-CLIP released them
-(`actionclip.published_splits`), parsed from hand-written files and evaluated by `actionclip eval`."""
+(`actionclip.evaluation.published_splits`), parsed from hand-written files and evaluated by `actionclip eval`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tiny_models import tiny_model
 
 from actionclip.errors import InvalidSplitFileError
-from actionclip.published_splits import (
+from actionclip.evaluation.published_splits import (
     published_base_to_novel,
     published_few_shot,
     read_class_index,
@@ -153,7 +153,7 @@ def synthetic(tmp_path_factory):
 
 
 def test_eval_runs_a_released_base_to_novel_seed_and_reports_the_harmonic_mean(synthetic, tmp_path):
-    from actionclip.evaluate_protocols import add_eval_arguments, run_evaluation
+    from actionclip.commands.eval import add_eval_arguments, run_evaluation
     from actionclip.processing_actionclip import ActionCLIPProcessor
 
     model = tiny_model(templates=["a video of {}"])

@@ -8,7 +8,8 @@ import pytest
 from matplotlib import image as mpimg
 
 from actionclip import InvalidLabelsError
-from actionclip.evaluation import (
+from actionclip.evaluation.metrics import compute_video_accuracy
+from actionclip.evaluation.reports import (
     MAX_PLOTTED_CLASSES,
     confusion_matrix,
     load_evaluation_report,
@@ -17,7 +18,6 @@ from actionclip.evaluation import (
     plot_confusion_matrix,
     write_evaluation_report,
 )
-from actionclip.metrics import compute_video_accuracy
 
 CLASS_NAMES = ["archery", "juggling balls", "playing guitar"]
 # 8 videos. Predictions (argmax): 0, 0, 1, 2, 2, 2, 2, 0  -> true 1 -> predicted 2 three times.

@@ -13,7 +13,7 @@ from video_factory import write_test_video
 import actionclip  # noqa: F401  (registers the task)
 from actionclip.cli import main
 from actionclip.errors import EmptyVideoFolderError, IndexMismatchError, VideoIndexError
-from actionclip.evaluate_protocols import retrieval_metrics, retrieval_ranks
+from actionclip.evaluation.metrics.retrieval import retrieval_metrics, retrieval_ranks
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.search import VideoIndex

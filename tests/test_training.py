@@ -82,7 +82,7 @@ def training_arguments(output_dir, **overrides) -> ActionCLIPTrainingArguments:
 
 
 def make_trainer(model, train_dataset, eval_dataset, output_dir, templates=("a video of {}.",), **overrides):
-    from actionclip.metrics import make_compute_metrics
+    from actionclip.evaluation.metrics import make_compute_metrics
 
     collator = ActionCLIPCollator(train_dataset.label_names, templates=list(templates))
     return ActionCLIPTrainer(
@@ -649,6 +649,6 @@ def test_push_to_hub_commits_everything_from_pretrained_needs(tiny_clip_dir, vid
     assert processor.tokenizer("a video")["input_ids"][0] == 49406
     card = final["files"]["README.md"].decode()
     assert "actionclip" in card
-    from actionclip.model_card import check_model_card
+    from actionclip.evaluation.model_card import check_model_card
 
     check_model_card(card)

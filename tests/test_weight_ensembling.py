@@ -1,4 +1,4 @@
-"""Weight-space ensembling (`actionclip.weight_ensembling`, `actionclip wise-ft`) with tiny real models and real
+"""Weight-space ensembling (`actionclip.evaluation.weight_ensembling`, `actionclip wise-ft`) with tiny real models and real
 synthetic H.264 clips."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from tiny_models import random_videos, tiny_model
 from video_factory import small_synthetic_dataset
 
 from actionclip.errors import IncompatibleModelsError
-from actionclip.weight_ensembling import parse_alphas, wise_ft
+from actionclip.evaluation.weight_ensembling import parse_alphas, wise_ft
 
 TEMPLATES = ["a video of {}", "{}"]
 

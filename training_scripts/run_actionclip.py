@@ -240,7 +240,7 @@ def write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, out
     """Evaluation reports (``evaluation/base`` and ``evaluation/novel``) of the final model on the training classes
     and on the held-out ones, the retention history (held-out top-1 at each evaluation step) in their metadata,
     and the model card written from them."""
-    from actionclip.evaluation import write_evaluation_report
+    from actionclip.evaluation.reports import write_evaluation_report
 
     history = trainer.retention_history()
     dataset = os.path.basename(os.path.normpath(data_args.eval_path))
@@ -272,7 +272,7 @@ def write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, out
             )
         )  # fmt: skip
     if os.path.isfile(os.path.join(output_dir, "config.json")):
-        from actionclip.model_card import write_model_card
+        from actionclip.evaluation.model_card import write_model_card
 
         write_model_card(output_dir, reports)
     return reports
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
         contrastive_loss=unwrap_actionclip(model).config.contrastive_loss,
         seed=training_args.seed,
     )
-    from actionclip.metrics import make_compute_metrics
+    from actionclip.evaluation.metrics import make_compute_metrics
 
     trainer = ActionCLIPTrainer(
         model=model,
@@ -387,6 +387,6 @@ def main(argv: list[str] | None = None, callbacks=None) -> dict:
 
 
 if __name__ == "__main__":
-    from actionclip.command_errors import exit_on_bad_input
+    from actionclip.commands._exit import exit_on_bad_input
 
     exit_on_bad_input(main, "run_actionclip.py")

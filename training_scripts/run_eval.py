@@ -14,11 +14,11 @@
 
 Every split gets an evaluation report (per-class table, confused pairs, confusion matrix, evaluation.json) and each
 protocol a result.json stating the protocol, templates, views and frames next to the numbers. `actionclip eval`
-runs the same code (actionclip/evaluate_protocols.py).
+runs the same program (actionclip/commands/eval.py).
 """
 
-from actionclip.command_errors import exit_on_bad_input
-from actionclip.evaluate_protocols import main
+from actionclip.commands._exit import exit_on_bad_input
+from actionclip.commands.eval import main
 
 if __name__ == "__main__":
     exit_on_bad_input(main, "run_eval.py")

@@ -1,21 +1,76 @@
-"""Subcommands of the `actionclip` command, one module each.
+"""The `actionclip` command and the programs behind it, one module per subcommand.
 
-A module here defines `register(subparsers)`, which adds its parser and sets `handler=run` (a function
-`run(args) -> int`). `cli.build_parser` registers every module of this package, so adding a command is adding a
-file. Modules import torch, transformers and the model code inside `run`, never at import time: `actionclip --help`
-imports every module here.
+A command module defines `register(subparsers)`, which adds its parser and sets `handler=run` (a function
+`run(args) -> int`). `build_parser` registers every module of this package that defines `register` (the modules
+whose names start with ``_`` hold what several commands share), so adding a command is adding a file. Modules import
+torch, transformers and the model code inside their functions, never at import time: `actionclip --help` imports
+every module here.
+
+The console script ``actionclip`` is `main`; ``python -m actionclip.cli`` runs it too.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
+import sys
+
+# The first commands in `actionclip --help`, in this order; the others follow by name.
+_FIRST_COMMANDS = ("classify", "info", "convert", "eval", "demo", "card")
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Every command's help formatter: descriptions and epilogs keep their line breaks (the examples)."""
 
 
 def command_modules() -> list:
-    """Every command module of this package, by name."""
-    return [
-        importlib.import_module(f"{__name__}.{info.name}")
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
-        if not info.name.startswith("_")
-    ]
+    """Every command module of this package: the first commands, then the others by name."""
+    names = [info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
+    names.sort(
+        key=lambda name: (_FIRST_COMMANDS.index(name) if name in _FIRST_COMMANDS else len(_FIRST_COMMANDS), name)
+    )
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
+    return [module for module in modules if hasattr(module, "register")]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `actionclip` parser with every command's subparser."""
+    parser = argparse.ArgumentParser(
+        prog="actionclip",
+        description="ActionCLIP video action recognition.",
+        formatter_class=Formatter,
+        epilog="examples:\n"
+        "  actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16\n"
+        "  actionclip info converted/k400-b16\n"
+        "  actionclip convert vit-b-16-8f.pt converted/k400-b16\n"
+        "  actionclip card converted/k400-b16 --eval eval/k400\n"
+        "\nrun 'actionclip COMMAND --help' for a command's options",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in command_modules():
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; bad input is one line on stderr and exit status 2, never a traceback."""
+    from ..errors import ActionCLIPError
+    from ._inputs import short
+
+    args = build_parser().parse_args(argv)  # before importing transformers: --help and usage errors answer at once
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # stderr is for our progress bar and errors
+    try:
+        return args.handler(args)
+    except ActionCLIPError as error:  # CommandLineError included
+        print(f"actionclip {args.command}: error: {short(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an output path that is a file, a folder we may not write, a full disk
+        where = f" {error.filename!r}" if getattr(error, "filename", None) else ""
+        print(f"actionclip {args.command}: error:{where} {error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"actionclip {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,9 +1,38 @@
-"""Arguments shared by the commands (durations, fractions, the label sources). Imports nothing heavy."""
+"""Arguments shared by the commands (counts, positive numbers, durations, fractions, the label sources). Imports
+nothing heavy."""
 
 from __future__ import annotations
 
 import argparse
 import math
+
+
+def int_at_least(minimum: int, note: str = ""):
+    """An argparse ``type`` for integers >= ``minimum``; ``note`` is added to the error (e.g. what 0 means)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}" + (f" ({note})" if note else ""))
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number")
+    return value
 
 
 def seconds(text: str) -> float:
@@ -35,11 +64,11 @@ def unit_interval(text: str) -> float:
 
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
-    """``--labels`` / ``--labels-file`` / ``--label-set`` (one required), read by `actionclip.cli.read_labels`.
+    """``--labels`` / ``--labels-file`` / ``--label-set`` (one required), read by `_inputs.read_labels`.
 
     Returns the group, so a command can add another source of labels to it.
     """
-    from ..protocols import available_label_lists
+    from ..data.labels import available_label_lists
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--labels", help="comma-separated candidate labels")

@@ -7,10 +7,10 @@ import argparse
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     """The request limits of the app (`actionclip.app.AppLimits`), shared with `actionclip space`."""
-    from ..cli import _positive_float, int_at_least
+    from ._common import int_at_least, positive_float
 
-    parser.add_argument("--max-upload-mb", type=_positive_float, default=50.0, help="largest upload, in MB")
-    parser.add_argument("--max-duration", type=_positive_float, default=300.0, help="longest video, in seconds")
+    parser.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload, in MB")
+    parser.add_argument("--max-duration", type=positive_float, default=300.0, help="longest video, in seconds")
     parser.add_argument(
         "--concurrency", type=int_at_least(1), default=1, help="requests classified at once; the rest wait in a queue"
     )
@@ -31,14 +31,15 @@ def limits_from_args(args: argparse.Namespace):
 
 
 def register(subparsers) -> None:
-    from ..cli import _Formatter, int_at_least
+    from . import Formatter
+    from ._common import int_at_least
 
     parser = subparsers.add_parser(
         "app",
         help="serve a web app (Gradio) to try a model in a browser",
         description="Serve a web page where a user uploads a video, names any actions and sees them ranked, with "
         "the frames the model saw. Needs the app extra: pip install 'actionclip[app]'.",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         epilog="examples:\n"
         "  actionclip app converted/k400-b16\n"
         "  actionclip app converted/k400-b16 --host 0.0.0.0 --port 8080 --max-upload-mb 20\n",
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from ..app import check_gradio_installed, launch_app
-    from ..cli import load_pipeline
+    from ._inputs import load_pipeline
 
     check_gradio_installed()  # before the model loads: a missing extra is said at once
     # One line per request (timing, queue occupancy) on stderr; other libraries' chatter stays at warnings.

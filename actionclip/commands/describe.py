@@ -17,7 +17,7 @@ DESCRIPTION = (
 
 
 def register(subparsers) -> None:
-    from ..cli import int_at_least
+    from ._common import int_at_least
 
     parser = subparsers.add_parser(
         "describe",
@@ -46,8 +46,8 @@ def register(subparsers) -> None:
 
 
 def _labels(text: str) -> list[str]:
+    from ..data.labels import available_label_lists, load_label_names
     from ..errors import InvalidLabelsError
-    from ..protocols import available_label_lists, load_label_names
 
     if Path(text).is_file() or text.lower() in available_label_lists():
         return load_label_names(text)
@@ -62,13 +62,13 @@ def _labels(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandLineError
     from ..descriptions import (
         DEFAULT_GENERATION_PROMPT,
         generate_descriptions,
         warn_long_descriptions,
         write_descriptions,
     )
+    from ..errors import CommandLineError
 
     labels = _labels(args.labels)
     output = Path(args.output)

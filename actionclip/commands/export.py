@@ -60,7 +60,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..cli import CommandLineError
+    from ..errors import CommandLineError
     from ..onnx_export import check_export_options, export_onnx, read_int8_choice
 
     check_export_options(args.opset, args.dtype, args.quantize)  # before any slow decoding

@@ -31,8 +31,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandLineError, load_pipeline
+    from ..errors import CommandLineError
     from ..search import VideoIndex, find_video_files
+    from ._inputs import load_pipeline
 
     found = find_video_files(args.folder)  # no folder, empty folder: before loading the model
     existing = VideoIndex.load(args.out) if Path(args.out).exists() else None

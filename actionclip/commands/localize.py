@@ -38,8 +38,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import load_pipeline, read_labels
     from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater
+    from ._inputs import load_pipeline, read_labels
 
     labels = read_labels(args)
     PromptTemplater(DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading the model

@@ -32,8 +32,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandLineError, load_pipeline
+    from ..errors import CommandLineError
     from ..search import VideoIndex
+    from ._inputs import load_pipeline
 
     if (args.text is None) == (args.like is None):
         raise CommandLineError("give either a text query or --like VIDEO")

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..cli import _Formatter
+    from . import Formatter
     from .app import add_limit_arguments
 
     parser = subparsers.add_parser(
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         help="write a Hugging Face Space folder serving the web app for a Hub model",
         description="Write OUT_DIR with app.py, requirements.txt, README.md (the Space's metadata) and a copy of "
         "this package, ready to push as a Gradio Space. The metadata is checked offline.",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         epilog="examples:\n"
         "  actionclip space my-org/actionclip-k400-b16 space/\n"
         "  actionclip space my-org/actionclip-k400-b16 space/ --requirement 'actionclip==0.1.0'\n",

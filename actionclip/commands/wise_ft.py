@@ -18,7 +18,7 @@ DESCRIPTION = (
 
 
 def register(subparsers) -> None:
-    from ..cli import int_at_least
+    from ._common import int_at_least
 
     parser = subparsers.add_parser(
         "wise-ft",
@@ -59,8 +59,10 @@ def register(subparsers) -> None:
 
 
 def _eval_split(name: str, list_path: str, labels: str, what: str):
-    from ..cli import CommandLineError
-    from ..protocols import EvalSplit, load_label_names, read_list_file
+    from ..data.labels import load_label_names
+    from ..data.splits import read_list_file
+    from ..errors import CommandLineError
+    from ..evaluation.protocols import EvalSplit
 
     if not Path(list_path).is_file():
         raise CommandLineError(f"--{what}-list {list_path!r}: no such file")
@@ -75,8 +77,8 @@ def _eval_split(name: str, list_path: str, labels: str, what: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandLineError
-    from ..weight_ensembling import format_sweep, parse_alphas, run_wise_ft
+    from ..errors import CommandLineError
+    from ..evaluation.weight_ensembling import format_sweep, parse_alphas, run_wise_ft
 
     alphas = [args.alpha] if args.alpha is not None else parse_alphas(args.sweep)
     for role, path in (("ZERO_SHOT", args.zero_shot), ("FINE_TUNED", args.fine_tuned)):

@@ -65,8 +65,8 @@ from ..errors import (
     VideoDecodeError,
     VideoTooLargeError,
 )
-from ..protocols import is_label_id
 from ..video_files import VIDEO_EXTENSIONS
+from .labels import is_label_id
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _label_names(label_names, fallback: Sequence[str] | None = None) -> list[str
             raise InvalidLabelsError("no class names: pass label_names (a list, a label file or a packaged list)")
         names = list(fallback)
     elif isinstance(label_names, (str, os.PathLike)):
-        from ..protocols import load_label_names
+        from .labels import load_label_names
 
         names = load_label_names(label_names)
     else:
@@ -432,7 +432,7 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
     ) -> VideoClassificationDataset:
         """UCF101's official split ``split`` (``classInd.txt``, ``trainlist0{k}.txt``, ``testlist0{k}.txt`` in
         ``split_dir``); videos in ``video_root/<Class>/v_*.avi``."""
-        from ..protocols import load_ucf101_splits
+        from .splits import load_ucf101_splits
 
         return cls._from_dataset_split(load_ucf101_splits(split_dir, splits=(split,))[0], video_root, subset, kwargs)
 
@@ -442,7 +442,7 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
     ) -> VideoClassificationDataset:
         """HMDB51's official split ``split`` (``<class>_test_split{k}.txt`` files in ``split_dir``); videos in
         ``video_root/<class>/<video>.avi``."""
-        from ..protocols import load_hmdb51_splits
+        from .splits import load_hmdb51_splits
 
         splits = load_hmdb51_splits(split_dir, splits=(split,), class_names=class_names)
         return cls._from_dataset_split(splits[0], video_root, subset, kwargs)

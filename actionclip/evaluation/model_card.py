@@ -21,8 +21,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from .errors import ModelCardError, ModelConfigNotFoundError
-from .evaluation import load_evaluation_report
+from ..errors import ModelCardError, ModelConfigNotFoundError
+from .reports import load_evaluation_report
 
 # Hub license identifiers: lowercase letters, digits, '.', '+' and '-' ('mit', 'apache-2.0', 'openrail++', 'other').
 _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")

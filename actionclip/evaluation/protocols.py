@@ -1,10 +1,9 @@
 """Evaluation protocols: which classes and which videos each evaluation uses, and how results are summarised.
 
-The library part of the standard video-text evaluations (the evaluation program lives in ``training_scripts/``):
+The library part of the standard video-text evaluations (the program is ``actionclip eval``,
+`actionclip.commands.eval`); label lists and split files are read by `actionclip.data.labels` and
+`actionclip.data.splits`:
 
-- label lists: :func:`load_label_names` for the packaged lists (``kinetics400``, ``kinetics600``, ``hmdb51``,
-  ``ucf101``, ``k600_novel_split1`` .. ``k600_novel_split3``) or a user's CSV / TXT file;
-- the datasets' official split files: :func:`load_ucf101_splits`, :func:`load_hmdb51_splits`;
 - zero-shot protocols: official three splits of HMDB51 / UCF101 (:func:`official_splits_zero_shot`), the
   Kinetics-600 novel classes in three 160-class subsets (:func:`kinetics600_novel_zero_shot`), half-class
   (:func:`half_class_zero_shot`), full-class (:func:`full_class_zero_shot`) and base-to-novel
@@ -23,302 +22,35 @@ A sample is ``(relative_path, label_id)`` with ``label_id`` 0-based, indexing th
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidLabelsError, InvalidProtocolError, InvalidSplitFileError
-from .text_files import read_text_file
+from ..data.labels import load_label_names, write_label_csv
+from ..data.splits import DatasetSplit, Sample, load_hmdb51_splits, load_ucf101_splits, write_list_file
+from ..errors import InvalidProtocolError
 
-Sample = tuple[str, int]
-
-LABELS_DIR = Path(__file__).resolve().with_name("labels")
-
-# Packaged label lists by name (aliases included); the files and their sources are in labels/README.md.
-PACKAGED_LABEL_LISTS: dict[str, str] = {
-    "kinetics400": "kinetics400.csv",
-    "k400": "kinetics400.csv",
-    "kinetics600": "kinetics600.csv",
-    "k600": "kinetics600.csv",
-    "hmdb51": "hmdb51.csv",
-    "ucf101": "ucf101.csv",
-    **{f"k600_novel_split{k}": f"kinetics600_zeroshot_novel160_split{k}.csv" for k in (1, 2, 3)},
-    **{f"kinetics600_zeroshot_novel160_split{k}": f"kinetics600_zeroshot_novel160_split{k}.csv" for k in (1, 2, 3)},
-}
+# The protocols `actionclip eval --protocol` runs.
+PROTOCOLS: tuple[str, ...] = (
+    "closed_set",
+    "hmdb51",
+    "ucf101",
+    "k600_novel",
+    "half_class",
+    "full_class",
+    "base_to_novel",
+    "few_shot",
+)
 
 
 def _stable_rank(*parts) -> int:
     """A 64-bit integer from the parts' text, the same in every process, platform and Python version."""
     digest = hashlib.blake2b("\x1f".join(str(part) for part in parts).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big")
-
-
-# Label ids written by hand or by tools: ASCII digits only ('²' and other Unicode digits pass `str.isdigit`).
-_LABEL_ID = re.compile(r"[0-9]+")
-
-
-def is_label_id(text: str) -> bool:
-    """Whether ``text`` is a non-negative integer in ASCII digits (no sign, no Unicode digits)."""
-    return _LABEL_ID.fullmatch(text) is not None
-
-
-def _read_lines(path: Path) -> list[tuple[int, str]]:
-    """Non-blank lines, stripped (the official files have CRLF endings and trailing blanks), 1-based numbers."""
-    if not path.is_file():
-        raise FileNotFoundError(f"split file {str(path)!r} not found")
-    text = read_text_file(path, "split file")
-    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Label lists and list files
-
-
-def available_label_lists() -> list[str]:
-    """Names accepted by :func:`load_label_names` for the packaged label lists (aliases included)."""
-    return sorted(PACKAGED_LABEL_LISTS)
-
-
-def load_label_names(name_or_path: str | os.PathLike) -> list[str]:
-    """Class names in label-id order, from a packaged list or a file.
-
-    Args:
-        name_or_path: a packaged name (see :func:`available_label_lists`), or the path of a CSV file with a
-            header ``id,name`` (ids 0..N-1, any row order) or of a text file with one name per line.
-
-    Raises:
-        InvalidLabelsError: neither a packaged name nor an existing file; a malformed, empty or duplicated list.
-    """
-    key = str(name_or_path)
-    if key.lower() in PACKAGED_LABEL_LISTS and not Path(key).is_file():
-        return read_label_file(LABELS_DIR / PACKAGED_LABEL_LISTS[key.lower()])
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise InvalidLabelsError(
-            f"{key!r} is neither a packaged label list ({', '.join(available_label_lists())}) nor an existing file"
-        )
-    return read_label_file(path)
-
-
-def read_label_file(path: str | os.PathLike) -> list[str]:
-    """Class names from a CSV (``id,name`` header) or a text file (one name per line); see :func:`load_label_names`.
-
-    A file is read as CSV when it ends in ``.csv`` or its first non-blank line is the ``id,name`` header (whatever
-    its name), so the ids never become labels. This is the one label-file reader: ``actionclip classify
-    --labels-file``, ``actionclip eval --class_names`` and the training script's ``--class_names`` all use it.
-    """
-    path = Path(path)
-    try:
-        text = read_text_file(path, "label file")
-    except UnicodeDecodeError:
-        raise InvalidLabelsError(f"label file {str(path)!r} is not UTF-8 text") from None
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
-    has_header = [cell.strip().lower() for cell in first_line.split(",")[:2]] == ["id", "name"]
-    if path.suffix.lower() == ".csv" or has_header:
-        rows = list(csv.reader(text.splitlines()))
-        rows = [row for row in rows if any(cell.strip() for cell in row)]
-        if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["id", "name"]:
-            raise InvalidLabelsError(f"label file {str(path)!r} must start with the header 'id,name'")
-        by_id: dict[int, str] = {}
-        for number, row in enumerate(rows[1:], start=2):
-            try:
-                label_id, name = int(row[0]), row[1].strip()
-            except (ValueError, IndexError):
-                raise InvalidLabelsError(
-                    f"label file {str(path)!r}, row {number}: expected 'id,name', got {row}"
-                ) from None
-            if label_id in by_id:
-                raise InvalidLabelsError(f"label file {str(path)!r}: id {label_id} appears twice")
-            by_id[label_id] = name
-        if sorted(by_id) != list(range(len(by_id))):
-            raise InvalidLabelsError(f"label file {str(path)!r}: ids must be 0..{len(by_id) - 1}, each once")
-        names = [by_id[i] for i in range(len(by_id))]
-    else:
-        names = [line.strip() for line in text.splitlines() if line.strip()]
-    _check_names(names, f"label file {str(path)!r}")
-    return names
-
-
-def _check_names(names: Sequence[str], what: str) -> None:
-    if not names:
-        raise InvalidLabelsError(f"{what} has no class names")
-    if any(not name for name in names):
-        raise InvalidLabelsError(f"{what} has an empty class name")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise InvalidLabelsError(f"{what} has duplicate class names: {duplicates}")
-
-
-def write_label_csv(path: str | os.PathLike, names: Sequence[str]) -> Path:
-    """Write ``id,name`` rows; :func:`read_label_file` reads them back."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["id", "name"])
-        writer.writerows(enumerate(names))
-    return path
-
-
-def read_list_file(path: str | os.PathLike) -> list[Sample]:
-    """``(relative_path, label_id)`` from a list file of lines ``relative/path.mp4 label_id`` (paths may hold spaces)."""
-    path = Path(path)
-    samples = []
-    for number, line in _read_lines(path):
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2 or not is_label_id(parts[1]):
-            raise InvalidSplitFileError(path, number, f"expected 'relative/path label_id', got {line!r}")
-        samples.append((parts[0], int(parts[1])))
-    return samples
-
-
-def write_list_file(path: str | os.PathLike, samples: Iterable[Sample]) -> Path:
-    """Write ``relative/path label_id`` lines; :func:`read_list_file` reads them back."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{video} {label}\n" for video, label in samples), encoding="utf-8")
-    return path
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Official split files
-
-
-@dataclass(frozen=True)
-class DatasetSplit:
-    """One official train/test split of a dataset; label ids index ``class_names``."""
-
-    name: str
-    class_names: tuple[str, ...]
-    train: tuple[Sample, ...]
-    test: tuple[Sample, ...]
-
-
-def load_ucf101_splits(split_dir: str | os.PathLike, splits: Sequence[int] = (1, 2, 3)) -> list[DatasetSplit]:
-    """Parse UCF101's ``classInd.txt``, ``trainlist0{k}.txt`` and ``testlist0{k}.txt``.
-
-    ``classInd.txt`` lines are ``1 ApplyEyeMakeup`` (1-based ids, made 0-based here); train lines are
-    ``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1``; test lines have no label, which comes from the folder.
-    Class names are the CamelCase folder names, as in the packaged ``ucf101`` list.
-
-    Raises:
-        FileNotFoundError: a file is missing.
-        InvalidSplitFileError: a malformed line, an unknown class, or a label that contradicts its folder.
-    """
-    split_dir = Path(split_dir)
-    index_path = split_dir / "classInd.txt"
-    by_number: dict[int, str] = {}
-    for number, line in _read_lines(index_path):
-        parts = line.split()
-        if len(parts) != 2 or not is_label_id(parts[0]):
-            raise InvalidSplitFileError(index_path, number, f"expected '<1-based id> <ClassName>', got {line!r}")
-        by_number[int(parts[0])] = parts[1]
-    if sorted(by_number) != list(range(1, len(by_number) + 1)):
-        raise InvalidSplitFileError(index_path, None, f"class ids must be 1..{len(by_number)}, each once")
-    class_names = tuple(by_number[i] for i in range(1, len(by_number) + 1))
-    label_of = {name: i for i, name in enumerate(class_names)}
-
-    def label_from_folder(path: Path, number: int, video: str) -> int:
-        folder = video.split("/", 1)[0]
-        if "/" not in video or folder not in label_of:
-            raise InvalidSplitFileError(path, number, f"{video!r} is not in a class folder of classInd.txt")
-        return label_of[folder]
-
-    result = []
-    for k in splits:
-        train_path, test_path = split_dir / f"trainlist0{k}.txt", split_dir / f"testlist0{k}.txt"
-        train = []
-        for number, line in _read_lines(train_path):
-            parts = line.split()
-            if len(parts) != 2 or not is_label_id(parts[1]):
-                raise InvalidSplitFileError(
-                    train_path, number, f"expected 'Class/video.avi <1-based id>', got {line!r}"
-                )
-            label = label_from_folder(train_path, number, parts[0])
-            if int(parts[1]) - 1 != label:
-                raise InvalidSplitFileError(
-                    train_path,
-                    number,
-                    f"label {parts[1]} contradicts the folder {class_names[label]!r} (id {label + 1})",
-                )
-            train.append((parts[0], label))
-        test = []
-        for number, line in _read_lines(test_path):
-            video = line.split()[0]
-            test.append((video, label_from_folder(test_path, number, video)))
-        result.append(DatasetSplit(f"split{k}", class_names, tuple(train), tuple(test)))
-    return result
-
-
-_HMDB_SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<k>\d+)\.txt$")
-
-
-def load_hmdb51_splits(
-    split_dir: str | os.PathLike,
-    splits: Sequence[int] = (1, 2, 3),
-    class_names: Sequence[str] | None = None,
-) -> list[DatasetSplit]:
-    """Parse HMDB51's ``<class>_test_split{k}.txt`` files (lines ``video.avi 1``: 1 train, 2 test, 0 unused).
-
-    Relative paths are ``<class>/<video>.avi`` (the dataset's folder per class).
-
-    Args:
-        split_dir: the folder holding the split files (``testTrainMulti_7030_splits``).
-        splits: which of the three splits.
-        class_names: the label order; a name matches a file's class with spaces for underscores
-            (``"brush hair"`` ~ ``brush_hair``). ``None``: the packaged ``hmdb51`` order when the files hold
-            exactly its 51 classes; otherwise the classes in the order of their sorted split-file names, with
-            spaces for underscores.
-
-    Raises:
-        FileNotFoundError: no split file for a requested split.
-        InvalidSplitFileError: a malformed line, a class without a name in ``class_names``, or a split whose
-            classes differ from the others'.
-    """
-    split_dir = Path(split_dir)
-    files: dict[int, dict[str, Path]] = {}
-    for path in sorted(split_dir.iterdir()) if split_dir.is_dir() else []:
-        match = _HMDB_SPLIT_FILE.match(path.name)
-        if match:
-            files.setdefault(int(match["k"]), {})[match["cls"]] = path
-    if class_names is None:
-        found = [cls.replace("_", " ") for cls in files.get(splits[0], {})] if splits else []
-        packaged = load_label_names("hmdb51")
-        # The customary order is neither alphabetical by class nor by file name ("climb" < "climb stairs" but
-        # "kick ball" < "kick"): use it when the files hold the 51 classes, else the sorted file-name order.
-        class_names = packaged if sorted(found) == sorted(packaged) else found
-    label_of = {name.replace("_", " ").lower(): i for i, name in enumerate(class_names)}
-    result = []
-    for k in splits:
-        if k not in files:
-            raise FileNotFoundError(f"no HMDB51 split files '*_test_split{k}.txt' in {str(split_dir)!r}")
-        found = {cls.replace("_", " ").lower() for cls in files[k]}
-        if found != set(label_of):
-            raise InvalidSplitFileError(
-                split_dir,
-                None,
-                f"split {k} has classes {sorted(found - set(label_of))} without a class name and lacks "
-                f"{sorted(set(label_of) - found)}",
-            )
-        train, test = [], []
-        for cls, path in sorted(files[k].items(), key=lambda item: label_of[item[0].replace("_", " ").lower()]):
-            label = label_of[cls.replace("_", " ").lower()]
-            for number, line in _read_lines(path):
-                parts = line.split()
-                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                    raise InvalidSplitFileError(path, number, f"expected 'video.avi 0|1|2', got {line!r}")
-                if parts[1] == "1":
-                    train.append((f"{cls}/{parts[0]}", label))
-                elif parts[1] == "2":
-                    test.append((f"{cls}/{parts[0]}", label))
-        result.append(DatasetSplit(f"split{k}", tuple(class_names), tuple(train), tuple(test)))
-    return result
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -701,17 +433,11 @@ class ProtocolResult:
 
 
 __all__ = [
-    "LABELS_DIR",
-    "PACKAGED_LABEL_LISTS",
-    "DatasetSplit",
+    "PROTOCOLS",
     "EvalSplit",
-    "InvalidProtocolError",
-    "InvalidSplitFileError",
     "Protocol",
     "ProtocolResult",
-    "Sample",
     "aggregate_metrics",
-    "available_label_lists",
     "base_to_novel",
     "few_shot_protocol",
     "few_shot_subset",
@@ -720,15 +446,8 @@ __all__ = [
     "harmonic_mean",
     "hmdb51_zero_shot",
     "kinetics600_novel_zero_shot",
-    "load_hmdb51_splits",
-    "load_label_names",
-    "load_ucf101_splits",
     "official_splits_zero_shot",
-    "read_label_file",
-    "read_list_file",
     "seeded_class_subset",
     "ucf101_zero_shot",
     "write_few_shot_lists",
-    "write_label_csv",
-    "write_list_file",
 ]

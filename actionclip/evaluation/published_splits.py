@@ -47,8 +47,9 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import InvalidSplitFileError
-from .protocols import EvalSplit, Protocol, Sample
+from ..data.splits import Sample
+from ..errors import InvalidSplitFileError
+from .protocols import EvalSplit, Protocol
 
 BASE_TO_NOVEL_TRAIN = "fs_base_s{seed}_train.txt"
 BASE_TO_NOVEL_BASE_TEST = "base_val.txt"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EvaluationReportError, EvaluationReportNotFoundError, InvalidLabelsError
+from ..errors import EvaluationReportError, EvaluationReportNotFoundError, InvalidLabelsError
 from .metrics import DEFAULT_KS, compute_video_accuracy, normalize_ks, true_class_ranks, validate_scores_and_labels
 
 REPORT_SCHEMA_VERSION = 1

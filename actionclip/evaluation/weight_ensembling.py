@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import IncompatibleModelsError
+from ..errors import IncompatibleModelsError
 
 FUSION_POLICIES: tuple[str, ...] = ("identity", "keep")
 # Fusions whose output is the frames' mean (up to a positive factor) when all their weights are zero.
@@ -264,7 +264,7 @@ def plot_sweep(rows: Sequence[Mapping], path: str | os.PathLike, chosen_alpha: f
 
 
 def _top1(scores, labels) -> float:
-    from .evaluation import predicted_classes
+    from .reports import predicted_classes
 
     return float((predicted_classes(scores) == labels).mean())
 
@@ -306,15 +306,15 @@ def run_wise_ft(
         ``alpha``, ``base_top1``, ``novel_top1``, ``harmonic_mean``, fractions), ``chosen_alpha``, the sources and
         the policy.
     """
-    from .evaluate_protocols import (
+    from ..modeling_actionclip import ActionCLIPModel
+    from .protocols import harmonic_mean
+    from .runner import (
         EvaluationSetupError,
         ProtocolEvaluator,
         ViewSettings,
         load_model_and_processor,
         write_split_report,
     )
-    from .modeling_actionclip import ActionCLIPModel
-    from .protocols import harmonic_mean
 
     alphas = sorted({_check_alpha(alpha) for alpha in alphas})
     if not alphas:

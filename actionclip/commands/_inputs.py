@@ -1,0 +1,133 @@
+"""What the commands read from their arguments: video files and folders, candidate labels, a model for the zero-shot
+pipeline. Every problem is a `CommandLineError` naming the argument; nothing here imports torch before a model is
+loaded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from ..errors import CommandLineError
+from ..video_files import VIDEO_EXTENSIONS, list_video_files
+
+
+def find_videos(paths: list[str]) -> list[str]:
+    """Every path given, with directories replaced by the video files under them (by extension, sorted)."""
+    videos = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = [str(video) for video in list_video_files(path)]
+            if not found:
+                raise CommandLineError(
+                    f"directory {given!r} holds no video file ({', '.join(sorted(VIDEO_EXTENSIONS))})"
+                )
+            videos.extend(found)
+        elif given.lower().startswith(("http://", "https://")) or path.is_file():
+            videos.append(given)
+        elif path.exists():
+            raise CommandLineError(
+                f"video {given!r} is not a regular file (a FIFO, a device or a socket): give a video file"
+            )
+        else:
+            raise CommandLineError(f"video {given!r}: no such file or directory")
+    return videos
+
+
+def read_labels(args: argparse.Namespace) -> list[str]:
+    """The candidate labels of ``--labels``, ``--labels-file`` or ``--label-set``.
+
+    Label files are read by `data.labels.read_label_file`, the one reader shared with ``eval`` and the training
+    script's ``--class_names``: an ``id,name`` CSV (our label lists, the demo's ``labels.csv``) or one label per line.
+    """
+    from ..data.labels import load_label_names, read_label_file
+
+    if args.labels is not None:
+        return [label.strip() for label in args.labels.split(",")]
+    if getattr(args, "label_set", None) is not None:
+        return load_label_names(args.label_set)
+    path = Path(args.labels_file)
+    if not path.exists():
+        raise CommandLineError(f"labels file {args.labels_file!r}: no such file")
+    if not path.is_file():
+        raise CommandLineError(f"labels file {args.labels_file!r} is not a regular file (a FIFO, a device, a folder)")
+    try:
+        return read_label_file(path)  # read with a byte cap (`text_files.read_text_file`)
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
+
+
+def load_pipeline(model: str, device: str | None = None):
+    """The zero-shot pipeline of ``model``; loading failures become a `CommandLineError`.
+
+    A local directory is checked first (cheaply, from its ``config.json``): a missing one fails at once, a
+    closed-set model is refused before its weights load. Warnings while loading (a plain CLIP model converted on
+    the fly) are printed as one line each.
+    """
+    check_model_path(model)
+    check_model_kind(model)
+    from transformers import pipeline
+
+    from .. import registration
+    from ..errors import ActionCLIPError
+
+    registration.register_with_transformers()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            classifier = pipeline("zero-shot-video-classification", model=model, device=device)
+    except ActionCLIPError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CommandLineError(f"cannot load model {model!r}: {first_line}") from None
+    for warning in caught:
+        if issubclass(warning.category, UserWarning):
+            print(f"actionclip: warning: {short(warning.message)}", file=sys.stderr)
+    return classifier
+
+
+def check_model_path(model: str) -> None:
+    """A model given as a local path must exist (a Hub id such as ``org/name`` is left to transformers).
+
+    A name is local when it is absolute, starts with ``.`` or ``~``, has more than one ``/``, or its first part is
+    an existing local directory (``demo_output/model_tranf`` where ``demo_output/`` exists): such a typo fails at
+    once, naming close matches, instead of after the Hub's retries.
+    """
+    path = Path(model).expanduser()
+    first_part = Path(model).parts[0] if Path(model).parts else ""
+    looks_local = (
+        path.is_absolute()
+        or model.startswith((".", "~"))
+        or model.count("/") > 1
+        or (model.count("/") == 1 and Path(first_part).is_dir())
+    )
+    if looks_local and not path.is_dir():
+        import difflib
+
+        parent = path.parent
+        siblings = sorted(entry.name for entry in parent.iterdir() if entry.is_dir()) if parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, siblings, n=3)
+        hint = f" (did you mean {', '.join(repr(str(parent / name)) for name in close)}?)" if close else ""
+        raise CommandLineError(f"model {model!r}: no such directory{hint}")
+
+
+def check_model_kind(model: str) -> None:
+    """A local model directory must hold an ActionCLIP model or a CLIP one (see `model_kinds`)."""
+    config_path = Path(model).expanduser() / "config.json"
+    if not config_path.is_file():
+        return  # a Hub id, or a directory transformers will report on
+    from ..model_kinds import zero_shot_model_kind
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandLineError(f"model {model!r}: unreadable config.json ({short(error)})") from None
+    zero_shot_model_kind(config if isinstance(config, dict) else {}, model)
+
+
+def short(error: BaseException) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,159 @@
+"""``actionclip classify``: rank candidate labels for videos with the zero-shot pipeline (any labels)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+
+from ._common import add_label_arguments, positive_float, positive_int
+from ._inputs import check_model_path, find_videos, load_pipeline, read_labels, short
+
+
+def register(subparsers) -> None:
+    from . import Formatter
+
+    classify = subparsers.add_parser(
+        "classify",
+        help="rank labels for videos (zero-shot: any labels)",
+        description="Rank candidate labels for each video with an ActionCLIP model (zero-shot: any labels). "
+        "Directories are searched recursively for video files. Scores are the paper's template-ensembled "
+        "probabilities unless --ensemble embedding.",
+        formatter_class=Formatter,
+        epilog="examples:\n"
+        "  actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16\n"
+        "  actionclip classify videos/ --labels-file k400_labels.csv --model converted/k400-b16 --top-k 5 --csv\n"
+        "  actionclip classify videos/ --label-set kinetics400 --model converted/k400-b16 --top-k 5\n"
+        "  actionclip classify a.mp4 b.webm --labels 'run,swim' --model m --templates my_templates.txt --json\n"
+        "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels or templates, undecodable video)",
+    )
+    classify.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="video files, URLs or directories")
+    label_source = add_label_arguments(classify)
+    label_source.add_argument(
+        "--descriptions",
+        help="label descriptions JSON {label: [sentence, ...]} (e.g. from 'actionclip describe'): its labels, "
+        "each with its descriptions as extra prompts",
+    )
+    classify.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
+    classify.add_argument("--top-k", type=positive_int, default=None, help="print the K best labels (default all)")
+    output = classify.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON")
+    output.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV")
+    classify.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda:0 if available)")
+    classify.add_argument(
+        "--templates",
+        default=None,
+        help="text file with one template per line, each with one '{}' (or a set name: actionclip16, single); "
+        "default: the model's",
+    )
+    classify.add_argument("--num-frames", type=positive_int, default=None, help="frames per clip (default: model's)")
+    classify.add_argument("--num-clips", type=positive_int, default=None, help="temporal clips per video (views)")
+    classify.add_argument("--num-crops", type=int, choices=(1, 3), default=None, help="spatial crops per clip")
+    classify.add_argument(
+        "--logit-scale",
+        type=positive_float,
+        default=None,
+        help="default: the model's eval_logit_scale (100 when converted from the authors'), else the learned one",
+    )
+    classify.add_argument("--ensemble", choices=("probs", "embedding"), default=None, help="template ensembling")
+    classify.add_argument("--batch-size", type=positive_int, default=None, help="videos per forward pass")
+    classify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    classify.set_defaults(handler=run, format="text")
+
+
+def _classify_labels(args: argparse.Namespace, templates):
+    """The candidate labels: a list, or ``{label: [description, ...]}`` from ``--descriptions`` (long description
+    prompts counted and warned about on stderr)."""
+    if getattr(args, "descriptions", None) is None:
+        return read_labels(args)
+    from ..descriptions import load_descriptions, warn_long_descriptions
+    from ..tokenizer import load_clip_tokenizer
+
+    descriptions = load_descriptions(args.descriptions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_long_descriptions(descriptions, load_clip_tokenizer(), templates or ("{}",))
+    for warning in caught:
+        print(f"actionclip classify: warning: {short(warning.message)}", file=sys.stderr)
+    return descriptions
+
+
+def run(args: argparse.Namespace) -> int:
+    videos = find_videos(args.videos)
+    check_model_path(args.model)  # before anything imports torch: a typo answers at once
+    from tqdm.auto import tqdm
+
+    from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, load_templates
+
+    templates = list(load_templates(args.templates)) if args.templates is not None else None
+    candidates = labels = _classify_labels(args, templates)
+    if isinstance(candidates, dict):
+        labels = list(candidates)
+    PromptTemplater(templates or DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading
+    classifier = load_pipeline(args.model, args.device)
+    options = dict(
+        candidate_labels=candidates,
+        hypothesis_template=templates,
+        top_k=args.top_k,
+        num_frames=args.num_frames,
+        num_clips=args.num_clips,
+        num_crops=args.num_crops,
+        logit_scale=args.logit_scale,
+        ensemble=args.ensemble,
+        batch_size=args.batch_size,
+        on_error="skip",
+    )
+    options = {key: value for key, value in options.items() if value is not None}
+
+    rows, failures = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = classifier.iter_results(videos, **options)
+        progress = tqdm(
+            zip(videos, results),
+            total=len(videos),
+            unit="video",
+            file=sys.stderr,
+            disable=args.no_progress or len(videos) < 2,
+        )
+        for video, predictions in progress:
+            if predictions is None:
+                failures.append(video)
+            else:
+                rows.append((video, predictions))
+    for warning in caught:
+        message = short(warning.message)
+        if message.startswith("skipped: "):
+            print(f"actionclip classify: error: {message[len('skipped: ') :]}", file=sys.stderr)
+        else:
+            print(f"actionclip classify: warning: {message}", file=sys.stderr)
+
+    if args.format == "json":
+        json.dump(
+            [{"video": video, "predictions": predictions} for video, predictions in rows],
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+            allow_nan=False,  # strict JSON; the pipeline refuses non-finite scores before this
+        )
+        print()
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["video", "rank", "label", "score"])
+        for video, predictions in rows:
+            for rank, prediction in enumerate(predictions, start=1):
+                writer.writerow([video, rank, prediction["label"], f"{prediction['score']:.6f}"])
+    else:
+        for video, predictions in rows:
+            print(video)
+            for prediction in predictions:
+                print(f"  {prediction['score']:.4f}  {prediction['label']}")
+    if failures:
+        print(
+            f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be classified",
+            file=sys.stderr,
+        )
+        return 2
+    return 0

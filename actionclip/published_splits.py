@@ -1,0 +1,7 @@
+"""Deprecated old path of X-CLIP / ViFi-CLIP's released splits: now `actionclip.evaluation.published_splits`.
+Importing it warns; removed in the next release.
+"""
+
+from ._deprecation import alias_module
+
+__getattr__ = alias_module(__name__, ["actionclip.evaluation.published_splits"])
