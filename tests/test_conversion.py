@@ -7,8 +7,9 @@ import sys
 import pytest
 import torch
 
-from actionclip import ActionCLIPModel, CheckpointConversionError, UnsafeCheckpointError
+from actionclip import ActionCLIPModel
 from actionclip.convert_original import convert_original_checkpoint, load_checkpoint, original_to_actionclip
+from actionclip.errors import CheckpointConversionError, UnsafeCheckpointError
 from actionclip.scoring import template_ensemble_probs
 
 # (checkpoint file, expected-output file, how to read the checkpoint)

@@ -16,17 +16,10 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcesso
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip import (
-    ActionCLIPConfig,
-    ActionCLIPForVideoClassification,
-    ActionCLIPModel,
-    ActionCLIPProcessor,
-    MissingProcessorError,
-    PipelineArgumentError,
-    WrongModelKindError,
-)
+from actionclip import ActionCLIPConfig, ActionCLIPForVideoClassification, ActionCLIPModel, ActionCLIPProcessor
 from actionclip.cli import main
 from actionclip.data.labels import LABELS_DIR, load_label_names
+from actionclip.errors import MissingProcessorError, PipelineArgumentError, WrongModelKindError
 from actionclip.tokenizer import load_clip_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -322,11 +315,28 @@ print(json.dumps(classifier({video!r}, candidate_labels={LABELS!r})))
     assert scores(json.loads(result.stdout.strip().splitlines()[-1])) == pytest.approx(expected_by_label, abs=1e-6)
 
 
+def test_plain_import_loads_no_optional_or_heavy_library(tmp_path):
+    script = """
+import sys
+import actionclip
+import actionclip.errors
+heavy = sorted(name for name in ("av", "datasets", "evaluate", "peft", "matplotlib", "torch", "transformers")
+               if name in sys.modules)
+print("heavy:", heavy)
+"""
+    result = run_python(script, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "heavy: []"
+
+
 def test_lazy_names_are_the_module_classes_and_unknown_names_raise():
-    from actionclip import errors, modeling_actionclip
+    from actionclip import modeling_actionclip, pipeline_zero_shot_video_classification, sampling, training
 
     assert actionclip.ActionCLIPModel is modeling_actionclip.ActionCLIPModel
-    assert actionclip.WrongModelKindError is errors.WrongModelKindError
+    pipeline_class = pipeline_zero_shot_video_classification.ZeroShotVideoClassificationPipeline
+    assert actionclip.ZeroShotVideoClassificationPipeline is pipeline_class
+    assert actionclip.ActionCLIPTrainer is training.ActionCLIPTrainer
+    assert actionclip.TSNSampler is sampling.TSNSampler and actionclip.get_sampler is sampling.get_sampler
     assert set(actionclip.__all__) <= set(dir(actionclip))
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
         actionclip.NoSuchName  # noqa: B018

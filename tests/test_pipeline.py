@@ -12,7 +12,7 @@ from transformers import pipeline
 from video_factory import make_frames, write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip import InvalidLabelsError, InvalidTemplateError, VideoDecodeError, VideoInputError
+from actionclip.errors import InvalidLabelsError, InvalidTemplateError, VideoDecodeError, VideoInputError
 from actionclip.pipeline_zero_shot_video_classification import (
     MissingProcessorError,
     PipelineArgumentError,

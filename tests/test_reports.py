@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from actionclip import InvalidLabelsError
+from actionclip.errors import InvalidLabelsError
 from actionclip.evaluation.metrics import compute_video_accuracy
 from actionclip.evaluation.reports import (
     MAX_PLOTTED_CLASSES,

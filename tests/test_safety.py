@@ -11,9 +11,10 @@ from transformers import AutoConfig, AutoModel, pipeline
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401
-from actionclip import ActionCLIPModel, InvalidLabelsError, InvalidTemplateError, UnsafeCheckpointError
+from actionclip import ActionCLIPModel
 from actionclip.cli import main
 from actionclip.convert_original import load_checkpoint
+from actionclip.errors import InvalidLabelsError, InvalidTemplateError, UnsafeCheckpointError
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.prompts import PromptTemplater
 
