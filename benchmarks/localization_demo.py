@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from actionclip.data.synthetic import SyntheticDataset  # noqa: E402
 from actionclip.commands.demo import localize_untrimmed  # noqa: E402
+from actionclip.data.synthetic import SyntheticDataset  # noqa: E402
 
 SETTINGS = ((1.0, 0.0), (1.0, 2.0), (0.25, 0.0), (0.25, 2.0))  # (stride, smoothing) in windows
 
