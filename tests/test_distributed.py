@@ -132,13 +132,13 @@ def test_training_script_under_torchrun_matches_one_process_with_the_same_global
 
 @pytest.fixture(scope="module")
 def tiny_clip_dir(tmp_path_factory):
-    from test_training import make_tiny_clip_dir
+    from tiny_models import make_tiny_clip_dir
 
     return make_tiny_clip_dir(tmp_path_factory.mktemp("clip"))
 
 
 @pytest.fixture(scope="module")
 def video_data(tmp_path_factory):
-    from test_training import make_video_data
+    from video_datasets import make_video_data
 
     return make_video_data(tmp_path_factory.mktemp("videos"))

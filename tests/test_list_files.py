@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from test_training import make_video_data
+from video_datasets import make_video_data
 
 from actionclip.data.datasets import VideoClassificationDataset
 from actionclip.data.splits import read_list_file

@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 from peft import PeftModel
-from test_training import make_tiny_clip_dir, make_trainer, make_video_data, run_script, script_arguments, small_model
+from test_training import make_trainer, run_script, script_arguments, small_model
+from tiny_models import make_tiny_clip_dir
+from video_datasets import make_video_data
 
 from actionclip.data.collator import ActionCLIPCollator
 from actionclip.data.datasets import VideoClassificationDataset

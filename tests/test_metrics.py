@@ -1,7 +1,5 @@
 """The `video_accuracy` evaluate metric, loaded offline from its packaged file, and the Trainer hook."""
 
-import socket
-
 import numpy as np
 import pytest
 from transformers import EvalPrediction
@@ -23,19 +21,6 @@ SCORES = np.array(
     ]
 )
 LABELS = np.array([0, 1, 2, 2])
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails, as it does on a machine without internet."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access attempted during an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_training import make_tiny_clip_dir, make_trainer, make_video_data, small_model
+from test_training import make_trainer, small_model
+from tiny_models import make_tiny_clip_dir
 from transformers.trainer_utils import get_last_checkpoint
+from video_datasets import make_video_data
 
 from actionclip.data.datasets import VideoClassificationDataset
 from actionclip.prompts import ACTIONCLIP_TEMPLATES

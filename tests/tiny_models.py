@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=1)
@@ -28,3 +30,20 @@ def tiny_model(seed: int = 0, **overrides):
 def random_videos(batch: int = 2, frames: int = 8, size: int = 32, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, frames, 3, size, size, generator=generator)
+
+
+def token_ids(num_texts: int, length: int = 12, seed: int = 0) -> torch.Tensor:
+    """Random CLIP token ids ``(num_texts, length)`` framed by the start and end tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 49000, (num_texts, length), generator=generator)
+    ids[:, 0], ids[:, -1] = 49406, 49407
+    return ids
+
+
+def make_tiny_clip_dir(directory: Path) -> str:
+    """A transformers CLIPModel folder with the tiny towers (no pretrained weights exist offline)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    CLIPModel(CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=64)).save_pretrained(directory)
+    return str(directory)
