@@ -1,6 +1,6 @@
 """The `actionclip` command and the programs behind it, one module per subcommand.
 
-A command module defines `register(subparsers)`, which adds its parser and sets `handler=run` (a function
+A command module defines `register(subparsers)`, which adds its parser (`add_command`) and sets `handler=run` (a function
 `run(args) -> int`). `build_parser` registers every module of this package that defines `register` (the modules
 whose names start with ``_`` hold what several commands share), so adding a command is adding a file. Modules import
 torch, transformers and the model code inside their functions, never at import time: `actionclip --help` imports
@@ -15,6 +15,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from collections.abc import Sequence
 
 # The first commands in `actionclip --help`, in this order; the others follow by name.
 _FIRST_COMMANDS = ("classify", "info", "convert", "eval", "demo", "card")
@@ -22,6 +23,24 @@ _FIRST_COMMANDS = ("classify", "info", "convert", "eval", "demo", "card")
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Every command's help formatter: descriptions and epilogs keep their line breaks (the examples)."""
+
+
+def add_command(
+    subparsers,
+    name: str,
+    summary: str,
+    description: str,
+    examples: Sequence[str] = (),
+    exit_status: str | None = None,
+) -> argparse.ArgumentParser:
+    """The parser of one subcommand, every command's help laid out alike: ``summary`` in `actionclip --help`,
+    ``description``, then the example command lines and what the exit statuses mean."""
+    epilog = "examples:\n" + "".join(f"  {line}\n" for line in examples) if examples else ""
+    if exit_status:
+        epilog += f"\nexit status: {exit_status}"
+    return subparsers.add_parser(
+        name, help=summary, description=description, formatter_class=Formatter, epilog=epilog or None
+    )
 
 
 def command_modules() -> list:

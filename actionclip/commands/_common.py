@@ -81,3 +81,12 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyEx
         "--label-set", metavar="NAME", help="a packaged label list: " + ", ".join(available_label_lists())
     )
     return source
+
+
+def add_window_arguments(parser: argparse.ArgumentParser, stride_help: str) -> None:
+    """The labels (`add_label_arguments`), ``--model``, ``--window`` and ``--stride`` of the commands that score
+    sliding windows of a video with the zero-shot pipeline (``localize``, ``stream``)."""
+    add_label_arguments(parser)
+    parser.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
+    parser.add_argument("--window", type=seconds, default=4.0, help="window length, e.g. 4 or 4s (default 4 s)")
+    parser.add_argument("--stride", type=seconds, default=1.0, help=stride_help)

@@ -431,18 +431,19 @@ def limits_from_args(args: argparse.Namespace) -> AppLimits:
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
     from ._common import int_at_least
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "app",
-        help="serve a web app (Gradio) to try a model in a browser",
-        description="Serve a web page where a user uploads a video, names any actions and sees them ranked, with "
+        "serve a web app (Gradio) to try a model in a browser",
+        "Serve a web page where a user uploads a video, names any actions and sees them ranked, with "
         "the frames the model saw. Needs the app extra: pip install 'actionclip[app]'.",
-        formatter_class=Formatter,
-        epilog="examples:\n"
-        "  actionclip app converted/k400-b16\n"
-        "  actionclip app converted/k400-b16 --host 0.0.0.0 --port 8080 --max-upload-mb 20\n",
+        examples=(
+            "actionclip app converted/k400-b16",
+            "actionclip app converted/k400-b16 --host 0.0.0.0 --port 8080 --max-upload-mb 20",
+        ),
     )
     parser.add_argument("model", metavar="MODEL", help="model directory or Hub id (with its processor)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")

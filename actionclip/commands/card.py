@@ -10,20 +10,21 @@ from ..errors import CommandLineError
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
 
-    card = subparsers.add_parser(
+    card = add_command(
+        subparsers,
         "card",
-        help="write a model card (README.md with Hub metadata) for a model directory",
-        description="Generate a model card for an ActionCLIP model directory: Hub metadata with a model-index "
+        "write a model card (README.md with Hub metadata) for a model directory",
+        "Generate a model card for an ActionCLIP model directory: Hub metadata with a model-index "
         "filled from evaluation reports (every evaluation.json under the directory unless --eval or --no-eval), "
         "base model, visual prompts, frames, templates, intended use and limitations. The card is checked "
         "offline with huggingface_hub before it is written.",
-        formatter_class=Formatter,
-        epilog="examples:\n"
-        "  actionclip card runs/ucf101-b16\n"
-        "  actionclip card runs/ucf101-b16 --eval eval/ucf101 eval/hmdb51 --base-model openai/clip-vit-base-patch16\n"
-        "  actionclip card runs/ucf101-b16 --stdout",
+        examples=(
+            "actionclip card runs/ucf101-b16",
+            "actionclip card runs/ucf101-b16 --eval eval/ucf101 eval/hmdb51 --base-model openai/clip-vit-base-patch16",
+            "actionclip card runs/ucf101-b16 --stdout",
+        ),
     )
     card.add_argument("model_dir", help="ActionCLIP model directory (with config.json)")
     reports = card.add_mutually_exclusive_group()

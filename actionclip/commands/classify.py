@@ -13,21 +13,22 @@ from ._inputs import check_model_path, find_videos, load_pipeline, read_labels, 
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
 
-    classify = subparsers.add_parser(
+    classify = add_command(
+        subparsers,
         "classify",
-        help="rank labels for videos (zero-shot: any labels)",
-        description="Rank candidate labels for each video with an ActionCLIP model (zero-shot: any labels). "
+        "rank labels for videos (zero-shot: any labels)",
+        "Rank candidate labels for each video with an ActionCLIP model (zero-shot: any labels). "
         "Directories are searched recursively for video files. Scores are the paper's template-ensembled "
         "probabilities unless --ensemble embedding.",
-        formatter_class=Formatter,
-        epilog="examples:\n"
-        "  actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16\n"
-        "  actionclip classify videos/ --labels-file k400_labels.csv --model converted/k400-b16 --top-k 5 --csv\n"
-        "  actionclip classify videos/ --label-set kinetics400 --model converted/k400-b16 --top-k 5\n"
-        "  actionclip classify a.mp4 b.webm --labels 'run,swim' --model m --templates my_templates.txt --json\n"
-        "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels or templates, undecodable video)",
+        examples=(
+            "actionclip classify clip.mp4 --labels 'juggling,tai chi,playing guitar' --model converted/k400-b16",
+            "actionclip classify videos/ --labels-file k400_labels.csv --model converted/k400-b16 --top-k 5 --csv",
+            "actionclip classify videos/ --label-set kinetics400 --model converted/k400-b16 --top-k 5",
+            "actionclip classify a.mp4 b.webm --labels 'run,swim' --model m --templates my_templates.txt --json",
+        ),
+        exit_status="0 ok, 2 bad input (missing video or model, bad labels or templates, undecodable video)",
     )
     classify.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="video files, URLs or directories")
     label_source = add_label_arguments(classify)

@@ -10,18 +10,19 @@ from ..errors import CommandLineError
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
 
-    convert = subparsers.add_parser(
+    convert = add_command(
+        subparsers,
         "convert",
-        help="convert an original ActionCLIP (or OpenAI CLIP) checkpoint into a model directory",
-        description="Convert a released ActionCLIP checkpoint (or a plain OpenAI CLIP state dict) into a directory "
+        "convert an original ActionCLIP (or OpenAI CLIP) checkpoint into a model directory",
+        "Convert a released ActionCLIP checkpoint (or a plain OpenAI CLIP state dict) into a directory "
         "that ActionCLIPModel.from_pretrained and ActionCLIPProcessor.from_pretrained load. Checkpoints are read "
         "without running code (pickles that need code are refused).",
-        formatter_class=Formatter,
-        epilog="examples:\n"
-        "  actionclip convert vit-b-16-32f.pt converted/k400-b16-32f --num-frames 32\n"
-        "  actionclip convert ViT-B-32.pt converted/clip-b32 --fusion meanP",
+        examples=(
+            "actionclip convert vit-b-16-32f.pt converted/k400-b16-32f --num-frames 32",
+            "actionclip convert ViT-B-32.pt converted/clip-b32 --fusion meanP",
+        ),
     )
     convert.add_argument("checkpoint", help="the .pt / .pth / .safetensors file")
     convert.add_argument("output_dir", help="where to write the model and processor")

@@ -38,12 +38,9 @@ class DemoProfile:
     """Sizes of one demo run; ``full`` (the default, and what CI runs) fits 10 minutes on two CPU cores."""
 
     name: str
-    colors: tuple[str, ...]
-    shapes: tuple[str, ...]
-    motions: tuple[str, ...]
-    videos_per_class: int
-    val_videos_per_class: int
-    zeroshot_videos_per_class: int
+    data: dict
+    """the synthetic dataset (`SyntheticActionConfig` fields: colours, shapes, motions, videos per class); its
+    frame count and size come from ``num_frames`` and ``image_size``."""
     image_size: int = 32
     num_frames: int = 8
     vision_width: int = 64
@@ -84,12 +81,14 @@ class DemoProfile:
 PROFILES: dict[str, DemoProfile] = {
     "full": DemoProfile(
         name="full",
-        colors=("red", "green", "blue"),
-        shapes=("circle", "triangle"),
-        motions=("moving left", "moving right", "growing", "shrinking"),
-        videos_per_class=40,
-        val_videos_per_class=6,
-        zeroshot_videos_per_class=10,
+        data=dict(
+            colors=("red", "green", "blue"),
+            shapes=("circle", "triangle"),
+            motions=("moving left", "moving right", "growing", "shrinking"),
+            videos_per_class=40,
+            val_videos_per_class=6,
+            zeroshot_videos_per_class=10,
+        ),
     ),
 }
 
@@ -97,17 +96,8 @@ PROFILES: dict[str, DemoProfile] = {
 def synthetic_config(profile: DemoProfile, seed: int):
     from ..data.synthetic import SyntheticActionConfig
 
-    return SyntheticActionConfig(
-        colors=profile.colors,
-        shapes=profile.shapes,
-        motions=profile.motions,
-        num_frames=profile.num_frames,
-        size=(profile.image_size, profile.image_size),
-        videos_per_class=profile.videos_per_class,
-        val_videos_per_class=profile.val_videos_per_class,
-        zeroshot_videos_per_class=profile.zeroshot_videos_per_class,
-        seed=seed,
-    )
+    size = (profile.image_size, profile.image_size)
+    return SyntheticActionConfig(**profile.data, num_frames=profile.num_frames, size=size, seed=seed)
 
 
 def demo_processor(profile: DemoProfile):
@@ -578,14 +568,14 @@ def localize_untrimmed(
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
-        help="generate synthetic videos, train, evaluate and report, offline",
-        description="Generate a synthetic dataset, train a temporal and a meanP ActionCLIP from scratch, evaluate "
+        "generate synthetic videos, train, evaluate and report, offline",
+        "Generate a synthetic dataset, train a temporal and a meanP ActionCLIP from scratch, evaluate "
         "closed-set and zero-shot, classify a video with the pipeline, write model cards and a report.",
-        formatter_class=Formatter,
     )
     add_demo_arguments(parser).set_defaults(handler=run)
 

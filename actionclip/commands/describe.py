@@ -17,17 +17,19 @@ DESCRIPTION = (
 
 
 def register(subparsers) -> None:
+    from . import add_command
     from ._common import int_at_least
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "describe",
-        help="write label descriptions (extra prompts) with a text-generation model",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip describe ucf101 --model Qwen/Qwen2.5-0.5B-Instruct --output ucf101_descriptions.json\n"
-        "  actionclip describe my_labels.txt --model ./my-gpt2 --output d.json --num 5 --seed 1\n"
-        "\nexit status: 0 ok, 2 bad input (labels, model, prompt, output exists)",
+        "write label descriptions (extra prompts) with a text-generation model",
+        DESCRIPTION,
+        examples=(
+            "actionclip describe ucf101 --model Qwen/Qwen2.5-0.5B-Instruct --output ucf101_descriptions.json",
+            "actionclip describe my_labels.txt --model ./my-gpt2 --output d.json --num 5 --seed 1",
+        ),
+        exit_status="0 ok, 2 bad input (labels, model, prompt, output exists)",
     )
     parser.add_argument(
         "labels", metavar="LABELS", help="a label file (id,name CSV or one per line), a packaged list name "

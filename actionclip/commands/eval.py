@@ -16,15 +16,15 @@ DESCRIPTION = "Evaluate an ActionCLIP model: closed-set or zero-shot protocols."
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "eval",
-        help="evaluate a model: closed-set (multi-view) or zero-shot protocols",
-        description="Closed-set accuracy or a zero-shot protocol (hmdb51, ucf101, k600_novel, half_class, "
+        "evaluate a model: closed-set (multi-view) or zero-shot protocols",
+        "Closed-set accuracy or a zero-shot protocol (hmdb51, ucf101, k600_novel, half_class, "
         "full_class, base_to_novel, few_shot) of a model directory; the same program as "
         "training_scripts/run_eval.py.",
-        formatter_class=Formatter,
     )
     add_eval_arguments(parser).set_defaults(handler=run)
 

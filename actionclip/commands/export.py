@@ -7,19 +7,21 @@ import argparse
 
 def register(subparsers) -> None:
     from ..onnx_export import DEFAULT_INT8_TOLERANCE, DEFAULT_OPSET, DTYPES, QUANTIZATIONS, SUPPORTED_OPSETS
+    from . import add_command
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "export",
-        help="export a model to ONNX (text encoder, frame encoder, fusion) for onnxruntime",
-        description="Export an ActionCLIP model to three ONNX graphs (text encoder; frame encoder, dynamic "
+        "export a model to ONNX (text encoder, frame encoder, fusion) for onnxruntime",
+        "Export an ActionCLIP model to three ONNX graphs (text encoder; frame encoder, dynamic "
         "batch; fusion, dynamic frame count up to the model's limit) with its config and processor, so that "
         "pipeline('zero-shot-video-classification', model=OUT_DIR) runs it with onnxruntime. With Shift or Joint "
         "the frame encoder takes whole clips. OUT_DIR is written in a temporary directory and renamed at the end.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip export converted/k400-b16 onnx/k400-b16\n"
-        "  actionclip export converted/k400-b16 onnx/k400-b16-int8 --quantize int8 --calibration a.mp4 b.mp4\n"
-        "  actionclip classify clip.mp4 --labels 'juggling,tai chi' --model onnx/k400-b16",
+        examples=(
+            "actionclip export converted/k400-b16 onnx/k400-b16",
+            "actionclip export converted/k400-b16 onnx/k400-b16-int8 --quantize int8 --calibration a.mp4 b.mp4",
+            "actionclip classify clip.mp4 --labels 'juggling,tai chi' --model onnx/k400-b16",
+        ),
     )
     parser.add_argument("model", metavar="MODEL", help="an ActionCLIPModel directory (with its processor)")
     parser.add_argument("output_dir", metavar="OUT_DIR", help="the directory to create (must not exist or be empty)")
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         for video in args.calibration:
             if not Path(video).is_file():
                 raise CommandLineError(f"calibration video {video!r}: no such file")
-        from ..cli import load_pipeline
+        from ._inputs import load_pipeline
 
         # The pipeline's own decoding and pre-processing: calibration frames are what classification will see.
         classifier = load_pipeline(args.model, "cpu")

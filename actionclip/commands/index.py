@@ -10,17 +10,20 @@ from ._common import seconds
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    from . import add_command
+
+    parser = add_command(
+        subparsers,
         "index",
-        help="embed a folder of videos into a search index (incremental)",
-        description="Embed every video under DIR (whole videos, or --segment long parts) into INDEX. Run it again to "
+        "embed a folder of videos into a search index (incremental)",
+        "Embed every video under DIR (whole videos, or --segment long parts) into INDEX. Run it again to "
         "update: new files are embedded, changed ones re-embedded, removed ones dropped. An existing index "
         "made by another model or other preprocessing is refused.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip index videos/ --out videos.index --model m\n"
-        "  actionclip index videos/ --out videos.index --model m --segment 4s\n"
-        "\nexit status: 0 ok, 2 bad input (no such folder, no video in it, model mismatch)",
+        examples=(
+            "actionclip index videos/ --out videos.index --model m",
+            "actionclip index videos/ --out videos.index --model m --segment 4s",
+        ),
+        exit_status="0 ok, 2 bad input (no such folder, no video in it, model mismatch)",
     )
     parser.add_argument("folder", metavar="DIR", help="folder of videos (searched recursively)")
     parser.add_argument("--out", required=True, metavar="INDEX", help="index file to create or update")

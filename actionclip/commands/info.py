@@ -13,15 +13,17 @@ from ._inputs import check_model_path
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
 
-    info = subparsers.add_parser(
+    info = add_command(
+        subparsers,
         "info",
-        help="describe a model directory",
-        description="Print a model's architecture, visual prompts, frames, image size, templates and parameter "
-        "counts.",
-        formatter_class=Formatter,
-        epilog="examples:\n  actionclip info converted/k400-b16\n  actionclip info converted/k400-b16 --json",
+        "describe a model directory",
+        "Print a model's architecture, visual prompts, frames, image size, templates and parameter counts.",
+        examples=(
+            "actionclip info converted/k400-b16",
+            "actionclip info converted/k400-b16 --json",
+        ),
     )
     info.add_argument("model", help="ActionCLIP model directory (or Hub id)")
     info.add_argument("--json", action="store_true", help="print JSON")

@@ -6,27 +6,27 @@ import argparse
 import json
 import sys
 
-from ._common import add_label_arguments, seconds, unit_interval
+from ._common import add_window_arguments, unit_interval
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    from . import add_command
+
+    parser = add_command(
+        subparsers,
         "localize",
-        help="find when each label happens in a long video (sliding windows, merged segments)",
-        description="Score sliding windows of an untrimmed video against candidate labels and merge neighbouring "
+        "find when each label happens in a long video (sliding windows, merged segments)",
+        "Score sliding windows of an untrimmed video against candidate labels and merge neighbouring "
         "windows of the same label into segments. With meanP/conv1d/lstm/transf/transf_cls models every "
         "distinct frame goes through the vision tower once; Shift and Joint models encode each window.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip localize match.mp4 --labels 'dribbling,shooting,celebrating' --model m --window 4 --stride 1\n"
-        "  actionclip localize day.mkv --labels-file labels.txt --model m --threshold 0.5 --json --plot day.png\n"
-        "\nexit status: 0 ok, 2 bad input (missing video or model, bad labels, window longer than the video)",
+        examples=(
+            "actionclip localize match.mp4 --labels 'dribbling,shooting,celebrating' --model m --window 4 --stride 1",
+            "actionclip localize day.mkv --labels-file labels.txt --model m --threshold 0.5 --json --plot day.png",
+        ),
+        exit_status="0 ok, 2 bad input (missing video or model, bad labels, window longer than the video)",
     )
     parser.add_argument("video", help="video file or URL")
-    add_label_arguments(parser)
-    parser.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
-    parser.add_argument("--window", type=seconds, default=4.0, help="window length, e.g. 4 or 4s (default 4 s)")
-    parser.add_argument("--stride", type=seconds, default=1.0, help="time between windows (default 1 s)")
+    add_window_arguments(parser, stride_help="time between windows (default 1 s)")
     parser.add_argument("--threshold", type=unit_interval, default=None, help="minimum score for a label (0..1)")
     parser.add_argument("--top-k", type=int, default=1, help="labels per window at most (default 1)")
     parser.add_argument("--no-background", action="store_true", help="no 'no listed action' segments")

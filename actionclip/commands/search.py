@@ -8,16 +8,19 @@ import sys
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    from . import add_command
+
+    parser = add_command(
+        subparsers,
         "search",
-        help="search a video index by text or by an example video",
-        description="Rank the videos (or segments) of an index made by `actionclip index` by similarity to a "
+        "search a video index by text or by an example video",
+        "Rank the videos (or segments) of an index made by `actionclip index` by similarity to a "
         "sentence or to an example video. Exact search; FAISS when installed and --backend faiss/auto.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip search videos.index 'someone juggling' -k 10\n"
-        "  actionclip search videos.index --like clip.mp4 --json\n"
-        "\nexit status: 0 ok, 2 bad input (no index, model mismatch, no query)",
+        examples=(
+            "actionclip search videos.index 'someone juggling' -k 10",
+            "actionclip search videos.index --like clip.mp4 --json",
+        ),
+        exit_status="0 ok, 2 bad input (no index, model mismatch, no query)",
     )
     parser.add_argument("index", metavar="INDEX", help="index file written by `actionclip index`")
     parser.add_argument("text", nargs="?", default=None, help="the sentence to search for")

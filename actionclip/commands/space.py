@@ -196,18 +196,19 @@ def write_space(
 
 
 def register(subparsers) -> None:
-    from . import Formatter
+    from . import add_command
     from .app import add_limit_arguments
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "space",
-        help="write a Hugging Face Space folder serving the web app for a Hub model",
-        description="Write OUT_DIR with app.py, requirements.txt, README.md (the Space's metadata) and a copy of "
+        "write a Hugging Face Space folder serving the web app for a Hub model",
+        "Write OUT_DIR with app.py, requirements.txt, README.md (the Space's metadata) and a copy of "
         "this package, ready to push as a Gradio Space. The metadata is checked offline.",
-        formatter_class=Formatter,
-        epilog="examples:\n"
-        "  actionclip space my-org/actionclip-k400-b16 space/\n"
-        "  actionclip space my-org/actionclip-k400-b16 space/ --requirement 'actionclip==0.1.0'\n",
+        examples=(
+            "actionclip space my-org/actionclip-k400-b16 space/",
+            "actionclip space my-org/actionclip-k400-b16 space/ --requirement 'actionclip==0.1.0'",
+        ),
     )
     parser.add_argument("model", metavar="MODEL", help="Hub model id (org/name) the Space serves")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (must not exist unless --overwrite)")

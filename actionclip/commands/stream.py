@@ -5,28 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_label_arguments, seconds
+from ._common import add_window_arguments, seconds
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    from . import add_command
+
+    parser = add_command(
+        subparsers,
         "stream",
-        help="classify a live stream (file, rtsp://, http://, capture device) window by window, JSON lines",
-        description="Score the latest --window seconds of a stream every --stride seconds and print one JSON object "
+        "classify a live stream (file, rtsp://, http://, capture device) window by window, JSON lines",
+        "Score the latest --window seconds of a stream every --stride seconds and print one JSON object "
         "per line: start, end, label, score, scores. A stream that sends nothing for --timeout seconds ends with "
         "an error (exit 2).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip stream rtsp://camera/live --labels 'walking,running,falling' --model m --window 2 --stride 0.5\n"
-        "  actionclip stream clip.mp4 --labels-file labels.txt --model m --realtime\n"
-        "  actionclip stream /dev/video0 --format v4l2 --labels 'waving,clapping' --model m\n"
-        "\nexit status: 0 the stream ended, 2 bad input or a stalled / unreadable stream",
+        examples=(
+            "actionclip stream rtsp://camera/live --labels 'walking,running,falling' --model m --window 2 --stride 0.5",
+            "actionclip stream clip.mp4 --labels-file labels.txt --model m --realtime",
+            "actionclip stream /dev/video0 --format v4l2 --labels 'waving,clapping' --model m",
+        ),
+        exit_status="0 the stream ended, 2 bad input or a stalled / unreadable stream",
     )
     parser.add_argument("source", help="file, URL (rtsp://, http://, ...) or capture device")
-    add_label_arguments(parser)
-    parser.add_argument("--model", required=True, help="ActionCLIP model directory (or Hub id)")
-    parser.add_argument("--window", type=seconds, default=4.0, help="window length (default 4 s)")
-    parser.add_argument("--stride", type=seconds, default=1.0, help="time between outputs (default 1 s)")
+    add_window_arguments(parser, stride_help="time between outputs (default 1 s)")
     parser.add_argument("--timeout", type=seconds, default=10.0, help="give up after this long without data")
     parser.add_argument("--realtime", action="store_true", help="play a file at its own speed")
     parser.add_argument("--format", default=None, help="input format for av.open, e.g. v4l2 for a webcam")

@@ -18,19 +18,21 @@ DESCRIPTION = (
 
 
 def register(subparsers) -> None:
+    from . import add_command
     from ._common import int_at_least
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "wise-ft",
-        help="interpolate a zero-shot and a fine-tuned model in weight space (WiSE-FT), sweeping alpha",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  actionclip wise-ft clip-b16 runs/ucf-b16 runs/ucf-wise --alpha 0.5\n"
-        "  actionclip wise-ft clip-b16 runs/ucf-b16 runs/ucf-wise --sweep 0,0.1,...,1 \\\n"
-        "      --base-list data/val.txt --base-labels data/labels.csv \\\n"
-        "      --novel-list data/zeroshot.txt --novel-labels data/zeroshot_labels.csv\n"
-        "\nexit status: 0 ok, 2 bad input (missing or incompatible models, bad lists, OUT exists)",
+        "interpolate a zero-shot and a fine-tuned model in weight space (WiSE-FT), sweeping alpha",
+        DESCRIPTION,
+        examples=(
+            "actionclip wise-ft clip-b16 runs/ucf-b16 runs/ucf-wise --alpha 0.5",
+            "actionclip wise-ft clip-b16 runs/ucf-b16 runs/ucf-wise --sweep 0,0.1,...,1 \\",
+            "    --base-list data/val.txt --base-labels data/labels.csv \\",
+            "    --novel-list data/zeroshot.txt --novel-labels data/zeroshot_labels.csv",
+        ),
+        exit_status="0 ok, 2 bad input (missing or incompatible models, bad lists, OUT exists)",
     )
     parser.add_argument("zero_shot", metavar="ZERO_SHOT", help="the zero-shot model folder (e.g. converted CLIP)")
     parser.add_argument("fine_tuned", metavar="FINE_TUNED", help="the fine-tuned model folder")

@@ -22,7 +22,7 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..errors import ModelCardError, ModelConfigNotFoundError
-from .reports import load_evaluation_report
+from .reports import load_evaluation_report, read_json_file
 
 # Hub license identifiers: lowercase letters, digits, '.', '+' and '-' ('mit', 'apache-2.0', 'openrail++', 'other').
 _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")
@@ -70,10 +70,7 @@ def read_model_config(model_dir: str | Path) -> dict:
     path = Path(model_dir) / "config.json"
     if not path.is_file():
         raise ModelConfigNotFoundError(f"no config.json in model folder {model_dir}: save the model there first")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ModelCardError(f"{path} is not valid JSON: {error}") from None
+    config = read_json_file(path, ModelConfigNotFoundError, ModelCardError, "model config")
     if not isinstance(config, dict):
         raise ModelCardError(f"{path} must hold a JSON object, got {type(config).__name__}")
     if config.get("model_type") != "actionclip":

@@ -403,17 +403,23 @@ def _report_markdown(report: dict) -> str:
     return "\n".join(parts)
 
 
+def read_json_file(path: Path, missing: type[Exception], invalid: type[Exception], what: str) -> object:
+    """The JSON in ``path``: ``missing(...)`` when there is no such file, ``invalid(...)`` when it is not JSON;
+    ``what`` names the file in the messages (``"evaluation report"``, ``"model config"``)."""
+    if not path.is_file():
+        raise missing(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise invalid(f"{what} {path} is not valid JSON: {error}") from None
+
+
 def load_evaluation_report(path: str | Path) -> dict:
     """Read an `evaluation.json` written by `write_evaluation_report` (a file, or the folder holding it)."""
     path = Path(path)
     if path.is_dir():
         path = path / REPORT_JSON_NAME
-    if not path.is_file():
-        raise EvaluationReportNotFoundError(f"evaluation report not found: {path}")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise EvaluationReportError(f"evaluation report {path} is not valid JSON: {error}") from None
+    report = read_json_file(path, EvaluationReportNotFoundError, EvaluationReportError, "evaluation report")
     if not isinstance(report, dict) or "metrics" not in report or "metadata" not in report:
         raise EvaluationReportError(
             f"evaluation report {path} lacks 'metrics' or 'metadata': not written by write_evaluation_report?"
