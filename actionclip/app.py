@@ -2,4 +2,4 @@
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.commands.app"])
+__getattr__ = alias_module("actionclip.app", ["actionclip.commands.app"])

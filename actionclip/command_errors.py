@@ -4,4 +4,4 @@ removed in the next release.
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.commands._exit"])
+__getattr__ = alias_module("actionclip.command_errors", ["actionclip.commands._exit"])

@@ -4,7 +4,7 @@ it warns; removed in the next release.
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.commands.demo", "actionclip.data.in_memory"])
+__getattr__ = alias_module("actionclip.demo", ["actionclip.commands.demo", "actionclip.data.in_memory"])
 
 if __name__ == "__main__":  # ``python -m actionclip.demo``, as the README said
     import sys

@@ -6,7 +6,7 @@
 from ._deprecation import alias_module
 
 __getattr__ = alias_module(
-    __name__,
+    "actionclip.evaluate_protocols",
     [
         "actionclip.evaluation.runner",
         "actionclip.commands.eval",

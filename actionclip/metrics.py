@@ -4,4 +4,4 @@ removed in the next release.
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.evaluation.metrics"])
+__getattr__ = alias_module("actionclip.metrics", ["actionclip.evaluation.metrics"])

@@ -4,4 +4,4 @@ next release.
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.evaluation.model_card"])
+__getattr__ = alias_module("actionclip.model_card", ["actionclip.evaluation.model_card"])

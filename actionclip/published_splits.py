@@ -4,4 +4,4 @@ Importing it warns; removed in the next release.
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.evaluation.published_splits"])
+__getattr__ = alias_module("actionclip.published_splits", ["actionclip.evaluation.published_splits"])

@@ -2,4 +2,4 @@
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.commands.space"])
+__getattr__ = alias_module("actionclip.space", ["actionclip.commands.space"])

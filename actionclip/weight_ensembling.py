@@ -4,4 +4,4 @@ warns; removed in the next release.
 
 from ._deprecation import alias_module
 
-__getattr__ = alias_module(__name__, ["actionclip.evaluation.weight_ensembling"])
+__getattr__ = alias_module("actionclip.weight_ensembling", ["actionclip.evaluation.weight_ensembling"])
