@@ -74,7 +74,7 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyEx
     source.add_argument("--labels", help="comma-separated candidate labels")
     source.add_argument(
         "--labels-file",
-        help="UTF-8 label file: an 'id,name' CSV (as actionclip/labels/*.csv, the demo's labels.csv) or one label "
+        help="UTF-8 label file: an 'id,name' CSV (as actionclip/data/label_lists/*.csv, the demo's labels.csv) or one label "
         "per line",
     )
     source.add_argument(
