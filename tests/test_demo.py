@@ -13,14 +13,9 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, cap
     """The plumbing, on a one-epoch run of a few videos (its numbers mean nothing)."""
     from actionclip.commands.demo import PROFILES, run_demo
 
-    profile = dataclasses.replace(
-        PROFILES["full"],
-        name="tiny",
-        epochs=1,
-        videos_per_class=2,
-        val_videos_per_class=1,
-        zeroshot_videos_per_class=1,
-    )
+    full = PROFILES["full"]
+    data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}
+    profile = dataclasses.replace(full, name="tiny", epochs=1, data=data)
     report = run_demo(tmp_path, profile, seed=0, progress=False)
 
     for name in ("model_transf", "model_meanP"):
