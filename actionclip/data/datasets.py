@@ -21,7 +21,7 @@ Sources (constructors of :class:`VideoClassificationDataset`, or :func:`load_vid
   folder names with underscores read as spaces, or come from a label file;
 - ``from_list_file``: lines ``relative/path.mp4 label_id``, or the original ActionCLIP's frame-folder lines
   ``relative/frame_dir num_frames label_id`` with frames ``img_00001.jpg``, ``img_00002.jpg``, ...;
-- ``from_ucf101_splits`` / ``from_hmdb51_splits``: the official split files (parsed by :mod:`actionclip.protocols`);
+- ``from_ucf101_splits`` / ``from_hmdb51_splits``: the official split files (parsed by :mod:`actionclip.data.splits`);
 - ``from_kinetics_csv``: the Kinetics annotation CSVs ``label,youtube_id,time_start,time_end,split``; the video of a
   row is the file ``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4`` (the name the common download scripts
   write), looked up in ``root/<label>/`` and then in ``root/``; rows whose file is missing (videos removed from
