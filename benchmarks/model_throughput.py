@@ -30,7 +30,6 @@ and reused for every variant of that workload: the model's FLOPs, not what a ker
 from __future__ import annotations
 
 import contextlib
-import csv
 import ctypes
 import gc
 import os
@@ -50,10 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actionclip import ActionCLIPConfig, ActionCLIPModel  # noqa: E402
 from actionclip.configuration_actionclip import ACTIONCLIP_TEMPLATES  # noqa: E402
+from actionclip.data.labels import load_label_names  # noqa: E402
 from actionclip.scoring import template_ensemble_probs  # noqa: E402
 from actionclip.tokenizer import load_clip_tokenizer  # noqa: E402
-
-LABELS_CSV = Path(__file__).resolve().parents[1] / "actionclip" / "labels" / "kinetics400.csv"
 
 # Dense bf16 tensor-core peak per device, FLOP/s. H100 SXM: NVIDIA's datasheet (989 TFLOP/s). H200: the value of
 # the performance issue (790 TFLOP/s); NVIDIA's H200 SXM datasheet lists the same 989 as the H100, so rescale
@@ -224,8 +222,7 @@ def xclip_logits_with_cached_text(model, pixel_values: torch.Tensor, text_embeds
 
 def label_names(count: int) -> list[str]:
     """Kinetics-400 class names (repeated with a suffix beyond 400): realistic prompt lengths."""
-    with open(LABELS_CSV, newline="", encoding="utf-8") as handle:
-        names = [row["name"] for row in csv.DictReader(handle)]
+    names = load_label_names("kinetics400")
     return [names[i % len(names)] + ("" if i < len(names) else f" {i // len(names)}") for i in range(count)]
 
 
