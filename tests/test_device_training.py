@@ -4,7 +4,8 @@ batched on the model's device. Real encoded videos, tiny real models."""
 
 import pytest
 import torch
-from test_training import NUM_FRAMES, make_trainer, make_video_data, small_model
+from test_training import make_trainer, small_model
+from video_datasets import NUM_FRAMES, make_video_data
 
 from actionclip.data.collator import ActionCLIPCollator
 from actionclip.data.datasets import VideoClassificationDataset
