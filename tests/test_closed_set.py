@@ -68,9 +68,9 @@ def test_closed_set_scores_equal_the_zero_shot_embedding_ensemble(directories, v
     for video, result, default in zip(videos, results, default_results):
         probs = closed_set_probs(model, processor, video)
         by_label = {item["label"]: item["score"] for item in result}
-        # Equal up to float rounding: the pipeline normalises uint8 frames with one multiply-add on the model's
-        # device, the processor on the host.
-        assert [by_label[label] for label in LABELS] == pytest.approx(probs.tolist(), abs=1e-5)
+        # Equal up to float rounding, amplified by the scale of 100: the pipeline normalises uint8 frames with one
+        # multiply-add on the model's device, the processor on the host.
+        assert [by_label[label] for label in LABELS] == pytest.approx(probs.tolist(), abs=1e-4)
         assert default[0]["label"] == LABELS[int(probs.argmax())]  # the paper's ensemble agrees on the top-1
         assert default[0]["score"] != pytest.approx(result[0]["score"], abs=1e-6)  # ... with other scores
 
