@@ -46,7 +46,14 @@ from multiprocessing.connection import wait
 import numpy as np
 from PIL import Image
 
-from .errors import DecodeWorkerDiedError, VideoDecodeError, VideoInputError, VideoTimeoutError
+from .errors import (
+    DecodeWorkerDiedError,
+    SamplingError,
+    VideoDecodeError,
+    VideoInputError,
+    VideoTimeoutError,
+    describe_source,
+)
 from .process_policy import available_cpus
 from .sampling import get_sampler
 from .video_io import is_video_source, read_frame_folder, sample_and_read
@@ -299,9 +306,14 @@ def is_decodable(item) -> bool:
 
 def prepare_clip(item, spec: ClipSpec, rng=None) -> np.ndarray:
     """Any video input -> uint8 ``(V, T, h, w, 3)``: decoded (:func:`read_clip`) or in memory (:func:`clip_from_frames`)."""
-    if is_decodable(item):
-        return read_clip(item, spec, rng)
-    return clip_from_frames(item, spec, rng)
+    decodable = is_decodable(item)
+    try:
+        return read_clip(item, spec, rng) if decodable else clip_from_frames(item, spec, rng)
+    except SamplingError as error:
+        # The sampler knows the frame count, not the input: name the file here, where it is known.
+        if not decodable or isinstance(item, FrameFolder):
+            raise
+        raise SamplingError(f"video {describe_source(item)}: {error}") from error
 
 
 # ---------------------------------------------------------------------- worker processes

@@ -447,8 +447,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if isinstance(item_result, BaseException):
                 if on_error == "raise" or not isinstance(item_result, SKIPPABLE_ERRORS):
                     raise item_result
-                where = "" if isinstance(item_result, (VideoDecodeError, VideoInputError)) else "a video: "
-                warnings.warn(f"skipped: {where}{item_result}", UserWarning, stacklevel=2)
+                warnings.warn(f"skipped: {item_result}", UserWarning, stacklevel=2)
                 yield None
             elif isinstance(item_result, dict):
                 yield item_result
