@@ -64,7 +64,9 @@ def test_cached_window_scores_equal_classifying_the_window_as_a_clip(fusion, vid
     assert sum(calls) == len(grid.distinct_frames) == result.frames_encoded == 32
     for window in (0, 7, 12):
         expected = standalone_scores(classifier, video, grid.frame_indices[window])
-        np.testing.assert_allclose(result.scores[window], expected, atol=1e-5, rtol=0)
+        # Float rounding only: the pipeline normalises uint8 frames on the device (one multiply-add), localize on
+        # the host.
+        np.testing.assert_allclose(result.scores[window], expected, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("prompt", [dict(shift=True, fusion="meanP"), dict(joint=True, fusion="transf")])

@@ -48,7 +48,14 @@ def test_uint8_frames_on_the_device_score_as_the_cpu_transform(classifier, clips
     templater_labels, templater, _ = classifier._check_text(LABELS, TEMPLATES)
     text_embeds = classifier.text_embeddings(templater_labels, templater)
     video_processor = classifier.processor.video_processor
-    cpu = classifier._collate([classifier.preprocess(clip) for clip in clips], len(clips))
+    cpu = classifier._collate(
+        [
+            {"pixel_values": video_processor([clip], return_tensors="pt")["pixel_values"], "num_views": 1}
+            for clip in clips
+        ],
+        len(clips),
+    )
+    assert cpu["pixel_values"].dtype == torch.float32
     handed_over = classifier._collate(
         [{"frames": video_processor.evaluation_frames(clip)[None], "num_views": 1} for clip in clips], len(clips)
     )
@@ -96,9 +103,9 @@ def test_compiled_pipeline_pads_the_last_batch_to_a_static_shape(model_dir, clas
         "zero-shot-video-classification", model=str(model_dir), device="cpu", compile={"backend": "eager"}
     )
     last = compiled._collate([compiled.preprocess(clips[-1])], batch_size=2)
-    assert last["pixel_values"].shape[0] == 2 and last["num_rows"] == 1
+    assert last["frames"].shape[0] == 2 and last["num_rows"] == 1
     # The uncompiled pipeline does not pad (no point in computing the padding eagerly).
-    assert classifier._collate([classifier.preprocess(clips[-1])], batch_size=2)["pixel_values"].shape[0] == 1
+    assert classifier._collate([classifier.preprocess(clips[-1])], batch_size=2)["frames"].shape[0] == 1
 
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
