@@ -80,6 +80,10 @@ def _cases(tmp_path, model_dir):
         "training: negative label id": training
         + ["--dataset_format", "list", "--train_path", negative, "--config_overrides", tiny, "--output_dir",
            tmp_path / "run", "--use_cpu", "--report_to", "none", "--eval_strategy", "no"],
+        "train: negative label id": cli
+        + ["train", "--dataset_format", "list", "--train_path", negative, "--config_overrides", tiny, "--output_dir",
+           tmp_path / "run2", "--use_cpu", "--report_to", "none", "--eval_strategy", "no"],
+        "train: no model and no config": cli + ["train", "--train_path", videos, "--output_dir", tmp_path / "run3"],
     }  # fmt: skip
 
 

@@ -32,14 +32,24 @@ def add_command(
     description: str,
     examples: Sequence[str] = (),
     exit_status: str | None = None,
+    add_help: bool = True,
 ) -> argparse.ArgumentParser:
     """The parser of one subcommand, every command's help laid out alike: ``summary`` in `actionclip --help`,
-    ``description``, then the example command lines and what the exit statuses mean."""
+    ``description``, then the example command lines and what the exit statuses mean.
+
+    A command with a parser of its own (``actionclip train``: transformers' `HfArgumentParser`) passes
+    ``add_help=False`` and sets the default ``passes_arguments_on=True``: `main` then hands it every argument after
+    the command's name, ``--help`` included, as ``args.arguments``."""
     epilog = "examples:\n" + "".join(f"  {line}\n" for line in examples) if examples else ""
     if exit_status:
         epilog += f"\nexit status: {exit_status}"
     return subparsers.add_parser(
-        name, help=summary, description=description, formatter_class=Formatter, epilog=epilog or None
+        name,
+        help=summary,
+        description=description,
+        formatter_class=Formatter,
+        epilog=epilog or None,
+        add_help=add_help,
     )
 
 
@@ -77,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import ActionCLIPError
     from ._inputs import short
 
-    args = build_parser().parse_args(argv)  # before importing transformers: --help and usage errors answer at once
+    parser = build_parser()
+    # Before importing transformers: --help and usage errors answer at once.
+    args, arguments = parser.parse_known_args(argv)
+    if getattr(args, "passes_arguments_on", False):
+        args.arguments = arguments
+    elif arguments:
+        parser.error(f"unrecognized arguments: {' '.join(arguments)}")  # what parse_args says
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # stderr is for our progress bar and errors
