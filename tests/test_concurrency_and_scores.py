@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_model
+from tiny_models import save_tiny_model_dir, tiny_model
 from transformers import pipeline
 from video_factory import write_test_video
 
@@ -37,11 +37,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model")
-    model = tiny_model(seed=5)
-    model.save_pretrained(path)
-    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
-    return path
+    return save_tiny_model_dir(tmp_path_factory.mktemp("model"), seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_model
+from tiny_models import save_tiny_model_dir
 from transformers import pipeline
 from video_factory import make_frames, write_test_video
 
@@ -22,7 +22,6 @@ from actionclip.errors import (
     VideoTimeoutError,
 )
 from actionclip.input_engine import ClipSpec, DecodePool, clip_from_frames, read_clip
-from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.sampling import TSNSampler
 from actionclip.scoring import template_ensemble_probs
 from actionclip.video_io import probe_video, read_frames
@@ -59,12 +58,7 @@ def spec(video_processor):
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
-    path = tmp_path_factory.mktemp("engine_model")
-    model = tiny_model(seed=5)
-    with torch.no_grad():
-        model.logit_scale.fill_(np.log(60.0))
-    model.save_pretrained(path)
-    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
+    path = save_tiny_model_dir(tmp_path_factory.mktemp("engine_model"), seed=5, logit_scale=60.0)
     return pipeline("zero-shot-video-classification", model=str(path), device="cpu")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_models import tiny_model
+from tiny_models import save_tiny_model_dir, tiny_model
 from transformers import pipeline
 from video_factory import make_frames, write_test_video
 
@@ -18,7 +18,6 @@ from actionclip.pipeline_zero_shot_video_classification import (
     PipelineArgumentError,
     ZeroShotVideoClassificationPipeline,
 )
-from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.sampling import MultiViewSampler, TSNSampler
 from actionclip.scoring import template_ensemble_probs
 from actionclip.video_io import probe_video, read_frames
@@ -29,13 +28,7 @@ TEMPLATES = ["a video of {}", "{}, an action", "a person is {}"]
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_actionclip")
-    model = tiny_model(seed=3)
-    with torch.no_grad():  # spread the learned scale so that scores are far from uniform
-        model.logit_scale.fill_(np.log(60.0))
-    model.save_pretrained(path)
-    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
-    return path
+    return save_tiny_model_dir(tmp_path_factory.mktemp("tiny_actionclip"), seed=3, logit_scale=60.0)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
 """The pipeline's inference fast path: uint8 frames normalised on the model's device, weights in the asked dtype,
 opt-in torch.compile with static shapes for the last, partial batch."""
 
-import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_model
+from tiny_models import save_tiny_model_dir
 from transformers import pipeline
 from video_factory import make_frames
 
@@ -18,13 +17,7 @@ TEMPLATES = ["a video of {}", "{}, an action"]
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_actionclip_fast")
-    model = tiny_model(seed=5)
-    with torch.no_grad():  # spread the learned scale so that scores are far from uniform
-        model.logit_scale.fill_(np.log(60.0))
-    model.save_pretrained(path)
-    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
-    return path
+    return save_tiny_model_dir(tmp_path_factory.mktemp("tiny_actionclip_fast"), seed=5, logit_scale=60.0)
 
 
 @pytest.fixture(scope="module")

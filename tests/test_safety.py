@@ -3,10 +3,9 @@
 import json
 import pathlib
 
-import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_model
+from tiny_models import save_tiny_model_dir, tiny_model
 from transformers import AutoConfig, AutoModel, pipeline
 from video_factory import write_test_video
 
@@ -117,12 +116,7 @@ def test_a_saved_pipeline_runs_no_code_without_trust_remote_code(tmp_path):
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
-    path = tmp_path_factory.mktemp("text_model")
-    model = tiny_model(seed=5)
-    with torch.no_grad():
-        model.logit_scale.fill_(np.log(80.0))
-    model.save_pretrained(path)
-    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(path)
+    path = save_tiny_model_dir(tmp_path_factory.mktemp("text_model"), seed=5, logit_scale=80.0)
     return pipeline("zero-shot-video-classification", model=str(path), device="cpu")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -47,3 +48,17 @@ def make_tiny_clip_dir(directory: Path) -> str:
     torch.manual_seed(0)
     CLIPModel(CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=64)).save_pretrained(directory)
     return str(directory)
+
+
+def save_tiny_model_dir(directory: Path, seed: int = 0, logit_scale: float | None = None, **overrides) -> Path:
+    """A saved tiny model with its processor beside it (what the pipeline loads); ``logit_scale`` (e.g. 60) spreads
+    the scores away from uniform."""
+    from actionclip.processing_actionclip import ActionCLIPProcessor
+
+    model = tiny_model(seed=seed, **overrides)
+    if logit_scale is not None:
+        with torch.no_grad():
+            model.logit_scale.fill_(math.log(logit_scale))
+    model.save_pretrained(directory)
+    ActionCLIPProcessor.from_model_config(model.config).save_pretrained(directory)
+    return Path(directory)
