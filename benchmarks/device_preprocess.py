@@ -44,7 +44,9 @@ from actionclip.video_io import sample_and_read  # noqa: E402
 from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor  # noqa: E402
 
 
-def _median_ms(function, repeats: int, per: int, synchronize=None) -> float:
+def median_ms(function, repeats: int, per: int, synchronize=None) -> float:
+    """Median wall time of ``function`` over ``repeats`` calls, in ms per ``per`` items (``synchronize`` waits for
+    the device)."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -129,10 +131,10 @@ def main(argv=None) -> int:
         synchronize()
     per = args.batch
     rows = [
-        ("evaluation", _median_ms(eval_today, args.repeats, per), _median_ms(eval_host, args.repeats, per),
-         _median_ms(eval_device, args.repeats, per, synchronize)),
-        ("training", _median_ms(train_today, args.repeats, per), _median_ms(train_host, args.repeats, per),
-         _median_ms(train_device, args.repeats, per, synchronize)),
+        ("evaluation", median_ms(eval_today, args.repeats, per), median_ms(eval_host, args.repeats, per),
+         median_ms(eval_device, args.repeats, per, synchronize)),
+        ("training", median_ms(train_today, args.repeats, per), median_ms(train_host, args.repeats, per),
+         median_ms(train_device, args.repeats, per, synchronize)),
     ]  # fmt: skip
     print(
         f"device transforms: {args.batch} videos x {args.frames} frames of 320x240 -> {args.crop} px; host threads "

@@ -20,7 +20,6 @@ for the warmed single-video latency on an H200 is <= 25 ms.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -35,18 +34,12 @@ import actionclip.process_policy  # noqa: E402,F401  (first: our OpenMP wait pol
 
 # isort: split
 import torch  # noqa: E402
+from device_preprocess import median_ms  # noqa: E402
 from torch import nn  # noqa: E402
 
 
 def _median_ms(function, repeats: int, synchronize) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        if synchronize is not None:
-            synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_ms(function, repeats, per=1, synchronize=synchronize)
 
 
 def main(argv=None) -> int:
