@@ -211,7 +211,7 @@ def fit_clip(frames: np.ndarray, spec: ClipSpec, source="video") -> np.ndarray:
                 f"{crop_height}x{crop_width}",
             )
         boxes = [
-            _crop_box(out_height, out_width, crop_height, crop_width, v % spec.num_crops, spec.num_crops)
+            crop_box(out_height, out_width, crop_height, crop_width, v % spec.num_crops, spec.num_crops)
             for v in range(views)
         ]
     box_height, box_width = boxes[0][2], boxes[0][3]
@@ -281,7 +281,7 @@ def _resized_shape(height: int, width: int, size: dict | None) -> tuple[int, int
     return size["height"], size["width"]
 
 
-def _crop_box(height: int, width: int, crop_height: int, crop_width: int, position: int, num_crops: int):
+def crop_box(height: int, width: int, crop_height: int, crop_width: int, position: int, num_crops: int):
     """``(top, left, crop_height, crop_width)``: the centre crop (torchvision's rounding), or crop ``position`` of three
     along the longer side (start, centre, end)."""
     if num_crops == 1:

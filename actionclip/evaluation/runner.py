@@ -123,12 +123,9 @@ def three_crops(pixel_values: torch.Tensor, crop_height: int, crop_width: int) -
     height, width = pixel_values.shape[-2:]
     if height < crop_height or width < crop_width:
         raise EvaluationSetupError(f"frames of {height}x{width} are smaller than the crop {crop_height}x{crop_width}")
-    if width >= height:
-        top = (height - crop_height) // 2
-        boxes = [(top, left) for left in (0, (width - crop_width) // 2, width - crop_width)]
-    else:
-        left = (width - crop_width) // 2
-        boxes = [(top, left) for top in (0, (height - crop_height) // 2, height - crop_height)]
+    from ..input_engine import crop_box  # the engine decides crop positions (imported when used, as below)
+
+    boxes = [crop_box(height, width, crop_height, crop_width, position, 3)[:2] for position in range(3)]
     crops = [pixel_values[..., top : top + crop_height, left : left + crop_width] for top, left in boxes]
     return torch.stack(crops, dim=1).flatten(0, 1)
 
