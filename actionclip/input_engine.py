@@ -56,6 +56,7 @@ from .errors import (
 )
 from .process_policy import available_cpus
 from .sampling import get_sampler
+from .video_common import resized_shape
 from .video_io import is_video_source, read_frame_folder, sample_and_read
 
 # Start method of the worker processes. The parent has torch (and its threads) loaded, so fork is unsafe; a fork
@@ -85,10 +86,14 @@ class ClipSpec:
             decoded size.
         crop: ``(height, width)`` of the crop(s); ``None`` keeps the resized frames whole.
         resample: the Pillow filter of the resize (the video processor's ``resample``, bicubic by default).
+        resize_while_decoding: decoded files are resized by the decoder (libswscale, bicubic) to ``size`` and only
+            cropped after (the video processor's ``resize_while_decoding``); applies to a bicubic ``resample`` and
+            a video backend (not frame folders, not frames in memory), which are otherwise resized with Pillow.
         max_shorter_side: frames with a longer shorter side are scaled down to it while decoding (the video
             processor's ``decode_max_shorter_side``), so a huge frame never exists as RGB.
         timeout: seconds to open and decode one video (``None``: no limit).
         backend: the `video_io` decoding backend.
+        hwaccel: ``None`` (CPU) or the FFmpeg device type to decode on (``"cuda"``: NVDEC; `video_io.open_reader`).
         frame_template, frame_start_index: how the images of a frame folder are named.
     """
 
@@ -100,9 +105,11 @@ class ClipSpec:
     size: dict | None = None
     crop: tuple[int, int] | None = None
     resample: int = int(Image.Resampling.BICUBIC)
+    resize_while_decoding: bool = False
     max_shorter_side: int | None = None
     timeout: float | None = 30.0
     backend: str = "pyav"
+    hwaccel: str | None = None
     frame_template: str = "img_{:05d}.jpg"
     frame_start_index: int = 1
     sampler_options: dict = field(default_factory=dict)
@@ -129,10 +136,27 @@ class ClipSpec:
             if settings["do_center_crop"] or options.get("num_crops", 1) > 1
             else None,
             "resample": int(settings["resample"]),
+            "resize_while_decoding": bool(settings["resize_while_decoding"]),
             "max_shorter_side": video_processor.decode_max_shorter_side,
         }
         values.update(options)
         return cls(**values)
+
+    @classmethod
+    def for_decoding(cls, video_processor, num_frames: int | None, mode: str = "eval") -> ClipSpec:
+        """The frames a video processor then transforms itself (the processor's and the video processor's own
+        decoding): in evaluation resized by the decoder where the processor says so (the frames the pipeline
+        gets, before its crop), else as decoded (shorter side capped at ``decode_max_shorter_side``)."""
+        if mode == "eval":
+            resized = cls.for_video_processor(video_processor, num_frames, crop=None)
+            if resized.decoder_resizes:
+                return resized
+        return cls(num_frames=num_frames, mode=mode, max_shorter_side=video_processor.decode_max_shorter_side)
+
+    @property
+    def decoder_resizes(self) -> bool:
+        """Whether files are resized to ``size`` by the decoder (libswscale, bicubic) rather than after decoding."""
+        return bool(self.resize_while_decoding and self.size and self.resample == int(Image.Resampling.BICUBIC))
 
     @property
     def num_views(self) -> int:
@@ -179,13 +203,9 @@ def read_clip(source, spec: ClipSpec, rng=None) -> np.ndarray:
         )
         frames = frames.reshape(*indices.shape, *frames.shape[1:])
     else:
+        size_option = {"size": spec.size} if spec.decoder_resizes else {"max_shorter_side": spec.max_shorter_side}
         frames = sample_and_read(
-            source,
-            sampler,
-            rng=rng,
-            timeout=spec.timeout,
-            backend=spec.backend,
-            max_shorter_side=spec.max_shorter_side,
+            source, sampler, rng=rng, timeout=spec.timeout, backend=spec.backend, hwaccel=spec.hwaccel, **size_option
         ).frames
     if frames.ndim == 4:
         frames = frames[None]
@@ -199,7 +219,7 @@ def fit_clip(frames: np.ndarray, spec: ClipSpec, source="video") -> np.ndarray:
     Pillow's resize of the whole frame followed by the crop (Pillow resamples the crop's box only).
     """
     views, length, height, width = frames.shape[:4]
-    out_height, out_width = _resized_shape(height, width, spec.size)
+    out_height, out_width = resized_shape(height, width, spec.size)
     if spec.crop is None:
         boxes = [(0, 0, out_height, out_width)] * views
     else:
@@ -268,17 +288,6 @@ def frames_as_uint8(video, name: str = "video") -> np.ndarray:
     if not quantized:
         clip = clip.round()
     return np.ascontiguousarray(clip.to(torch.uint8).permute(0, 2, 3, 1).numpy())
-
-
-def _resized_shape(height: int, width: int, size: dict | None) -> tuple[int, int]:
-    """The video processor's resize rule (torchvision's: the longer side truncated)."""
-    if not size:
-        return height, width
-    if size.get("shortest_edge"):
-        short, long = sorted((height, width))
-        new_short, new_long = size["shortest_edge"], int(size["shortest_edge"] * long / short)
-        return (new_short, new_long) if height <= width else (new_long, new_short)
-    return size["height"], size["width"]
 
 
 def crop_box(height: int, width: int, crop_height: int, crop_width: int, position: int, num_crops: int):
@@ -350,11 +359,31 @@ def _worker_main(connection) -> None:
         try:
             if error is None:
                 connection.send(("frames", key, frames.shape, notes))
-                connection.send_bytes(memoryview(frames).cast("B"))
+                _write_all(connection.fileno(), memoryview(frames).cast("B"))
             else:
                 connection.send(("error", key, _picklable(error, source), notes))
         except (BrokenPipeError, EOFError, OSError):
             return
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """The frames' bytes, as they lie in memory, after their header message: no pickling, no framing copy."""
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _read_into(fd: int, target: memoryview) -> None:
+    """Fill ``target`` from the worker's end: the bytes land in the frames' tensor (`recv_bytes_into` would read
+    them into a new buffer first, then copy).
+
+    Raises:
+        EOFError: the worker's end closed before all of them came (the worker died).
+    """
+    while target:
+        count = os.readv(fd, [target])
+        if count == 0:
+            raise EOFError("the decoding worker closed its end in the middle of a clip")
+        target = target[count:]
 
 
 def _picklable(error: Exception, source) -> Exception:
@@ -639,7 +668,7 @@ class DecodePool:
         self.worker_cpu_seconds += cpu
         if kind == "frames":
             frames = torch.empty(payload, dtype=torch.uint8)
-            worker.connection.recv_bytes_into(frames.numpy().reshape(-1))
+            _read_into(worker.connection.fileno(), memoryview(frames.numpy()).cast("B"))
             results[key] = frames
         else:
             results[key] = payload

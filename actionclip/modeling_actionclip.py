@@ -209,13 +209,51 @@ class PatchEmbedding(nn.Conv2d):
         batch, channels, height, width = pixel_values.shape
         patch_height, patch_width = self.kernel_size
         rows, columns = height // patch_height, width // patch_width
-        patches = (
-            pixel_values[..., : rows * patch_height, : columns * patch_width]
-            .reshape(batch, channels, rows, patch_height, columns, patch_width)
-            .permute(0, 2, 4, 1, 3, 5)
-            .reshape(batch * rows * columns, channels * patch_height * patch_width)
-        )
-        weight = self.weight.reshape(self.out_channels, -1)
+        if channels > 1 and pixel_values.stride(1) == 1:
+            # Channels-last frames (as `frames_to_pixel_values` returns them).
+            pixels = pixel_values.permute(0, 2, 3, 1)  # (N, H, W, C)
+            weight = self.weight.permute(2, 3, 1, 0).reshape(patch_height, patch_width * channels, -1)
+            if (
+                pixels.device.type == "cpu"
+                and pixels.is_contiguous()
+                and (height, width)
+                == (
+                    rows * patch_height,
+                    columns * patch_width,
+                )
+            ):
+                # On a CPU, one product per pixel row of the patches, each on a view of the frames (runs of
+                # `patch_width * channels` values): no gathered patch matrix, whose copy cost more than the
+                # product (3x at 32-px patches, 1.3x at ViT-B/16's).
+                by_row = pixels.reshape(batch * rows, patch_height, columns, patch_width * channels)
+                embeds = None
+                for row in range(patch_height):
+                    part = by_row[:, row].reshape(-1, patch_width * channels)
+                    if embeds is None:
+                        embeds = (
+                            torch.matmul(part, weight[row])
+                            if self.bias is None
+                            else torch.addmm(self.bias, part, weight[row])
+                        )
+                    else:
+                        embeds.addmm_(part, weight[row])
+                return embeds.view(batch, rows, columns, self.out_channels).permute(0, 3, 1, 2)
+            # Elsewhere one product on the patches gathered in (row, column, channel) order.
+            patches = (
+                pixels[:, : rows * patch_height, : columns * patch_width]
+                .reshape(batch, rows, patch_height, columns, patch_width, channels)
+                .permute(0, 1, 3, 2, 4, 5)
+                .reshape(batch * rows * columns, patch_height * patch_width * channels)
+            )
+            weight = weight.reshape(-1, self.out_channels).t()
+        else:
+            patches = (
+                pixel_values[..., : rows * patch_height, : columns * patch_width]
+                .reshape(batch, channels, rows, patch_height, columns, patch_width)
+                .permute(0, 2, 4, 1, 3, 5)
+                .reshape(batch * rows * columns, channels * patch_height * patch_width)
+            )
+            weight = self.weight.reshape(self.out_channels, -1)
         embeds = (
             torch.matmul(patches, weight.t()) if self.bias is None else torch.addmm(self.bias, patches, weight.t())
         )

@@ -44,6 +44,7 @@ from .scoring import (
     template_averaged_embeddings,
     template_ensemble_probs,
 )
+from .video_io import check_hwaccel
 
 TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
@@ -171,7 +172,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     per CPU, less one above two CPUs; ``0`` decodes in this process; decoding runs ahead of the model,
     `actionclip.input_engine`), ``preprocessed``, ``on_error`` (``"raise"``, or
     ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``decode_timeout`` (seconds
-    per video). ``device`` and ``dtype`` are given to ``pipeline()``: ``dtype`` (``torch.bfloat16``, ``"float16"``, ...)
+    per video), ``hwaccel`` (``None``: decode on the CPU; an FFmpeg device type such as ``"cuda"`` decodes there,
+    off by default: see ``benchmarks/gpu_decode.py``). ``device`` and ``dtype`` are given to ``pipeline()``: ``dtype`` (``torch.bfloat16``, ``"float16"``, ...)
     puts the weights themselves in that dtype, a model passed as an object included (inputs follow the weights: no
     autocast). ``compile=True`` (or a dict of ``torch.compile`` options), given to ``pipeline()``, compiles the
     video features with static shapes: a last, partial batch is padded to ``batch_size`` videos and the padding's
@@ -265,6 +267,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         preprocessed=None,
         on_error=None,
         decode_timeout=None,
+        hwaccel=None,
         **unknown,
     ):
         if unknown:
@@ -291,6 +294,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                     f"decode_timeout must be a positive number of seconds, got {decode_timeout!r}"
                 )
             preprocess_params["decode_timeout"] = float(decode_timeout)
+        if hwaccel is not None:
+            try:
+                preprocess_params["hwaccel"] = check_hwaccel("hwaccel", hwaccel)
+            except VideoDecodeError as error:
+                raise PipelineArgumentError(error.reason) from None
         if candidate_labels is not None:
             forward_params["candidate_labels"] = candidate_labels
         if hypothesis_template is not None:
@@ -454,7 +462,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             else:
                 yield {"frames": item_result, "num_views": int(item_result.shape[0])}
 
-    def preprocess(self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, decode_timeout=30.0):
+    def preprocess(
+        self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, decode_timeout=30.0, hwaccel=None
+    ):
         """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `input_engine`;
         `ActionCLIPVideoProcessor.frames_to_pixel_values` finishes them on the model's device), or
         ``{"pixel_values": (V, T, C, H, W), "num_views": V}`` for pre-processed input."""
@@ -465,13 +475,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if preprocessed:
             return self._preprocessed(video)
         frames = torch.from_numpy(
-            prepare_clip(video, self.clip_spec(num_frames, num_clips, num_crops, decode_timeout))
+            prepare_clip(video, self.clip_spec(num_frames, num_clips, num_crops, decode_timeout, hwaccel))
         )
         return {"frames": frames, "num_views": int(frames.shape[0])}
 
-    def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0) -> ClipSpec:
+    def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0, hwaccel=None) -> ClipSpec:
         """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
-        config's, which owns it) per view, resized and cropped as the video processor does."""
+        config's, which owns it) per view, resized and cropped as the video processor does, decoded on the
+        ``hwaccel`` device type when given."""
         num_frames = num_frames or self.model.config.num_frames
         return ClipSpec.for_video_processor(
             self.processor.video_processor,
@@ -479,6 +490,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             num_clips=num_clips,
             num_crops=num_crops,
             timeout=decode_timeout,
+            hwaccel=hwaccel,
         )
 
     def video_sampler(self, num_frames: int | None = None, num_clips: int = 1, num_crops: int = 1):

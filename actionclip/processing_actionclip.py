@@ -309,12 +309,9 @@ class ActionCLIPProcessor(ProcessorMixin):
         rng = None
         if training:
             rng = np.random.default_rng(int(torch.randint(2**62, (), generator=generator)))
-        # The input engine decodes and samples (at the decoded size: the video processor transforms, or augments).
-        spec = ClipSpec(
-            num_frames=num_frames,
-            mode="train" if training else "eval",
-            max_shorter_side=self.video_processor.decode_max_shorter_side,
-        )
+        # The input engine decodes and samples (`ClipSpec.for_decoding`); the video processor transforms, or
+        # augments.
+        spec = ClipSpec.for_decoding(self.video_processor, num_frames, "train" if training else "eval")
         clips = []
         for item in items:
             if is_video_source(item):
@@ -335,7 +332,7 @@ class ActionCLIPProcessor(ProcessorMixin):
     @staticmethod
     def _read(item, spec: ClipSpec, rng, decode_kwargs: dict):
         """Decoded frames ``(T, H, W, 3)`` of one source through the input engine. ``decode_kwargs``: ``timeout``,
-        ``backend``, ``max_shorter_side``, and ``shorter_side`` / ``size`` (the engine's resize, Pillow's filter);
+        ``backend``, ``max_shorter_side``, and ``shorter_side`` / ``size`` (the engine's resize);
         ``threads`` is accepted for compatibility (the engine decodes each video in one thread)."""
         unknown = set(decode_kwargs) - {"timeout", "backend", "shorter_side", "size", "max_shorter_side", "threads"}
         if unknown:

@@ -82,6 +82,24 @@ class DecodedVideo:
     stats: DecodeStats = field(default_factory=DecodeStats)
 
 
+def resized_shape(height: int, width: int, size) -> tuple[int, int]:
+    """``(height, width)`` after the video processor's resize to ``size``: a ``{"shortest_edge": n}`` /
+    ``{"height": h, "width": w}`` dict or a transformers ``SizeDict``; ``None`` or empty keeps the size.
+
+    A shorter-side target keeps the aspect ratio with the longer side truncated (torchvision's rule, which the
+    processor's resize, the input engine and the decoders' ``size={"shortest_edge": n}`` all follow).
+    """
+    if not size:
+        return height, width
+    get = size.get if isinstance(size, dict) else lambda key: getattr(size, key, None)
+    edge = get("shortest_edge")
+    if edge:
+        short, long = sorted((height, width))
+        new_short, new_long = edge, max(1, int(edge * long / short))
+        return (new_short, new_long) if height <= width else (new_long, new_short)
+    return get("height"), get("width")
+
+
 def output_size(target, stored_size, rotation) -> tuple[int, int]:
     """(width, height) of the upright output for a stored frame of ``stored_size`` (width, height)."""
     width, height = stored_size
@@ -93,14 +111,22 @@ def output_size(target, stored_size, rotation) -> tuple[int, int]:
     if kind == "size":
         height_out, width_out = value
         return width_out, height_out
+    if kind == "shortest_edge":
+        height_out, width_out = resized_shape(height, width, {"shortest_edge": value})
+        return width_out, height_out
     if width <= height:
         return value, max(1, int(round(height * value / width)))
     return max(1, int(round(width * value / height))), value
 
 
 def check_size_request(source, shorter_side, size, max_shorter_side=None):
-    """Check a read's size options; returns the target ``("size", (h, w))``, ``("shorter_side", n)``,
-    ``("max_shorter_side", n)`` or None (frames as stored). Every backend checks the options here."""
+    """Check a read's size options; returns the target ``("size", (h, w))``, ``("shortest_edge", n)``,
+    ``("shorter_side", n)``, ``("max_shorter_side", n)`` or None (frames as stored). Every backend checks the
+    options here.
+
+    ``size`` is ``(height, width)`` or a video processor's resize target: ``{"height": h, "width": w}``, or
+    ``{"shortest_edge": n}`` (the shorter side to ``n``, the longer one ``int(n * long / short)``: truncated, as
+    the processor and torchvision resize, where ``shorter_side`` rounds)."""
     if sum(value is not None for value in (shorter_side, size, max_shorter_side)) > 1:
         raise VideoDecodeError(source, "pass at most one of shorter_side, size and max_shorter_side")
     if max_shorter_side is not None:
@@ -117,6 +143,8 @@ def check_size_request(source, shorter_side, size, max_shorter_side=None):
         if shorter_side * shorter_side > MAX_FRAME_PIXELS:
             raise VideoDecodeError(source, f"shorter_side {shorter_side} exceeds the frame limit")
         return ("shorter_side", int(shorter_side))
+    if isinstance(size, dict):
+        return _check_size_dict(source, size)
     if size is not None:
         try:
             height, width = (int(v) for v in size)
@@ -129,6 +157,23 @@ def check_size_request(source, shorter_side, size, max_shorter_side=None):
             raise VideoDecodeError(source, f"size {height}x{width} exceeds the limit of {MAX_FRAME_PIXELS} pixels")
         return ("size", (height, width))
     return None
+
+
+def _check_size_dict(source, size: dict):
+    """``{"shortest_edge": n}`` or ``{"height": h, "width": w}`` (other keys None or absent) -> a target."""
+    given = {key: value for key, value in size.items() if value is not None}
+    if set(given) == {"shortest_edge"}:
+        edge = given["shortest_edge"]
+        if isinstance(edge, bool) or not isinstance(edge, (int, np.integer)) or edge < 1:
+            raise VideoDecodeError(source, f"size['shortest_edge'] must be a positive integer, got {edge!r}")
+        if edge * edge > MAX_FRAME_PIXELS:
+            raise VideoDecodeError(source, f"size['shortest_edge'] {edge} exceeds the frame limit")
+        return ("shortest_edge", int(edge))
+    if set(given) == {"height", "width"}:
+        return check_size_request(source, None, (given["height"], given["width"]))
+    raise VideoDecodeError(
+        source, f"size must be (height, width), {{'shortest_edge': n}} or {{'height': h, 'width': w}}, got {size!r}"
+    )
 
 
 def fit_target(target, stored_size: tuple[int, int]):

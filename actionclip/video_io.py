@@ -34,17 +34,20 @@ from .errors import (
 )
 from .video_common import MAX_FRAME_PIXELS, MAX_OUTPUT_BYTES, DecodedVideo, DecodeStats, VideoInfo
 from .video_frame_folders import read_frame_folder
-from .video_reader_pyav import VideoReader
+from .video_reader_pyav import VideoReader, check_hwaccel
 from .video_reader_torchcodec import TorchCodecReader
 
 BACKENDS: dict[str, type] = {"pyav": VideoReader, "torchcodec": TorchCodecReader}
 """Backend name -> reader class, the one place a backend is chosen. A reader is opened as
-``cls(source, threads=..., timeout=...)``, is a context manager, and has ``num_frames``, ``info``, ``stats`` and
-``read(indices, *, shorter_side=None, size=None, max_shorter_side=None)``."""
+``cls(source, threads=..., timeout=..., hwaccel=...)``, is a context manager, and has ``num_frames``, ``info``,
+``stats`` and ``read(indices, *, shorter_side=None, size=None, max_shorter_side=None)``."""
 
 
-def open_reader(source, *, backend: str = "pyav", threads: int = 1, timeout: float | None = 30.0):
-    """Open ``source`` with the reader of ``backend`` (a key of :data:`BACKENDS`).
+def open_reader(
+    source, *, backend: str = "pyav", threads: int = 1, timeout: float | None = 30.0, hwaccel: str | None = None
+):
+    """Open ``source`` with the reader of ``backend`` (a key of :data:`BACKENDS`), decoding on the ``hwaccel``
+    device type when given (PyAV: ``"cuda"`` for NVDEC; see `VideoReader`).
 
     Raises:
         VideoDecodeError: an unknown backend, or the reader's own errors on opening.
@@ -53,7 +56,7 @@ def open_reader(source, *, backend: str = "pyav", threads: int = 1, timeout: flo
     if reader_class is None:
         known = " or ".join(repr(name) for name in BACKENDS)
         raise VideoDecodeError(source, f"unknown backend {backend!r}; use {known}")
-    return reader_class(source, threads=threads, timeout=timeout)
+    return reader_class(source, threads=threads, timeout=timeout, hwaccel=hwaccel)
 
 
 def is_video_source(item) -> bool:
@@ -85,6 +88,7 @@ def read_frames(
     threads: int = 1,
     backend: str = "pyav",
     timeout: float | None = 30.0,
+    hwaccel: str | None = None,
 ) -> np.ndarray:
     """Decode the frames at 0-based ``indices`` (any order, repeats allowed) of a video.
 
@@ -92,16 +96,18 @@ def read_frames(
         source: path, http(s) URL, bytes or binary file object.
         indices: integer array-like; the output follows its shape and order.
         shorter_side: scale the shorter upright side to this many pixels, keeping the aspect ratio (bicubic).
-        size: ``(height, width)`` of the output; exclusive with ``shorter_side``.
+        size: ``(height, width)`` of the output, or the video processor's ``{"shortest_edge": n}`` (the longer side
+            truncated) / ``{"height": h, "width": w}``; exclusive with ``shorter_side``.
         max_shorter_side: scale only frames whose shorter side is longer than this, to this shorter side (in the
             same libswscale call that converts to RGB, so a huge frame never exists as RGB); smaller frames keep
             their size. Exclusive with ``shorter_side`` and ``size``.
         threads: decoder threads (1 = none, 0 = FFmpeg decides).
         backend: ``"pyav"`` or ``"torchcodec"`` (when installed; not a dependency of this package). torchcodec
             returns the same frames at the same indices; it resizes with torch (bicubic, antialiased, from RGB)
-            where PyAV scales in one libswscale step, so resized frames differ slightly. It does not replace
+            where PyAV scales the stored planes with libswscale, so resized frames differ slightly. It does not replace
             undecodable frames and does not take ``timeout``.
         timeout: seconds for opening plus decoding, ``None`` for no limit (PyAV backend).
+        hwaccel: ``None`` (CPU) or an FFmpeg device type to decode on (PyAV backend; see :func:`open_reader`).
 
     Returns:
         uint8 ``(len(indices), H, W, 3)`` RGB (generally ``indices.shape + (H, W, 3)``), upright.
@@ -109,7 +115,7 @@ def read_frames(
     Raises:
         VideoDecodeError (FrameIndexError for bad indices), VideoTimeoutError.
     """
-    with open_reader(source, backend=backend, threads=threads, timeout=timeout) as reader:
+    with open_reader(source, backend=backend, threads=threads, timeout=timeout, hwaccel=hwaccel) as reader:
         return reader.read(indices, shorter_side=shorter_side, size=size, max_shorter_side=max_shorter_side)
 
 
@@ -122,20 +128,19 @@ def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> De
             (the samplers of :mod:`actionclip.sampling`).
         rng: passed to the sampler (``numpy.random.Generator`` or ``None``).
         read_kwargs: ``shorter_side``, ``size``, ``max_shorter_side``, ``threads``, ``timeout``, ``backend`` (as
-            :func:`read_frames`).
+            :func:`read_frames`), ``hwaccel`` (as :func:`open_reader`).
 
     Returns:
         :class:`DecodedVideo` with ``frames`` of shape ``indices.shape + (H, W, 3)``; each distinct index is
         decoded once. With ``backend="torchcodec"`` the frame count and ``info`` come from torchcodec's metadata
         and ``stats`` is empty.
     """
-    unknown = set(read_kwargs) - {"shorter_side", "size", "max_shorter_side", "threads", "timeout", "backend"}
+    opening = {"threads", "timeout", "backend", "hwaccel"}
+    unknown = set(read_kwargs) - {"shorter_side", "size", "max_shorter_side"} - opening
     if unknown:
         raise VideoDecodeError(source, f"unknown read options {sorted(unknown)}")
-    backend = read_kwargs.pop("backend", "pyav")
-    threads = read_kwargs.pop("threads", 1)
-    timeout = read_kwargs.pop("timeout", 30.0)
-    with open_reader(source, backend=backend, threads=threads, timeout=timeout) as reader:
+    open_kwargs = {name: read_kwargs.pop(name) for name in opening & set(read_kwargs)}
+    with open_reader(source, **open_kwargs) as reader:
         indices = np.asarray(sampler(reader.num_frames, rng))
         frames = reader.read(indices, **read_kwargs)
         return DecodedVideo(frames=frames, indices=indices.astype(np.int64), info=reader.info, stats=reader.stats)
@@ -172,6 +177,7 @@ __all__ = [
     "VideoTimeoutError",
     "VideoTooLargeError",
     "VideoWriteError",
+    "check_hwaccel",
     "is_video_source",
     "open_reader",
     "probe_video",

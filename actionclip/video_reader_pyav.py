@@ -40,6 +40,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .errors import (
     PartialDecodeWarning,
@@ -180,9 +181,44 @@ def _reads_ahead(source, timeout: float | None) -> bool:
         return True
 
 
-def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = None):
-    """Open ``source`` for reading (through ``reader`` when it reads ahead); returns the container. Every failure
-    becomes a VideoDecodeError."""
+def check_hwaccel(source, hwaccel):
+    """``None`` (decode on the CPU) or a hardware device type of the loaded FFmpeg (``"cuda"``, ``"vaapi"``, ...).
+
+    Raises:
+        VideoDecodeError: anything else, naming the types this FFmpeg has.
+    """
+    if hwaccel is None:
+        return None
+    from av.codec.hwaccel import hwdevices_available
+
+    available = list(hwdevices_available())
+    if not isinstance(hwaccel, str) or hwaccel not in available:
+        raise VideoDecodeError(
+            source, f"hwaccel must be None (CPU) or one of this FFmpeg's device types {available}, got {hwaccel!r}"
+        )
+    return hwaccel
+
+
+def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = None, hwaccel=None):
+    """Open ``source`` for reading (through ``reader`` when it reads ahead; decoding on the ``hwaccel`` device type
+    when given); returns the container. Every failure becomes a VideoDecodeError."""
+    if isinstance(hwaccel, str):
+        from av.codec.hwaccel import HWAccel
+
+        try:
+            # Frames are downloaded to host memory (NV12 for H.264 on CUDA); codecs the device cannot decode fall
+            # back to the CPU decoder.
+            return _open_container(source, deadline, reader, hwaccel=HWAccel(hwaccel, allow_software_fallback=True))
+        except VideoDecodeError as error:
+            if isinstance(error, VideoTimeoutError) or not isinstance(source, (str, os.PathLike, bytes, bytearray)):
+                raise
+            # Whether the source itself opens: if not, its own error says why; if so, the device was the problem.
+            _open_container(source, deadline, reader).close()
+            raise VideoDecodeError(
+                source,
+                f"hardware decoding on {hwaccel!r} could not start ({error.__cause__}); use hwaccel=None to decode "
+                "on the CPU",
+            ) from None
     options = {}
     url = None
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -226,7 +262,7 @@ def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = Non
         )
     timeout = deadline.remaining()
     try:
-        return av.open(target, "r", options=options or None, timeout=timeout)
+        return av.open(target, "r", options=options or None, timeout=timeout, hwaccel=hwaccel)
     except av.ExitError:
         raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
     except VideoDecodeError:  # from the read-ahead (a VideoTimeoutError is an OSError too)
@@ -234,6 +270,8 @@ def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = Non
     except av.EOFError:
         raise VideoDecodeError(source, "it ends before any video data (no frames, or truncated)") from None
     except (av.FFmpegError, OSError, ValueError, TypeError, RuntimeError) as error:
+        if hwaccel is not None:  # the caller tells a device that does not start from a source that does not open
+            raise VideoDecodeError(source, "opening with hwaccel failed") from error
         if url is not None and deadline.expired():
             raise VideoTimeoutError(source, f"opening took longer than {deadline.timeout:g} s") from None
         not_video = _describe_non_video(source)
@@ -290,15 +328,24 @@ class VideoReader:
         source: a path, an http(s) URL, bytes, or a binary file object (read from its current position).
         threads: decoder threads (1: no threading; 0: FFmpeg picks).
         timeout: seconds the opening, and then each :meth:`read`, may take; ``None`` for no limit.
+        hwaccel: ``None`` (decode on the CPU) or an FFmpeg hardware device type (``"cuda"``: NVDEC) to decode
+            on; frames come back to host memory, codecs the device lacks decode on the CPU. Off by default:
+            ``benchmarks/gpu_decode.py`` measures whether it pays (for one small stream it did not, issue 13).
     """
 
-    def __init__(self, source, *, threads: int = 1, timeout: float | None = 30.0):
+    def __init__(self, source, *, threads: int = 1, timeout: float | None = 30.0, hwaccel: str | None = None):
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise VideoDecodeError(source, f"threads must be a non-negative integer, got {threads!r}")
         self.source = source
         self.threads = threads
         self.timeout = timeout
+        self.hwaccel = check_hwaccel(source, hwaccel)
         self._counters = DecodeStats()
+        # One scaler and one converter per reader, each on one thread: FFmpeg's default (`VideoFrame.reformat`,
+        # `to_ndarray`) builds a new scaler, with its automatic thread count, for every frame, which cost more than
+        # the conversion itself (see benchmarks/README.md, issue 13).
+        self._scaler = VideoReformatter()
+        self._to_rgb = VideoReformatter()
         self._rotation: int | None = None
         self._first_frame_size: tuple[int, int] | None = None
         self._read_ahead: _ReadAhead | None = None
@@ -307,7 +354,7 @@ class VideoReader:
         if _reads_ahead(source, timeout):
             self._read_ahead = _ReadAhead(source, deadline)
         try:
-            self._container = _open_container(source, deadline, self._read_ahead)
+            self._container = _open_container(source, deadline, self._read_ahead, self.hwaccel)
         except BaseException:
             self.close()
             raise
@@ -550,10 +597,16 @@ class VideoReader:
                 self.source, f"requested frame size {width_up}x{height_up} exceeds {MAX_FRAME_PIXELS} pixels"
             )
         width, height = (height_up, width_up) if rotation in (90, 270) else (width_up, height_up)
-        if frame.width == width and frame.height == height:
-            rgb = frame.to_ndarray(format="rgb24")  # the plain conversion every other reader does
-        else:
-            rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation=_INTERPOLATION).to_ndarray()
+        if frame.width != width or frame.height != height:
+            # Scale the stored planes, then convert at the output size: for YUV 4:2:0 half the bytes of RGB to
+            # filter (the chroma planes a quarter each), and the conversion runs on the smaller frame.
+            colorspace, color_range = frame.colorspace, frame.color_range
+            frame = self._scaler.reformat(frame, width=width, height=height, interpolation=_INTERPOLATION, threads=1)
+            rgb = self._to_rgb.reformat(
+                frame, format="rgb24", src_colorspace=colorspace, src_color_range=color_range, threads=1
+            ).to_ndarray()
+        else:  # the plain conversion every other reader does (`to_ndarray(format="rgb24")`), with a kept scaler
+            rgb = self._to_rgb.reformat(frame, format="rgb24", threads=1).to_ndarray()
         if rotation:
             rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90)))
         return rgb
@@ -697,7 +750,7 @@ class VideoReader:
         try:
             if isinstance(self.source, (str, os.PathLike)):
                 self._container.close()
-                self._container = _open_container(self.source, deadline)
+                self._container = _open_container(self.source, deadline, hwaccel=self.hwaccel)
                 self._stream = self._container.streams.video[0]
                 self._stream.codec_context.thread_count = self.threads
             else:

@@ -32,9 +32,12 @@ class TorchCodecReader:
         source: a path, an http(s) URL, bytes, or a binary file object.
         threads: FFmpeg decoder threads (0: FFmpeg picks).
         timeout: accepted for the common interface and ignored: torchcodec takes no time limit.
+        hwaccel: accepted for the common interface; only ``None`` (hardware decoding is the PyAV backend's).
     """
 
-    def __init__(self, source, *, threads: int = 1, timeout: float | None = None):
+    def __init__(self, source, *, threads: int = 1, timeout: float | None = None, hwaccel: str | None = None):
+        if hwaccel is not None:
+            raise VideoDecodeError(source, f"the torchcodec backend takes no hwaccel (got {hwaccel!r}); use 'pyav'")
         self.source = source
         self._decoder, self.info = _open_torchcodec(source, threads)
 

@@ -34,3 +34,17 @@ def test_preprocess_benchmark_reports_host_time_of_both_paths(tmp_path, capsys):
     rows = table_rows(capsys.readouterr().out)
     assert [row[0] for row in rows] == ["evaluation", "training"]
     assert all(float(value) > 0 for row in rows for value in row[1:4])
+
+
+def test_gpu_decode_benchmark_reports_each_resolution_and_says_why_a_device_is_missing(tmp_path, capsys):
+    import gpu_decode
+
+    argv = ["--files", "1", "--repeats", "1", "--frames", "13", "--workdir", str(tmp_path)]
+    assert gpu_decode.main(argv) == 0
+    output = capsys.readouterr().out
+    rows = table_rows(output)
+    assert [row[0] for row in rows] == ["320x240", "1280x720", "1920x1080"]
+    for row in rows:
+        assert all(float(value) > 0 for value in row[1].split(", "))
+        assert row[2].startswith("unavailable: hardware decoding on 'cuda' could not start") or float(row[3][:-1]) > 0
+    assert "# cuda faster in wall time at:" in output

@@ -95,6 +95,7 @@ def test_closed_set_multi_view_records_protocol_views_frames_and_templates(synth
 
 def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabilities(synthetic, model_dir):
     from actionclip.evaluation.runner import ProtocolEvaluator, ViewSettings, load_model_and_processor
+    from actionclip.input_engine import ClipSpec
     from actionclip.sampling import MultiViewSampler, TSNSampler
     from actionclip.scoring import template_ensemble_probs
     from actionclip.video_io import read_frames
@@ -105,7 +106,8 @@ def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabi
     scores = evaluator.scores([path], synthetic.labels)
 
     indices = MultiViewSampler(3, TSNSampler(8))(16)
-    views = [processor.video_processor(read_frames(path, row))["pixel_values"] for row in indices]
+    size = ClipSpec.for_video_processor(processor.video_processor, 8).size  # files are resized while decoding
+    views = [processor.video_processor(read_frames(path, row, size=size))["pixel_values"] for row in indices]
     text = processor.tokenizer(
         [t.format(label) for t in TEMPLATES for label in synthetic.labels], padding=True, return_tensors="pt"
     )

@@ -122,12 +122,21 @@ def test_path_bytes_and_file_object_give_the_same_result(processor, textured_vid
     assert torch.equal(processor(videos=io.BytesIO(data))["pixel_values"], from_path)
 
 
-def test_a_file_equals_its_decoded_frames(processor, textured_video):
+@pytest.mark.parametrize("resize_while_decoding", [True, False])
+def test_a_file_equals_its_decoded_frames(processor, textured_video, resize_while_decoding):
+    """A file gives the video processor's transform of its frames as the decoder gives them: resized to the
+    processor's size by the decoder (the default), or at full size."""
     indices = np.array([(2 * i * 20 + 20 - 8) // 16 for i in range(8)])  # TSN evaluation, 20 frames
-    frames = read_frames(textured_video, indices)
-    from_file = processor(videos=textured_video)["pixel_values"]
+    video_processor = processor.video_processor
+    size = {"shortest_edge": video_processor.size["shortest_edge"]} if resize_while_decoding else None
+    frames = read_frames(textured_video, indices, size=size)
+    try:
+        video_processor.resize_while_decoding = resize_while_decoding
+        from_file = processor(videos=textured_video)["pixel_values"]
+    finally:
+        video_processor.resize_while_decoding = True
     assert torch.equal(from_file, processor(videos=frames)["pixel_values"])
-    assert torch.equal(from_file, processor.video_processor(frames)["pixel_values"])
+    assert torch.equal(from_file, video_processor(frames)["pixel_values"])
 
 
 def sampled_frames(processor, video, seed):

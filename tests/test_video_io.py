@@ -69,9 +69,14 @@ def sequential_frames(path, size=None):
         for frame in container.decode(video=0):
             if size is None:
                 frames.append(frame.to_ndarray(format="rgb24"))
-            else:
-                frames.append(frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BICUBIC"))
-        return [f if isinstance(f, np.ndarray) else f.to_ndarray() for f in frames]
+            else:  # the stored planes scaled (bicubic), then converted, as the reader does
+                scaled = frame.reformat(width=size[0], height=size[1], interpolation="BICUBIC")
+                frames.append(
+                    scaled.reformat(
+                        format="rgb24", src_colorspace=frame.colorspace, src_color_range=frame.color_range
+                    ).to_ndarray()
+                )
+        return frames
 
 
 @pytest.mark.parametrize("codec,suffix", CODECS)
@@ -93,7 +98,7 @@ def test_probe_counts_frames_exactly_for_every_container(videos, codec, suffix):
 
 
 @pytest.mark.parametrize("codec,suffix", [("libx264", "mp4"), ("libvpx-vp9", "webm"), ("libsvtav1", "mkv")])
-def test_scaling_is_one_bicubic_step_equal_to_scaling_the_sequential_decode(videos, codec, suffix):
+def test_scaling_the_stored_planes_equals_scaling_the_sequential_decode(videos, codec, suffix):
     path = videos[(codec, suffix)]
     got = read_frames(path, SCATTERED, shorter_side=24)
     reference = sequential_frames(path, size=(32, 24))
@@ -104,6 +109,38 @@ def test_scaling_is_one_bicubic_step_equal_to_scaling_the_sequential_decode(vide
 
 def test_size_sets_height_and_width(videos):
     assert read_frames(videos[("libx264", "mp4")], [3], size=(20, 30)).shape == (1, 20, 30, 3)
+
+
+def test_size_takes_the_video_processors_resize_targets(videos):
+    """``{"shortest_edge": n}`` keeps the aspect ratio with the longer side truncated (the processor's rule, where
+    ``shorter_side`` rounds); ``{"height", "width"}`` is a fixed size; anything else is refused by name."""
+    path = videos[("libx264", "mp4")]  # 64x48
+    assert read_frames(path, [3], size={"shortest_edge": 29}).shape == (1, 29, 38, 3)  # 29 * 64 / 48 = 38.67
+    assert read_frames(path, [3], shorter_side=29).shape == (1, 29, 39, 3)
+    assert read_frames(path, [3], size={"height": 20, "width": 30}).shape == (1, 20, 30, 3)
+    for bad in ({"shortest_edge": 0}, {"longest_edge": 20}, {"height": 20}):
+        with pytest.raises(VideoDecodeError, match="size"):
+            read_frames(path, [3], size=bad)
+
+
+def test_hwaccel_is_checked_and_a_device_that_does_not_start_is_a_typed_error(videos, tmp_path):
+    path = videos[("libx264", "mp4")]
+    with pytest.raises(VideoDecodeError, match="hwaccel must be None .* device types"):
+        read_frames(path, [0], hwaccel="no-such-device")
+    with pytest.raises(VideoDecodeError, match="torchcodec backend takes no hwaccel"):
+        read_frames(path, [0], backend="torchcodec", hwaccel="cuda")
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video")
+    with pytest.raises(VideoDecodeError, match="not a readable video container"):  # the file's own error
+        read_frames(not_video, [0], hwaccel="cuda")
+    try:
+        frames = read_frames(path, [0, 5, 60], hwaccel="cuda")
+    except VideoDecodeError as error:  # no usable NVIDIA device here
+        assert "hardware decoding on 'cuda' could not start" in str(error) and "hwaccel=None" in str(error)
+    else:  # NVDEC: H.264 decoding is exact, the frames come back through host memory
+        reference = read_frames(path, [0, 5, 60])
+        assert frames.shape == reference.shape
+        assert np.abs(frames.astype(int) - reference).mean() < 1.0
 
 
 def test_long_gop_seeks_instead_of_decoding_everything(videos):
