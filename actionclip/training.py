@@ -8,6 +8,7 @@
 - :class:`ActionCLIPTrainer`: the optimizer from those groups; evaluation that scores every video against the
   template-ensembled prompts of the whole label set, so `compute_metrics` gets ``(B, N)`` class scores; checkpoints
   written to a temporary folder and renamed when complete, so `get_last_checkpoint` never returns a half-written one.
+  :func:`build_trainer` makes one with the collator of the model's prompts.
 """
 
 from __future__ import annotations
@@ -549,6 +550,34 @@ class ActionCLIPTrainer(Trainer):
                     card_kwargs["base_model"] = base_model
                 return write_model_card(output_dir, model_name=kwargs.get("model_name"), **card_kwargs)
         return super().create_model_card(*args, **kwargs)
+
+
+def build_trainer(model: nn.Module, args: TrainingArguments, processor, label_names: Sequence[str], **trainer_kwargs):
+    """An `ActionCLIPTrainer` for ``model``, with the collator that turns ``label_names`` into the prompts of the
+    model's own ``config.templates`` and ``contrastive_loss`` (seeded with ``args.seed``); ``processor`` is the
+    trainer's processing class and its tokenizer encodes the evaluation prompts.
+
+    ``trainer_kwargs`` go to the trainer as they are (``train_dataset``, ``eval_dataset``, ``compute_metrics``,
+    ``callbacks``, ``novel_dataset``, ...).
+    """
+    from .data.collator import ActionCLIPCollator
+
+    config = unwrap_actionclip(model).config
+    collator = ActionCLIPCollator(
+        label_names,
+        processor.tokenizer,
+        templates=list(config.templates),
+        contrastive_loss=config.contrastive_loss,
+        seed=args.seed,
+    )
+    return ActionCLIPTrainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        processing_class=processor,
+        tokenizer=processor.tokenizer,
+        **trainer_kwargs,
+    )
 
 
 def _publish_directory(staged_dir: str, final_dir: str) -> None:

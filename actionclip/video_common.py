@@ -1,4 +1,5 @@
-"""What every video backend shares: the limits on sizes, the result types, and the checks of a read's size options.
+"""What every video backend shares: the limits on sizes, the result types, the checks of a read's size options and
+indices, and the readers' :meth:`FrameReader.read`.
 
 The backends (:mod:`.video_reader_pyav`, :mod:`.video_reader_torchcodec`, :mod:`.video_frame_folders`) import this
 module and nothing of each other; :mod:`.video_io` puts them together behind the public functions.
@@ -98,6 +99,52 @@ def resized_shape(height: int, width: int, size) -> tuple[int, int]:
         new_short, new_long = edge, max(1, int(edge * long / short))
         return (new_short, new_long) if height <= width else (new_long, new_short)
     return get("height"), get("width")
+
+
+class FrameReader:
+    """What the readers of an open video share (the PyAV backend's ``VideoReader``, the torchcodec backend's
+    ``TorchCodecReader``): :meth:`read`, which checks the indices and size options here, for every backend alike.
+
+    A backend sets ``source`` and ``num_frames`` and implements ``_read(wanted, target)``: the frames at ``wanted``
+    (int64 indices, checked, any shape) for ``target``, the size request `check_size_request` returns. Exceptions of
+    its decoding library listed in ``_decoder_errors`` become :class:`~actionclip.errors.VideoDecodeError`.
+    """
+
+    _decoder_errors: tuple[type[BaseException], ...] = ()
+
+    def read(
+        self,
+        indices,
+        *,
+        shorter_side: int | None = None,
+        size: tuple[int, int] | dict | None = None,
+        max_shorter_side: int | None = None,
+    ) -> np.ndarray:
+        """Decode the frames at ``indices`` (0-based, any order, repeats allowed).
+
+        Args:
+            indices: integer array-like of any shape.
+            shorter_side: scale so that the shorter upright side has this many pixels, keeping the aspect ratio
+                (the other side rounded to the nearest pixel, pixels assumed square).
+            size: ``(height, width)`` of the upright output, or a video processor's resize target
+                ``{"shortest_edge": n}`` (the longer side truncated, see `resized_shape`) /
+                ``{"height": h, "width": w}``; exclusive with ``shorter_side``.
+            max_shorter_side: only frames whose shorter side is longer are scaled, to this shorter side; smaller
+                frames keep their size. Exclusive with ``shorter_side`` and ``size``.
+
+        Returns:
+            uint8 ``indices.shape + (H, W, 3)`` RGB, upright. Without ``shorter_side``/``size`` frames keep the
+            size of the first decoded frame.
+        """
+        wanted = check_indices(self.source, indices, self.num_frames)
+        target = check_size_request(self.source, shorter_side, size, max_shorter_side)
+        try:
+            return self._read(wanted, target)
+        except self._decoder_errors as error:  # the ones not handled where they happen become typed here
+            raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
+
+    def _read(self, wanted: np.ndarray, target) -> np.ndarray:
+        raise NotImplementedError
 
 
 def output_size(target, stored_size, rotation) -> tuple[int, int]:

@@ -53,9 +53,8 @@ from .video_common import (
     MAX_FRAME_PIXELS,
     MAX_OUTPUT_BYTES,
     DecodeStats,
+    FrameReader,
     VideoInfo,
-    check_indices,
-    check_size_request,
     fit_target,
     output_size,
 )
@@ -318,7 +317,7 @@ def _describe_non_video(source) -> str | None:
     return None
 
 
-class VideoReader:
+class VideoReader(FrameReader):
     """An open video: its packet table, its :class:`VideoInfo`, and reads of frames by index.
 
     Opening scans the packets of the first video stream (demux only) to count and order the frames.
@@ -332,6 +331,8 @@ class VideoReader:
             on; frames come back to host memory, codecs the device lacks decode on the CPU. Off by default:
             ``benchmarks/gpu_decode.py`` measures whether it pays (for one small stream it did not, issue 13).
     """
+
+    _decoder_errors = (av.FFmpegError,)
 
     def __init__(self, source, *, threads: int = 1, timeout: float | None = 30.0, hwaccel: str | None = None):
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
@@ -502,38 +503,9 @@ class VideoReader:
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    def read(
-        self,
-        indices,
-        *,
-        shorter_side: int | None = None,
-        size: tuple[int, int] | None = None,
-        max_shorter_side: int | None = None,
-    ) -> np.ndarray:
-        """Decode the frames at ``indices`` (0-based, any order, repeats allowed).
-
-        Args:
-            indices: integer array-like of any shape.
-            shorter_side: scale so that the shorter upright side has this many pixels, keeping the aspect ratio
-                (the other side rounded to the nearest pixel, pixels assumed square).
-            size: ``(height, width)`` of the upright output; exclusive with ``shorter_side``.
-            max_shorter_side: only frames whose shorter side is longer are scaled, to this shorter side; smaller
-                frames keep their size. Exclusive with ``shorter_side`` and ``size``.
-
-        Returns:
-            uint8 ``indices.shape + (H, W, 3)`` RGB, upright. Without ``shorter_side``/``size`` frames keep the
-            size of the first decoded frame.
-        """
-        try:
-            return self._read(indices, (shorter_side, size, max_shorter_side))
-        except av.FFmpegError as error:  # the ones not handled where they happen become typed here
-            raise VideoDecodeError(self.source, f"decoding failed ({type(error).__name__}: {error})") from None
-
-    def _read(self, indices, size_options: tuple) -> np.ndarray:
-        """:meth:`read`, without the translation of FFmpeg errors; ``size_options`` is its three size options."""
+    def _read(self, wanted: np.ndarray, target) -> np.ndarray:
+        """:meth:`read` once it has checked its arguments (see :class:`FrameReader`)."""
         deadline = self._new_deadline()
-        wanted = check_indices(self.source, indices, self._num_frames)
-        target = check_size_request(self.source, *size_options)
         target = fit_target(target, self._first_frame_size or self._coded_size)
         self._check_output_bytes(target, wanted.size)
         flat = wanted.reshape(-1)

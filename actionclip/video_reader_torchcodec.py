@@ -17,15 +17,14 @@ from .errors import VideoDecodeError, VideoTooLargeError
 from .video_common import (
     MAX_FRAME_PIXELS,
     DecodeStats,
+    FrameReader,
     VideoInfo,
-    check_indices,
-    check_size_request,
     fit_target,
     output_size,
 )
 
 
-class TorchCodecReader:
+class TorchCodecReader(FrameReader):
     """An open video read with torchcodec; the same interface as :class:`~.video_reader_pyav.VideoReader`.
 
     Args:
@@ -50,19 +49,9 @@ class TorchCodecReader:
         """Always empty: torchcodec does not say what a read cost."""
         return DecodeStats()
 
-    def read(
-        self,
-        indices,
-        *,
-        shorter_side: int | None = None,
-        size: tuple[int, int] | None = None,
-        max_shorter_side: int | None = None,
-    ) -> np.ndarray:
-        """uint8 ``indices.shape + (H, W, 3)`` RGB frames at 0-based ``indices``, upright; options as
-        :meth:`.video_reader_pyav.VideoReader.read`."""
-        target = check_size_request(self.source, shorter_side, size, max_shorter_side)
+    def _read(self, wanted: np.ndarray, target) -> np.ndarray:
         target = fit_target(target, (self.info.width, self.info.height))
-        return _read_torchcodec(self._decoder, self.info, self.source, indices, target)
+        return _read_torchcodec(self._decoder, self.info, self.source, wanted, target)
 
     def close(self) -> None:
         self._decoder = None
@@ -127,15 +116,15 @@ def _open_torchcodec(source, threads: int):
     return decoder, info
 
 
-def _read_torchcodec(decoder, info: VideoInfo, source, indices, target) -> np.ndarray:
-    """Frames at ``indices`` from an open torchcodec decoder; resizing is done by torch (bicubic, antialiased)."""
+def _read_torchcodec(decoder, info: VideoInfo, source, wanted: np.ndarray, target) -> np.ndarray:
+    """Frames at ``wanted`` (checked int64 indices) from an open torchcodec decoder; resizing is done by torch
+    (bicubic, antialiased)."""
     import torch
 
-    array = check_indices(source, indices, info.num_frames)
-    flat = array.reshape(-1)
+    flat = wanted.reshape(-1)
     if flat.size == 0:  # torchcodec refuses an empty index list
         width, height = output_size(target, (info.width, info.height), 0)
-        return np.empty((*array.shape, height, width, 3), dtype=np.uint8)
+        return np.empty((*wanted.shape, height, width, 3), dtype=np.uint8)
     try:
         frames = decoder.get_frames_at(flat.tolist()).data
     except Exception as error:
@@ -148,4 +137,4 @@ def _read_torchcodec(decoder, info: VideoInfo, source, indices, target) -> np.nd
                 frames.permute(0, 3, 1, 2).float(), size=(height_out, width_out), mode="bicubic", antialias=True
             )
             frames = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    return frames.contiguous().numpy().reshape(*array.shape, *frames.shape[1:])
+    return frames.contiguous().numpy().reshape(*wanted.shape, *frames.shape[1:])

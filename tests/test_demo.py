@@ -15,7 +15,7 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, cap
 
     full = PROFILES["full"]
     data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}
-    profile = dataclasses.replace(full, name="tiny", epochs=1, data=data)
+    profile = dataclasses.replace(full, name="tiny", data=data, training={**full.training, "num_train_epochs": 1})
     report = run_demo(tmp_path, profile, seed=0, progress=False)
 
     for name in ("model_transf", "model_meanP"):

@@ -20,10 +20,11 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ActionCLIPError, AppInputError, InvalidLabelsError, MissingAppDependencyError
+from ._common import int_at_least, positive_float
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ STRIP_SHORTER_SIDE = 128  # pixels: the frame strip is for looking at, not for t
 FRAME_FILE_MAX_AGE_S = 3600.0  # seconds a frame image of the strip is kept unused
 
 
+def _option(flag: str, parse, help: str) -> dict:
+    """The command-line option of a limit (`add_limit_arguments`): its flag, the parser of its value, its help."""
+    return {"flag": flag, "parse": parse, "help": help}
+
+
 @dataclass(frozen=True)
 class AppLimits:
     """What one request may ask of the server.
@@ -54,10 +60,19 @@ class AppLimits:
         max_clips: largest number of temporal clips (views) a user may choose.
     """
 
-    max_upload_mb: float = 50.0
-    max_duration_s: float = 300.0
-    concurrency_limit: int = 1
-    max_queue: int = 64
+    max_upload_mb: float = field(
+        default=50.0, metadata=_option("--max-upload-mb", positive_float, "largest upload, in MB")
+    )
+    max_duration_s: float = field(
+        default=300.0, metadata=_option("--max-duration", positive_float, "longest video, in seconds")
+    )
+    concurrency_limit: int = field(
+        default=1,
+        metadata=_option("--concurrency", int_at_least(1), "requests classified at once; the rest wait in a queue"),
+    )
+    max_queue: int = field(
+        default=64, metadata=_option("--max-queue", int_at_least(1), "requests that may wait; more are turned away")
+    )
     max_frames: int = 32
     max_clips: int = 4
 
@@ -407,27 +422,32 @@ def launch_app(
 # `actionclip app MODEL`
 
 
-def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The request limits of the app (`AppLimits`), shared with `actionclip space`."""
-    from ._common import int_at_least, positive_float
+def add_served_model_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
+    """MODEL and the request limits: what `actionclip app` serves and what `actionclip space` writes an app for
+    (read back by ``args.model`` and `limits_from_args`)."""
+    parser.add_argument("model", metavar="MODEL", help=model_help)
+    add_limit_arguments(parser)
 
-    parser.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload, in MB")
-    parser.add_argument("--max-duration", type=positive_float, default=300.0, help="longest video, in seconds")
-    parser.add_argument(
-        "--concurrency", type=int_at_least(1), default=1, help="requests classified at once; the rest wait in a queue"
-    )
-    parser.add_argument(
-        "--max-queue", type=int_at_least(1), default=64, help="requests that may wait; more are turned away"
-    )
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The request limits of the app that have a command-line option (the `AppLimits` fields declare it, with their
+    default), shared with `actionclip space`; `limits_from_args` reads them back."""
+    for limit in _limits_with_options():
+        option = limit.metadata
+        parser.add_argument(option["flag"], type=option["parse"], default=limit.default, help=option["help"])
 
 
 def limits_from_args(args: argparse.Namespace) -> AppLimits:
-    return AppLimits(
-        max_upload_mb=args.max_upload_mb,
-        max_duration_s=args.max_duration,
-        concurrency_limit=args.concurrency,
-        max_queue=args.max_queue,
-    )
+    return AppLimits(**{limit.name: getattr(args, _dest(limit)) for limit in _limits_with_options()})
+
+
+def _limits_with_options() -> list:
+    return [limit for limit in fields(AppLimits) if "flag" in limit.metadata]
+
+
+def _dest(limit) -> str:
+    """Where argparse stores the option's value: its flag without the dashes, ``-`` read as ``_``."""
+    return limit.metadata["flag"].lstrip("-").replace("-", "_")
 
 
 def register(subparsers) -> None:
@@ -445,12 +465,11 @@ def register(subparsers) -> None:
             "actionclip app converted/k400-b16 --host 0.0.0.0 --port 8080 --max-upload-mb 20",
         ),
     )
-    parser.add_argument("model", metavar="MODEL", help="model directory or Hub id (with its processor)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int_at_least(1), default=7860, help="port to listen on")
     parser.add_argument("--device", default=None, help="torch device (cpu, cuda, cuda:1, ...)")
     parser.add_argument("--no-example", action="store_true", help="do not offer the synthetic example clip")
-    add_limit_arguments(parser)
+    add_served_model_arguments(parser, "model directory or Hub id (with its processor)")
     parser.set_defaults(handler=run)
 
 

@@ -41,26 +41,17 @@ class DemoProfile:
     data: dict
     """the synthetic dataset (`SyntheticActionConfig` fields: colours, shapes, motions, videos per class); its
     frame count and size come from ``num_frames`` and ``image_size``."""
+    model: dict
+    """the models' `ActionCLIPConfig` arguments (tower sizes, projection, fusion size, loss); the image size, frame
+    count, fusion and templates come from the profile, the model trained and `DEMO_TEMPLATES`."""
+    training: dict
+    """the `ActionCLIPTrainingArguments` the profile chooses (epochs, batch size, learning rates, weight decay)."""
     image_size: int = 32
     num_frames: int = 8
-    vision_width: int = 64
-    vision_layers: int = 2
-    patch_size: int = 8
     position_init_scale: float = 10.0
     """multiplies CLIP's std-0.02 position tables at initialisation: from scratch, where things are (and when)
     must be visible from the start for the order-only pairs to be learnable in minutes."""
-    text_width: int = 64
-    text_layers: int = 1
-    projection_dim: int = 64
     temporal_prompt: str = "transf"
-    fusion_layers: int = 1
-    epochs: int = 80
-    """from scratch, the order-only pairs are learnt late: after about 25 epochs, still improving at 80."""
-    batch_size: int = 16
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.0
-    fusion_lr_ratio: float = 1.0
-    """learning rate of the fusion (and other added modules) over the towers'; everything starts from scratch."""
     freeze_text: bool = True
     """keep the text tower at its random initialisation (only the vision tower, the fusion and the temperature
     learn). Trained from scratch, the text tower gives both members of an order-only pair ("moving left" / "moving
@@ -68,7 +59,6 @@ class DemoProfile:
     the video side to: in four runs with a trainable text tower (seeds 0-2) "moving left" and "moving right" ended
     with the same embedding every time (cosine 0.95-1.0), "growing" / "shrinking" in two of them (cosine 0.99).
     Frozen random text embeddings stay distinct, and the held-out compositions still score far above chance."""
-    contrastive_loss: str = "kl"
     # Pass marks of the report's checks.
     closed_set_factor: float = 3.0
     """closed-set top-1 must reach this many times the chance level."""
@@ -88,6 +78,25 @@ PROFILES: dict[str, DemoProfile] = {
             videos_per_class=40,
             val_videos_per_class=6,
             zeroshot_videos_per_class=10,
+        ),
+        # Small towers trained from scratch (CLIP's proportions: MLP 4x the width, heads of 32 channels).
+        model=dict(
+            text_config=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=1, num_attention_heads=2),
+            vision_config=dict(
+                hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2, patch_size=8
+            ),
+            projection_dim=64,
+            fusion_num_layers=1,
+            fusion_num_heads=2,
+            contrastive_loss="kl",
+        ),
+        training=dict(
+            # From scratch, the order-only pairs are learnt late: after about 25 epochs, still improving at 80.
+            num_train_epochs=80,
+            per_device_train_batch_size=16,
+            learning_rate=3e-3,
+            weight_decay=0.0,
+            fusion_lr_ratio=1.0,  # the fusion learns at the towers' rate: everything starts from scratch
         ),
     ),
 }
@@ -115,29 +124,8 @@ def demo_processor(profile: DemoProfile):
 def model_config(profile: DemoProfile, fusion: str):
     from ..configuration_actionclip import ActionCLIPConfig
 
-    return ActionCLIPConfig(
-        text_config=dict(
-            hidden_size=profile.text_width,
-            intermediate_size=4 * profile.text_width,
-            num_hidden_layers=profile.text_layers,
-            num_attention_heads=max(1, profile.text_width // 32),
-        ),
-        vision_config=dict(
-            hidden_size=profile.vision_width,
-            intermediate_size=4 * profile.vision_width,
-            num_hidden_layers=profile.vision_layers,
-            num_attention_heads=max(1, profile.vision_width // 32),
-            patch_size=profile.patch_size,
-            image_size=profile.image_size,
-        ),
-        projection_dim=profile.projection_dim,
-        num_frames=profile.num_frames,
-        fusion=fusion,
-        fusion_num_layers=profile.fusion_layers,
-        fusion_num_heads=2,
-        contrastive_loss=profile.contrastive_loss,
-        templates=list(DEMO_TEMPLATES),
-    )
+    settings = {**profile.model, "vision_config": {**profile.model["vision_config"], "image_size": profile.image_size}}
+    return ActionCLIPConfig(**settings, num_frames=profile.num_frames, fusion=fusion, templates=list(DEMO_TEMPLATES))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -157,9 +145,8 @@ def train_model(
     import torch
     from transformers import set_seed
 
-    from ..data.collator import ActionCLIPCollator
     from ..modeling_actionclip import ActionCLIPModel
-    from ..training import ActionCLIPTrainer, ActionCLIPTrainingArguments, freeze_towers
+    from ..training import ActionCLIPTrainingArguments, build_trainer, freeze_towers
 
     set_seed(seed)
     model = ActionCLIPModel(model_config(profile, fusion))
@@ -173,11 +160,7 @@ def train_model(
     model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
     args = ActionCLIPTrainingArguments(
         output_dir=str(output_dir / "trainer"),
-        num_train_epochs=profile.epochs,
-        per_device_train_batch_size=profile.batch_size,
-        learning_rate=profile.learning_rate,
-        weight_decay=profile.weight_decay,
-        fusion_lr_ratio=profile.fusion_lr_ratio,
+        **profile.training,
         warmup_steps=0.1,
         lr_scheduler_type="cosine",
         max_grad_norm=1.0,  # from scratch, the first steps' gradients are large: clip them (fine-tuning does not)
@@ -193,20 +176,12 @@ def train_model(
         dataloader_num_workers=0,
         disable_tqdm=not progress,
     )
-    collator = ActionCLIPCollator(
+    trainer = build_trainer(
+        model,
+        args,
+        processor,
         train_data.label_names,
-        processor.tokenizer,
-        templates=list(DEMO_TEMPLATES),
-        contrastive_loss=profile.contrastive_loss,
-        seed=seed,
-    )
-    trainer = ActionCLIPTrainer(
-        model=model,
-        args=args,
         train_dataset=train_data,
-        data_collator=collator,
-        processing_class=processor,
-        tokenizer=processor.tokenizer,
         progress_description=f"training the {fusion} model",
     )
     if not progress:  # without progress bars the Trainer would print its final metrics dict
@@ -354,10 +329,10 @@ def format_report(report: dict) -> str:
             value = r[split][key]
             values.append(value["accuracy"] if isinstance(value, dict) else value)
         lines.append(f"{title:34}{_pct(values[0]):>9}{_pct(values[1]):>9}{_pct(chance):>9}")
+    epochs = report["profile_settings"]["training"]["num_train_epochs"]
     lines.append(
         f"training: {report['training'][temporal]['train_runtime_s']:.0f} s ({temporal}), "
-        f"{report['training']['meanP']['train_runtime_s']:.0f} s (meanP), {report['profile_settings']['epochs']} "
-        f"epochs each"
+        f"{report['training']['meanP']['train_runtime_s']:.0f} s (meanP), {epochs} epochs each"
     )
     pipe = report.get("pipeline")
     if pipe:
@@ -435,7 +410,7 @@ def run_demo(
     temporal = profile.temporal_prompt
     results, training, model_dirs = {}, {}, {}
     for fusion in (temporal, "meanP"):
-        step(f"training the {fusion} model ({profile.epochs} epochs)")
+        step(f"training the {fusion} model ({profile.training['num_train_epochs']} epochs)")
         model_dir = output_dir / f"model_{fusion}"
         model, training[fusion] = train_model(profile, fusion, train_data, processor, model_dir, seed, progress)
         step(f"evaluating the {fusion} model")

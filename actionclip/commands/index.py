@@ -9,6 +9,13 @@ from pathlib import Path
 from ._common import seconds
 
 
+def add_index_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--device``: the pipeline that embeds for an index (``index`` and ``search``); the model
+    defaults to the one the index was built with."""
+    parser.add_argument("--model", default=None, help="ActionCLIP model directory (default: the index's model)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda:0 if available)")
+
+
 def register(subparsers) -> None:
     from . import add_command
 
@@ -22,14 +29,14 @@ def register(subparsers) -> None:
         examples=(
             "actionclip index videos/ --out videos.index --model m",
             "actionclip index videos/ --out videos.index --model m --segment 4s",
+            "actionclip index videos/ --out videos.index  # later: update it, with the model it was made with",
         ),
         exit_status="0 ok, 2 bad input (no such folder, no video in it, model mismatch)",
     )
     parser.add_argument("folder", metavar="DIR", help="folder of videos (searched recursively)")
     parser.add_argument("--out", required=True, metavar="INDEX", help="index file to create or update")
-    parser.add_argument("--model", default=None, help="ActionCLIP model directory (default: the index's model)")
+    add_index_model_arguments(parser)
     parser.add_argument("--segment", type=seconds, default=None, help="segment length, e.g. 4s (default: whole)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda:0 if available)")
     parser.set_defaults(handler=run)
 
 

@@ -9,6 +9,7 @@ import sys
 
 def register(subparsers) -> None:
     from . import add_command
+    from .index import add_index_model_arguments
 
     parser = add_command(
         subparsers,
@@ -23,13 +24,12 @@ def register(subparsers) -> None:
         exit_status="0 ok, 2 bad input (no index, model mismatch, no query)",
     )
     parser.add_argument("index", metavar="INDEX", help="index file written by `actionclip index`")
+    add_index_model_arguments(parser)
     parser.add_argument("text", nargs="?", default=None, help="the sentence to search for")
     parser.add_argument("--like", default=None, metavar="VIDEO", help="search by an example video instead")
     parser.add_argument("-k", "--top-k", dest="k", type=int, default=10, help="results (default 10)")
-    parser.add_argument("--model", default=None, help="ActionCLIP model directory (default: the index's model)")
     parser.add_argument("--template", default="{}", help="prompt template for the text (default: as it is)")
     parser.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="numpy", help="default numpy")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda:0 if available)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
 

@@ -197,7 +197,7 @@ def write_space(
 
 def register(subparsers) -> None:
     from . import add_command
-    from .app import add_limit_arguments
+    from .app import add_served_model_arguments
 
     parser = add_command(
         subparsers,
@@ -210,7 +210,7 @@ def register(subparsers) -> None:
             "actionclip space my-org/actionclip-k400-b16 space/ --requirement 'actionclip==0.1.0'",
         ),
     )
-    parser.add_argument("model", metavar="MODEL", help="Hub model id (org/name) the Space serves")
+    add_served_model_arguments(parser, "Hub model id (org/name) the Space serves")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (must not exist unless --overwrite)")
     parser.add_argument("--title", default=None, help="the Space's title (default from the model name)")
     parser.add_argument(
@@ -219,7 +219,6 @@ def register(subparsers) -> None:
         help="pip requirement for this package to list in requirements.txt instead of copying the package",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
-    add_limit_arguments(parser)
     parser.set_defaults(handler=run)
 
 

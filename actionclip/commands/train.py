@@ -249,11 +249,10 @@ def main(argv: list[str] | None = None, callbacks=None, prog: str | None = None)
     from transformers import set_seed
 
     from .. import registration
-    from ..data.collator import ActionCLIPCollator
     from ..data.datasets import DATASET_FORMATS
     from ..evaluation.metrics import make_compute_metrics
     from ..processing_actionclip import ActionCLIPProcessor
-    from ..training import ActionCLIPTrainer, apply_lora, freeze_towers, unwrap_actionclip
+    from ..training import apply_lora, build_trainer, freeze_towers
 
     registration.register_with_transformers()  # the Auto classes know ActionCLIP (a checkpoint's processor, push)
     model_args, data_args, training_args = parse_arguments(argv, prog)
@@ -294,24 +293,16 @@ def main(argv: list[str] | None = None, callbacks=None, prog: str | None = None)
         model = apply_lora(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
         model.print_trainable_parameters()
 
-    collator = ActionCLIPCollator(
+    trainer = build_trainer(
+        model,
+        training_args,
+        processor,
         label_names,
-        processor.tokenizer,
-        templates=list(unwrap_actionclip(model).config.templates),
-        contrastive_loss=unwrap_actionclip(model).config.contrastive_loss,
-        seed=training_args.seed,
-    )
-    trainer = ActionCLIPTrainer(
-        model=model,
-        args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=collator,
-        processing_class=processor,
         compute_metrics=make_compute_metrics(),
         callbacks=callbacks,
         eval_label_names=eval_dataset.label_names if eval_dataset is not None else None,
-        tokenizer=processor.tokenizer,
         eval_descriptions=descriptions,
         novel_dataset=novel_dataset,
     )
