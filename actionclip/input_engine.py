@@ -235,17 +235,18 @@ def fit_clip(frames: np.ndarray, spec: ClipSpec, source="video") -> np.ndarray:
             for v in range(views)
         ]
     box_height, box_width = boxes[0][2], boxes[0][3]
+    resize = (out_height, out_width) != (height, width)
+    if not resize and spec.crop is None:
+        return frames
     output = np.empty((views, length, box_height, box_width, 3), dtype=np.uint8)
     scale_y, scale_x = height / out_height, width / out_width
-    resize = (out_height, out_width) != (height, width)
     for view, (top, left, crop_height, crop_width) in enumerate(boxes):
+        if not resize:  # already at the size (resized by the decoder): the crop is a slice
+            output[view] = frames[view, :, top : top + crop_height, left : left + crop_width]
+            continue
         for t in range(length):
-            frame = frames[view, t]
-            if not resize:
-                output[view, t] = frame[top : top + crop_height, left : left + crop_width]
-                continue
             box = (left * scale_x, top * scale_y, (left + crop_width) * scale_x, (top + crop_height) * scale_y)
-            image = Image.fromarray(frame).resize((crop_width, crop_height), spec.resample, box=box)
+            image = Image.fromarray(frames[view, t]).resize((crop_width, crop_height), spec.resample, box=box)
             output[view, t] = np.asarray(image)
     return output
 

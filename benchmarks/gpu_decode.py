@@ -24,26 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from input_engine import write_files  # noqa: E402  (the benchmarks' own file writer)
+
 RESOLUTIONS = ((240, 320), (720, 1280), (1080, 1920))
-
-
-def write_files(folder: Path, height: int, width: int, count: int, num_frames: int = 48) -> list[str]:
-    import numpy as np
-
-    from actionclip.data.video_writer import write_video
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(count):
-        path = folder / f"{width}x{height}_{num_frames}_{index}.mp4"
-        if not path.exists():
-            rng = np.random.default_rng(index)
-            blocks = rng.integers(0, 256, (height // 16 + 8, width // 16 + 8, 3), dtype=np.uint8)
-            texture = np.kron(blocks, np.ones((16, 16, 1), dtype=np.uint8))
-            frames = np.stack([texture[t : t + height, 2 * t : 2 * t + width] for t in range(num_frames)])
-            write_video(path, frames, gop_size=12)
-        paths.append(str(path))
-    return paths
 
 
 def time_reads(paths: list[str], hwaccel: str | None, repeats: int) -> tuple[float, float]:
@@ -86,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- |")
     wins = []
     for height, width in RESOLUTIONS:
-        paths = write_files(Path(args.workdir), height, width, args.files, args.frames)
+        paths = write_files(Path(args.workdir), args.files, args.frames, height, width, block=16)
         cpu_wall, cpu_cpu = time_reads(paths, None, args.repeats)
         try:
             hw_wall, hw_cpu = time_reads(paths, args.hwaccel, args.repeats)

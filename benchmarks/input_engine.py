@@ -58,7 +58,11 @@ PRESETS = {
 }
 
 
-def write_files(folder: Path, count: int, num_frames: int = 60) -> list[str]:
+def write_files(
+    folder: Path, count: int, num_frames: int = 60, height: int = 240, width: int = 320, block: int = 8
+) -> list[str]:
+    """``count`` H.264 files (GOP 12) of ``height`` x ``width``: random colour blocks of ``block`` pixels moving
+    across the frame; cached in ``folder``."""
     import numpy as np
 
     from actionclip.data.video_writer import write_video
@@ -66,12 +70,16 @@ def write_files(folder: Path, count: int, num_frames: int = 60) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):
-        path = folder / f"video_{index:03d}.mp4"
+        path = folder / (
+            f"video_{index:03d}.mp4" if (height, width, num_frames) == (240, 320, 60) else
+            f"{width}x{height}_{num_frames}_{index}.mp4"
+        )  # fmt: skip
         if not path.exists():
             rng = np.random.default_rng(index)
-            texture = np.kron(rng.integers(0, 256, (46, 56, 3), dtype=np.uint8), np.ones((8, 8, 1), dtype=np.uint8))
+            blocks = rng.integers(0, 256, (height // block + 8, width // block + 12, 3), dtype=np.uint8)
+            texture = np.kron(blocks, np.ones((block, block, 1), dtype=np.uint8))
             frames = np.stack(
-                [texture[(t % 60) : (t % 60) + 240, (2 * t) % 96 : (2 * t) % 96 + 320] for t in range(num_frames)]
+                [texture[(t % 60) : (t % 60) + height, (2 * t) % 96 : (2 * t) % 96 + width] for t in range(num_frames)]
             )
             write_video(path, frames, gop_size=12)
         paths.append(str(path))
