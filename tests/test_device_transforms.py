@@ -123,6 +123,27 @@ def test_patch_embedding_matmul_equals_the_strided_convolution():
     torch.testing.assert_close(layer(odd), torch.nn.Conv2d.forward(layer, odd), rtol=1e-5, atol=1e-5)
 
 
+def test_patch_embedding_reads_channels_last_pixel_values_as_the_convolution():
+    """`frames_to_pixel_values` returns a channels-first view of channels-last memory: the patch embedding reads it
+    (per pixel row of the patches on CPUs; gathered, for sides that are not multiples of the patch) with the
+    convolution's values and gradients."""
+    layer = tiny_model().vision_model.embeddings.patch_embedding
+    for height, width in [(32, 32), (35, 37)]:
+        frames = torch.randint(0, 256, (2, 3, height, width, 3), dtype=torch.uint8)
+        pixels = ActionCLIPVideoProcessor(crop_size=32).frames_to_pixel_values(frames).flatten(0, 1)
+        assert not pixels.is_contiguous() and pixels.is_contiguous(memory_format=torch.channels_last)
+        reference = pixels.contiguous().requires_grad_()
+        pixels = pixels.clone(memory_format=torch.channels_last).requires_grad_()
+        out = layer(pixels)
+        torch.testing.assert_close(out, torch.nn.Conv2d.forward(layer, reference), rtol=1e-5, atol=1e-5)
+        out.square().sum().backward()
+        weight_grad, layer.weight.grad = layer.weight.grad, None
+        torch.nn.Conv2d.forward(layer, reference).square().sum().backward()
+        torch.testing.assert_close(weight_grad, layer.weight.grad, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(pixels.grad, reference.grad, rtol=1e-4, atol=1e-4)
+        layer.weight.grad = None
+
+
 def test_checkpoints_load_into_the_matmul_patch_embedding(tmp_path):
     from actionclip import ActionCLIPModel
 
