@@ -148,7 +148,9 @@ class FrameReader:
 
 
 def output_size(target, stored_size, rotation) -> tuple[int, int]:
-    """(width, height) of the upright output for a stored frame of ``stored_size`` (width, height)."""
+    """(width, height) of the upright output for a stored frame of ``stored_size`` (width, height); a size not known
+    yet (a side of 0: a damaged header, before the first frame is decoded) stays as it is for an aspect-keeping
+    target."""
     width, height = stored_size
     if rotation in (90, 270):
         width, height = height, width
@@ -158,6 +160,8 @@ def output_size(target, stored_size, rotation) -> tuple[int, int]:
     if kind == "size":
         height_out, width_out = value
         return width_out, height_out
+    if width <= 0 or height <= 0:
+        return width, height
     if kind == "shortest_edge":
         height_out, width_out = resized_shape(height, width, {"shortest_edge": value})
         return width_out, height_out

@@ -123,6 +123,17 @@ def test_size_takes_the_video_processors_resize_targets(videos):
             read_frames(path, [3], size=bad)
 
 
+def test_an_unknown_stored_size_is_not_scaled_before_a_frame_is_decoded():
+    """A damaged header can report a 0x0 frame: the pre-decode size estimate keeps it (found by the fuzz test: it
+    divided by zero); the frames themselves are sized from the first decoded frame."""
+    from actionclip.video_common import output_size
+
+    for target in (("shortest_edge", 32), ("shorter_side", 32)):
+        assert output_size(target, (0, 0), 0) == (0, 0)
+        assert output_size(target, (64, 0), 90) == (0, 64)
+    assert output_size(("size", (20, 30)), (0, 0), 0) == (30, 20)
+
+
 def test_hwaccel_is_checked_and_a_device_that_does_not_start_is_a_typed_error(videos, tmp_path):
     path = videos[("libx264", "mp4")]
     with pytest.raises(VideoDecodeError, match="hwaccel must be None .* device types"):
