@@ -26,6 +26,11 @@ from .video_processing_actionclip import ActionCLIPVideoProcessor
 CONTEXT_LENGTH = 77
 # Settings the model's config owns; the processor reads them from it (`ActionCLIPProcessor.from_pretrained`).
 MODEL_SETTINGS = ("num_frames", "templates")
+# Keyword arguments of `from_pretrained` that say where and how to load, not what the processor is.
+_LOADING_OPTIONS = frozenset(
+    {"cache_dir", "force_download", "local_files_only", "revision", "token", "subfolder", "proxies",
+     "trust_remote_code", "_from_auto", "_from_pipeline"}
+)  # fmt: skip
 
 
 class _TokenizerLock:
@@ -138,10 +143,20 @@ class ActionCLIPProcessor(ProcessorMixin):
         finally:
             del self._saving_beside_model_config
 
+    # How transformers builds a loaded processor: `from_dict` (5.25 and later) or `from_args_and_dict` (before).
+    # Older processor_config.json files hold their own copy of the model's settings; kept to compare with the
+    # model's in `from_pretrained`.
+
+    @classmethod
+    def from_dict(cls, processor_dict: dict, **kwargs):
+        result = super().from_dict(processor_dict, **kwargs)
+        processor = result[0] if isinstance(result, tuple) else result
+        processor._saved_settings = {name: processor_dict[name] for name in MODEL_SETTINGS if name in processor_dict}
+        return result
+
     @classmethod
     def from_args_and_dict(cls, args, processor_dict: dict, **kwargs):
         processor = super().from_args_and_dict(args, processor_dict, **kwargs)
-        # Older processor_config.json files hold their own copy; kept to compare with the model's below.
         processor._saved_settings = {name: processor_dict[name] for name in MODEL_SETTINGS if name in processor_dict}
         return processor
 
@@ -170,16 +185,32 @@ class ActionCLIPProcessor(ProcessorMixin):
         processor.templater = PromptTemplater(processor.templates)
         return processor
 
+    # Our sub-processor classes are known: they are loaded directly, not through the Auto* classes, so that loading
+    # depends neither on the Auto* registration having happened nor, in remote code, on a second
+    # ``trust_remote_code`` for the video processor that the processor's own module defines.
+
     @classmethod
     def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
-        # Our sub-processor classes are known: load them directly, so that loading does not depend on the
-        # Auto* registration having happened.
+        # transformers before 5.25.
         subfolder = kwargs.pop("subfolder", "")
         video_processor = ActionCLIPVideoProcessor.from_pretrained(
             pretrained_model_name_or_path, subfolder=subfolder, **kwargs
         )
         tokenizer = CLIPTokenizer.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
         return [video_processor, tokenizer]
+
+    @classmethod
+    def _resolve_subprocessors(cls, pretrained_model_name_or_path, processor_dict: dict, **kwargs):
+        # transformers 5.25 and later: the sub-processors go into ``processor_dict``; a video processor or tokenizer
+        # given by the caller is kept; the loading options are not settings of the processor.
+        processor_dict = dict(processor_dict)
+        given = {name: kwargs.pop(name) for name in ("video_processor", "tokenizer") if kwargs.get(name) is not None}
+        kwargs.pop("return_unused_kwargs", None)
+        if len(given) < 2:
+            video_processor, tokenizer = cls._get_arguments_from_pretrained(pretrained_model_name_or_path, **kwargs)
+            given = {"video_processor": video_processor, "tokenizer": tokenizer, **given}
+        processor_dict.update(given)
+        return processor_dict, {name: value for name, value in kwargs.items() if name not in _LOADING_OPTIONS}
 
     @property
     def num_templates(self) -> int:

@@ -78,7 +78,8 @@ def test_shift_and_joint_encode_every_window_and_score_like_a_clip(prompt, video
     assert sum(calls) == result.grid.num_windows * NUM_FRAMES == result.frames_encoded
     for window in (0, 9):
         expected = standalone_scores(classifier, video, result.grid.frame_indices[window])
-        np.testing.assert_allclose(result.scores[window], expected, atol=1e-5, rtol=0)
+        # Float rounding only, as above (2.4e-5 seen in a full run, where torch's kernels for the batch differ).
+        np.testing.assert_allclose(result.scores[window], expected, atol=1e-4, rtol=0)
     with pytest.raises(PipelineArgumentError, match="Shift or Joint"):
         classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, cache_frames=True)
 

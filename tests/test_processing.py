@@ -211,6 +211,14 @@ def test_save_and_load_round_trip(tmp_path, reference_inputs):
     assert torch.equal(loaded.encode_labels(labels)["input_ids"], processor.encode_labels(labels)["input_ids"])
 
 
+def test_a_video_processor_given_to_from_pretrained_replaces_the_saved_one(tmp_path):
+    ActionCLIPProcessor.from_settings(image_size=64, num_frames=4).save_pretrained(tmp_path)
+    given = ActionCLIPVideoProcessor(crop_size=32)
+    loaded = ActionCLIPProcessor.from_pretrained(tmp_path, video_processor=given, num_frames=6)
+    assert loaded.video_processor is given and loaded.num_frames == 6
+    assert ActionCLIPProcessor.from_pretrained(tmp_path).video_processor.crop_size.height == 64
+
+
 def test_auto_classes_load_the_saved_processor(tmp_path):
     from transformers import AutoProcessor, AutoVideoProcessor
 
