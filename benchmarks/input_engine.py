@@ -176,13 +176,21 @@ def main() -> None:
     # Host CPU of the same input path (the pipeline's clip spec through the engine's workers): CPU the workers
     # report per video (their start-up excluded) plus this process's CPU while it receives and batches the frames.
     spec = classifier.clip_spec()
+    # Each clip is dropped once taken, as the pipeline drops it once batched.
     with input_engine.DecodePool(workers) as pool:
         own = time.process_time()
         started = time.perf_counter()
-        received = [frames for frames in pool.imap((path, spec, None) for path in files)]
+        received = sum(isinstance(frames, torch.Tensor) for frames in pool.imap((path, spec, None) for path in files))
         engine_wall = time.perf_counter() - started
-        host_cpu = time.process_time() - own + pool.worker_cpu_seconds
-    assert all(isinstance(frames, torch.Tensor) for frames in received)
+        parent_cpu = time.process_time() - own
+        host_cpu = parent_cpu + pool.worker_cpu_seconds
+    assert received == count
+
+    # The same input path in this process, no workers: what the engine's work costs before any process boundary.
+    cpu = time.process_time()
+    for path in files:
+        input_engine.read_clip(path, spec)
+    in_process_cpu = (time.process_time() - cpu) / count
 
     # Start-up: first result of a fresh pool of `workers` processes, per start method (fork server already up).
     startup = {}
@@ -211,7 +219,14 @@ def main() -> None:
         f"| pipeline from files, {workers} worker processes | {pipeline_rate:.1f} | {1000 * host_per_video:.1f} (host, model excluded) | "
         f"{pipeline_rate / decode_rate:.2f}x rate, {host_per_video / decode_cpu_per_video:.2f}x CPU |"
     )
-    print(f"| input engine alone (the pipeline's spec, no model) | {count / engine_wall:.1f} | | |")
+    print(
+        f"| input engine alone (the pipeline's spec, no model) | {count / engine_wall:.1f} | "
+        f"{1000 * (host_cpu - parent_cpu) / count:.1f} workers + {1000 * parent_cpu / count:.1f} this process | |"
+    )
+    print(
+        f"| the engine's `read_clip` in this process (no workers) | | {1000 * in_process_cpu:.1f} | "
+        f"{in_process_cpu / decode_cpu_per_video:.2f}x CPU |"
+    )
     print(
         f"| model only (frames_to_pixel_values + get_video_features) | {model_rate:.1f} | {1000 * model_cpu_per_video:.1f} | "
         f"pipeline = {pipeline_rate / model_rate:.2f}x model |"

@@ -264,6 +264,60 @@ def test_a_worker_killed_mid_batch_gives_its_item_a_typed_error_and_the_run_goes
     assert all(isinstance(r, torch.Tensor) for i, r in enumerate(results) if i != 10)
 
 
+def memory_files(pid: int) -> list[int]:
+    """The sizes of the anonymous memory files (``memfd_create``) process ``pid`` holds open."""
+    folder = f"/proc/{pid}/fd"
+    sizes = []
+    for fd in os.listdir(folder):
+        try:
+            if os.readlink(f"{folder}/{fd}").startswith("/memfd:"):
+                sizes.append(os.stat(f"{folder}/{fd}").st_size)
+        except FileNotFoundError:
+            pass
+    return sizes
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memory files on this system")
+def test_frames_come_back_through_shared_memory_that_grows_with_the_clips(videos, spec, no_leaks):
+    # One worker, clips of three sizes in turn (the second and third need larger memory files than the first):
+    # each result equals the same clip read in this process.
+    specs = [spec, dataclasses.replace(spec, size=None, crop=None), dataclasses.replace(spec, num_clips=2)]
+    jobs = [(videos[i], specs[i % 3], None) for i in range(9)]
+    pool = DecodePool(1)
+    results, held = [], []
+    for result in pool.imap(jobs):
+        results.append(result)
+        held.append(memory_files(pool._workers[0].process.pid))
+    for (path, item_spec, _), result in zip(jobs, results):
+        np.testing.assert_array_equal(result.numpy(), read_clip(path, item_spec))
+    # The worker's item files (one per item it may hold) grew to each clip's bytes as it came.
+    for index, sizes in enumerate(held):
+        assert len(sizes) >= 2 and max(sizes) >= results[index].numel(), (index, sizes)
+    assert not memory_files(os.getpid())  # the parent's copies closed with the worker (and no_leaks counts them)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="page fault counts come from /proc")
+def test_a_worker_reuses_its_memory_from_clip_to_clip(videos, spec):
+    # With glibc's default thresholds a decoding worker gave a clip's memory back and faulted it in again, one page at
+    # a time (about 800 faults a 224-px clip); `process_policy.keep_freed_memory` makes it keep and reuse it.
+    big = dataclasses.replace(spec, size={"shortest_edge": 224}, crop=(224, 224))
+
+    def faults(pid: int) -> int:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[7])
+
+    pool = DecodePool(1)
+    iterator = pool.imap((videos[i % len(videos)], big, None) for i in range(60))
+    for _ in range(20):  # warm: the decoder's and the allocator's first blocks
+        next(iterator)
+    pid = pool._workers[0].process.pid
+    before = faults(pid)
+    for _ in range(30):
+        next(iterator)
+    per_clip = (faults(pid) - before) / 30
+    list(iterator)
+    assert per_clip < 0.1 * (4 * 224 * 224 * 3 / 4096), f"{per_clip:.0f} page faults per clip in the worker"
+
+
 def test_an_iterator_closed_early_or_interrupted_ends_its_workers(videos, corrupt, spec, no_leaks):
     pool = DecodePool(2)
     iterator = pool.imap((path, spec, None) for path in videos)
