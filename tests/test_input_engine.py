@@ -278,12 +278,13 @@ def memory_files(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memory files on this system")
-def test_frames_come_back_through_shared_memory_that_grows_with_the_clips(videos, spec, no_leaks):
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_frames_come_back_through_shared_memory_that_grows_with_the_clips(videos, spec, start_method, no_leaks):
     # One worker, clips of three sizes in turn (the second and third need larger memory files than the first):
     # each result equals the same clip read in this process.
     specs = [spec, dataclasses.replace(spec, size=None, crop=None), dataclasses.replace(spec, num_clips=2)]
     jobs = [(videos[i], specs[i % 3], None) for i in range(9)]
-    pool = DecodePool(1)
+    pool = DecodePool(1, start_method=start_method)
     results, held = [], []
     for result in pool.imap(jobs):
         results.append(result)
