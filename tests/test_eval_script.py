@@ -120,6 +120,23 @@ def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabi
     torch.testing.assert_close(scores, expected, atol=1e-5, rtol=1e-4)
 
 
+def test_views_are_uint8_frames_and_decoding_workers_give_the_same_scores(synthetic, model_dir):
+    from actionclip.evaluation.runner import MultiViewVideos, ProtocolEvaluator, ViewSettings, load_model_and_processor
+
+    model, processor = load_model_and_processor(model_dir)
+    views = ViewSettings(num_frames=8, num_clips=2, num_crops=3)
+    paths = [str(path) for path, _ in synthetic.videos("val")[:5]]
+    frames = MultiViewVideos(paths, processor.video_processor, views)[0]
+    assert frames.dtype == torch.uint8 and frames.shape == (6, 8, 32, 32, 3)  # (views, T, S, S, 3)
+    scores = [
+        ProtocolEvaluator(model, processor, views, batch_size=2, num_workers=workers, progress=False).scores(
+            paths, synthetic.labels
+        )
+        for workers in (0, 2)
+    ]
+    torch.testing.assert_close(scores[0], scores[1], atol=0, rtol=0)
+
+
 def test_three_crops_take_start_centre_and_end_of_the_longer_side():
     from actionclip.evaluation.runner import three_crops
 

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from ..data.splits import Sample
 from ..errors import EvaluationSetupError
+from ..process_policy import keep_freed_memory
 from .protocols import EvalSplit, Protocol, ProtocolResult
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,9 @@ def three_crops(pixel_values: torch.Tensor, crop_height: int, crop_width: int) -
 
 
 class MultiViewVideos(torch.utils.data.Dataset):
-    """Every view of each video as ``pixel_values`` ``(V, T, C, H, W)``, V = clips x crops (clip-major).
+    """Every view of each video as uint8 frames ``(V, T, S, S, 3)``, resized and cropped, V = clips x crops
+    (clip-major); :func:`encode_videos` turns them into ``pixel_values`` on the model's device (a DataLoader worker
+    hands a quarter of the bytes of float32 ``pixel_values`` to the main process).
 
     Args:
         sources: video files (or frame folders, with ``frame_counts``).
@@ -177,8 +180,12 @@ class MultiViewVideos(torch.utils.data.Dataset):
         )
         source, count = self.sources[index], self.frame_counts[index]
         # The input engine resizes and crops (the three crops for num_crops=3) the uint8 frames (V, T, S, S, 3).
-        frames = read_clip(source if count is None else FrameFolder(source, int(count)), spec)
-        return self.video_processor.frames_to_pixel_values(torch.from_numpy(frames))
+        return torch.from_numpy(read_clip(source if count is None else FrameFolder(source, int(count)), spec))
+
+
+def _decoding_worker_init(worker_id: int) -> None:
+    """A DataLoader worker decodes clip after clip: it keeps the memory it frees (`keep_freed_memory`)."""
+    keep_freed_memory()
 
 
 @torch.no_grad()
@@ -193,13 +200,21 @@ def encode_videos(
     """L2-normalised video embeddings of every view: float32 ``(N, V, D)`` on the CPU."""
     from tqdm.auto import tqdm
 
-    loader = torch.utils.data.DataLoader(videos, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     device = model.logit_scale.device
     dtype = model.logit_scale.dtype
+    loader = torch.utils.data.DataLoader(
+        videos,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        shuffle=False,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=_decoding_worker_init if num_workers else None,
+    )
     chunks = []
-    for pixel_values in tqdm(loader, desc=description, unit="batch", disable=not progress, leave=False):
-        batch, views = pixel_values.shape[:2]
-        embeds = model.get_video_features(pixel_values.flatten(0, 1).to(device=device, dtype=dtype)).pooler_output
+    for frames in tqdm(loader, desc=description, unit="batch", disable=not progress, leave=False):
+        batch, views = frames.shape[:2]
+        pixel_values = videos.video_processor.frames_to_pixel_values(frames.flatten(0, 1), device, dtype)
+        embeds = model.get_video_features(pixel_values).pooler_output
         chunks.append(F.normalize(embeds.float(), dim=-1).view(batch, views, -1).cpu())
     return torch.cat(chunks)
 
