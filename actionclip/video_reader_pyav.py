@@ -198,21 +198,41 @@ def check_hwaccel(source, hwaccel):
     return hwaccel
 
 
+def _position(source) -> int | None:
+    """Where a seekable file object stands (to read it again from there); ``None`` for anything else."""
+    try:
+        return source.tell() if hasattr(source, "read") and source.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = None, hwaccel=None):
     """Open ``source`` for reading (through ``reader`` when it reads ahead; decoding on the ``hwaccel`` device type
     when given); returns the container. Every failure becomes a VideoDecodeError."""
     if isinstance(hwaccel, str):
         from av.codec.hwaccel import HWAccel
 
+        start = _position(source)
         try:
             # Frames are downloaded to host memory (NV12 for H.264 on CUDA); codecs the device cannot decode fall
             # back to the CPU decoder.
             return _open_container(source, deadline, reader, hwaccel=HWAccel(hwaccel, allow_software_fallback=True))
         except VideoDecodeError as error:
-            if isinstance(error, VideoTimeoutError) or not isinstance(source, (str, os.PathLike, bytes, bytearray)):
-                raise
+            if isinstance(error, VideoTimeoutError) or error.__cause__ is None:
+                raise  # a timeout, or the source's own problem found before opening (empty, missing, ...)
+            if hasattr(source, "read") and (start is None or reader is not None):
+                # A stream that cannot be read again: which of the two failed cannot be told here.
+                raise VideoDecodeError(
+                    source,
+                    f"hardware decoding on {hwaccel!r} could not open it ({error.__cause__}): the device did not "
+                    "start or the stream is not a readable video; hwaccel=None tells which",
+                ) from None
+            if hasattr(source, "read"):
+                source.seek(start)
             # Whether the source itself opens: if not, its own error says why; if so, the device was the problem.
             _open_container(source, deadline, reader).close()
+            if hasattr(source, "read"):
+                source.seek(start)
             raise VideoDecodeError(
                 source,
                 f"hardware decoding on {hwaccel!r} could not start ({error.__cause__}); use hwaccel=None to decode "

@@ -154,6 +154,39 @@ def test_hwaccel_is_checked_and_a_device_that_does_not_start_is_a_typed_error(vi
         assert np.abs(frames.astype(int) - reference).mean() < 1.0
 
 
+def test_hwaccel_on_file_objects_tells_the_device_from_the_stream_where_it_can(videos):
+    import io
+
+    path = videos[("libx264", "mp4")]
+    reference = read_frames(path, [0])
+    data = open(path, "rb").read()
+    with pytest.raises(VideoDecodeError, match="not a readable video container"):  # the stream's own error
+        read_frames(io.BytesIO(b"not a video" * 100), [0], hwaccel="cuda")
+
+    class Stream(io.RawIOBase):  # read once, no seeking (a pipe, a socket)
+        def __init__(self, payload):
+            self.payload = io.BytesIO(payload)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            return self.payload.readinto(buffer)
+
+    for source in (io.BytesIO(data), Stream(data)):
+        try:
+            frames = read_frames(source, [0], hwaccel="cuda")
+        except VideoDecodeError as error:  # no usable NVIDIA device here
+            if source.seekable():  # read again on the CPU: the device was the problem
+                assert "hardware decoding on 'cuda' could not start" in str(error), error
+                assert source.tell() == 0  # left where it was
+            else:
+                assert "the device did not start or the stream is not a readable video" in str(error), error
+            assert "hwaccel=None" in str(error)
+        else:
+            assert np.abs(frames.astype(int) - reference).mean() < 1.0
+
+
 def test_long_gop_seeks_instead_of_decoding_everything(videos):
     path = videos["long_gop"]
     with VideoReader(path) as reader:
