@@ -20,11 +20,12 @@ ready for `ActionCLIPVideoProcessor.frames_to_pixel_values` (rescale and normali
 resize does too, so threads stop scaling at a few cores). Results come back in input order; a file that cannot be
 read gives its typed error and the others go on; a worker that dies (a crash in a decoder, SIGKILL) gives its item a
 `DecodeWorkerDiedError` and is replaced; a worker stuck past the decode timeout is killed and its item gets a
-`VideoTimeoutError`. A worker writes its frames into shared memory of its own (one anonymous memory file per item it
-may hold, grown as clips need), the parent copies them from there into the tensor that holds them: one copy each
-side, no bytes through the pipe (where the system has no memory files, the frames travel through the pipe once,
-straight into the tensor). The pool ends its workers when the iteration ends, fails, is interrupted or is closed
-early; the memory files go with them (they have no name: nothing is left in ``/dev/shm``).
+`VideoTimeoutError`. A worker writes its frames into a slot of its own shared memory (one anonymous memory file),
+and the parent lends the consumer a tensor viewing that slot (a slot is written again only once the consumer has
+dropped its clip; past ``LENT_PER_WORKER`` held clips, a clip is copied out): one copy in all, no bytes through the
+pipe (where the system has no memory files, or for a clip larger than a slot, the frames travel through the pipe
+once, straight into the tensor). The pool ends its workers when the iteration ends, fails, is interrupted or is
+closed early; the memory goes with the last clip that views it (it has no name: nothing is left in ``/dev/shm``).
 
 This module imports torch only in the functions that return tensors, so worker processes start without it; it is
 copied next to the weights with the pipeline (remote code), so it imports its package's modules relatively.
@@ -71,6 +72,12 @@ START_METHOD = "forkserver"
 # Items handed to one worker before it returns the first: the second waits in its pipe, so a worker never idles
 # between sending a result and receiving the next item.
 ITEMS_PER_WORKER = 2
+# A worker's shared memory: slots of SLOT_BYTES (a 224-px clip of 8 frames takes 1.2 MB; a larger clip goes through
+# the pipe), one per item in flight and LENT_PER_WORKER lent to the consumer at once (their tensors view the memory,
+# and a slot is written again only once the consumer has dropped them; beyond that, clips are copied out). The file
+# is sparse: memory is used by the slots' touched pages only.
+SLOT_BYTES = 16 << 20
+LENT_PER_WORKER = 8
 # A worker holding an item longer than the decode timeout times this (plus the grace) is killed: the decoder's own
 # deadline normally fires long before.
 TIMEOUT_FACTOR = 2.0
@@ -341,8 +348,9 @@ def default_num_workers() -> int:
 
 
 def _worker_main(connection, slots: _FrameSlots | None = None) -> None:
-    """A worker's loop: receive ``(key, source, spec, rng)``, send the frames (a header, then the frames in the slot
-    it names, or their raw bytes on the pipe) or the error. Ends when the parent closes its end or sends ``None``."""
+    """A worker's loop: receive ``(key, source, spec, rng, slot)``, send the frames (a header, then the frames in
+    memory file ``slot``, or their raw bytes on the pipe) or the error. Ends when the parent closes its end or sends
+    ``None``."""
     # Ctrl-C goes to the whole process group: the parent decides, and ends its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
@@ -353,19 +361,15 @@ def _worker_main(connection, slots: _FrameSlots | None = None) -> None:
             return
         if message is None:
             return
-        key, source, spec, rng = message
+        key, source, spec, rng, slot = message
         cpu = time.process_time()
-        slot = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 frames = np.ascontiguousarray(read_clip(source, spec, rng))
                 error = None
-                if slots is not None:
-                    try:
-                        slot = slots.write(frames)
-                    except OSError:  # no memory for a larger file: this clip goes through the pipe
-                        slot = None
+                if slots is None or slot is None or not slots.write(slot, frames):
+                    slot = None  # through the pipe
             except Exception as raised:  # sent back and raised (or reported) in the parent, as in-process
                 frames, error = None, raised
         notes = ([(str(w.message), w.category) for w in caught], time.process_time() - cpu)
@@ -392,78 +396,107 @@ def _new_array(shape) -> np.ndarray:
 
 
 class _FrameSlots:
-    """The shared memory a worker hands its frames over in: ``ITEMS_PER_WORKER`` anonymous memory files
-    (``memfd_create``), item ``n`` of the worker in file ``n % ITEMS_PER_WORKER``. The parent hands a worker item
-    ``n + ITEMS_PER_WORKER`` only after it has copied item ``n`` out, so a file is never written while it is read.
+    """The shared memory a worker hands its frames over in: one anonymous memory file (``memfd_create``) of
+    ``ITEMS_PER_WORKER + LENT_PER_WORKER`` slots of ``SLOT_BYTES``, mapped once by each side.
 
-    Made by the parent for each worker (the files travel to the worker with its start-up arguments); a file only
-    grows (the worker grows it for a larger clip, the parent maps the new length when it sees one). The files have
-    no name: they go away with the last process that holds them, even one killed with SIGKILL.
+    The parent chooses the slot of each item when it sends it (:meth:`take`): one neither in flight nor lent. A
+    received clip (:meth:`receive`) is lent to the consumer, its array viewing the slot's memory, while fewer than
+    ``LENT_PER_WORKER`` are, else copied out; a lent slot is free again once nothing but this object holds the array
+    lent from it (its reference count says so), so a slot is never written while a clip in it can be read. The
+    consumer keeps what it was lent for as long as it likes: the mapping outlives the pool and goes with the last
+    array.
+
+    Made by the parent for each worker (the file travels to the worker with its start-up arguments). The file has no
+    name: it goes away with the last process that holds or maps it, even one killed with SIGKILL.
     """
 
-    def __init__(self, fds: list[int]):
-        self.fds = fds
-        self.maps: list[mmap.mmap | None] = [None] * len(fds)
-        self.next = 0
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.count = ITEMS_PER_WORKER + LENT_PER_WORKER
+        self.mapped: mmap.mmap | None = None
+        self.lent: list[np.ndarray | None] = [None] * self.count  # (parent) the array lent from each slot
+        self.busy: set[int] = set()  # (parent) slots of the items in flight
+        self.unheld = 0  # (parent) a lent array's reference count when the consumer no longer holds it
 
     @classmethod
     def create(cls) -> _FrameSlots | None:
-        """Memory files for one worker, or ``None`` where the system has none (the frames then use the pipe)."""
+        """The memory file of one worker, or ``None`` where the system has none (the frames then use the pipe)."""
         if not hasattr(os, "memfd_create"):
             return None
-        fds = []
         try:
-            for _ in range(ITEMS_PER_WORKER):
-                fds.append(os.memfd_create("actionclip-frames", os.MFD_CLOEXEC))
+            fd = os.memfd_create("actionclip-frames", os.MFD_CLOEXEC)
         except OSError:
-            for fd in fds:
-                os.close(fd)
             return None
-        return cls(fds)
+        try:
+            os.ftruncate(fd, (ITEMS_PER_WORKER + LENT_PER_WORKER) * SLOT_BYTES)
+        except OSError:
+            os.close(fd)
+            return None
+        return cls(fd)
 
     def __reduce__(self):
-        # Sent to the worker when it starts: each descriptor duplicated into the new process.
-        return _FrameSlots._rebuild, ([DupFd(fd) for fd in self.fds],)
+        # Sent to the worker when it starts: the descriptor duplicated into the new process.
+        return _FrameSlots._rebuild, (DupFd(self.fd),)
 
     @staticmethod
-    def _rebuild(duplicates) -> _FrameSlots:
-        return _FrameSlots([duplicate.detach() for duplicate in duplicates])
+    def _rebuild(duplicate) -> _FrameSlots:
+        return _FrameSlots(duplicate.detach())
 
-    def _view(self, slot: int, size: int, grow: bool) -> memoryview:
-        mapped = self.maps[slot]
-        if mapped is None or len(mapped) < size:
-            if mapped is not None:
-                mapped.close()
-            fd = self.fds[slot]
-            if grow and os.fstat(fd).st_size < size:
-                os.ftruncate(fd, size)
-            mapped = self.maps[slot] = mmap.mmap(fd, max(size, mmap.PAGESIZE))
-        return memoryview(mapped)[:size]
+    def _slot(self, slot: int, size: int) -> np.ndarray:
+        if self.mapped is None:
+            self.mapped = mmap.mmap(self.fd, self.count * SLOT_BYTES)
+        return np.frombuffer(self.mapped, dtype=np.uint8, count=size, offset=slot * SLOT_BYTES)
 
-    def write(self, frames: np.ndarray) -> int:
-        """(In the worker.) Copy ``frames`` into the next slot; returns the slot's number."""
-        slot, self.next = self.next, (self.next + 1) % len(self.fds)
-        view = self._view(slot, frames.nbytes, grow=True)
-        np.copyto(np.frombuffer(view, dtype=np.uint8), frames.reshape(-1))
-        view.release()
-        return slot
+    def write(self, slot: int, frames: np.ndarray) -> bool:
+        """(In the worker.) Copy ``frames`` into ``slot``; ``False`` if they do not fit (they go through the pipe)."""
+        if frames.nbytes > SLOT_BYTES:
+            return False
+        np.copyto(self._slot(slot, frames.nbytes), frames.reshape(-1))
+        return True
 
-    def read(self, slot: int, shape) -> np.ndarray:
-        """(In the parent.) A copy of the frames in ``slot``, a new array of ``shape``."""
-        size = int(np.prod(shape))
-        view = self._view(slot, size, grow=False)
+    def _references(self, slot: int) -> int:
+        return sys.getrefcount(self.lent[slot])
+
+    def _is_lent(self, slot: int) -> bool:
+        if self.lent[slot] is None:
+            return False
+        if self._references(slot) > self.unheld:
+            return True
+        self.lent[slot] = None
+        return False
+
+    def take(self) -> int | None:
+        """(In the parent.) A slot for the next item sent (neither in flight nor lent), or ``None`` (the pipe)."""
+        for slot in range(self.count):
+            if slot not in self.busy and not self._is_lent(slot):
+                self.busy.add(slot)
+                return slot
+        return None
+
+    def release(self, slot: int | None) -> None:
+        """(In the parent.) The item sent with ``slot`` came back without using it (an error, or the pipe)."""
+        self.busy.discard(slot)
+
+    def receive(self, slot: int, shape) -> np.ndarray:
+        """(In the parent.) The frames in ``slot``: lent (a view of the memory) or copied into a new array."""
+        self.busy.discard(slot)
+        in_memory = self._slot(slot, int(np.prod(shape)))
+        if sum(self._is_lent(k) for k in range(self.count)) < LENT_PER_WORKER:
+            self.lent[slot] = in_memory.reshape(shape)
+            # What the count is while only this object holds it, counted the way `_is_lent` counts.
+            self.unheld = self._references(slot)
+            return self.lent[slot]
         frames = _new_array(shape)
-        np.copyto(frames.reshape(-1), np.frombuffer(view, dtype=np.uint8))
-        view.release()
+        np.copyto(frames.reshape(-1), in_memory)
         return frames
 
     def close(self) -> None:
-        for mapped in self.maps:
-            if mapped is not None:
-                mapped.close()
-        for fd in self.fds:
-            os.close(fd)
-        self.maps, self.fds = [], []
+        """Close the file; the mapping stays while the consumer holds a clip lent from it."""
+        # Not ``mmap.close()``: numpy's views of a mapping do not stop it from unmapping the memory under them. The
+        # mapping object goes (and unmaps) with the last reference: this one, or the last lent array's.
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.mapped, self.fd, self.lent, self.busy = None, -1, [None] * self.count, set()
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -540,6 +573,7 @@ class _Worker:
         finally:
             child.close()
         self.in_flight: deque = deque()  # (key, source, spec, rng), in the order the worker handles them
+        self.slot_of: dict[int, int | None] = {}  # the memory file each item in flight was sent with
         self.started = time.monotonic()  # when the item at the head of in_flight was handed over (or reached)
 
     def send(self, job) -> None:
@@ -547,7 +581,14 @@ class _Worker:
             self.started = time.monotonic()
         self.in_flight.append(job)
         key, source, spec, rng = job
-        self.connection.send((key, _source_for_worker(source), spec, rng))
+        slot = self.slots.take() if self.slots is not None else None
+        try:
+            self.connection.send((key, _source_for_worker(source), spec, rng, slot))
+        except BaseException:
+            if self.slots is not None:
+                self.slots.release(slot)
+            raise
+        self.slot_of[key] = slot
 
     def ask_to_stop(self) -> None:
         try:
@@ -778,13 +819,16 @@ class DecodePool:
     def _receive(self, worker: _Worker, results: dict, torch) -> None:
         kind, key, payload, (notes, cpu) = worker.connection.recv()
         self.worker_cpu_seconds += cpu
+        sent_with = worker.slot_of.pop(key, None)
+        if worker.slots is not None and (kind != "frames" or payload[1] is None):
+            worker.slots.release(sent_with)  # an error, or the clip came through the pipe
         if kind == "frames":
             shape, slot = payload
             if slot is None:
                 frames = torch.empty(shape, dtype=torch.uint8)
                 _read_into(worker.connection.fileno(), memoryview(frames.numpy()).cast("B"))
             else:
-                frames = torch.from_numpy(worker.slots.read(slot, shape))
+                frames = torch.from_numpy(worker.slots.receive(slot, shape))
             results[key] = frames
         else:
             results[key] = payload

@@ -1,6 +1,7 @@
 """The input engine: any video input -> uint8 frames, decoded in worker processes, on real encoded videos."""
 
 import dataclasses
+import gc
 import glob
 import os
 import pickle
@@ -88,6 +89,9 @@ def resources() -> tuple[set[int], int, int, set[str]]:
 
 
 def settle(before, timeout: float = 10.0):
+    # Garbage first: a clip lent from a worker's shared memory holds that mapping (and its descriptor) until the clip
+    # goes, and a caught exception's traceback keeps the pipeline's last batch in a reference cycle.
+    gc.collect()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = resources()
@@ -264,37 +268,40 @@ def test_a_worker_killed_mid_batch_gives_its_item_a_typed_error_and_the_run_goes
     assert all(isinstance(r, torch.Tensor) for i, r in enumerate(results) if i != 10)
 
 
-def memory_files(pid: int) -> list[int]:
-    """The sizes of the anonymous memory files (``memfd_create``) process ``pid`` holds open."""
-    folder = f"/proc/{pid}/fd"
-    sizes = []
-    for fd in os.listdir(folder):
-        try:
-            if os.readlink(f"{folder}/{fd}").startswith("/memfd:"):
-                sizes.append(os.stat(f"{folder}/{fd}").st_size)
-        except FileNotFoundError:
-            pass
-    return sizes
+def frame_mappings() -> int:
+    """How many mappings of the engine's memory files this process has."""
+    with open("/proc/self/maps") as handle:
+        return sum("/memfd:actionclip-frames" in line for line in handle)
 
 
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memory files on this system")
 @pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
-def test_frames_come_back_through_shared_memory_that_grows_with_the_clips(videos, spec, start_method, no_leaks):
-    # One worker, clips of three sizes in turn (the second and third need larger memory files than the first):
-    # each result equals the same clip read in this process.
+def test_clips_lent_from_shared_memory_are_never_overwritten_while_held(videos, spec, start_method, no_leaks):
+    from actionclip.input_engine import LENT_PER_WORKER, SLOT_BYTES
+
+    # One worker; clips of three sizes, and one larger than a slot (it comes through the pipe). The consumer holds
+    # the last 12 clips (more than the worker may lend, so some are copied out) and checks each against the same
+    # clip read in this process when it drops it: a slot written again while its clip is held would show here.
     specs = [spec, dataclasses.replace(spec, size=None, crop=None), dataclasses.replace(spec, num_clips=2)]
-    jobs = [(videos[i], specs[i % 3], None) for i in range(9)]
-    pool = DecodePool(1, start_method=start_method)
-    results, held = [], []
-    for result in pool.imap(jobs):
-        results.append(result)
-        held.append(memory_files(pool._workers[0].process.pid))
-    for (path, item_spec, _), result in zip(jobs, results):
-        np.testing.assert_array_equal(result.numpy(), read_clip(path, item_spec))
-    # The worker's item files (one per item it may hold) grew to each clip's bytes as it came.
-    for index, sizes in enumerate(held):
-        assert len(sizes) >= 2 and max(sizes) >= results[index].numel(), (index, sizes)
-    assert not memory_files(os.getpid())  # the parent's copies closed with the worker (and no_leaks counts them)
+    huge = dataclasses.replace(spec, size={"shortest_edge": 1100}, crop=None)
+    jobs = [(videos[i % len(videos)], specs[i % 3], None) for i in range(40)]
+    jobs[17] = (videos[17], huge, None)
+    held = []
+    mapped_while_held = 0
+    for index, result in enumerate(DecodePool(1, start_method=start_method).imap(jobs)):
+        held.append((index, result))
+        if len(held) > 12:
+            old, clip = held.pop(0)
+            np.testing.assert_array_equal(clip.numpy(), read_clip(jobs[old][0], jobs[old][1]), err_msg=f"clip {old}")
+        mapped_while_held = max(mapped_while_held, frame_mappings())
+    assert held[-1][1].numel() > 0 and 12 > LENT_PER_WORKER and jobs[17][1] is huge
+    assert int(np.prod(read_clip(videos[17], huge).shape)) > SLOT_BYTES
+    for old, clip in held:
+        np.testing.assert_array_equal(clip.numpy(), read_clip(jobs[old][0], jobs[old][1]), err_msg=f"clip {old}")
+    # The pool has ended; the clips it lent still view its memory, which goes with the last of them.
+    assert mapped_while_held >= 1 and frame_mappings() >= 1
+    del held, clip
+    assert frame_mappings() == 0
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="page fault counts come from /proc")
