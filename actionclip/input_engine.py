@@ -78,6 +78,7 @@ ITEMS_PER_WORKER = 2
 # is sparse: memory is used by the slots' touched pages only.
 SLOT_BYTES = 16 << 20
 LENT_PER_WORKER = 8
+SLOTS_PER_WORKER = ITEMS_PER_WORKER + LENT_PER_WORKER
 # A worker holding an item longer than the decode timeout times this (plus the grace) is killed: the decoder's own
 # deadline normally fires long before.
 TIMEOUT_FACTOR = 2.0
@@ -397,9 +398,10 @@ def _new_array(shape) -> np.ndarray:
 
 class _FrameSlots:
     """The shared memory a worker hands its frames over in: one anonymous memory file (``memfd_create``) of
-    ``ITEMS_PER_WORKER + LENT_PER_WORKER`` slots of ``SLOT_BYTES``, mapped once by each side.
+    ``SLOTS_PER_WORKER`` slots of ``SLOT_BYTES``, mapped once by each side.
 
-    The parent chooses the slot of each item when it sends it (:meth:`take`): one neither in flight nor lent. A
+    The parent chooses the slot of each item when it sends it (:meth:`take`): one neither in flight (the worker's
+    ``slot_of`` says which are) nor lent. A
     received clip (:meth:`receive`) is lent to the consumer, its array viewing the slot's memory, while fewer than
     ``LENT_PER_WORKER`` are, else copied out; a lent slot is free again once nothing but this object holds the array
     lent from it (its reference count says so), so a slot is never written while a clip in it can be read. The
@@ -412,10 +414,8 @@ class _FrameSlots:
 
     def __init__(self, fd: int):
         self.fd = fd
-        self.count = ITEMS_PER_WORKER + LENT_PER_WORKER
         self.mapped: mmap.mmap | None = None
-        self.lent: list[np.ndarray | None] = [None] * self.count  # (parent) the array lent from each slot
-        self.busy: set[int] = set()  # (parent) slots of the items in flight
+        self.lent: list[np.ndarray | None] = [None] * SLOTS_PER_WORKER  # (parent) the array lent from each slot
         self.unheld = 0  # (parent) a lent array's reference count when the consumer no longer holds it
 
     @classmethod
@@ -428,7 +428,7 @@ class _FrameSlots:
         except OSError:
             return None
         try:
-            os.ftruncate(fd, (ITEMS_PER_WORKER + LENT_PER_WORKER) * SLOT_BYTES)
+            os.ftruncate(fd, SLOTS_PER_WORKER * SLOT_BYTES)
         except OSError:
             os.close(fd)
             return None
@@ -444,7 +444,7 @@ class _FrameSlots:
 
     def _slot(self, slot: int, size: int) -> np.ndarray:
         if self.mapped is None:
-            self.mapped = mmap.mmap(self.fd, self.count * SLOT_BYTES)
+            self.mapped = mmap.mmap(self.fd, SLOTS_PER_WORKER * SLOT_BYTES)
         return np.frombuffer(self.mapped, dtype=np.uint8, count=size, offset=slot * SLOT_BYTES)
 
     def write(self, slot: int, frames: np.ndarray) -> bool:
@@ -465,23 +465,17 @@ class _FrameSlots:
         self.lent[slot] = None
         return False
 
-    def take(self) -> int | None:
-        """(In the parent.) A slot for the next item sent (neither in flight nor lent), or ``None`` (the pipe)."""
-        for slot in range(self.count):
-            if slot not in self.busy and not self._is_lent(slot):
-                self.busy.add(slot)
+    def take(self, in_flight) -> int | None:
+        """(In the parent.) A slot for the next item sent, neither ``in_flight`` nor lent; ``None``: the pipe."""
+        for slot in range(SLOTS_PER_WORKER):
+            if slot not in in_flight and not self._is_lent(slot):
                 return slot
         return None
 
-    def release(self, slot: int | None) -> None:
-        """(In the parent.) The item sent with ``slot`` came back without using it (an error, or the pipe)."""
-        self.busy.discard(slot)
-
     def receive(self, slot: int, shape) -> np.ndarray:
         """(In the parent.) The frames in ``slot``: lent (a view of the memory) or copied into a new array."""
-        self.busy.discard(slot)
         in_memory = self._slot(slot, int(np.prod(shape)))
-        if sum(self._is_lent(k) for k in range(self.count)) < LENT_PER_WORKER:
+        if sum(self._is_lent(k) for k in range(SLOTS_PER_WORKER)) < LENT_PER_WORKER:
             self.lent[slot] = in_memory.reshape(shape)
             # What the count is while only this object holds it, counted the way `_is_lent` counts.
             self.unheld = self._references(slot)
@@ -496,7 +490,7 @@ class _FrameSlots:
         # mapping object goes (and unmaps) with the last reference: this one, or the last lent array's.
         if self.fd >= 0:
             os.close(self.fd)
-        self.mapped, self.fd, self.lent, self.busy = None, -1, [None] * self.count, set()
+        self.mapped, self.fd, self.lent = None, -1, [None] * SLOTS_PER_WORKER
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -573,7 +567,7 @@ class _Worker:
         finally:
             child.close()
         self.in_flight: deque = deque()  # (key, source, spec, rng), in the order the worker handles them
-        self.slot_of: dict[int, int | None] = {}  # the memory file each item in flight was sent with
+        self.slot_of: dict[int, int | None] = {}  # the memory slot each item in flight was sent with
         self.started = time.monotonic()  # when the item at the head of in_flight was handed over (or reached)
 
     def send(self, job) -> None:
@@ -581,13 +575,8 @@ class _Worker:
             self.started = time.monotonic()
         self.in_flight.append(job)
         key, source, spec, rng = job
-        slot = self.slots.take() if self.slots is not None else None
-        try:
-            self.connection.send((key, _source_for_worker(source), spec, rng, slot))
-        except BaseException:
-            if self.slots is not None:
-                self.slots.release(slot)
-            raise
+        slot = self.slots.take(self.slot_of.values()) if self.slots is not None else None
+        self.connection.send((key, _source_for_worker(source), spec, rng, slot))
         self.slot_of[key] = slot
 
     def ask_to_stop(self) -> None:
@@ -819,9 +808,7 @@ class DecodePool:
     def _receive(self, worker: _Worker, results: dict, torch) -> None:
         kind, key, payload, (notes, cpu) = worker.connection.recv()
         self.worker_cpu_seconds += cpu
-        sent_with = worker.slot_of.pop(key, None)
-        if worker.slots is not None and (kind != "frames" or payload[1] is None):
-            worker.slots.release(sent_with)  # an error, or the clip came through the pipe
+        worker.slot_of.pop(key, None)  # the slot is free again (or, lent, once the consumer drops the clip)
         if kind == "frames":
             shape, slot = payload
             if slot is None:
