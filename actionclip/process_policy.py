@@ -45,16 +45,24 @@ def is_command_process(argv: list[str] | None = None) -> bool:
 # much freed memory instead of giving it back to the system.
 WORKER_MMAP_THRESHOLD = 32 << 20
 WORKER_TRIM_THRESHOLD = 128 << 20
+_kept_freed_memory: dict[int, bool] = {}  # process id -> what keep_freed_memory returned there
 
 
 def keep_freed_memory() -> bool:
     """Make glibc's allocator keep the memory a loop of same-sized allocations frees (a decoding worker: a clip's
-    frames, the decoder's buffers), so that the next item reuses it.
+    frames, the decoder's buffers), so that the next item reuses it. Once per process (a forked child sets it again).
 
     With glibc's defaults a long-running decoder gives freed memory back to the system and faults it in again one
     4 KB page at a time: about 800 page faults a 224-px clip in a worker process, where the same loop in a fresh
     process had almost none. Returns whether the settings took (``False`` off glibc; nothing is changed then).
     """
+    pid = os.getpid()
+    if pid not in _kept_freed_memory:
+        _kept_freed_memory[pid] = _set_worker_thresholds()
+    return _kept_freed_memory[pid]
+
+
+def _set_worker_thresholds() -> bool:
     try:
         import ctypes
 

@@ -157,7 +157,6 @@ class _ClipLoader:
         self.frame_template = frame_template
         self.frame_start_index = frame_start_index
         self.transform_on_device = bool(transform_on_device)
-        self._memory_kept_in: int | None = None  # the process whose allocator keep_freed_memory has set
 
     def load(self, record: VideoRecord, seed_sequence: np.random.SeedSequence) -> tuple[dict, int]:
         """``(clip fields, sample_seed)`` of ``record``, drawn from ``seed_sequence``: ``{"pixel_values": (T, C, H,
@@ -165,12 +164,10 @@ class _ClipLoader:
         ``"augmentation"`` (`ClipAugmentation`; ``frames`` is then its multi-scale crop)."""
         from ..input_engine import FrameFolder, read_clip
 
-        if self._memory_kept_in != os.getpid():
-            # A DataLoader worker decodes clip after clip: it keeps the memory it frees (the main process is the
-            # user's, and keeps its own settings).
-            self._memory_kept_in = os.getpid()
-            if get_worker_info() is not None:
-                keep_freed_memory()
+        if get_worker_info() is not None:
+            # A DataLoader worker decodes clip after clip: it keeps the memory it frees (once per process; the main
+            # process is the user's, and keeps its own settings).
+            keep_freed_memory()
         sampling_seq, augmentation_seq, prompt_seq = seed_sequence.spawn(3)
         rng = np.random.default_rng(sampling_seq)
         source = record.source
