@@ -150,14 +150,13 @@ class ActionCLIPProcessor(ProcessorMixin):
     @classmethod
     def from_dict(cls, processor_dict: dict, **kwargs):
         result = super().from_dict(processor_dict, **kwargs)
-        processor = result[0] if isinstance(result, tuple) else result
-        processor._saved_settings = {name: processor_dict[name] for name in MODEL_SETTINGS if name in processor_dict}
+        _keep_saved_settings(result[0] if isinstance(result, tuple) else result, processor_dict)
         return result
 
     @classmethod
     def from_args_and_dict(cls, args, processor_dict: dict, **kwargs):
         processor = super().from_args_and_dict(args, processor_dict, **kwargs)
-        processor._saved_settings = {name: processor_dict[name] for name in MODEL_SETTINGS if name in processor_dict}
+        _keep_saved_settings(processor, processor_dict)
         return processor
 
     @classmethod
@@ -377,6 +376,11 @@ class ActionCLIPProcessor(ProcessorMixin):
             height, width = decode_kwargs["size"]
             changes["size"] = {"height": int(height), "width": int(width)}
         return read_clip(item, replace(spec, **changes), rng)[0]
+
+
+def _keep_saved_settings(processor: ActionCLIPProcessor, processor_dict: dict) -> None:
+    """The model's settings a processor_config.json still holds a copy of (compared in `from_pretrained`)."""
+    processor._saved_settings = {name: processor_dict[name] for name in MODEL_SETTINGS if name in processor_dict}
 
 
 def _model_config(location, kwargs: dict):
