@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import InvalidDescriptionsError
+from .file_output import replaced_when_done
 
 CONTEXT_LENGTH = 77
 DEFAULT_GENERATION_PROMPT = "Describe what a person does in a video of the action '{}', in one sentence:"
@@ -78,10 +79,8 @@ def write_descriptions(path: str | os.PathLike, descriptions: Mapping[str, Seque
     """Write ``descriptions`` as JSON (atomically: a temporary file renamed); :func:`load_descriptions` reads it."""
     checked = check_descriptions(descriptions)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(checked, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    with replaced_when_done(path) as temporary:
+        temporary.write_text(json.dumps(checked, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 
 from .errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
+from .file_output import replaced_when_done
 from .localization import FrameSource, WindowGrid, make_window_grid, uses_cached_frames, window_embeddings
 from .video_files import VIDEO_EXTENSIONS, list_video_files
 
@@ -320,23 +320,15 @@ class VideoIndex:
 
     def save(self, path) -> None:
         """Write the index to ``path`` (one ``.npz`` file; written under a temporary name, then renamed)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as handle:
-                np.savez(
-                    handle,
-                    embeddings=self.embeddings,
-                    paths=np.array(self.paths, dtype=str) if self.paths else np.zeros(0, dtype="<U1"),
-                    spans=self.spans,
-                    files=np.array(json.dumps(self.files, sort_keys=True)),
-                    meta=np.array(json.dumps(self.meta, sort_keys=True)),
-                )
-            os.replace(temporary, path)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
+        with replaced_when_done(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(
+                handle,
+                embeddings=self.embeddings,
+                paths=np.array(self.paths, dtype=str) if self.paths else np.zeros(0, dtype="<U1"),
+                spans=self.spans,
+                files=np.array(json.dumps(self.files, sort_keys=True)),
+                meta=np.array(json.dumps(self.meta, sort_keys=True)),
+            )
 
     @classmethod
     def load(cls, path) -> VideoIndex:

@@ -328,6 +328,51 @@ def test_write_video_rejects_bad_frames_and_options(tmp_path, frames, kwargs, ma
         write_video(tmp_path / "bad.mp4", frames, **kwargs)
 
 
+def _frames_then(failure, good: int = 60):
+    """``good`` frames of 48x64 (more than the encoder holds back: some are in the file), then ``failure``: an
+    exception to raise or a frame to yield."""
+    yield from make_frames(good, 48, 64)
+    if isinstance(failure, BaseException):
+        raise failure
+    yield failure
+
+
+@pytest.mark.parametrize(
+    "failure,error",
+    [
+        (np.zeros((32, 32, 3), np.uint8), VideoWriteError),  # a frame of another size, mid-way
+        (np.zeros((48, 64), np.uint8), VideoWriteError),  # not RGB
+        (KeyboardInterrupt(), KeyboardInterrupt),  # the user stops it
+        (OSError("source gone"), OSError),  # the caller's frames fail
+    ],
+)
+def test_a_failed_write_leaves_no_file_and_keeps_the_one_that_was_there(tmp_path, failure, error):
+    target = tmp_path / "clip.mp4"
+    with pytest.raises(error):
+        write_video(tmp_path / "new.mp4", _frames_then(failure))
+    assert sorted(os.listdir(tmp_path)) == []  # neither the file nor its temporary
+    write_video(target, make_frames(4, 48, 64))
+    before = target.read_bytes()
+    with pytest.raises(error):
+        write_video(target, _frames_then(failure))
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4"] and target.read_bytes() == before
+    assert probe_video(target).num_frames == 4
+
+
+def test_a_written_file_appears_whole_with_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_video(tmp_path / "clip.mkv", make_frames(5, 48, 64))
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["clip.mkv"]
+    assert (tmp_path / "clip.mkv").stat().st_mode & 0o777 == 0o644
+    assert probe_video(tmp_path / "clip.mkv").num_frames == 5
+    with pytest.raises(VideoWriteError, match="cannot open .*absent"):
+        write_video(tmp_path / "absent" / "clip.mp4", make_frames(2))
+    assert os.listdir(tmp_path) == ["clip.mkv"]
+
+
 # -- bad inputs ------------------------------------------------------------------------------------------------
 
 

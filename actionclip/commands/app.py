@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ActionCLIPError, AppInputError, InvalidLabelsError, MissingAppDependencyError
+from ..file_output import replaced_when_done
 from ._common import int_at_least, positive_float
 
 logger = logging.getLogger(__name__)
@@ -269,10 +270,8 @@ class VideoClassifierApp:
             os.utime(path)  # recently used: not pruned
             return str(path)
         self._prune_frames()
-        handle, staging = tempfile.mkstemp(dir=self.frames_dir, prefix=".frame-", suffix=".png")
-        with os.fdopen(handle, "wb") as file:
-            Image.fromarray(frame).save(file, format="PNG")
-        os.replace(staging, path)
+        with replaced_when_done(path, make_parents=False) as staging:
+            Image.fromarray(frame).save(staging, format="PNG")
         return str(path)
 
     def _prune_frames(self) -> None:

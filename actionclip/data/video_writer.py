@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext, suppress
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import av
 import numpy as np
 
 from ..errors import VideoWriteError
+from ..file_output import replaced_when_done
 
 _CONTAINER_BY_SUFFIX = {
     ".mp4": "mp4",
@@ -123,7 +125,7 @@ def write_video(
                     f"cannot tell the container from the suffix of {str(path)!r}; pass container= "
                     f"(known suffixes: {', '.join(sorted(_CONTAINER_BY_SUFFIX))})"
                 )
-        target = str(path)
+        target = path
     elif hasattr(destination, "write"):
         if container is None:
             raise VideoWriteError("container= is required when the destination is a file object")
@@ -131,6 +133,20 @@ def write_video(
     else:
         raise VideoWriteError(f"destination must be a path or a writable binary file object, got {type(destination)}")
 
+    # Into a file: whole or not at all (a bad frame, an encoder error or an interrupt mid-way leaves no half-written
+    # file, and a file already at the destination as it was).
+    writing = replaced_when_done(target, make_parents=False) if isinstance(target, Path) else nullcontext(target)
+    with writing as where:
+        settings = dict(fps=fps, gop_size=gop_size, pix_fmt=pix_fmt, rotation=rotation, timestamps=timestamps)
+        _encode(str(where) if isinstance(where, Path) else where, destination, frames, encoder, container,
+                bit_rate=bit_rate, options=options, **settings)  # fmt: skip
+
+
+def _encode(
+    target, destination, frames, encoder: str, container: str, *, fps, gop_size, pix_fmt, rotation, timestamps,
+    bit_rate, options
+) -> None:  # fmt: skip
+    """`write_video`'s work once the destination is settled: ``target`` is a path or a file object."""
     iterator = iter(frames if not isinstance(frames, np.ndarray) or frames.ndim != 4 else list(frames))
     if isinstance(frames, np.ndarray) and frames.ndim != 4:
         raise VideoWriteError(f"frames must be uint8 (T, H, W, 3), got an array of shape {frames.shape}")
@@ -206,12 +222,12 @@ def write_video(
             raise VideoWriteError(f"{len(pts)} timestamps for {index} frames")
         for packet in stream.encode():
             output.mux(packet)
-    except VideoWriteError:
-        output.close()
+    except BaseException as error:  # a bad frame, the encoder, an interrupt: the output is closed either way
+        with suppress(Exception):
+            output.close()
+        if isinstance(error, av.FFmpegError):
+            raise VideoWriteError(f"the {encoder} encoder refused the settings: {error}") from None
         raise
-    except av.FFmpegError as error:
-        output.close()
-        raise VideoWriteError(f"the {encoder} encoder refused the settings: {error}") from None
     output.close()
 
 
