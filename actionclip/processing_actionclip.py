@@ -16,7 +16,7 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import cached_file
 
-from .errors import InvalidLabelsError, VideoInputError, VideoProcessingError
+from .errors import InvalidLabelsError, MissingProcessorError, VideoInputError, VideoProcessingError
 from .input_engine import ClipSpec, read_clip
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
 from .tokenizer import load_clip_tokenizer
@@ -191,25 +191,39 @@ class ActionCLIPProcessor(ProcessorMixin):
     @classmethod
     def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
         # transformers before 5.25.
-        subfolder = kwargs.pop("subfolder", "")
-        video_processor = ActionCLIPVideoProcessor.from_pretrained(
-            pretrained_model_name_or_path, subfolder=subfolder, **kwargs
-        )
-        tokenizer = CLIPTokenizer.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
-        return [video_processor, tokenizer]
+        loaded = cls._load_subprocessors(pretrained_model_name_or_path, ("video_processor", "tokenizer"), **kwargs)
+        return [loaded["video_processor"], loaded["tokenizer"]]
 
     @classmethod
     def _resolve_subprocessors(cls, pretrained_model_name_or_path, processor_dict: dict, **kwargs):
         # transformers 5.25 and later: the sub-processors go into ``processor_dict``; a video processor or tokenizer
-        # given by the caller is kept; the loading options are not settings of the processor.
+        # given by the caller is kept (and not loaded); the loading options are not settings of the processor.
         processor_dict = dict(processor_dict)
         given = {name: kwargs.pop(name) for name in ("video_processor", "tokenizer") if kwargs.get(name) is not None}
         kwargs.pop("return_unused_kwargs", None)
-        if len(given) < 2:
-            video_processor, tokenizer = cls._get_arguments_from_pretrained(pretrained_model_name_or_path, **kwargs)
-            given = {"video_processor": video_processor, "tokenizer": tokenizer, **given}
+        missing = [name for name in ("video_processor", "tokenizer") if name not in given]
+        processor_dict.update(cls._load_subprocessors(pretrained_model_name_or_path, missing, **kwargs))
         processor_dict.update(given)
         return processor_dict, {name: value for name, value in kwargs.items() if name not in _LOADING_OPTIONS}
+
+    @classmethod
+    def _load_subprocessors(cls, pretrained_model_name_or_path, names, **kwargs) -> dict:
+        """The sub-processors ``names`` (``"video_processor"``, ``"tokenizer"``) loaded from the saved folder."""
+        subfolder = kwargs.pop("subfolder", "")
+        classes = {"video_processor": ActionCLIPVideoProcessor, "tokenizer": CLIPTokenizer}
+        loaded = {
+            name: classes[name].from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+            for name in names
+        }
+        tokenizer = loaded.get("tokenizer")
+        if tokenizer is not None and tokenizer.vocab_size <= len(set(tokenizer.all_special_tokens)):
+            # transformers builds a tokenizer of its special tokens alone when the folder has no tokenizer files:
+            # every label would become unknown tokens and every score the same.
+            raise MissingProcessorError(
+                f"{str(pretrained_model_name_or_path)!r} has no tokenizer files (tokenizer.json, or vocab.json and "
+                "merges.txt): save the processor with its tokenizer, or pass tokenizer= to from_pretrained"
+            )
+        return loaded
 
     @property
     def num_templates(self) -> int:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from actionclip.data.video_writer import write_video
-from actionclip.errors import InvalidLabelsError, InvalidTemplateError, VideoDecodeError
+from actionclip.errors import InvalidLabelsError, InvalidTemplateError, MissingProcessorError, VideoDecodeError
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.prompts import PromptTemplater
 from actionclip.video_io import read_frames
@@ -217,6 +217,19 @@ def test_a_video_processor_given_to_from_pretrained_replaces_the_saved_one(tmp_p
     loaded = ActionCLIPProcessor.from_pretrained(tmp_path, video_processor=given, num_frames=6)
     assert loaded.video_processor is given and loaded.num_frames == 6
     assert ActionCLIPProcessor.from_pretrained(tmp_path).video_processor.crop_size.height == 64
+
+
+def test_a_tokenizer_given_to_from_pretrained_is_not_looked_for_in_the_folder(tmp_path):
+    processor = ActionCLIPProcessor.from_settings(image_size=64, num_frames=4)
+    processor.save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json"):
+        (tmp_path / name).unlink(missing_ok=True)
+    loaded = ActionCLIPProcessor.from_pretrained(tmp_path, tokenizer=processor.tokenizer)
+    assert loaded.tokenizer is processor.tokenizer and loaded.num_frames == 4
+    assert loaded.video_processor.to_dict() == processor.video_processor.to_dict()
+    # Without one, the missing files are an error (transformers would build a tokenizer of special tokens alone).
+    with pytest.raises(MissingProcessorError, match="no tokenizer files"):
+        ActionCLIPProcessor.from_pretrained(tmp_path)
 
 
 def test_auto_classes_load_the_saved_processor(tmp_path):
