@@ -204,6 +204,10 @@ def _encode(
             if pad:
                 frame = _pad_to_even(frame)
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if pix_fmt != "rgb24":
+                # Converted here on one thread: the encoder converts with FFmpeg's automatic thread count, whose
+                # slices gave different bytes from run to run for some small sizes on one machine (Intel Xeon).
+                video_frame = video_frame.reformat(format=pix_fmt, threads=1)
             if pts is not None:
                 if index >= len(pts):
                     raise VideoWriteError(f"more frames than timestamps ({len(pts)})")
@@ -225,6 +229,9 @@ def _encode(
     except BaseException as error:  # a bad frame, the encoder, an interrupt: the output is closed either way
         with suppress(Exception):
             output.close()
+        if isinstance(error, av.FFmpegError) and isinstance(error, OSError) and error.errno not in (None, 22):
+            # The output opens its file at the first packet: a missing folder or a full disk shows up here.
+            raise VideoWriteError(f"cannot write {destination!r}: {error}") from None
         if isinstance(error, av.FFmpegError):
             raise VideoWriteError(f"the {encoder} encoder refused the settings: {error}") from None
         raise
