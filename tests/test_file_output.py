@@ -44,3 +44,20 @@ def test_missing_folders_are_an_error_when_not_to_be_made(tmp_path):
         with replaced_when_done(tmp_path / "absent" / "file.txt", make_parents=False) as temporary:
             temporary.write_text("x")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_label_file_is_written_whole_or_not_at_all(tmp_path):
+    from actionclip.data.labels import read_label_file, write_label_csv
+
+    target = tmp_path / "labels.csv"
+    write_label_csv(target, ["tai chi", "surfing, big waves", 'say "hi"'])
+    assert read_label_file(target) == ["tai chi", "surfing, big waves", 'say "hi"']
+    before = target.read_bytes()
+
+    def names():
+        yield "juggling"
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_label_csv(target, names())
+    assert target.read_bytes() == before and os.listdir(tmp_path) == ["labels.csv"]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InvalidLabelsError
+from ..file_output import replaced_when_done
 from ..text_files import read_text_file
 
 LABELS_DIR = Path(__file__).resolve().with_name("label_lists")
@@ -117,10 +118,9 @@ def _check_names(names: Sequence[str], what: str) -> None:
 
 
 def write_label_csv(path: str | os.PathLike, names: Sequence[str]) -> Path:
-    """Write ``id,name`` rows; :func:`read_label_file` reads them back."""
+    """Write ``id,name`` rows (whole or not at all); :func:`read_label_file` reads them back."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with replaced_when_done(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["id", "name"])
         writer.writerows(enumerate(names))

@@ -30,7 +30,6 @@ function of its rendered frame alone, so encoding does not make the first frame 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -45,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidLabelsError, InvalidSyntheticConfigError
+from .labels import write_label_csv
 
 SPLITS = ("train", "val", "zeroshot")
 METADATA_FORMAT_VERSION = 1
@@ -570,8 +570,8 @@ def generate_synthetic_dataset(
     for split in SPLITS:
         lines = "".join(f"{path} {label}\n" for path, label in samples[split])
         (root / f"{split}.txt").write_text(lines, encoding="utf-8")
-    _write_labels_csv(root / "labels.csv", labels)
-    _write_labels_csv(root / "zeroshot_labels.csv", zeroshot_labels)
+    write_label_csv(root / "labels.csv", labels)
+    write_label_csv(root / "zeroshot_labels.csv", zeroshot_labels)
     metadata = {
         "format_version": METADATA_FORMAT_VERSION,
         "generator": "actionclip.data.synthetic",
@@ -654,13 +654,6 @@ def write_untrimmed_video(
     frames, segments = render_untrimmed(labels, config, **kwargs)
     write_video(destination, frames, fps=config.fps, codec="libx264", gop_size=1, options={"qp": str(config.qp)})
     return segments
-
-
-def _write_labels_csv(path: Path, names: Sequence[str]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["id", "name"])
-        writer.writerows(enumerate(names))
 
 
 __all__ = [
