@@ -370,7 +370,10 @@ def test_a_written_file_appears_whole_with_the_usual_permissions(tmp_path):
     assert probe_video(tmp_path / "clip.mkv").num_frames == 5
     with pytest.raises(VideoWriteError, match="cannot write .*absent.*No such file"):
         write_video(tmp_path / "absent" / "clip.mp4", make_frames(2))
-    assert os.listdir(tmp_path) == ["clip.mkv"]
+    (tmp_path / "folder.mp4").mkdir()
+    with pytest.raises(VideoWriteError, match="folder.mp4.*is a folder"):
+        write_video(tmp_path / "folder.mp4", make_frames(2))
+    assert sorted(os.listdir(tmp_path)) == ["clip.mkv", "folder.mp4"] and not os.listdir(tmp_path / "folder.mp4")
 
 
 @pytest.mark.parametrize("height,width", [(48, 64), (32, 64), (64, 80)])

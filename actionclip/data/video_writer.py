@@ -125,6 +125,8 @@ def write_video(
                     f"cannot tell the container from the suffix of {str(path)!r}; pass container= "
                     f"(known suffixes: {', '.join(sorted(_CONTAINER_BY_SUFFIX))})"
                 )
+        if path.is_dir():
+            raise VideoWriteError(f"cannot write {str(path)!r}: it is a folder")
         target = path
     elif hasattr(destination, "write"):
         if container is None:
