@@ -139,15 +139,37 @@ def write_video(
     # file, and a file already at the destination as it was).
     writing = replaced_when_done(target, make_parents=False) if isinstance(target, Path) else nullcontext(target)
     with writing as where:
-        settings = dict(fps=fps, gop_size=gop_size, pix_fmt=pix_fmt, rotation=rotation, timestamps=timestamps)
-        _encode(str(where) if isinstance(where, Path) else where, destination, frames, encoder, container,
-                bit_rate=bit_rate, options=options, **settings)  # fmt: skip
+        _encode(
+            str(where) if isinstance(where, Path) else where,
+            destination,
+            frames,
+            encoder,
+            container,
+            fps=fps,
+            gop_size=gop_size,
+            pix_fmt=pix_fmt,
+            rotation=rotation,
+            timestamps=timestamps,
+            bit_rate=bit_rate,
+            options=options,
+        )
 
 
 def _encode(
-    target, destination, frames, encoder: str, container: str, *, fps, gop_size, pix_fmt, rotation, timestamps,
-    bit_rate, options
-) -> None:  # fmt: skip
+    target,
+    destination,
+    frames,
+    encoder: str,
+    container: str,
+    *,
+    fps,
+    gop_size,
+    pix_fmt,
+    rotation,
+    timestamps,
+    bit_rate,
+    options,
+) -> None:
     """`write_video`'s work once the destination is settled: ``target`` is a path or a file object."""
     iterator = iter(frames if not isinstance(frames, np.ndarray) or frames.ndim != 4 else list(frames))
     if isinstance(frames, np.ndarray) and frames.ndim != 4:
@@ -231,10 +253,11 @@ def _encode(
     except BaseException as error:  # a bad frame, the encoder, an interrupt: the output is closed either way
         with suppress(Exception):
             output.close()
-        if isinstance(error, av.FFmpegError) and isinstance(error, OSError) and error.errno not in (None, 22):
-            # The output opens its file at the first packet: a missing folder or a full disk shows up here.
-            raise VideoWriteError(f"cannot write {destination!r}: {error}") from None
         if isinstance(error, av.FFmpegError):
+            if isinstance(error, OSError):
+                # The output opens its file at the first packet: a missing folder or a full disk shows up here
+                # (PyAV raises an invalid argument as a ValueError, not an OSError).
+                raise VideoWriteError(f"cannot write {destination!r}: {error}") from None
             raise VideoWriteError(f"the {encoder} encoder refused the settings: {error}") from None
         raise
     output.close()
