@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it: what users build (model, configuration, processors, pipeline, trainer,
 # samplers). Nothing is imported until a name is used.
 _PUBLIC_NAMES = {
-    "ACTIONCLIP_TEMPLATES": "configuration_actionclip",
+    "ACTIONCLIP_TEMPLATES": "prompts",
     "ActionCLIPConfig": "configuration_actionclip",
     "ActionCLIPLoss": "loss",
     "ActionCLIPForVideoClassification": "modeling_actionclip",
@@ -101,7 +101,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports these on first use
-    from .configuration_actionclip import ACTIONCLIP_TEMPLATES, ActionCLIPConfig  # noqa: F401
+    from .configuration_actionclip import ActionCLIPConfig  # noqa: F401
     from .loss import ActionCLIPLoss  # noqa: F401
     from .modeling_actionclip import (  # noqa: F401
         ActionCLIPForVideoClassification,
@@ -111,7 +111,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     )
     from .pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline  # noqa: F401
     from .processing_actionclip import ActionCLIPProcessor  # noqa: F401
-    from .prompts import PromptTemplater, normalize_label  # noqa: F401
+    from .prompts import ACTIONCLIP_TEMPLATES, PromptTemplater, normalize_label  # noqa: F401
     from .registration import register_with_transformers  # noqa: F401
     from .sampling import DenseSampler, MultiViewSampler, TSNSampler, UniformSampler, get_sampler  # noqa: F401
     from .training import ActionCLIPTrainer, ActionCLIPTrainingArguments  # noqa: F401

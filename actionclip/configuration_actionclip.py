@@ -5,26 +5,7 @@ from __future__ import annotations
 from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
 
 from .errors import InvalidConfigError
-
-# The 16 textual prompts of the paper, in the order of the authors' release (prefix, cloze and suffix forms).
-ACTIONCLIP_TEMPLATES: tuple[str, ...] = (
-    "a photo of action {}",
-    "a picture of action {}",
-    "Human action of {}",
-    "{}, an action",
-    "{} this is an action",
-    "{}, a video of action",
-    "Playing action of {}",
-    "{}",
-    "Playing a kind of action, {}",
-    "Doing a kind of action, {}",
-    "Look, the human is {}",
-    "Can you recognize the action of {}?",
-    "Video classification of {}",
-    "A video of {}",
-    "The man is {}",
-    "The woman is {}",
-)
+from .prompts import ACTIONCLIP_TEMPLATES
 
 # Post-network prompts by canonical name; the aliases are the spellings of the authors' configs.
 FUSION_TYPES: tuple[str, ...] = ("meanP", "conv1d", "lstm", "transf", "transf_cls")
@@ -332,4 +313,4 @@ class ActionCLIPConfig(PretrainedConfig):
         )
 
 
-__all__ = ["ACTIONCLIP_TEMPLATES", "ActionCLIPConfig", "FUSION_TYPES", "canonical_fusion_name"]
+__all__ = ["ActionCLIPConfig", "FUSION_TYPES", "canonical_fusion_name"]

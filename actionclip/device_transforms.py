@@ -14,7 +14,7 @@ The results equal the per-clip CPU transforms of `ActionCLIPVideoProcessor` with
 runs in float32 whatever the output dtype: bfloat16 keeps 8 significant bits, so resizing or jittering in it would
 alone move values by one or two 8-bit levels; only the last operation writes the output dtype.
 
-This module travels with the pipeline as remote code: it imports torch only.
+This module travels with the pipeline as remote code: it imports torch and `video_common` only.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+
+from .video_common import normalization_constants
 
 # Colour operations in the order of their factors in `pack_augmentations`' ``jitter_factors``.
 COLOR_OPERATIONS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")
@@ -198,14 +200,10 @@ def normalize_values(
 def _normalization(mean, std, rescale_factor, device: torch.device, dtype: torch.dtype):
     """``(scale, shift)`` ``(3, 1, 1)`` on ``device``: computed in float64 once per device and dtype (a copy to a GPU
     from ordinary host memory waits for the device's queue; later batches reuse them)."""
-    scale = torch.full((3,), 1.0 if rescale_factor is None else float(rescale_factor), dtype=torch.float64)
-    shift = torch.zeros(3, dtype=torch.float64)
-    if mean is not None and std is not None:
-        std64 = torch.as_tensor(std, dtype=torch.float64)
-        scale, shift = scale / std64, -torch.as_tensor(mean, dtype=torch.float64) / std64
+    scale, shift = normalization_constants(mean, std, rescale_factor)
     return (
-        scale.to(device=device, dtype=dtype).view(3, 1, 1),
-        shift.to(device=device, dtype=dtype).view(3, 1, 1),
+        torch.from_numpy(scale).to(device=device, dtype=dtype).view(3, 1, 1),
+        torch.from_numpy(shift).to(device=device, dtype=dtype).view(3, 1, 1),
     )
 
 

@@ -83,6 +83,11 @@ SLOTS_PER_WORKER = ITEMS_PER_WORKER + LENT_PER_WORKER
 # deadline normally fires long before.
 TIMEOUT_FACTOR = 2.0
 TIMEOUT_GRACE_S = 5.0
+# Frames per clip without a position table to limit them: refused above this, before any frame is allocated.
+MAX_NUM_FRAMES = 1024
+# What the classifiers' on_error="skip" skips: a video that cannot be decoded, is not a usable video, or cannot be
+# sampled as asked.
+SKIPPABLE_ERRORS = (VideoDecodeError, VideoInputError, SamplingError)
 
 
 @dataclass(frozen=True)
@@ -134,23 +139,21 @@ class ClipSpec:
         ``options`` set any other field (``num_clips``, ``num_crops``, ``timeout``, ...); ``crop=None`` keeps the
         resized frames whole, ``size=None`` and ``crop=None`` the decoded frames (for the training augmentation).
         """
-        settings = video_processor._options()
-        size, crop = settings["size"], settings["crop_size"]
+        return cls.for_evaluation(video_processor.evaluation_settings(), num_frames, **options)
+
+    @classmethod
+    def for_evaluation(cls, settings: dict, num_frames: int | None, **options) -> ClipSpec:
+        """The evaluation spec of a video processor's `ActionCLIPVideoProcessor.evaluation_settings` (plain data:
+        what an ONNX export records, read without torch); ``options`` as for :meth:`for_video_processor`."""
         values = {
             "num_frames": num_frames,
-            "size": (
-                None
-                if not settings["do_resize"]
-                else {"shortest_edge": size.shortest_edge}
-                if size.shortest_edge
-                else {"height": size.height, "width": size.width}
-            ),
-            "crop": (crop.height, crop.width)
+            "size": None if settings["size"] is None else dict(settings["size"]),
+            "crop": tuple(settings["crop_size"])
             if settings["do_center_crop"] or options.get("num_crops", 1) > 1
             else None,
             "resample": int(settings["resample"]),
             "resize_while_decoding": bool(settings["resize_while_decoding"]),
-            "max_shorter_side": video_processor.decode_max_shorter_side,
+            "max_shorter_side": int(settings["decode_max_shorter_side"]),
         }
         values.update(options)
         return cls(**values)
@@ -337,6 +340,19 @@ def prepare_clip(item, spec: ClipSpec, rng=None) -> np.ndarray:
         if not decodable or isinstance(item, FrameFolder):
             raise
         raise SamplingError(f"video {describe_source(item)}: {error}") from error
+
+
+def report_errors(prepared: Iterable, on_error: str) -> Iterator:
+    """Results of :meth:`DecodePool.imap` with the errors handled: raised, or (``on_error="skip"``, the typed input
+    errors of `SKIPPABLE_ERRORS` only) warned about as ``"skipped: <error>"`` and given as ``None``."""
+    for item_result in prepared:
+        if isinstance(item_result, BaseException):
+            if on_error == "raise" or not isinstance(item_result, SKIPPABLE_ERRORS):
+                raise item_result
+            warnings.warn(f"skipped: {item_result}", UserWarning, stacklevel=2)
+            yield None
+        else:
+            yield item_result
 
 
 # ---------------------------------------------------------------------- worker processes
@@ -664,19 +680,24 @@ class DecodePool:
             context.set_forkserver_preload([__name__])
         return context
 
-    def imap(self, jobs: Iterable, ahead: int | None = None, local=None) -> Iterator:
+    def imap(self, jobs: Iterable, ahead: int | None = None, local=None, tensors: bool = True) -> Iterator:
         """``jobs``: ``(item, spec, rng)`` triples (``rng`` an int seed or ``None``); a video source or a
         `FrameFolder` is decoded by a worker, frames in memory are resized and cropped here. Yields, in order, a uint8 tensor
-        ``(V, T, h, w, 3)`` per job, or the exception that job raised (typed: `VideoDecodeError`,
+        ``(V, T, h, w, 3)`` per job (a numpy array with ``tensors=False``: torch is not imported), or the exception
+        that job raised (typed: `VideoDecodeError`,
         `VideoInputError`, `SamplingError`, `DecodeWorkerDiedError`, ...). At most ``ahead`` jobs (default 2 per
         worker) are read from ``jobs`` before their results are taken. ``local(item, spec, rng)`` prepares the items
         that are not decoded (default :func:`clip_from_frames`); its result is yielded as it is."""
-        import torch
+        if tensors:
+            import torch
+        else:
+            torch = None
 
         def prepare_here(item, spec, rng):
             if local is not None and not is_decodable(item):
                 return local(item, spec, rng)
-            return torch.from_numpy(prepare_clip(item, spec, rng))
+            frames = prepare_clip(item, spec, rng)
+            return frames if torch is None else torch.from_numpy(frames)
 
         if self.num_workers == 0:
             for source, spec, rng in jobs:
@@ -720,7 +741,8 @@ class DecodePool:
             self.close()
 
     def _feed(self, jobs: Iterator, ahead: int, prepare_here, state: _FeedState, torch) -> None:
-        """The feeder thread: read jobs (at most ``ahead`` beyond what the caller took), dispatch, collect."""
+        """The feeder thread: read jobs (at most ``ahead`` beyond what the caller took), dispatch, collect. ``torch``:
+        the module, or None to give numpy arrays."""
         context = self._context()
         waiting: deque = deque()  # jobs read but not yet handed to a worker (or given back by a dead one)
         results: dict[int, object] = {}
@@ -812,10 +834,14 @@ class DecodePool:
         if kind == "frames":
             shape, slot = payload
             if slot is None:
-                frames = torch.empty(shape, dtype=torch.uint8)
-                _read_into(worker.connection.fileno(), memoryview(frames.numpy()).cast("B"))
+                frames = np.empty(shape, dtype=np.uint8) if torch is None else torch.empty(shape, dtype=torch.uint8)
+                _read_into(
+                    worker.connection.fileno(), memoryview(frames if torch is None else frames.numpy()).cast("B")
+                )
             else:
-                frames = torch.from_numpy(worker.slots.receive(slot, shape))
+                frames = worker.slots.receive(slot, shape)
+                if torch is not None:
+                    frames = torch.from_numpy(frames)
             results[key] = frames
         else:
             results[key] = payload
@@ -841,6 +867,8 @@ class DecodePool:
 
 
 __all__ = [
+    "MAX_NUM_FRAMES",
+    "SKIPPABLE_ERRORS",
     "ClipSpec",
     "DecodePool",
     "FrameFolder",
@@ -850,4 +878,5 @@ __all__ = [
     "frames_as_uint8",
     "prepare_clip",
     "read_clip",
+    "report_errors",
 ]

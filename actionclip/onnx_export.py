@@ -13,8 +13,10 @@ The graphs follow where the model can be cut:
 
 H and W are the model's image size (CLIP's position embeddings are not interpolated). Next to the graphs go the
 model's ``config.json``, the processor's files and ``onnx_export.json`` (graphs, their inputs and dtypes, opset,
-quantisation, the effective logit scale and the frame limit), so the directory describes itself and
-``pipeline("zero-shot-video-classification", model=directory)`` runs it (`actionclip.onnx_runtime`).
+quantisation, the effective logit scale, the frame limit, and what classifying needs without the model's code: the
+model's frame count and templates and the processor's evaluation transform, `evaluation_settings`), so the directory
+describes itself: ``pipeline("zero-shot-video-classification", model=directory)`` runs it, and so does
+`actionclip.onnx_runtime.OnnxZeroShotClassifier` with onnxruntime and numpy alone (no torch, no transformers).
 
 ``dtype="fp16"`` exports the frame encoder and the fusion in float16; the text encoder stays float32, by design:
 it runs once per label set (the pipeline caches the text embeddings), so halving it would save neither time per video
@@ -60,7 +62,8 @@ from .errors import OnnxExportError
 # export, so the command line and the runtime read these cheaply.
 EXPORT_METADATA_NAME = "onnx_export.json"
 EXPORT_FORMAT = "actionclip-onnx"
-EXPORT_FORMAT_VERSION = 1
+# 2: the model's num_frames and templates and the processor's evaluation settings, for a runtime without torch.
+EXPORT_FORMAT_VERSION = 2
 GRAPHS = ("text_encoder", "frame_encoder", "fusion")
 TEXT_ENCODER_FILE = "text_encoder.onnx"
 FRAME_ENCODER_FILE = "frame_encoder.onnx"
@@ -364,6 +367,9 @@ def _write_export(
         "image_size": size,
         "max_frames": frame_limit(model),
         "logit_scale": effective_scale,
+        "num_frames": int(config.num_frames),
+        "templates": list(config.templates),
+        "video_processing": processor.video_processor.evaluation_settings(),
         "graphs": {
             "text_encoder": {
                 "file": TEXT_ENCODER_FILE,

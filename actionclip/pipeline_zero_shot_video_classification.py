@@ -13,47 +13,41 @@ import threading
 import types
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.nn import functional as F
 from transformers.pipelines.base import Pipeline
 
-from .descriptions import check_descriptions, class_texts, description_prompts
 from .errors import (
     InvalidLabelsError,
-    InvalidTemplateError,
     MissingProcessorError,
-    NonFiniteScoresError,
     PipelineArgumentError,
-    SamplingError,
     VideoDecodeError,
     VideoInputError,
 )
 from .inference_backends import select_backend
-from .input_engine import ClipSpec, DecodePool, clip_from_frames, default_num_workers, prepare_clip
+from .input_engine import (
+    MAX_NUM_FRAMES,
+    ClipSpec,
+    DecodePool,
+    clip_from_frames,
+    default_num_workers,
+    prepare_clip,
+    report_errors,
+)
 from .model_kinds import CLIP, zero_shot_model_kind
 from .processing_actionclip import ActionCLIPProcessor
-from .prompts import PromptTemplater
+from .prompts import PromptTemplater, resolve_candidates
 from .sampling import average_view_scores
-from .scoring import (
-    description_averaged_embeddings,
-    embed_in_chunks,
-    template_averaged_embeddings,
-    template_ensemble_probs,
-)
+from .scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
 from .video_io import check_hwaccel
 
 TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
 ON_ERROR = ("raise", "skip")
-# What on_error="skip" skips: a video that cannot be decoded, is not a usable video, or cannot be sampled as asked.
-SKIPPABLE_ERRORS = (VideoDecodeError, VideoInputError, SamplingError)
 TEXT_CACHE_SIZE = 16
-# Frames per clip without a position table to limit them: refused above this, before any frame is allocated.
-MAX_NUM_FRAMES = 1024
 PROCESSOR_HINT = (
     "create one next to the weights with "
     "`ActionCLIPProcessor.from_model_config(ActionCLIPConfig.from_pretrained(d)).save_pretrained(d)` "
@@ -450,14 +444,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     @staticmethod
     def _report_errors(prepared, on_error: str):
         """Engine results -> model inputs: an error is raised, or (``on_error="skip"``, typed input errors only)
-        warned about and given as ``None``."""
-        for item_result in prepared:
-            if isinstance(item_result, BaseException):
-                if on_error == "raise" or not isinstance(item_result, SKIPPABLE_ERRORS):
-                    raise item_result
-                warnings.warn(f"skipped: {item_result}", UserWarning, stacklevel=2)
-                yield None
-            elif isinstance(item_result, dict):
+        warned about and given as ``None`` (`input_engine.report_errors`)."""
+        for item_result in report_errors(prepared, on_error):
+            if item_result is None or isinstance(item_result, dict):
                 yield item_result
             else:
                 yield {"frames": item_result, "num_views": int(item_result.shape[0])}
@@ -526,25 +515,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     # ------------------------------------------------------------------ text
 
     def _check_text(self, labels, templates) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
-        texts = None
-        if isinstance(labels, Mapping):  # {label: [description, ...]}: descriptions as extra prompts
-            descriptions = check_descriptions(labels, "candidate_labels")
-            labels = list(descriptions)
-            texts = class_texts(labels, descriptions)
-        if isinstance(labels, str):
-            labels = [label.strip() for label in labels.split(",")]
-        if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
-            raise InvalidLabelsError(f"candidate_labels must be a list of strings, got {type(labels).__name__}")
-        labels = list(labels)
-        if templates is None:
-            templates = list(self.model.config.templates)
-        elif isinstance(templates, (list, tuple)) and not templates:
-            raise InvalidTemplateError(
-                "hypothesis_template is an empty list: give at least one template containing '{}'"
-            )
-        templater = PromptTemplater(templates)
-        templater.normalize_labels(labels)  # empty, blank, non-string, duplicates -> InvalidLabelsError
-        return labels, templater, texts
+        return resolve_candidates(labels, templates, self.model.config.templates)
 
     def text_embeddings(
         self, labels: Sequence[str], templater: PromptTemplater, texts: Sequence[Sequence[str]] | None = None
@@ -562,16 +533,13 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 self._text_cache.move_to_end(key)
                 return self._text_cache[key]
         # In chunks (`embed_in_chunks`): memory does not grow with the number of labels.
-        if texts is None:
-            prompts = templater.build_prompts(labels)
-        else:
-            prompts = description_prompts(templater.templates, texts)
-        embeds = embed_in_chunks(
-            prompts, lambda chunk: self.processor(text=chunk, padding=True), self.backend.text_features
+        embeds = label_text_embeddings(
+            labels,
+            templater,
+            texts,
+            lambda chunk: self.processor(text=chunk, padding=True),
+            self.backend.text_features,
         )
-        if texts is not None:
-            counts = [len(group) for group in texts]
-            embeds = description_averaged_embeddings(embeds, counts, templater.num_templates).to(embeds.dtype)
         with self._text_cache_lock:
             self._text_cache[key] = embeds
             while len(self._text_cache) > TEXT_CACHE_SIZE:
@@ -648,22 +616,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         docstring. The one place where the pipeline turns embeddings into scores (localisation reuses it).
         """
         with torch.no_grad():
-            video_embeds = F.normalize(video_embeds, dim=-1)
-            scale = self.backend.scale(logit_scale)
-            if ensemble == "embedding":
-                class_embeds = F.normalize(
-                    template_averaged_embeddings(text_embeds, num_templates).to(video_embeds.dtype), dim=-1
-                )
-                probs = (scale * video_embeds @ class_embeds.t()).float().softmax(dim=-1)
-            else:
-                probs = template_ensemble_probs(scale * video_embeds @ text_embeds.t(), num_templates)
+            probs = label_scores(video_embeds, text_embeds, num_templates, self.backend.scale(logit_scale), ensemble)
         probs = probs.cpu()
-        if not bool(torch.isfinite(probs).all()):
-            # NaN scores would rank labels arbitrarily and print as invalid JSON: refuse, naming the model.
-            raise NonFiniteScoresError(
-                f"model {getattr(self.model, 'name_or_path', '') or type(self.model).__name__!r} produced NaN or "
-                "infinite scores: its weights are probably corrupt (check them for NaN), or its dtype overflows"
-            )
+        check_finite_scores(probs.numpy(), getattr(self.model, "name_or_path", "") or type(self.model).__name__)
         return probs
 
     def localize(self, video, candidate_labels=None, *, window: float = 4.0, stride: float = 1.0, **kwargs):
@@ -677,14 +632,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return localize(self, video, candidate_labels, window=window, stride=stride, **kwargs)
 
     def postprocess(self, model_outputs, top_k=None):
-        scores, labels = model_outputs["scores"], model_outputs["labels"]
-        # One conversion to Python floats (the float32 values): indexing the tensor per label cost about 3 ms a video
-        # for 400 labels, more than the model's share on a GPU.
-        values = scores.tolist() if hasattr(scores, "tolist") else [float(score) for score in scores]
-        order = sorted(range(len(labels)), key=lambda i: -values[i])
-        if top_k is not None:
-            order = order[:top_k]
-        return [{"label": labels[i], "score": values[i]} for i in order]
+        return rank_labels(model_outputs["scores"], model_outputs["labels"], top_k)
 
     # ------------------------------------------------------------------ saving
 

@@ -19,11 +19,10 @@ from transformers.utils import cached_file
 from .errors import InvalidLabelsError, MissingProcessorError, VideoInputError, VideoProcessingError
 from .input_engine import ClipSpec, read_clip
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
-from .tokenizer import load_clip_tokenizer
+from .tokenizer import CONTEXT_LENGTH, load_clip_tokenizer, warn_truncated
 from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor
 
-CONTEXT_LENGTH = 77
 # Settings the model's config owns; the processor reads them from it (`ActionCLIPProcessor.from_pretrained`).
 MODEL_SETTINGS = ("num_frames", "templates")
 # Keyword arguments of `from_pretrained` that say where and how to load, not what the processor is.
@@ -323,15 +322,7 @@ class ActionCLIPProcessor(ProcessorMixin):
             raise InvalidLabelsError(f"max_length={max_length!r}: must be an integer in [2, {CONTEXT_LENGTH}]")
         with self._tokenizer_lock:
             lengths = [len(ids) for ids in self.tokenizer(text, truncation=False, verbose=False)["input_ids"]]
-        too_long = [index for index, length in enumerate(lengths) if length > max_length]
-        if too_long:
-            shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
-            more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
-            warnings.warn(
-                f"{shown}{more} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
-                UserWarning,
-                stacklevel=3,
-            )
+        warn_truncated(lengths, max_length, stacklevel=3)
         with self._tokenizer_lock:
             encoded = self.tokenizer(
                 text, padding=padding, truncation=True, max_length=max_length, return_tensors="pt"

@@ -9,20 +9,39 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from .configuration_actionclip import ACTIONCLIP_TEMPLATES
+from .descriptions import check_descriptions, class_texts
 from .errors import InvalidLabelsError, InvalidTemplateError
 from .text_files import read_text_file
 
 PLACEHOLDER = "{}"
 
-# ACTIONCLIP_TEMPLATES (the paper's 16, in the original order, which fixes the evaluation rows) live with the
-# configuration, as the model's default prompts.
+# The 16 textual prompts of the paper, in the order of the authors' release (prefix, cloze and suffix forms), which
+# fixes the evaluation rows; the configuration's default `templates`. Here rather than with the configuration: the
+# ONNX runtime builds prompts without importing transformers.
+ACTIONCLIP_TEMPLATES: tuple[str, ...] = (
+    "a photo of action {}",
+    "a picture of action {}",
+    "Human action of {}",
+    "{}, an action",
+    "{} this is an action",
+    "{}, a video of action",
+    "Playing action of {}",
+    "{}",
+    "Playing a kind of action, {}",
+    "Doing a kind of action, {}",
+    "Look, the human is {}",
+    "Can you recognize the action of {}?",
+    "Video classification of {}",
+    "A video of {}",
+    "The man is {}",
+    "The woman is {}",
+)
 
 SINGLE_TEMPLATE: tuple[str, ...] = ("a video of a person {}.",)
 
@@ -271,6 +290,43 @@ class PromptTemplater:
         return self.format_prompts(labels, template_ids), template_ids
 
 
+def resolve_candidates(
+    candidate_labels, templates, default_templates: Sequence[str]
+) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
+    """What the zero-shot classifiers (the pipeline, the ONNX runtime) make of their text inputs, checked before any
+    video is decoded.
+
+    Args:
+        candidate_labels: a list of labels, a string of comma-separated labels, or ``{label: [description, ...]}``.
+        templates: what `load_templates` takes, or None for ``default_templates`` (the model's).
+
+    Returns:
+        ``(labels, templater, texts)``: ``texts`` is each label's name and descriptions (`descriptions.class_texts`)
+        when descriptions were given, else None.
+
+    Raises:
+        InvalidLabelsError, InvalidTemplateError, InvalidDescriptionsError: naming what is wrong.
+    """
+    texts = None
+    labels = candidate_labels
+    if isinstance(labels, Mapping):  # {label: [description, ...]}: descriptions as extra prompts
+        descriptions = check_descriptions(labels, "candidate_labels")
+        labels = list(descriptions)
+        texts = class_texts(labels, descriptions)
+    if isinstance(labels, str):
+        labels = [label.strip() for label in labels.split(",")]
+    if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
+        raise InvalidLabelsError(f"candidate_labels must be a list of strings, got {type(labels).__name__}")
+    labels = list(labels)
+    if templates is None:
+        templates = list(default_templates)
+    elif isinstance(templates, (list, tuple)) and not templates:
+        raise InvalidTemplateError("hypothesis_template is an empty list: give at least one template containing '{}'")
+    templater = PromptTemplater(templates)
+    templater.normalize_labels(labels)  # empty, blank, non-string, duplicates -> InvalidLabelsError
+    return labels, templater, texts
+
+
 __all__ = [
     "ACTIONCLIP_TEMPLATES",
     "DEFAULT_TEMPLATE_SET",
@@ -279,6 +335,7 @@ __all__ = [
     "PromptTemplater",
     "load_templates",
     "normalize_label",
+    "resolve_candidates",
     "same_text_key",
     "template_form",
     "validate_template",

@@ -1,13 +1,83 @@
-"""CLIP's tokenizer, shipped inside the package so it works with no Hub access."""
+"""CLIP's tokenizer, shipped inside the package so it works with no Hub access, and the same tokenizer through the
+`tokenizers` library alone (numpy ids; no transformers, no torch) for the ONNX runtime."""
 
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 TOKENIZER_DIR = Path(__file__).with_name("tokenizer_files")
+# CLIP's text context: prompts are truncated to it, the end-of-text token kept.
+CONTEXT_LENGTH = 77
 
 
 def load_clip_tokenizer(**kwargs):
     """Return a ``CLIPTokenizer`` built from the vocabulary shipped with this package (ids equal OpenAI CLIP's)."""
     from transformers import CLIPTokenizer
 
-    kwargs.setdefault("model_max_length", 77)
+    kwargs.setdefault("model_max_length", CONTEXT_LENGTH)
     return CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR), **kwargs)
+
+
+def warn_truncated(lengths: Sequence[int], max_length: int, stacklevel: int = 2) -> None:
+    """One `UserWarning` naming the texts (by index, with their token counts) longer than ``max_length`` tokens."""
+    too_long = [index for index, length in enumerate(lengths) if length > max_length]
+    if too_long:
+        shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
+        more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+        warnings.warn(
+            f"{shown}{more} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+class NumpyClipTokenizer:
+    """The ``tokenizer.json`` a `CLIPTokenizer` saved (its fast backend, which it runs itself), run with the
+    `tokenizers` library: the same ids and attention mask as the processor's tokenizer with ``padding=True`` (to
+    the longest text) and truncation to ``max_length`` (end-of-text kept, a warning naming the long texts), as int64
+    numpy arrays.
+
+    Args:
+        directory: a folder holding ``tokenizer.json`` and ``tokenizer_config.json`` (a saved processor's).
+        max_length: the text context (77).
+    """
+
+    def __init__(self, directory: str | os.PathLike, max_length: int = CONTEXT_LENGTH):
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        settings = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+        self.max_length = max_length
+        # Two copies: one that counts the full length of every text, one that truncates and pads (tokenizers keeps
+        # those settings in the object, so switching them per call would not be safe across threads).
+        self._counting = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._counting.no_truncation()
+        self._counting.no_padding()
+        self._encoding = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._encoding.enable_truncation(max_length)
+        pad_token = settings.get("pad_token") or settings.get("eos_token")
+        self._encoding.enable_padding(pad_id=self._encoding.token_to_id(pad_token), pad_token=pad_token)
+
+    def __call__(self, texts: Sequence[str], truncation: bool = True, verbose: bool = True) -> dict:
+        """``texts`` -> ``{"input_ids", "attention_mask"}`` int64 ``(N, L)``, L the longest text's length (at most
+        ``max_length``). ``truncation=False`` gives each text's full ids as lists, unpadded (as a `CLIPTokenizer`
+        does: what `descriptions.long_prompts` counts); ``verbose`` is accepted for that call and has no effect."""
+        texts = list(texts)
+        full = self._counting.encode_batch(texts)
+        if not truncation:
+            return {"input_ids": [encoding.ids for encoding in full]}
+        warn_truncated([len(encoding.ids) for encoding in full], self.max_length, 2)
+        encodings = self._encoding.encode_batch(texts)
+        return {
+            "input_ids": np.array([encoding.ids for encoding in encodings], dtype=np.int64),
+            "attention_mask": np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64),
+        }
+
+
+__all__ = ["CONTEXT_LENGTH", "NumpyClipTokenizer", "TOKENIZER_DIR", "load_clip_tokenizer", "warn_truncated"]

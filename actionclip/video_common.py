@@ -170,6 +170,31 @@ def output_size(target, stored_size, rotation) -> tuple[int, int]:
     return max(1, int(round(width * value / height))), value
 
 
+def normalization_constants(mean, std, rescale_factor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(scale, shift)`` float64 ``(3,)`` with ``(x * rescale_factor - mean) / std == x * scale + shift``;
+    ``mean`` / ``std`` None skip the normalisation and ``rescale_factor`` None the rescaling. Computed in float64 and
+    rounded once to the arithmetic's dtype by the caller, as the PyTorch (`device_transforms`) and numpy
+    (:func:`normalize_frames`) transforms both do."""
+    scale = np.full(3, 1.0 if rescale_factor is None else float(rescale_factor), dtype=np.float64)
+    shift = np.zeros(3, dtype=np.float64)
+    if mean is not None and std is not None:
+        std64 = np.asarray(std, dtype=np.float64)
+        scale, shift = scale / std64, -np.asarray(mean, dtype=np.float64) / std64
+    return scale, shift
+
+
+def normalize_frames(frames: np.ndarray, mean, std, rescale_factor) -> np.ndarray:
+    """uint8 ``(..., T, H, W, 3)`` -> float32 ``(..., T, 3, H, W)`` ``pixel_values`` with numpy: the evaluation
+    rescale and normalisation of `device_transforms.normalize_uint8_frames` (same float32 multiply-add), for a
+    runtime without torch (the ONNX export run with onnxruntime). The result is a channels-first view of
+    channels-last memory."""
+    scale, shift = normalization_constants(mean, std, rescale_factor)
+    values = frames.astype(np.float32)
+    values *= scale.astype(np.float32)
+    values += shift.astype(np.float32)
+    return np.moveaxis(values, -1, -3)
+
+
 def check_size_request(source, shorter_side, size, max_shorter_side=None):
     """Check a read's size options; returns the target ``("size", (h, w))``, ``("shortest_edge", n)``,
     ``("shorter_side", n)``, ``("max_shorter_side", n)`` or None (frames as stored). Every backend checks the

@@ -226,6 +226,36 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             sides += [side for side in (size.shortest_edge, size.height, size.width) if side]
         return 2 * max(sides)
 
+    def evaluation_settings(self) -> dict[str, Any]:
+        """The evaluation transform as plain (JSON) data: the resize target ``size`` (``{"shortest_edge": s}``,
+        ``{"height": h, "width": w}``, or None: no resize), ``crop_size`` ``[h, w]``, ``do_center_crop``, the Pillow
+        filter ``resample``, ``resize_while_decoding``, ``decode_max_shorter_side`` (pixels), and the normalisation
+        ``image_mean``, ``image_std`` and ``rescale_factor`` (None where off).
+
+        `input_engine.ClipSpec.for_evaluation` and `video_common.normalize_frames` take it; the ONNX export records
+        it, so that onnxruntime prepares videos as this processor does without importing torch.
+        """
+        options = self._options()
+        size, crop = options["size"], options["crop_size"]
+        if not options["do_resize"]:
+            target = None
+        elif size.shortest_edge:
+            target = {"shortest_edge": int(size.shortest_edge)}
+        else:
+            target = {"height": int(size.height), "width": int(size.width)}
+        normalize = bool(options["do_normalize"])
+        return {
+            "size": target,
+            "crop_size": [int(crop.height), int(crop.width)],
+            "do_center_crop": bool(options["do_center_crop"]),
+            "resample": int(options["resample"]),
+            "resize_while_decoding": bool(options["resize_while_decoding"]),
+            "decode_max_shorter_side": self.decode_max_shorter_side,
+            "image_mean": [float(value) for value in options["image_mean"]] if normalize else None,
+            "image_std": [float(value) for value in options["image_std"]] if normalize else None,
+            "rescale_factor": float(options["rescale_factor"]) if options["do_rescale"] else None,
+        }
+
     # ------------------------------------------------------------------ entry point
 
     def preprocess(

@@ -48,8 +48,8 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actionclip import ActionCLIPConfig, ActionCLIPModel  # noqa: E402
-from actionclip.configuration_actionclip import ACTIONCLIP_TEMPLATES  # noqa: E402
 from actionclip.data.labels import load_label_names  # noqa: E402
+from actionclip.prompts import ACTIONCLIP_TEMPLATES  # noqa: E402
 from actionclip.scoring import template_ensemble_probs  # noqa: E402
 from actionclip.tokenizer import load_clip_tokenizer  # noqa: E402
 
