@@ -1,25 +1,42 @@
-"""Run a directory written by `actionclip.onnx_export` with onnxruntime, behind the pipeline's backend interface.
+"""Run a directory written by `actionclip.onnx_export` with onnxruntime: behind the pipeline's backend interface,
+or on its own with numpy and no torch.
 
 `ActionCLIPOnnxModel.from_pretrained(directory)` loads the three graphs; the zero-shot pipeline uses it as its model
 (``pipeline("zero-shot-video-classification", model=directory)``) and calls it through the same four members as the
 PyTorch backend (`actionclip.inference_backends.TorchBackend`): ``text_features``, ``video_features``, ``scale`` and
 ``cache_key``, so pre-processing, scoring and the text-embedding cache are the pipeline's own.
 
-This module imports onnxruntime only when a directory is loaded.
+`OnnxZeroShotClassifier` classifies videos with an export and nothing of torch or transformers (what
+``actionclip classify --model EXPORT_DIR`` runs): decoding, sampling, resize and crop by `input_engine` (PyAV,
+Pillow, numpy), normalisation by `video_common.normalize_frames` with the settings the export recorded from the
+video processor, prompts by `prompts`, tokens by the saved tokenizer through the `tokenizers` library
+(`tokenizer.NumpyClipTokenizer`), scores by `scoring` on numpy arrays: the pipeline's pieces, so the scores are the
+pipeline's.
+
+This module imports onnxruntime only when a directory is loaded, and torch only where the pipeline hands it tensors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import warnings
+from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .errors import OnnxModelError
+from .errors import OnnxModelError, PipelineArgumentError
+from .input_engine import MAX_NUM_FRAMES, ClipSpec, DecodePool, default_num_workers, report_errors
 from .onnx_export import EXPORT_FORMAT, EXPORT_METADATA_NAME, GRAPHS
+from .prompts import resolve_candidates
+from .sampling import average_view_scores
+from .scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
+from .tokenizer import NumpyClipTokenizer
+from .video_common import normalize_frames
 
 _NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16}
 
@@ -38,7 +55,8 @@ class ActionCLIPOnnxModel:
 
     Args:
         directory: an export directory (``onnx_export.json``, the graphs, ``config.json``, processor files).
-        num_threads: onnxruntime's intra-op threads; default ``torch.get_num_threads()``, so one setting
+        num_threads: onnxruntime's intra-op threads; default ``torch.get_num_threads()`` where torch is loaded,
+            else ``OMP_NUM_THREADS`` or onnxruntime's own default (one per physical core, as torch's), so one setting
             (``OMP_NUM_THREADS``, ``torch.set_num_threads``) governs both backends.
     """
 
@@ -48,15 +66,11 @@ class ActionCLIPOnnxModel:
     def __init__(self, directory: str | os.PathLike, num_threads: int | None = None):
         import onnxruntime as ort
 
-        from .configuration_actionclip import ActionCLIPConfig
-
         directory = Path(directory)
         self.metadata = read_export_metadata(directory)
-        self.config = ActionCLIPConfig.from_pretrained(directory)
         self.name_or_path = str(directory)
-        self.device = torch.device("cpu")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = num_threads or torch.get_num_threads()
+        options.intra_op_num_threads = num_threads or _default_num_threads()
         options.inter_op_num_threads = 1
         self.sessions = {}
         for name in GRAPHS:
@@ -89,15 +103,32 @@ class ActionCLIPOnnxModel:
 
     # ------------------------------------------------------------------ what the pipeline reads of a model
 
+    @cached_property
+    def config(self):
+        """The model's `ActionCLIPConfig` (read on first use: it imports transformers)."""
+        from .configuration_actionclip import ActionCLIPConfig
+
+        return ActionCLIPConfig.from_pretrained(self.name_or_path)
+
     @property
-    def dtype(self) -> torch.dtype:
-        """The dtype of the video graphs (the pipeline's outputs are float32 either way)."""
+    def device(self):
+        import torch
+
+        return torch.device("cpu")
+
+    @property
+    def dtype(self):
+        """The torch dtype of the video graphs (the pipeline's outputs are float32 either way)."""
+        import torch
+
         return torch.float16 if self.metadata["dtype"] == "fp16" else torch.float32
 
     def eval(self) -> ActionCLIPOnnxModel:
         return self
 
     def to(self, device=None, *args, **kwargs) -> ActionCLIPOnnxModel:
+        import torch
+
         # pipeline() moves its model to the first GPU by default where there is one: say so rather than fail.
         if device is not None and torch.device(device).type != "cpu":
             warnings.warn(
@@ -114,16 +145,40 @@ class ActionCLIPOnnxModel:
     def cache_key(self) -> tuple:
         return ("onnx", self.name_or_path, id(self))
 
-    def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """``input_ids``, ``attention_mask`` (N, L) -> (N, D) projected text embeddings, float32, not normalised."""
+    def text_features(self, input_ids, attention_mask):
+        """``input_ids``, ``attention_mask`` tensors (N, L) -> (N, D) projected text embeddings, a float32 tensor, not
+        normalised."""
+        import torch
+
+        return torch.from_numpy(self.encode_text(input_ids, attention_mask))
+
+    def video_features(self, pixel_values):
+        """``pixel_values`` tensor (B, T, 3, H, W) -> (B, D) video embeddings after the visual prompts, a float32 tensor
+        (:meth:`encode_video`)."""
+        import torch
+
+        return torch.from_numpy(self.encode_video(pixel_values))
+
+    def scale(self, logit_scale: float | None = None):
+        """:meth:`scoring_scale` as a float32 tensor."""
+        import torch
+
+        return torch.tensor(self.scoring_scale(logit_scale), dtype=torch.float32)
+
+    # ------------------------------------------------------------------ the graphs on numpy arrays
+
+    def encode_text(self, input_ids, attention_mask) -> np.ndarray:
+        """``input_ids``, ``attention_mask`` (N, L) (arrays or tensors) -> (N, D) projected text embeddings, float32,
+        not normalised."""
         (features,) = self.sessions["text_encoder"].run(
             None,
             {"input_ids": _numpy(input_ids, np.int64), "attention_mask": _numpy(attention_mask, np.int64)},
         )
-        return torch.from_numpy(features).float()
+        return features.astype(np.float32, copy=False)
 
-    def video_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``pixel_values`` (B, T, 3, H, W) -> (B, D) video embeddings after the visual prompts, float32.
+    def encode_video(self, pixel_values) -> np.ndarray:
+        """``pixel_values`` (B, T, 3, H, W) (an array or a tensor) -> (B, D) video embeddings after the visual
+        prompts, float32.
 
         Raises:
             OnnxModelError: frames of another size than the exported one, or more frames than the model's limit.
@@ -134,20 +189,148 @@ class ActionCLIPOnnxModel:
         size = self.metadata["image_size"]
         if (height, width) != (size, size):
             raise OnnxModelError(f"the graphs were exported for {size}x{size} frames, got {height}x{width}")
-        limit = self.metadata["max_frames"]
-        if limit is not None and num_frames > limit:
-            raise OnnxModelError(f"got {num_frames} frames but this model's visual prompts take at most {limit}")
+        self.check_frame_count(num_frames)
         pixels = _numpy(pixel_values, self._frame_input_dtype)
         if not self._whole_clips:
             pixels = pixels.reshape(batch_size * num_frames, 3, height, width)
         (frame_embeds,) = self.sessions["frame_encoder"].run(None, {"pixel_values": pixels})
         frame_embeds = frame_embeds.reshape(batch_size, num_frames, -1).astype(self._fusion_input_dtype, copy=False)
         (video_embeds,) = self.sessions["fusion"].run(None, {"frame_embeds": frame_embeds})
-        return torch.from_numpy(video_embeds).float()
+        return video_embeds.astype(np.float32, copy=False)
 
-    def scale(self, logit_scale: float | None = None) -> torch.Tensor:
+    def check_frame_count(self, num_frames: int) -> None:
+        """Refuse clips longer than the model's frame limit (its position tables).
+
+        Raises:
+            OnnxModelError: naming the limit.
+        """
+        limit = self.metadata["max_frames"]
+        if limit is not None and num_frames > limit:
+            raise OnnxModelError(f"got {num_frames} frames but this model's visual prompts take at most {limit}")
+
+    def scoring_scale(self, logit_scale: float | None = None) -> float:
         """``logit_scale`` when given, else the model's scoring scale at export (``evaluation_scale()``)."""
-        return torch.tensor(self.metadata["logit_scale"] if logit_scale is None else logit_scale, dtype=torch.float32)
+        return float(self.metadata["logit_scale"] if logit_scale is None else logit_scale)
+
+
+class OnnxZeroShotClassifier:
+    """Zero-shot video classification with an export directory, on onnxruntime and numpy alone (no torch, no
+    transformers): the zero-shot pipeline's inputs, options and results for video files, with its pieces (see the
+    module docstring), so its scores equal the pipeline's on the same export or on the model it was exported from.
+
+    Args:
+        directory: a directory written by `actionclip.onnx_export.export_onnx` (format version 2 or later: it records
+            the frame count, templates and video processing this class needs).
+        num_threads: onnxruntime's intra-op threads (see `ActionCLIPOnnxModel`).
+
+    Raises:
+        OnnxModelError: not an export, or one written before its directory recorded the video processing.
+    """
+
+    def __init__(self, directory: str | os.PathLike, num_threads: int | None = None):
+        self.model = ActionCLIPOnnxModel.from_pretrained(directory, num_threads=num_threads)
+        missing = [key for key in ("num_frames", "templates", "video_processing") if key not in self.model.metadata]
+        if missing:
+            raise OnnxModelError(
+                f"export {str(directory)!r} does not record {', '.join(missing)} (it was written by an older version): "
+                "export the model again with `actionclip export MODEL OUT_DIR`"
+            )
+        self.tokenizer = NumpyClipTokenizer(directory)
+        self.video_processing = self.model.metadata["video_processing"]
+        self.name_or_path = self.model.name_or_path
+
+    def text_embeddings(self, labels: Sequence[str], templater, texts=None) -> np.ndarray:
+        """L2-normalised prompt embeddings ``(K * N, D)`` float32, template-major (`scoring.label_text_embeddings`)."""
+        return label_text_embeddings(labels, templater, texts, self.tokenizer, self.model.encode_text)
+
+    def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0) -> ClipSpec:
+        """What `input_engine` makes of each video: ``num_frames`` (default the model's) TSN frames per view, resized
+        and cropped as the exported processor does."""
+        num_frames = num_frames or self.model.metadata["num_frames"]
+        return ClipSpec.for_evaluation(
+            self.video_processing, num_frames, num_clips=num_clips, num_crops=num_crops, timeout=decode_timeout
+        )
+
+    def pixel_values(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 ``(..., T, S, S, 3)`` resized and cropped frames -> float32 ``(..., T, 3, S, S)`` ``pixel_values``."""
+        settings = self.video_processing
+        return normalize_frames(frames, settings["image_mean"], settings["image_std"], settings["rescale_factor"])
+
+    def iter_results(
+        self,
+        videos: Sequence,
+        candidate_labels,
+        *,
+        hypothesis_template=None,
+        top_k: int | None = None,
+        num_frames: int | None = None,
+        num_clips: int = 1,
+        num_crops: int = 1,
+        logit_scale: float | None = None,
+        ensemble: str = "probs",
+        batch_size: int = 1,
+        num_workers: int | None = None,
+        on_error: str = "raise",
+        decode_timeout: float = 30.0,
+    ) -> Iterator[list[dict] | None]:
+        """The ranked labels ``[{"label", "score"}, ...]`` of each video in ``videos`` (paths, URLs, bytes), in
+        order, while later videos decode in worker processes; ``None`` for a video skipped with ``on_error="skip"``.
+
+        Options as the zero-shot pipeline's. The labels and templates are checked, and the label set encoded, before
+        any video is decoded.
+
+        Raises:
+            InvalidLabelsError, InvalidTemplateError, InvalidDescriptionsError, PipelineArgumentError: bad options.
+            OnnxModelError: more frames than the model takes.
+            VideoDecodeError (and the other input errors): with ``on_error="raise"``.
+        """
+        if ensemble not in ("probs", "embedding"):
+            raise PipelineArgumentError(f"ensemble must be 'probs' or 'embedding', got {ensemble!r}")
+        if on_error not in ("raise", "skip"):
+            raise PipelineArgumentError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        spec = self.clip_spec(num_frames, num_clips, num_crops, decode_timeout)
+        self.model.check_frame_count(spec.num_frames)
+        if spec.num_frames > MAX_NUM_FRAMES:
+            raise PipelineArgumentError(
+                f"num_frames is {spec.num_frames}; at most {MAX_NUM_FRAMES} frames per clip are allowed"
+            )
+        labels, templater, texts = resolve_candidates(
+            candidate_labels, hypothesis_template, self.model.metadata["templates"]
+        )
+        text_embeds = self.text_embeddings(labels, templater, texts)
+        scale = self.model.scoring_scale(logit_scale)
+        videos = list(videos)
+        pool = DecodePool(0 if len(videos) == 1 else default_num_workers() if num_workers is None else num_workers)
+        jobs = ((video, spec, None) for video in videos)
+        # Closed with this generator: the workers end when the consumer stops.
+        with contextlib.closing(pool.imap(jobs, ahead=2 * batch_size, tensors=False)) as prepared:
+            batch: list = []
+            for frames in report_errors(prepared, on_error):
+                batch.append(frames)
+                if len(batch) == batch_size:
+                    yield from self._classify(
+                        batch, labels, text_embeds, templater.num_templates, scale, ensemble, top_k
+                    )
+                    batch = []
+            if batch:
+                yield from self._classify(batch, labels, text_embeds, templater.num_templates, scale, ensemble, top_k)
+
+    def _classify(self, batch, labels, text_embeds, num_templates, scale, ensemble, top_k):
+        """One batch of uint8 ``(V, T, S, S, 3)`` clips (``None`` for skipped videos) -> their ranked labels."""
+        present = [frames for frames in batch if frames is not None]
+        scores = iter(())
+        if present:
+            video_embeds = self.model.encode_video(self.pixel_values(np.concatenate(present)))
+            probs = label_scores(video_embeds, text_embeds, num_templates, scale, ensemble)
+            check_finite_scores(probs, self.name_or_path)
+            per_video, start = [], 0
+            for frames in present:
+                views = frames.shape[0]
+                per_video.append(average_view_scores(probs[start : start + views], views)[0])
+                start += views
+            scores = iter(per_video)
+        for frames in batch:
+            yield None if frames is None else rank_labels(next(scores), labels, top_k)
 
 
 def read_export_metadata(directory: str | os.PathLike) -> dict:
@@ -173,10 +356,19 @@ def read_export_metadata(directory: str | os.PathLike) -> dict:
     return metadata
 
 
-def _numpy(tensor, dtype) -> np.ndarray:
-    if isinstance(tensor, torch.Tensor):
-        tensor = tensor.detach().cpu().numpy()
-    return np.ascontiguousarray(tensor, dtype=dtype)
+def _numpy(values, dtype) -> np.ndarray:
+    if not isinstance(values, np.ndarray) and hasattr(values, "detach"):  # a torch tensor
+        values = values.detach().cpu().numpy()
+    return np.ascontiguousarray(values, dtype=dtype)
 
 
-__all__ = ["ActionCLIPOnnxModel", "is_onnx_export", "read_export_metadata"]
+def _default_num_threads() -> int:
+    """torch's intra-op threads where torch is loaded; otherwise ``OMP_NUM_THREADS``, or 0 (onnxruntime's default:
+    one per physical core, as torch's)."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 0
+
+
+__all__ = ["ActionCLIPOnnxModel", "OnnxZeroShotClassifier", "is_onnx_export", "read_export_metadata"]

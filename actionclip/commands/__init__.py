@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -82,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_progress_bars() -> None:
+    """transformers' and the Hub's progress bars off (stderr is for our progress bar and errors), without importing
+    transformers: a command that never needs it (``classify`` on an ONNX export) must not pay its import."""
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    hub = sys.modules.get("huggingface_hub.utils")
+    if transformers_logging is not None:
+        transformers_logging.disable_progress_bar()
+    elif hub is not None:
+        hub.disable_progress_bars()  # transformers reads it when it is imported
+    else:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when huggingface_hub is imported (by transformers)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input is one line on stderr and exit status 2, never a traceback."""
     from ..errors import ActionCLIPError
@@ -94,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         args.arguments = arguments
     elif arguments:
         parser.error(f"unrecognized arguments: {' '.join(arguments)}")  # what parse_args says
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # stderr is for our progress bar and errors
+    _quiet_progress_bars()
     try:
         return args.handler(args)
     except ActionCLIPError as error:  # CommandLineError included

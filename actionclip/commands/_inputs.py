@@ -82,12 +82,17 @@ def load_pipeline(model: str, device: str | None = None):
     except ActionCLIPError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CommandLineError(f"cannot load model {model!r}: {first_line}") from None
+        raise model_load_error(model, error) from None
     for warning in caught:
         if issubclass(warning.category, UserWarning):
             print(f"actionclip: warning: {short(warning.message)}", file=sys.stderr)
     return classifier
+
+
+def model_load_error(model: str, error: BaseException) -> CommandLineError:
+    """A loader's failure as one line naming the model."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return CommandLineError(f"cannot load model {model!r}: {first_line}")
 
 
 def check_model_path(model: str) -> None:

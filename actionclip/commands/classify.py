@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from ._common import add_label_arguments, positive_float, positive_int
-from ._inputs import check_model_path, find_videos, load_pipeline, read_labels, short
+from ._inputs import check_model_path, find_videos, load_pipeline, model_load_error, read_labels, short
 
 
 def register(subparsers) -> None:
@@ -70,15 +70,47 @@ def _classify_labels(args: argparse.Namespace, templates):
     if getattr(args, "descriptions", None) is None:
         return read_labels(args)
     from ..descriptions import load_descriptions, warn_long_descriptions
-    from ..tokenizer import load_clip_tokenizer
+    from ..onnx_runtime import is_onnx_export
+    from ..tokenizer import NumpyClipTokenizer, load_clip_tokenizer
 
     descriptions = load_descriptions(args.descriptions)
+    # An export's own tokenizer without transformers; the same vocabulary as the package's.
+    tokenizer = NumpyClipTokenizer(args.model) if is_onnx_export(args.model) else load_clip_tokenizer()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warn_long_descriptions(descriptions, load_clip_tokenizer(), templates or ("{}",))
+        warn_long_descriptions(descriptions, tokenizer, templates or ("{}",))
     for warning in caught:
         print(f"actionclip classify: warning: {short(warning.message)}", file=sys.stderr)
     return descriptions
+
+
+def load_classifier(model: str, device: str | None):
+    """What classifies with ``model``: an ONNX export runs on onnxruntime and numpy alone
+    (`onnx_runtime.OnnxZeroShotClassifier`: torch and transformers are never imported, so one video takes about a
+    second and a half instead of the import of torch; `benchmarks/startup.py`), anything else through the zero-shot
+    pipeline (`load_pipeline`). Both give ``iter_results(videos, candidate_labels=..., **options)``."""
+    check_model_path(model)
+    from ..onnx_runtime import is_onnx_export
+
+    if not is_onnx_export(model):
+        return load_pipeline(model, device)
+    from ..errors import ActionCLIPError
+    from ..onnx_runtime import OnnxZeroShotClassifier
+
+    if device is not None and not device.startswith("cpu"):
+        print(f"actionclip: warning: the ONNX backend runs on the CPU; device {device!r} is not used", file=sys.stderr)
+    try:
+        return OnnxZeroShotClassifier(model)
+    except ActionCLIPError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        KeyError,
+        ImportError,
+    ) as error:  # onnxruntime's, json's, a missing file
+        raise model_load_error(model, error) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(candidates, dict):
         labels = list(candidates)
     PromptTemplater(templates or DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading
-    classifier = load_pipeline(args.model, args.device)
+    classifier = load_classifier(args.model, args.device)
     options = dict(
         candidate_labels=candidates,
         hypothesis_template=templates,
