@@ -86,9 +86,9 @@ def _classify_labels(args: argparse.Namespace, templates):
 
 def load_classifier(model: str, device: str | None):
     """What classifies with ``model``: an ONNX export runs on onnxruntime and numpy alone
-    (`onnx_runtime.OnnxZeroShotClassifier`: torch and transformers are never imported, so one video takes about a
-    second and a half instead of the import of torch; `benchmarks/startup.py`), anything else through the zero-shot
-    pipeline (`load_pipeline`). Both give ``iter_results(videos, candidate_labels=..., **options)``."""
+    (`onnx_runtime.OnnxZeroShotClassifier`: torch and transformers are never imported, which is most of the time of
+    one short video through PyTorch; `benchmarks/startup.py`), anything else through the zero-shot pipeline
+    (`load_pipeline`). Both give ``iter_results(videos, candidate_labels=..., **options)``."""
     check_model_path(model)
     from ..onnx_runtime import is_onnx_export
 
