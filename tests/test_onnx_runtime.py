@@ -109,3 +109,16 @@ def test_descriptions_templates_and_embedding_ensemble_on_an_export_score_as_pyt
         num_frames=4,
     )
     assert_same_predictions(results[0]["predictions"], expected)
+
+
+def test_numpy_normalisation_equals_the_video_processor_bit_for_bit():
+    from actionclip.video_common import normalize_frames
+    from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor
+
+    video_processor = ActionCLIPVideoProcessor(crop_size=24, image_mean=[0.2, 0.5, 0.7], image_std=[0.3, 0.1, 0.25])
+    frames = np.random.default_rng(3).integers(0, 256, size=(2, 5, 24, 24, 3), dtype=np.uint8)
+    settings = video_processor.evaluation_settings()
+    got = normalize_frames(frames, settings["image_mean"], settings["image_std"], settings["rescale_factor"])
+    expected = video_processor.frames_to_pixel_values(torch.from_numpy(frames)).numpy()
+    assert got.shape == (2, 5, 3, 24, 24) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
