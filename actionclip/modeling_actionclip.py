@@ -15,15 +15,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import CLIPTextModel, CLIPVisionModel, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import InvalidLogitScaleError
+from .errors import InvalidLogitScaleError, WrongModelKindError
 from .loss import ActionCLIPLoss
+from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
+from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
     TemporalConv1d,
     TemporalTransformerCls,
@@ -110,6 +112,24 @@ def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
     if not torch.is_tensor(pixel_values) or pixel_values.ndim != 5:
         shape = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
         raise ValueError(f"pixel_values must have shape (batch, frames, channels, height, width), got {shape}")
+
+
+def _resolved_config(cls, pretrained_model_name_or_path, config, kwargs: dict) -> ActionCLIPConfig:
+    """The configuration `from_pretrained` builds the model with: ``config`` when it is one (the Auto classes pass
+    it), else the folder's with the keyword overrides (``id2label=...``) applied, read as transformers reads it."""
+    if isinstance(config, PretrainedConfig):
+        return config
+    resolved, _ = cls.config_class.from_pretrained(
+        config if config is not None else pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+    )
+    return resolved
+
+
+def _label_names(config: ActionCLIPConfig) -> list[str] | None:
+    """The class names of ``config.id2label`` by id, or None when they are transformers' placeholders (``LABEL_0``,
+    ``LABEL_1``, ...: what ``num_labels=N`` or no labels at all give)."""
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
 
 
 class ActionCLIPPreTrainedModel(PreTrainedModel):
@@ -561,6 +581,18 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         )
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModel`), refusing the folder of a closed-set
+        `ActionCLIPForVideoClassification`: it saves no text tower, which would otherwise start random.
+
+        Raises:
+            WrongModelKindError: a closed-set classifier's folder; the message says how to load it instead.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        check_not_closed_set(resolved, str(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+
+    @classmethod
     def from_clip(cls, clip_name_or_path, **kwargs) -> ActionCLIPModel:
         """Start from any CLIP checkpoint (a transformers `CLIPModel` directory or Hub id, or a loaded `CLIPModel`).
 
@@ -707,6 +739,45 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             hidden_states=vision_outputs.hidden_states,
             attentions=vision_outputs.attentions,
         )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModelForVideoClassification`, `pipeline("video-classification")`).
+
+        The folder of a closed-set classifier loads as saved. The folder of an `ActionCLIPModel` (open-set: no class
+        embeddings saved, a text tower instead) becomes the classifier of the labels named by ``id2label`` (a
+        keyword, or in ``config``), whose class embeddings the folder's text tower computes from the names under
+        the model's templates, as `from_actionclip` does; it then fine-tunes like any classifier.
+
+        Raises:
+            WrongModelKindError: an `ActionCLIPModel` folder without class names (``num_labels=N`` alone, or no
+                labels, gives transformers' placeholders ``LABEL_0``, ...): there is nothing to compute the class
+                embeddings from, and zeros or random ones would classify nothing.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        if not is_open_set(resolved):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        where = str(pretrained_model_name_or_path)
+        labels = _label_names(resolved)
+        if labels is None:
+            raise WrongModelKindError(
+                f"model {where!r} is a zero-shot ActionCLIPModel: a class is the text embedding of its name, and no "
+                f"class names were given ({resolved.num_labels} classes named LABEL_0, LABEL_1, ... by transformers). "
+                f"Name them: AutoModelForVideoClassification.from_pretrained({where!r}, id2label={{0: 'archery', "
+                "1: 'juggling balls'}) computes their embeddings with the folder's text tower (save that model for "
+                f"pipeline('video-classification')); or rank any labels with "
+                f"pipeline('zero-shot-video-classification', model={where!r})"
+            )
+        model_kwargs = {
+            key: value for key, value in kwargs.items() if key not in ("id2label", "label2id", "num_labels")
+        }
+        loaded = ActionCLIPModel.from_pretrained(
+            pretrained_model_name_or_path, *model_args, config=config, **model_kwargs
+        )
+        model, info = loaded if isinstance(loaded, tuple) else (loaded, None)
+        classifier = cls.from_actionclip(model, labels, load_clip_tokenizer())
+        classifier.config._name_or_path = model.config._name_or_path
+        return classifier if info is None else (classifier, info)
 
     @classmethod
     @torch.no_grad()
