@@ -152,7 +152,13 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "PostNormEncoderLayer"]
+    _no_split_modules = [
+        "CLIPEncoderLayer",
+        "CLIPTextEmbeddings",
+        "CLIPVisionEmbeddings",
+        "PreNormEncoderLayer",
+        "PostNormEncoderLayer",
+    ]
 
     @classmethod
     def is_custom_code(cls) -> bool:

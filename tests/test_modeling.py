@@ -194,8 +194,8 @@ def test_from_clip_loads_every_clip_weight_and_initialises_the_prompts(clip_chec
     if fusion == "transf":
         assert 0.015 < state["fusion.frame_position_embeddings.weight"].std().item() < 0.025
         assert torch.equal(state["fusion.layers.0.layer_norm1.weight"], torch.ones(64))
-        assert 0.015 < state["fusion.layers.0.mlp.fc1.weight"].std().item() < 0.025
-        assert torch.equal(state["fusion.layers.0.mlp.fc1.bias"], torch.zeros(256))
+        assert 0.015 < state["fusion.layers.0.mlp.linear1.weight"].std().item() < 0.025
+        assert torch.equal(state["fusion.layers.0.mlp.linear1.bias"], torch.zeros(256))
     if fusion == "transf_cls":
         assert 0.01 < state["fusion.pos_embed"].std().item() < 0.025
         assert torch.equal(state["fusion.norm.weight"], torch.ones(64))
@@ -244,7 +244,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         if checkpointing:  # transformers 5.25 renamed it (the old name warns); before, only the old name
             (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
         model(pixel_values=videos, input_ids=ids, labels=labels).loss.backward()
-        grads.append(model.fusion.layers[0].mlp.fc1.weight.grad.clone())
+        grads.append(model.fusion.layers[0].mlp.linear1.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
 
 
