@@ -132,6 +132,31 @@ def _label_names(config: ActionCLIPConfig) -> list[str] | None:
     return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
 
 
+def _train_fusion_with_adapters(model: nn.Module, configs: Mapping) -> None:
+    """Wrap the fusion in peft's `ModulesToSaveWrapper` (trained in full, saved with the adapter) for the adapters
+    being trained, unless the user's configuration already decided for it (named it in ``modules_to_save``, or
+    targeted its layers); see `ActionCLIPPreTrainedModel.peft_config`."""
+    fusion = getattr(model, "fusion", None)
+    if fusion is None or not any(True for _ in fusion.parameters()):
+        return  # meanP: nothing to train
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils import AuxiliaryTrainingWrapper, ModulesToSaveWrapper
+
+    if isinstance(fusion, AuxiliaryTrainingWrapper) or any(isinstance(m, BaseTunerLayer) for m in fusion.modules()):
+        return
+    for adapter_name, config in configs.items():
+        # A loaded adapter keeps what it was saved with; prompt learning has no modules to save.
+        if getattr(config, "inference_mode", True) or not hasattr(config, "modules_to_save"):
+            continue
+        config.modules_to_save = [*(config.modules_to_save or []), "fusion"]
+        if isinstance(fusion, ModulesToSaveWrapper):
+            fusion.update(adapter_name)
+        else:
+            fusion = ModulesToSaveWrapper(fusion, adapter_name)
+            model.fusion = fusion
+        fusion.set_adapter(adapter_name, inference_mode=False)
+
+
 class ActionCLIPPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading for ActionCLIP models.
 
@@ -159,6 +184,27 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
         "PreNormEncoderLayer",
         "PostNormEncoderLayer",
     ]
+
+    # peft gives a model no say in what `get_peft_model` trains besides the adapters: it freezes every other weight,
+    # then hands the adapters' configurations to the model as `model.peft_config`. That assignment is where the
+    # fusion joins what is trained, in full: it starts fresh on a CLIP checkpoint, and its layers are named apart
+    # from the towers' so that CLIP's LoRA targets (`q_proj`, `v_proj`, ...) leave it to this.
+    @property
+    def peft_config(self) -> dict:
+        """The peft adapters' configurations by name, once peft has wrapped this model."""
+        try:
+            return self.__dict__["_peft_configs"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no adapters (peft_config)") from None
+
+    @peft_config.setter
+    def peft_config(self, configs: dict) -> None:
+        self.__dict__["_peft_configs"] = configs
+        _train_fusion_with_adapters(self, configs)
+
+    @peft_config.deleter
+    def peft_config(self) -> None:
+        self.__dict__.pop("_peft_configs", None)
 
     @classmethod
     def is_custom_code(cls) -> bool:

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from tiny_models import save_tiny_model_dir
+from tiny_models import make_tiny_clip_dir, save_tiny_model_dir, token_ids
 from transformers import AutoModel, AutoModelForVideoClassification, pipeline
 from video_factory import write_test_video
 
@@ -98,3 +98,57 @@ def test_auto_model_refuses_a_closed_set_folder_whose_text_tower_was_not_saved(c
     assert isinstance(
         AutoModelForVideoClassification.from_pretrained(closed_set_dir), ActionCLIPForVideoClassification
     )
+
+
+# -- PEFT (issue 29, item 5)
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    """A model started from a CLIP checkpoint (fresh fusion), saved as a user does before adapting it."""
+    clip_dir = make_tiny_clip_dir(tmp_path_factory.mktemp("clip"))
+    folder = tmp_path_factory.mktemp("base")
+    torch.manual_seed(0)
+    ActionCLIPModel.from_clip(clip_dir, fusion="transf", num_frames=4, fusion_num_layers=2).save_pretrained(folder)
+    return folder
+
+
+def lora_batch():
+    generator = torch.Generator().manual_seed(2)
+    return {
+        "pixel_values": torch.randn(3, 4, 3, 32, 32, generator=generator),
+        "input_ids": token_ids(3, length=9, seed=4),
+        "labels": torch.tensor([0, 1, 2]),
+    }
+
+
+def lora_model_after_one_step(base_dir):
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(
+        ActionCLIPModel.from_pretrained(base_dir), LoraConfig(r=4, target_modules=["q_proj", "v_proj"])
+    )
+    before = {name: value.detach().clone() for name, value in model.named_parameters()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    model(**lora_batch()).loss.backward()
+    optimizer.step()
+    return model, before
+
+
+def test_lora_with_clip_target_names_adapts_the_towers_and_trains_the_fusion(base_dir):
+    model, before = lora_model_after_one_step(base_dir)
+    adapted = {name.split("base_model.model.", 1)[1].rsplit(".lora_A", 1)[0] for name in before if ".lora_A." in name}
+    towers = {
+        f"{tower}.encoder.layers.{i}.self_attn.{projection}"
+        for tower in ("text_model", "vision_model")
+        for i in range(2)
+        for projection in ("q_proj", "v_proj")
+    }
+    assert adapted == towers  # nothing in the fusion
+    changed = {name for name, value in model.named_parameters() if not torch.equal(value, before[name])}
+    fusion = {name for name, value in model.named_parameters() if ".fusion." in name and value.requires_grad}
+    assert fusion and fusion <= changed
+    assert any("self_attn.query_proj" in name for name in changed & fusion)
+    assert not any(".fusion." in name for name in changed - fusion)  # only the trained copy changes
+    assert changed - fusion and all(".lora_" in name for name in changed - fusion)
