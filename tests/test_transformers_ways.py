@@ -152,3 +152,16 @@ def test_lora_with_clip_target_names_adapts_the_towers_and_trains_the_fusion(bas
     assert any("self_attn.query_proj" in name for name in changed & fusion)
     assert not any(".fusion." in name for name in changed - fusion)  # only the trained copy changes
     assert changed - fusion and all(".lora_" in name for name in changed - fusion)
+
+
+def test_auto_peft_model_loads_a_saved_adapter_offline(base_dir, tmp_path, no_network):
+    from peft import AutoPeftModel
+
+    model, _ = lora_model_after_one_step(base_dir)
+    model.save_pretrained(tmp_path / "adapter")
+    loaded = AutoPeftModel.from_pretrained(tmp_path / "adapter")
+    assert isinstance(loaded.get_base_model(), ActionCLIPModel)
+    batch = lora_batch()
+    with torch.no_grad():
+        expected = model.eval()(**batch).logits_per_video
+        torch.testing.assert_close(loaded.eval()(**batch).logits_per_video, expected, rtol=0, atol=1e-6)
