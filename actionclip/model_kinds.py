@@ -49,8 +49,7 @@ def check_not_closed_set(config, where: str) -> None:
         raise WrongModelKindError(
             f"model {where!r} is a closed-set ActionCLIPForVideoClassification ({num_labels} fixed labels, no "
             "text tower saved), so it cannot rank other labels: for zero-shot labels use the ActionCLIPModel "
-            "directory it was made from; for its own labels load it with AutoModelForVideoClassification "
-            "(or run `actionclip eval` on it)"
+            "directory it was made from; for its own labels load it with AutoModelForVideoClassification"
         )
 
 
