@@ -49,6 +49,10 @@ def _cases(tmp_path, model_dir):
     (videos / "a.mp4").write_bytes(b"")
     negative = tmp_path / "negative.txt"
     negative.write_text("videos/a.mp4 -1\n")
+    a_list = tmp_path / "list.txt"  # a valid list: eval gets as far as loading the model and decoding
+    a_list.write_text("videos/a.mp4 0\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
     tiny = json.dumps({"text_config": TEXT, "vision_config": VISION, "projection_dim": 64, "fusion_num_layers": 1})
     cli = [sys.executable, "-m", "actionclip.cli"]
     training = [sys.executable, str(REPO_ROOT / "training_scripts" / "run_actionclip.py")]
@@ -85,9 +89,11 @@ def _cases(tmp_path, model_dir):
            tmp_path / "run2", "--use_cpu", "--report_to", "none", "--eval_strategy", "no"],
         "train: no model and no config": cli + ["train", "--train_path", videos, "--output_dir", tmp_path / "run3"],
         "eval: --num_workers -1": cli
-        + ["eval", "--model", model_dir, "--output_dir", tmp_path / "e1", "--eval_path", negative, "--num_workers", "-1"],
+        + ["eval", "--model", model_dir, "--output_dir", tmp_path / "e1", "--eval_path", a_list, "--class_names",
+           labels, "--num_workers", "-1"],
         "eval: --device without such a device": cli
-        + ["eval", "--model", model_dir, "--output-dir", tmp_path / "e2", "--eval-path", negative, "--device", _absent_device()],
+        + ["eval", "--model", model_dir, "--output-dir", tmp_path / "e2", "--eval-path", a_list, "--class-names",
+           labels, "--device", _absent_device()],
         "export: output not empty": cli + ["export", model_dir, videos],
         "classify: --num_frames 0": cli
         + ["classify", videos / "a.mp4", "--labels", "a,b", "--model", model_dir, "--num_frames", "0"],

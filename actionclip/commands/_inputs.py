@@ -138,11 +138,15 @@ def check_processor(model: str) -> None:
     config_path = folder / "config.json"
     if not config_path.is_file() or (folder / "processor_config.json").is_file():
         return
+    from ..model_kinds import CLOSED_SET_ARCHITECTURE, ZERO_SHOT
+
     try:
-        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        model_type, architectures = config.get("model_type"), config.get("architectures") or []
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return  # check_model_kind has said what is wrong with it
-    if model_type == "actionclip":  # a plain CLIP folder gets CLIP's processor on the fly
+        return  # check_model_kind says what is wrong with it
+    # A plain CLIP folder gets CLIP's processor on the fly; a closed-set one is refused for what it is.
+    if model_type == ZERO_SHOT and CLOSED_SET_ARCHITECTURE not in architectures:
         raise CommandLineError(
             f"model directory {model!r} has no processor (processor_config.json): write the default one beside the "
             f"weights with `actionclip add-processor {model}`"
