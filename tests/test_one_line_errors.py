@@ -16,10 +16,8 @@ from actionclip.processing_actionclip import ActionCLIPProcessor
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _checkpoint(tmp_path, name, edit):
-    from conftest import REFERENCE_DIR
-
-    checkpoint = torch.load(REFERENCE_DIR / "Transf.pt", weights_only=True)
+def _checkpoint(good, tmp_path, name, edit):
+    checkpoint = torch.load(good, weights_only=True)
     edit(checkpoint["model_state_dict"])
     path = tmp_path / f"{name}.pt"
     torch.save(checkpoint, path)
@@ -35,13 +33,43 @@ def model_dir(tmp_path_factory):
     return path
 
 
-def _cases(tmp_path, model_dir):
-    from conftest import REFERENCE_DIR
-
-    good = REFERENCE_DIR / "Transf.pt"
+def _unusable_paths(tmp_path):
+    """A regular file where a folder is wanted, and a path below it that no one can create (root included)."""
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
-    unwritable = a_file / "inside"  # below a regular file: no one can create it, root included
+    return a_file, a_file / "inside"
+
+
+def _convert_cases(tmp_path, reference_dir):
+    """Damaged authors' checkpoints and bad `convert` settings (they start from the authors' Transf.pt)."""
+    good = reference_dir / "Transf.pt"
+    a_file, unwritable = _unusable_paths(tmp_path)
+    cli = [sys.executable, "-m", "actionclip.cli"]
+
+    def drop(key):
+        return lambda state: state.pop(key)
+
+    def flat_conv(state):
+        state["visual.conv1.weight"] = state["visual.conv1.weight"].reshape(-1)
+
+    def no_rows(state):
+        state["visual.positional_embedding"] = state["visual.positional_embedding"][:0]
+
+    return {
+        "convert: no visual.positional_embedding": cli
+        + ["convert", _checkpoint(good, tmp_path, "nopos", drop("visual.positional_embedding")), tmp_path / "o1"],
+        "convert: 1-D conv1.weight": cli + ["convert", _checkpoint(good, tmp_path, "flat", flat_conv), tmp_path / "o2"],
+        "convert: 0-row positional table": cli
+        + ["convert", _checkpoint(good, tmp_path, "rows", no_rows), tmp_path / "o3"],
+        "convert: --num-frames 0": cli + ["convert", good, tmp_path / "o4", "--num-frames", "0"],
+        "convert: --num-frames 100": cli + ["convert", good, tmp_path / "o5", "--num-frames", "100"],
+        "convert: output is a file": cli + ["convert", good, a_file],
+        "convert: output unwritable": cli + ["convert", good, unwritable],
+    }  # fmt: skip
+
+
+def _cases(tmp_path, model_dir):
+    a_file, unwritable = _unusable_paths(tmp_path)
     template = tmp_path / "broken.md"
     template.write_text("{{ card_data }\n{% for x in %}\n")
     videos = tmp_path / "videos"
@@ -57,24 +85,7 @@ def _cases(tmp_path, model_dir):
     cli = [sys.executable, "-m", "actionclip.cli"]
     training = [sys.executable, str(REPO_ROOT / "training_scripts" / "run_actionclip.py")]
 
-    def drop(key):
-        return lambda state: state.pop(key)
-
-    def flat_conv(state):
-        state["visual.conv1.weight"] = state["visual.conv1.weight"].reshape(-1)
-
-    def no_rows(state):
-        state["visual.positional_embedding"] = state["visual.positional_embedding"][:0]
-
     return {
-        "convert: no visual.positional_embedding": cli
-        + ["convert", _checkpoint(tmp_path, "nopos", drop("visual.positional_embedding")), tmp_path / "o1"],
-        "convert: 1-D conv1.weight": cli + ["convert", _checkpoint(tmp_path, "flat", flat_conv), tmp_path / "o2"],
-        "convert: 0-row positional table": cli + ["convert", _checkpoint(tmp_path, "rows", no_rows), tmp_path / "o3"],
-        "convert: --num-frames 0": cli + ["convert", good, tmp_path / "o4", "--num-frames", "0"],
-        "convert: --num-frames 100": cli + ["convert", good, tmp_path / "o5", "--num-frames", "100"],
-        "convert: output is a file": cli + ["convert", good, a_file],
-        "convert: output unwritable": cli + ["convert", good, unwritable],
         "card: broken template": cli + ["card", model_dir, "--no-eval", "--template", template, "--stdout"],
         "card: unwritable --output": cli + ["card", model_dir, "--no-eval", "--output", unwritable / "README.md"],
         "card: --license 'not a license'": cli + ["card", model_dir, "--no-eval", "--license", "not a license", "--stdout"],
@@ -115,8 +126,15 @@ def _absent_device() -> str:
 
 
 def test_bad_input_to_every_program_is_one_line_and_exit_2(model_dir, tmp_path):
+    _assert_one_line_and_exit_2(_cases(tmp_path, model_dir), tmp_path)
+
+
+def test_damaged_authors_checkpoints_are_one_line_and_exit_2(tmp_path, reference_dir):
+    _assert_one_line_and_exit_2(_convert_cases(tmp_path, reference_dir), tmp_path)
+
+
+def _assert_one_line_and_exit_2(cases, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
-    cases = _cases(tmp_path, model_dir)
     running = {
         name: subprocess.Popen(
             [str(part) for part in command],
