@@ -124,7 +124,7 @@ def _folder_key(name: str) -> str:
     return name.replace("_", " ").strip().lower()
 
 
-def load_processor(processor):
+def _load_processor(processor):
     """``processor`` as an `ActionCLIPProcessor`: one as it is, or the one saved in a model folder (or Hub id).
 
     Raises:
@@ -169,7 +169,7 @@ class _ClipLoader:
         # The model's processor, when given, decides the frame size, the transform and the frame count: a dataset
         # built for a model then gives that model's inputs without repeating its settings.
         if processor is not None:
-            processor = load_processor(processor)
+            processor = _load_processor(processor)
             video_processor = video_processor or processor.video_processor
             if num_frames is None:
                 num_frames = processor.num_frames
