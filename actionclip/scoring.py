@@ -155,7 +155,7 @@ def check_finite_scores(scores: np.ndarray, model: str) -> None:
 
 
 def rank_labels(scores, labels: Sequence[str], top_k: int | None = None) -> list[dict]:
-    """One video's ``(N,)`` scores -> ``[{"label", "score"}, ...]`` best first (ties keep the label order), the
+    """One video's ``(N,)`` scores -> ``[{"score", "label"}, ...]`` best first (ties keep the label order), the
     ``top_k`` first when given."""
     # One conversion to Python floats (the float32 values): indexing a tensor per label cost about 3 ms a video for
     # 400 labels, more than the model's share on a GPU.
@@ -163,7 +163,7 @@ def rank_labels(scores, labels: Sequence[str], top_k: int | None = None) -> list
     order = sorted(range(len(labels)), key=lambda i: -values[i])
     if top_k is not None:
         order = order[:top_k]
-    return [{"label": labels[i], "score": values[i]} for i in order]
+    return [{"score": values[i], "label": labels[i]} for i in order]
 
 
 __all__ = [
