@@ -71,6 +71,11 @@ class VideoProcessingError(ActionCLIPError, ValueError):
     """An option of the video processor is unusable (an unknown backend, a probability outside [0, 1], ...)."""
 
 
+class ProcessorArgumentError(VideoProcessingError, TypeError):
+    """A keyword argument of `ActionCLIPProcessor`'s call is unknown, or has an unusable value (a padding or
+    tensor type the tokenizer does not know, texts of different lengths with ``padding=False`` and tensors)."""
+
+
 class PipelineArgumentError(ActionCLIPError, ValueError):
     """An option of the zero-shot pipeline is unusable (top_k, num_clips, ensemble, batch_size, ...)."""
 

@@ -567,7 +567,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         else:
             prompts = description_prompts(templater.templates, texts)
         embeds = embed_in_chunks(
-            prompts, lambda chunk: self.processor(text=chunk, padding=True), self.backend.text_features
+            prompts,
+            lambda chunk: self.processor(text=chunk, padding=True, truncation=True, return_tensors="pt"),
+            self.backend.text_features,
         )
         if texts is not None:
             counts = [len(group) for group in texts]
