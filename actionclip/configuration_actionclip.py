@@ -119,6 +119,18 @@ class ActionCLIPConfig(PretrainedConfig):
 
     model_type = "actionclip"
     sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+    # What transformers' `Trainer` leaves out of its predictions: every output but the class scores, so that
+    # `compute_metrics` gets `(num_videos, num_classes)` scores (`ActionCLIPOutput.class_scores`), never the per-batch
+    # video-by-prompt logits, whose width changes from batch to batch.
+    keys_to_ignore_at_inference = [
+        "logits_per_video",
+        "logits_per_text",
+        "video_embeds",
+        "text_embeds",
+        "frame_embeds",
+        "text_model_output",
+        "vision_model_output",
+    ]
 
     def __init__(
         self,

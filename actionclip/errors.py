@@ -89,6 +89,11 @@ class WrongModelKindError(ActionCLIPError, ValueError):
     zero-shot path (its text tower was not saved), or a model that is not ActionCLIP at all."""
 
 
+class ModelInputError(ActionCLIPError, ValueError):
+    """A model was called without an input it needs (no ``input_ids``: a batch from a collator that makes no
+    prompts), or with inputs that do not fit together."""
+
+
 class CheckpointConversionError(ActionCLIPError, ValueError):
     """A checkpoint cannot be mapped onto ActionCLIP (unknown keys, inconsistent shapes, unsafe pickle)."""
 

@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_model
 
 from actionclip import errors
 from actionclip.data.video_writer import write_video
@@ -144,3 +145,145 @@ def test_unknown_keyword_is_a_typed_error_naming_it(processor, video_file, call,
 
 
 # -- plain Trainer (issue 29, item 4)
+
+EVAL_TEMPLATES = ["a video of {}.", "{}, in a clip"]
+
+
+@pytest.fixture(scope="module")
+def three_classes(tmp_path_factory):
+    """3 classes (red, green, blue square moving left), 2 training and 2 validation clips each, 32x32, real H.264."""
+    from actionclip.data.synthetic import SyntheticActionConfig, generate_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("three_classes")
+    config = SyntheticActionConfig(
+        colors=("red", "green", "blue"),
+        shapes=("square",),
+        motions=("moving left",),
+        num_frames=8,
+        size=(32, 32),
+        videos_per_class=2,
+        val_videos_per_class=2,
+        zeroshot_videos_per_class=0,
+        zeroshot_fraction=0.0,
+    )
+    generate_synthetic_dataset(root, config)
+    return root
+
+
+def three_class_datasets(root, **options):
+    from actionclip.data.datasets import VideoClassificationDataset
+
+    labels = root / "labels.csv"
+    train = VideoClassificationDataset.from_folder(root / "train", labels, num_frames=4, image_size=32, **options)
+    val = VideoClassificationDataset.from_folder(root / "val", labels, num_frames=4, image_size=32, **options)
+    assert len(val.label_names) == 3 and len(val) == 6
+    return train, val
+
+
+def plain_arguments(output_dir, batch_size=2, **overrides):
+    from transformers import TrainingArguments
+
+    values = dict(
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        remove_unused_columns=False,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    values.update(overrides)
+    return TrainingArguments(str(output_dir), **values)
+
+
+def eval_model():
+    model = tiny_model(seed=1, num_frames=4, fusion_num_layers=1, templates=EVAL_TEMPLATES)
+    with torch.no_grad():
+        model.logit_scale.fill_(np.log(50.0))  # scores away from uniform, so a wrong scoring shows
+    return model
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_plain_trainer_evaluates_class_scores_like_actionclip_trainer(three_classes, tmp_path, batch_size):
+    """Batch sizes other than the 3 classes (4 gives a partial last batch): the predictions are (6, 3) class
+    scores, equal to ActionCLIPTrainer's, and so are the accuracies."""
+    from transformers import Trainer
+
+    from actionclip.data.collator import ActionCLIPCollator
+    from actionclip.evaluation.metrics import make_compute_metrics
+    from actionclip.training import ActionCLIPTrainer
+
+    train, val = three_class_datasets(three_classes)
+    model = eval_model()
+    collator = ActionCLIPCollator(val.label_names, templates=EVAL_TEMPLATES)
+    common = dict(
+        model=model,
+        args=plain_arguments(tmp_path, batch_size),
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=collator,
+        compute_metrics=make_compute_metrics(),
+    )
+    plain, ours = Trainer(**common), ActionCLIPTrainer(**common)
+    plain_scores, ours_scores = plain.predict(val).predictions, ours.predict(val).predictions
+    assert plain_scores.shape == ours_scores.shape == (6, 3)
+    np.testing.assert_allclose(plain_scores, ours_scores, atol=1e-5)
+    np.testing.assert_allclose(plain_scores.sum(axis=1), 1.0, atol=1e-5)
+    metrics, expected = plain.evaluate(), ours.evaluate()
+    names = {"eval_top1_accuracy", "eval_top3_accuracy", "eval_mean_class_accuracy"}
+    assert names == {key for key in metrics if key.endswith("accuracy")}
+    for name in names:
+        assert metrics[name] == pytest.approx(expected[name]), name
+
+
+def test_plain_trainer_with_the_default_collator_says_what_to_pass(three_classes, tmp_path):
+    from transformers import Trainer
+
+    train, val = three_class_datasets(three_classes)
+    trainer = Trainer(model=eval_model(), args=plain_arguments(tmp_path), train_dataset=train, eval_dataset=val)
+    with pytest.raises(errors.ModelInputError, match=r"data_collator=ActionCLIPCollator.*remove_unused_columns=False"):
+        trainer.evaluate()
+
+
+def test_plain_trainer_removing_unused_columns_says_what_to_pass(three_classes, tmp_path):
+    """transformers' default `remove_unused_columns=True` drops the uint8 frames of a dataset that transforms on
+    the device (the model's forward does not name them)."""
+    from transformers import Trainer
+
+    from actionclip.data.collator import ActionCLIPCollator
+
+    train, val = three_class_datasets(three_classes, transform_on_device=True)
+    trainer = Trainer(
+        model=eval_model(),
+        args=plain_arguments(tmp_path, remove_unused_columns=True),
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=ActionCLIPCollator(val.label_names, templates=EVAL_TEMPLATES),
+    )
+    with pytest.raises(errors.DatasetFormatError, match=r"remove_unused_columns=False"):
+        trainer.evaluate()
+
+
+def test_plain_trainer_without_the_label_set_prompts_says_what_to_pass(three_classes, tmp_path):
+    """A collator of the user's own that gives prompts but not the label set's: no class scores, and
+    compute_metrics says so instead of scoring video-by-prompt logits."""
+    from transformers import Trainer
+
+    from actionclip.data.collator import CLASS_PROMPT_KEYS, ActionCLIPCollator
+    from actionclip.evaluation.metrics import make_compute_metrics
+
+    train, val = three_class_datasets(three_classes)
+    collator = ActionCLIPCollator(val.label_names, templates=EVAL_TEMPLATES)
+
+    def prompts_only(features):
+        return {key: value for key, value in collator(features).items() if key not in CLASS_PROMPT_KEYS}
+
+    trainer = Trainer(
+        model=eval_model(),
+        args=plain_arguments(tmp_path),
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=prompts_only,
+        compute_metrics=make_compute_metrics(),
+    )
+    with pytest.raises(errors.EvaluationSetupError, match=r"ActionCLIPCollator"):
+        trainer.evaluate()
