@@ -47,7 +47,7 @@ def test_text_is_not_padded_unless_asked_as_clip_processor(processor):
 )
 def test_padding_keywords(processor, video_file, padding, max_length, length):
     options = {} if max_length is None else {"max_length": max_length}
-    out = processor(videos=video_file, text=TEXTS, padding=padding, **options)
+    out = processor(videos=video_file, text=TEXTS, padding=padding, truncation=True, **options)
     assert out["input_ids"].shape == (2, length)
     assert out["attention_mask"].sum(dim=1).tolist() == [3, 10]
 
@@ -74,7 +74,7 @@ def test_truncation_and_max_length(processor):
 
 @pytest.mark.parametrize("return_tensors", ["pt", "np", None])
 def test_return_tensors(processor, video_file, return_tensors):
-    out = processor(videos=video_file, text=TEXTS, padding=True, return_tensors=return_tensors)
+    out = processor(videos=video_file, text=TEXTS, padding=True, truncation=True, return_tensors=return_tensors)
     if return_tensors == "pt":
         assert isinstance(out["pixel_values"], torch.Tensor) and isinstance(out["input_ids"], torch.Tensor)
     elif return_tensors == "np":
