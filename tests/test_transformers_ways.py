@@ -221,7 +221,7 @@ def test_plain_trainer_evaluates_class_scores_like_actionclip_trainer(three_clas
         train_dataset=train,
         eval_dataset=val,
         data_collator=collator,
-        compute_metrics=make_compute_metrics(),
+        compute_metrics=make_compute_metrics(ks=(1, 3)),
     )
     plain, ours = Trainer(**common), ActionCLIPTrainer(**common)
     plain_scores, ours_scores = plain.predict(val).predictions, ours.predict(val).predictions

@@ -60,14 +60,13 @@ _NO_SCORES = (
 def _first_array(value, name: str) -> np.ndarray:
     # Models that return extra outputs (embeddings, hidden states) make the Trainer hand over a tuple whose
     # first element is the logits; lists are taken as array data.
+    hint = _NO_SCORES if name == "predictions" else ""
     while isinstance(value, tuple):
         if not value:
-            raise EvaluationSetupError(
-                f"eval_pred.{name} is an empty tuple: the Trainer produced no {name}{_NO_SCORES}"
-            )
+            raise EvaluationSetupError(f"eval_pred.{name} is an empty tuple: the Trainer produced no {name}{hint}")
         value = value[0]
     if value is None:
-        raise EvaluationSetupError(f"eval_pred.{name} is None: the Trainer produced no {name}{_NO_SCORES}")
+        raise EvaluationSetupError(f"eval_pred.{name} is None: the Trainer produced no {name}{hint}")
     if hasattr(value, "detach"):
         value = value.detach().float().cpu().numpy()
     return np.asarray(value)
