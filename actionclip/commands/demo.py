@@ -8,7 +8,9 @@
    cannot see frame order. The text tower stays at its random initialisation (see ``DemoProfile.freeze_text``).
 3. Evaluate both (:mod:`actionclip.evaluation.runner`): closed-set on the validation videos, zero-shot on the
    held-out compositions, and the accuracy of telling the two members of each order-only pair apart.
-4. Classify one held-out video through the zero-shot pipeline, write a model card and the confusion matrices.
+4. Classify one held-out video through the zero-shot pipeline, write the model cards (their config records what
+   they were trained on: synthetic videos, not for real ones), the confusion matrices and the output folder's README;
+   the temporal model's weights before training are saved too, as the zero-shot end of WiSE-FT.
 5. Print a short report with the chance levels and the checks the demo exists to show: closed-set accuracy far
    above chance, the temporal prompt above ``meanP`` on the order-only pairs while ``meanP`` stays near 50%, and
    zero-shot accuracy above chance.
