@@ -79,6 +79,11 @@ class MissingProcessorError(ActionCLIPError, FileNotFoundError):
     """The model directory has no ``ActionCLIPProcessor`` (``processor_config.json`` and tokenizer files)."""
 
 
+class HubUnreachableError(ActionCLIPError, OSError):
+    """A Hub id was given, the Hugging Face Hub is out of reach (``HF_HUB_OFFLINE``, no connection) and the local cache
+    does not hold that checkpoint: the message says how to pass a local folder instead."""
+
+
 class WrongModelKindError(ActionCLIPError):
     """A model of another kind than the code needs: a closed-set `ActionCLIPForVideoClassification` given to the
     zero-shot path or to `AutoModel` (its text tower was not saved), an `ActionCLIPModel` asked for as a closed-set

@@ -8,6 +8,7 @@ video-text model, and the closed-set classifier.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import InvalidLogitScaleError, WrongModelKindError
+from .errors import HubUnreachableError, InvalidLogitScaleError, WrongModelKindError
 from .loss import ActionCLIPLoss
 from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
@@ -668,15 +669,29 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         else:
             name = clip_name_or_path
             load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
-            clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
-            if clip_config.model_type != "clip":
-                raise ValueError(
-                    f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+            unreachable = None
+            if not load_kwargs.get("local_files_only"):
+                unreachable = hub_unreachable(clip_name_or_path)
+                if unreachable:  # the cache may hold it; transformers would retry the Hub for half a minute first
+                    load_kwargs["local_files_only"] = True
+            try:
+                clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
+                if clip_config.model_type != "clip":
+                    raise ValueError(
+                        f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+                    )
+                config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
+                model, info = cls.from_pretrained(
+                    clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
                 )
-            config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
-            model, info = cls.from_pretrained(
-                clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
-            )
+            except OSError:
+                if not unreachable:
+                    raise
+                raise HubUnreachableError(
+                    f"{name!r} is not a local folder, the Hugging Face Hub is out of reach ({unreachable}) and the "
+                    f"local cache does not hold it: download it where the Hub is reachable (`hf download {name} "
+                    f"--local-dir DIR`) and pass that folder, ActionCLIPModel.from_clip(DIR)"
+                ) from None
         allowed_missing = ("fusion.", "temporal_embedding")
         missing = [key for key in info["missing_keys"] if not key.startswith(allowed_missing)]
         unexpected = [key for key in info["unexpected_keys"] if not key.endswith("position_ids")]
@@ -724,6 +739,31 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             ),
             batch_size,
         )
+
+
+HUB_PROBE_TIMEOUT = 3.0  # seconds the Hub has to answer before it counts as out of reach
+
+
+def hub_unreachable(name_or_path: str) -> str | None:
+    """Why the Hugging Face Hub cannot serve the Hub id ``name_or_path`` (offline mode, no answer), or None: it
+    answered, or ``name_or_path`` is a local folder or no Hub id. Asks once, within `HUB_PROBE_TIMEOUT`; transformers'
+    own requests retry for about half a minute before failing."""
+    from huggingface_hub import constants, get_session
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if os.path.isdir(name_or_path):
+        return None
+    try:
+        validate_repo_id(str(name_or_path))
+    except HFValidationError:
+        return None  # a path that does not exist: transformers says so without the network
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT)
+    except Exception as error:  # the HTTP client's transport errors (its module differs between versions)
+        return f"{constants.ENDPOINT} did not answer: {' '.join(str(error).split())}"
+    return None
 
 
 _HUB_KWARGS = {

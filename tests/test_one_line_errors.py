@@ -77,6 +77,10 @@ def _cases(tmp_path, model_dir):
     (videos / "a.mp4").write_bytes(b"")
     negative = tmp_path / "negative.txt"
     negative.write_text("videos/a.mp4 -1\n")
+    a_list = tmp_path / "list.txt"  # a valid list: eval gets as far as loading the model and decoding
+    a_list.write_text("videos/a.mp4 0\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
     tiny = json.dumps({"text_config": TEXT, "vision_config": VISION, "projection_dim": 64, "fusion_num_layers": 1})
     cli = [sys.executable, "-m", "actionclip.cli"]
     training = [sys.executable, str(REPO_ROOT / "training_scripts" / "run_actionclip.py")]
@@ -95,7 +99,30 @@ def _cases(tmp_path, model_dir):
         + ["train", "--dataset_format", "list", "--train_path", negative, "--config_overrides", tiny, "--output_dir",
            tmp_path / "run2", "--use_cpu", "--report_to", "none", "--eval_strategy", "no"],
         "train: no model and no config": cli + ["train", "--train_path", videos, "--output_dir", tmp_path / "run3"],
+        "eval: --num_workers -1": cli
+        + ["eval", "--model", model_dir, "--output_dir", tmp_path / "e1", "--eval_path", a_list, "--class_names",
+           labels, "--num_workers", "-1"],
+        "eval: --device without such a device": cli
+        + ["eval", "--model", model_dir, "--output-dir", tmp_path / "e2", "--eval-path", a_list, "--class-names",
+           labels, "--device", _absent_device()],
+        "export: output not empty": cli + ["export", model_dir, videos],
+        "classify: --num_frames 0": cli
+        + ["classify", videos / "a.mp4", "--labels", "a,b", "--model", model_dir, "--num_frames", "0"],
     }  # fmt: skip
+
+
+# What the one line says, where the case is about the message.
+MESSAGES = {
+    "eval: --num_workers -1": "argument --num-workers: '-1' must be at least 0",
+    "eval: --device without such a device": "actionclip eval: error: --device",
+    "export: output not empty": "is not empty: choose a new directory or pass --overwrite",
+    "classify: --num_frames 0": "argument --num-frames: '0' must be at least 1",  # the spelling --help shows
+}
+
+
+def _absent_device() -> str:
+    """A device this machine does not have: ``cuda`` without a GPU, else the ordinal past the last GPU."""
+    return f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
 
 
 def test_bad_input_to_every_program_is_one_line_and_exit_2(model_dir, tmp_path):
@@ -126,4 +153,6 @@ def _assert_one_line_and_exit_2(cases, tmp_path):
         lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
         if process.returncode != 2 or "Traceback" in stderr or len(lines) != 1 or "error:" not in lines[0]:
             failures.append(f"{name}: exit {process.returncode}\n{stderr[-1500:]}")
+        elif MESSAGES.get(name, "") not in lines[0]:
+            failures.append(f"{name}: {lines[0]!r} does not say {MESSAGES[name]!r}")
     assert not failures, "\n\n".join(failures)

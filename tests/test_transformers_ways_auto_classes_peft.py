@@ -1,4 +1,4 @@
-"""The ways a transformers user writes code work on ActionCLIP folders: Auto classes, pipelines, peft."""
+"""The ways a transformers user writes code work on ActionCLIP folders (issue 29): closed-set Auto classes, peft."""
 
 import pytest
 import torch
