@@ -122,10 +122,25 @@ class ActionCLIPConfig(PretrainedConfig):
             Standard deviation of the normal initialisation of the fusion's linear, embedding and position weights.
         initializer_factor (`float`, defaults to 1.0):
             Scale of CLIP's own initialisation (as in `CLIPConfig`).
+        training_data (`str`, *optional*):
+            What the weights were trained on, in a sentence or two, and what that makes them unfit for; shown by
+            `actionclip info` and in model cards. `None` when not recorded.
     """
 
     model_type = "actionclip"
     sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+    # What transformers' `Trainer` leaves out of its predictions: every output but the class scores, so that
+    # `compute_metrics` gets `(num_videos, num_classes)` scores (`ActionCLIPOutput.class_scores`), never the per-batch
+    # video-by-prompt logits, whose width changes from batch to batch.
+    keys_to_ignore_at_inference = [
+        "logits_per_video",
+        "logits_per_text",
+        "video_embeds",
+        "text_embeds",
+        "frame_embeds",
+        "text_model_output",
+        "vision_model_output",
+    ]
 
     def __init__(
         self,
@@ -152,6 +167,7 @@ class ActionCLIPConfig(PretrainedConfig):
         templates: list[str] | tuple[str, ...] | None = None,
         initializer_range: float = 0.02,
         initializer_factor: float = 1.0,
+        training_data: str | None = None,
         **kwargs,
     ):
         if isinstance(text_config, CLIPTextConfig):
@@ -191,6 +207,7 @@ class ActionCLIPConfig(PretrainedConfig):
         self.templates = list(ACTIONCLIP_TEMPLATES if templates is None else templates)
         self.initializer_range = initializer_range
         self.initializer_factor = initializer_factor
+        self.training_data = training_data
         if kwargs.get("custom_pipelines"):
             kwargs["custom_pipelines"] = pipelines_needing_remote_code(kwargs["custom_pipelines"])
         super().__init__(**kwargs)
@@ -306,6 +323,10 @@ class ActionCLIPConfig(PretrainedConfig):
                 )
         if self.joint and self.num_frames > self.fusion_max_frames:
             raise ValueError("ActionCLIPConfig: joint needs num_frames <= fusion_max_frames")
+        if self.training_data is not None and not isinstance(self.training_data, str):
+            raise ValueError(
+                f"ActionCLIPConfig.training_data must be a string or None, got {type(self.training_data).__name__}"
+            )
 
     @property
     def resolved_fusion_num_heads(self) -> int:

@@ -22,10 +22,10 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import HubUnreachableError, InvalidLogitScaleError, WrongModelKindError
+from .errors import HubUnreachableError, InvalidLogitScaleError, ModelInputError, WrongModelKindError
 from .loss import ActionCLIPLoss
 from .model_kinds import check_not_closed_set, is_open_set
-from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
+from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
 from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
     TemporalConv1d,
@@ -43,6 +43,10 @@ class ActionCLIPOutput(ModelOutput):
     Args:
         loss (`torch.Tensor` of shape `()`, *optional*):
             The contrastive loss, when `labels` were given (or `return_loss=True`).
+        class_scores (`torch.Tensor` of shape `(batch_size, num_classes)`, *optional*):
+            In evaluation mode, given the label set's prompts (`class_input_ids`): every video's template-ensembled
+            class probabilities (softmax over the classes for every template, mean over templates; rows sum to
+            one), at the evaluation scale. What transformers' `Trainer` hands to `compute_metrics`.
         logits_per_video (`torch.Tensor` of shape `(batch_size, num_texts)`):
             Scaled cosine similarities of every video with every text.
         logits_per_text (`torch.Tensor` of shape `(num_texts, batch_size)`):
@@ -61,6 +65,7 @@ class ActionCLIPOutput(ModelOutput):
     """
 
     loss: torch.Tensor | None = None
+    class_scores: torch.Tensor | None = None
     logits_per_video: torch.Tensor | None = None
     logits_per_text: torch.Tensor | None = None
     video_embeds: torch.Tensor | None = None
@@ -566,6 +571,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        class_input_ids: torch.Tensor | None = None,
+        class_attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> ActionCLIPOutput | tuple:
         r"""
@@ -589,9 +596,22 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             output_hidden_states, output_attentions (`bool`, *optional*):
                 Return both towers' hidden states / attention weights in `text_model_output` and
                 `vision_model_output` (default: the config's).
+            class_input_ids (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
+                The label set's prompts, template-major (what `ActionCLIPCollator` adds to every batch). In
+                evaluation mode they give `class_scores`, so that transformers' `Trainer` evaluates class accuracy;
+                in training mode they are not encoded (the loss does not use them).
+            class_attention_mask (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
+                Padding mask of `class_input_ids`.
             return_dict (`bool`, *optional*):
                 `False` gives a tuple.
         """
+        if input_ids is None:
+            raise ModelInputError(
+                "ActionCLIPModel.forward needs input_ids, the tokenized prompts; a batch without them comes from a "
+                "collator that makes no prompts (transformers' default). With transformers.Trainer pass "
+                "data_collator=ActionCLIPCollator(label_names, tokenizer) and TrainingArguments("
+                "remove_unused_columns=False), or use actionclip's ActionCLIPTrainer (actionclip.training.build_trainer)"
+            )
         tower_kwargs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         vision_outputs = self.get_video_features(
             pixel_values, interpolate_pos_encoding, return_dict=True, **tower_kwargs
@@ -622,8 +642,13 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 labels = torch.arange(video_embeds.shape[0], device=video_embeds.device)
             loss = self.criterion(video_embeds, text_embeds, labels, scale)
 
+        class_scores = None
+        if class_input_ids is not None and not self.training:
+            class_scores = self._class_scores(video_embeds, class_input_ids, class_attention_mask, logit_scale)
+
         return ActionCLIPOutput(
             loss=loss,
+            class_scores=class_scores,
             logits_per_video=logits_per_video,
             logits_per_text=logits_per_video.t(),
             video_embeds=video_embeds,
@@ -632,6 +657,41 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             text_model_output=text_outputs,
             vision_model_output=vision_outputs,
         )
+
+    def _class_scores(
+        self,
+        video_embeds: torch.Tensor,
+        class_input_ids: torch.Tensor,
+        class_attention_mask: torch.Tensor | None,
+        logit_scale: float | torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Template-ensembled class probabilities ``(B, N)`` of L2-normalised ``video_embeds`` ``(B, D)`` against
+        the ``(K, N, L)`` template-major prompts, at the evaluation scale (as `ActionCLIPTrainer` scores them)."""
+        if class_input_ids.ndim != 3:
+            raise ModelInputError(
+                f"class_input_ids must be (num_templates, num_classes, length), got shape {tuple(class_input_ids.shape)}"
+            )
+        if class_attention_mask is None:
+            class_attention_mask = torch.ones_like(class_input_ids)
+        if class_attention_mask.shape != class_input_ids.shape:
+            raise ModelInputError(
+                f"class_attention_mask has shape {tuple(class_attention_mask.shape)}, class_input_ids "
+                f"{tuple(class_input_ids.shape)}: they must match"
+            )
+        num_templates, _, length = class_input_ids.shape
+        input_ids = class_input_ids.reshape(-1, length)
+        attention_mask = class_attention_mask.reshape(-1, length)
+        # In chunks of rows, as a label set is encoded elsewhere: memory bounded whatever the number of classes.
+        text_embeds = embed_in_chunks(
+            range(input_ids.shape[0]),
+            lambda rows: {
+                "input_ids": input_ids[rows[0] : rows[-1] + 1],
+                "attention_mask": attention_mask[rows[0] : rows[-1] + 1],
+            },
+            lambda ids, mask: self.get_text_features(ids, mask).pooler_output,
+        )
+        logits = self.evaluation_scale(logit_scale) * video_embeds @ text_embeds.to(video_embeds.dtype).t()
+        return template_ensemble_probs(logits, num_templates)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):

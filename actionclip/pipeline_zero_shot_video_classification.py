@@ -595,7 +595,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             labels,
             templater,
             texts,
-            lambda chunk: self.processor(text=chunk, padding=True),
+            lambda chunk: self.processor(text=chunk, padding=True, truncation=True, return_tensors="pt"),
             self.backend.text_features,
         )
         with self._text_cache_lock:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import EvaluationSetupError
 from .video_accuracy.video_accuracy import (
     DEFAULT_KS,
     compute_video_accuracy,
@@ -49,15 +50,23 @@ def load_video_accuracy(**load_kwargs):
     return evaluate.load(str(VIDEO_ACCURACY_PATH), **load_kwargs)
 
 
+# Why an ActionCLIPModel evaluated by transformers' Trainer may give no predictions, and what to pass.
+_NO_SCORES = (
+    " (ActionCLIPModel gives class scores in evaluation mode when the batch holds the label set's prompts: pass "
+    "data_collator=ActionCLIPCollator(label_names, tokenizer), or evaluate with ActionCLIPTrainer)"
+)
+
+
 def _first_array(value, name: str) -> np.ndarray:
     # Models that return extra outputs (embeddings, hidden states) make the Trainer hand over a tuple whose
     # first element is the logits; lists are taken as array data.
+    hint = _NO_SCORES if name == "predictions" else ""
     while isinstance(value, tuple):
         if not value:
-            raise ValueError(f"eval_pred.{name} is an empty tuple: the Trainer produced no {name}")
+            raise EvaluationSetupError(f"eval_pred.{name} is an empty tuple: the Trainer produced no {name}{hint}")
         value = value[0]
     if value is None:
-        raise ValueError(f"eval_pred.{name} is None: the Trainer produced no {name}")
+        raise EvaluationSetupError(f"eval_pred.{name} is None: the Trainer produced no {name}{hint}")
     if hasattr(value, "detach"):
         value = value.detach().float().cpu().numpy()
     return np.asarray(value)
