@@ -28,7 +28,7 @@ from .errors import (
 )
 from .input_engine import ClipSpec, read_clip
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
-from .tokenizer import CONTEXT_LENGTH, load_clip_tokenizer
+from .tokenizer import CONTEXT_LENGTH, load_clip_tokenizer, long_texts, warn_truncated
 from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor, ActionCLIPVideoProcessorKwargs
 
@@ -469,20 +469,12 @@ class ActionCLIPProcessor(ProcessorMixin):
         with self._tokenizer_lock:
             whole = self.tokenizer(text, truncation=False, add_special_tokens=add_special_tokens, verbose=False)
         lengths = [len(ids) for ids in whole["input_ids"]]
-        limit = max_length if truncating else CONTEXT_LENGTH
-        too_long = [index for index, length in enumerate(lengths) if length > limit]
-        if too_long:
-            shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
-            more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
-            if not truncating:
-                raise InvalidLabelsError(
-                    f"{shown}{more} exceed the model's {CONTEXT_LENGTH} tokens and truncation={truncation!r}: "
-                    "shorten them or pass truncation=True"
-                )
-            warnings.warn(
-                f"{shown}{more} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
-                UserWarning,
-                stacklevel=3,
+        if truncating:
+            warn_truncated(lengths, max_length, stacklevel=3)
+        elif named := long_texts(lengths, CONTEXT_LENGTH):
+            raise InvalidLabelsError(
+                f"{named} exceed the model's {CONTEXT_LENGTH} tokens and truncation={truncation!r}: "
+                "shorten them or pass truncation=True"
             )
         try:
             with self._tokenizer_lock:

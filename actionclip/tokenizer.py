@@ -24,14 +24,22 @@ def load_clip_tokenizer(**kwargs):
     return CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR), **kwargs)
 
 
+def long_texts(lengths: Sequence[int], max_length: int) -> str | None:
+    """The texts (by index, with their token counts) longer than ``max_length`` tokens, named in one phrase (the
+    first five, then how many more), or ``None`` when there are none."""
+    too_long = [index for index, length in enumerate(lengths) if length > max_length]
+    if not too_long:
+        return None
+    shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
+    return shown + (f" and {len(too_long) - 5} more" if len(too_long) > 5 else "")
+
+
 def warn_truncated(lengths: Sequence[int], max_length: int, stacklevel: int = 2) -> None:
     """One `UserWarning` naming the texts (by index, with their token counts) longer than ``max_length`` tokens."""
-    too_long = [index for index, length in enumerate(lengths) if length > max_length]
-    if too_long:
-        shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
-        more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+    named = long_texts(lengths, max_length)
+    if named:
         warnings.warn(
-            f"{shown}{more} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
+            f"{named} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
             UserWarning,
             stacklevel=stacklevel + 1,
         )
