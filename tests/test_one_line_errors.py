@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import weight_factory
 from tiny_models import TEXT, VISION, tiny_model
+from video_factory import write_test_video
 
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
@@ -87,13 +89,13 @@ def _cases(tmp_path, model_dir):
     }  # fmt: skip
 
 
-def test_bad_input_to_every_program_is_one_line_and_exit_2(model_dir, tmp_path):
+def _run_all(cases: dict, cwd) -> dict[str, tuple[int, str]]:
+    """``{name: (exit status, stderr)}`` of every command, run at once."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
-    cases = _cases(tmp_path, model_dir)
     running = {
         name: subprocess.Popen(
             [str(part) for part in command],
-            cwd=tmp_path,
+            cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -101,11 +103,55 @@ def test_bad_input_to_every_program_is_one_line_and_exit_2(model_dir, tmp_path):
         )  # fmt: skip
         for name, command in cases.items()
     }
-    failures = []
+    results = {}
     for name, process in running.items():
         _, stderr = process.communicate(timeout=600)
+        results[name] = (process.returncode, stderr)
+    return results
+
+
+def _not_one_line(results: dict[str, tuple[int, str]]) -> list[str]:
+    """The runs that did not end with exit status 2 and one ``error:`` line on stderr, without a traceback."""
+    failures = []
+    for name, (status, stderr) in results.items():
         # One line; argparse's own errors come after its usage lines.
         lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
-        if process.returncode != 2 or "Traceback" in stderr or len(lines) != 1 or "error:" not in lines[0]:
-            failures.append(f"{name}: exit {process.returncode}\n{stderr[-1500:]}")
+        if status != 2 or "Traceback" in stderr or len(lines) != 1 or "error:" not in lines[0]:
+            failures.append(f"{name}: exit {status}\n{stderr[-1500:]}")
+    return failures
+
+
+def test_bad_input_to_every_program_is_one_line_and_exit_2(model_dir, tmp_path):
+    failures = _not_one_line(_run_all(_cases(tmp_path, model_dir), tmp_path))
     assert not failures, "\n\n".join(failures)
+
+
+def test_damaged_hostile_or_incomplete_weights_are_one_line_naming_the_file_and_exit_2(model_dir, tmp_path):
+    marker = tmp_path / "marker"
+    unreadable = ("model.safetensors': not a readable safetensors file",)
+    models = {  # name: (model directory, what the message says: the file and the problem)
+        "truncated model.safetensors": (weight_factory.truncated(model_dir, tmp_path / "cut"), unreadable),
+        "header claiming 10**15 bytes": (weight_factory.claiming_bytes(model_dir, tmp_path / "claim"), unreadable),
+        "tensor of another shape": (weight_factory.reshaped(model_dir, tmp_path / "shape"),
+                                    (f"model.safetensors': tensor '{weight_factory.RESHAPED_TENSOR}' has shape",)),
+        "no fusion tensors": (weight_factory.without_fusion(model_dir, tmp_path / "part"),
+                              ("model.safetensors': lacks", "tensors (fusion.")),
+        "pickled pytorch_model.bin with a payload": (
+            weight_factory.pickled_with_payload(model_dir, tmp_path / "pickle", marker),
+            ("pytorch_model.bin': is a pickle", "could run code")),
+    }  # fmt: skip
+    video = write_test_video(tmp_path / "clip.mp4", num_frames=12)
+    cli = [sys.executable, "-m", "actionclip.cli"]
+    cases = {}
+    for name, (model, _) in models.items():
+        cases[f"classify: {name}"] = cli + ["classify", video, "--model", model, "--labels", "a,b", "--no-progress"]
+        cases[f"info: {name}"] = cli + ["info", model]
+    results = _run_all(cases, tmp_path)
+    failures = _not_one_line(results)
+    for name, (model, said) in models.items():
+        for command in ("classify", "info"):
+            stderr = results[f"{command}: {name}"][1]
+            if not all(part in stderr for part in (f"cannot use weights '{model}/", *said)):
+                failures.append(f"{command}: {name}: the file or the problem is not named\n{stderr[-1500:]}")
+    assert not failures, "\n\n".join(failures)
+    assert not marker.exists()  # nothing in the pickle ran
