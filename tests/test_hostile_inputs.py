@@ -384,6 +384,20 @@ def test_an_html_file_is_reported_as_not_a_video(tmp_path):
         probe_video(page)
 
 
+@pytest.mark.parametrize("name, kind", [("photo.jpg", "JPEG"), ("photo.png", "PNG"), ("still.gif", "GIF")])
+def test_a_single_image_given_as_a_video_is_refused_as_an_image(files, tmp_path, capsys, name, kind):
+    from PIL import Image
+
+    frame = read_frames(files["good"], [5])[0]
+    Image.fromarray(frame).save(tmp_path / name)
+    for source in (tmp_path / name, (tmp_path / name).read_bytes()):
+        with pytest.raises(VideoDecodeError, match=f"single {kind} image, not a video"):
+            probe_video(source)
+    assert main(["classify", str(tmp_path / name), "--labels", "a,b", "--model", str(files["model"])]) == 2
+    error = capsys.readouterr().err
+    assert f"'{tmp_path / name}': it is a single {kind} image, not a video" in error
+
+
 def test_a_fifo_or_a_device_given_to_classify_is_not_a_regular_file(files, tmp_path, capsys):
     fifo = tmp_path / "pipe.mp4"
     os.mkfifo(fifo)
