@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
 
 from .errors import InvalidConfigError
@@ -25,6 +27,30 @@ ACTIONCLIP_TEMPLATES: tuple[str, ...] = (
     "The man is {}",
     "The woman is {}",
 )
+
+
+def pipelines_needing_remote_code(custom_pipelines: dict) -> dict:
+    """The entries of a ``config.json``'s ``custom_pipelines`` (written by ``pipeline.save_pretrained``) that this
+    process cannot serve without the folder's code.
+
+    transformers asks for ``trust_remote_code=True`` whenever ``config.json`` names a custom pipeline for the task,
+    even where this package is installed and has registered that very pipeline. A task that transformers' pipeline
+    registry already serves with this package's own class is dropped here, so ``pipeline(task, model=folder)`` works
+    with ``import actionclip`` alone. The copy of this file that transformers loads as remote code belongs to
+    another package (``transformers_modules...``), so there every entry stays and the folder's code is used.
+    """
+    pipelines = sys.modules.get("transformers.pipelines")  # not imported: nobody is building a pipeline
+    registry = getattr(pipelines, "PIPELINE_REGISTRY", None)
+    if registry is None:
+        return custom_pipelines
+    package = __name__.rpartition(".")[0]
+
+    def served_here(task: str) -> bool:
+        impl = registry.supported_tasks.get(task, {}).get("impl")
+        return getattr(impl, "__module__", "").rpartition(".")[0] == package
+
+    return {task: entry for task, entry in custom_pipelines.items() if not served_here(task)}
+
 
 # Post-network prompts by canonical name; the aliases are the spellings of the authors' configs.
 FUSION_TYPES: tuple[str, ...] = ("meanP", "conv1d", "lstm", "transf", "transf_cls")
@@ -184,6 +210,8 @@ class ActionCLIPConfig(PretrainedConfig):
         self.templates = list(ACTIONCLIP_TEMPLATES if templates is None else templates)
         self.initializer_range = initializer_range
         self.initializer_factor = initializer_factor
+        if kwargs.get("custom_pipelines"):
+            kwargs["custom_pipelines"] = pipelines_needing_remote_code(kwargs["custom_pipelines"])
         super().__init__(**kwargs)
         self._validate()
 

@@ -8,6 +8,7 @@ video-text model, and the closed-set classifier.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,15 +16,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import CLIPTextModel, CLIPVisionModel, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import InvalidLogitScaleError
+from .errors import HubUnreachableError, InvalidLogitScaleError, WrongModelKindError
 from .loss import ActionCLIPLoss
+from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
+from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
     TemporalConv1d,
     TemporalTransformerCls,
@@ -113,6 +116,49 @@ def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
         raise ValueError(f"pixel_values must have shape (batch, frames, channels, height, width), got {shape}")
 
 
+def _resolved_config(cls, pretrained_model_name_or_path, config, kwargs: dict) -> ActionCLIPConfig:
+    """The configuration `from_pretrained` builds the model with: ``config`` when it is one (the Auto classes pass
+    it), else the folder's with the keyword overrides (``id2label=...``) applied, read as transformers reads it."""
+    if isinstance(config, PretrainedConfig):
+        return config
+    resolved, _ = cls.config_class.from_pretrained(
+        config if config is not None else pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+    )
+    return resolved
+
+
+def _label_names(config: ActionCLIPConfig) -> list[str] | None:
+    """The class names of ``config.id2label`` by id, or None when they are transformers' placeholders (``LABEL_0``,
+    ``LABEL_1``, ...: what ``num_labels=N`` or no labels at all give)."""
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
+
+
+def _train_fusion_with_adapters(model: nn.Module, configs: Mapping) -> None:
+    """Wrap the fusion in peft's `ModulesToSaveWrapper` (trained in full, saved with the adapter) for the adapters
+    being trained, unless the user's configuration already decided for it (named it in ``modules_to_save``, or
+    targeted its layers); see `ActionCLIPPreTrainedModel.peft_config`."""
+    fusion = getattr(model, "fusion", None)
+    if fusion is None or not any(True for _ in fusion.parameters()):
+        return  # meanP: nothing to train
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils import AuxiliaryTrainingWrapper, ModulesToSaveWrapper
+
+    if isinstance(fusion, AuxiliaryTrainingWrapper) or any(isinstance(m, BaseTunerLayer) for m in fusion.modules()):
+        return
+    for adapter_name, config in configs.items():
+        # A loaded adapter keeps what it was saved with; prompt learning has no modules to save.
+        if getattr(config, "inference_mode", True) or not hasattr(config, "modules_to_save"):
+            continue
+        config.modules_to_save = [*(config.modules_to_save or []), "fusion"]
+        if isinstance(fusion, ModulesToSaveWrapper):
+            fusion.update(adapter_name)
+        else:
+            fusion = ModulesToSaveWrapper(fusion, adapter_name)
+            model.fusion = fusion
+        fusion.set_adapter(adapter_name, inference_mode=False)
+
+
 class ActionCLIPPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading for ActionCLIP models.
 
@@ -133,7 +179,34 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "PostNormEncoderLayer"]
+    _no_split_modules = [
+        "CLIPEncoderLayer",
+        "CLIPTextEmbeddings",
+        "CLIPVisionEmbeddings",
+        "PreNormEncoderLayer",
+        "PostNormEncoderLayer",
+    ]
+
+    # peft gives a model no say in what `get_peft_model` trains besides the adapters: it freezes every other weight,
+    # then hands the adapters' configurations to the model as `model.peft_config`. That assignment is where the
+    # fusion joins what is trained, in full: it starts fresh on a CLIP checkpoint, and its layers are named apart
+    # from the towers' so that CLIP's LoRA targets (`q_proj`, `v_proj`, ...) leave it to this.
+    @property
+    def peft_config(self) -> dict:
+        """The peft adapters' configurations by name, once peft has wrapped this model."""
+        try:
+            return self.__dict__["_peft_configs"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no adapters (peft_config)") from None
+
+    @peft_config.setter
+    def peft_config(self, configs: dict) -> None:
+        self.__dict__["_peft_configs"] = configs
+        _train_fusion_with_adapters(self, configs)
+
+    @peft_config.deleter
+    def peft_config(self) -> None:
+        self.__dict__.pop("_peft_configs", None)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, require_all_weights: bool = False, **kwargs):
@@ -578,6 +651,18 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         )
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModel`), refusing the folder of a closed-set
+        `ActionCLIPForVideoClassification`: it saves no text tower, which would otherwise start random.
+
+        Raises:
+            WrongModelKindError: a closed-set classifier's folder; the message says how to load it instead.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        check_not_closed_set(resolved, str(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+
+    @classmethod
     def from_clip(cls, clip_name_or_path, **kwargs) -> ActionCLIPModel:
         """Start from any CLIP checkpoint (a transformers `CLIPModel` directory or Hub id, or a loaded `CLIPModel`).
 
@@ -601,15 +686,29 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         else:
             name = clip_name_or_path
             load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
-            clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
-            if clip_config.model_type != "clip":
-                raise ValueError(
-                    f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+            unreachable = None
+            if not load_kwargs.get("local_files_only"):
+                unreachable = hub_unreachable(clip_name_or_path)
+                if unreachable:  # the cache may hold it; transformers would retry the Hub for half a minute first
+                    load_kwargs["local_files_only"] = True
+            try:
+                clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
+                if clip_config.model_type != "clip":
+                    raise ValueError(
+                        f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+                    )
+                config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
+                model, info = cls.from_pretrained(
+                    clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
                 )
-            config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
-            model, info = cls.from_pretrained(
-                clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
-            )
+            except OSError:
+                if not unreachable:
+                    raise
+                raise HubUnreachableError(
+                    f"{name!r} is not a local folder, the Hugging Face Hub is out of reach ({unreachable}) and the "
+                    f"local cache does not hold it: download it where the Hub is reachable (`hf download {name} "
+                    f"--local-dir DIR`) and pass that folder, ActionCLIPModel.from_clip(DIR)"
+                ) from None
         allowed_missing = ("fusion.", "temporal_embedding")
         missing = [key for key in info["missing_keys"] if not key.startswith(allowed_missing)]
         unexpected = [key for key in info["unexpected_keys"] if not key.endswith("position_ids")]
@@ -657,6 +756,31 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             ),
             batch_size,
         )
+
+
+HUB_PROBE_TIMEOUT = 3.0  # seconds the Hub has to answer before it counts as out of reach
+
+
+def hub_unreachable(name_or_path: str) -> str | None:
+    """Why the Hugging Face Hub cannot serve the Hub id ``name_or_path`` (offline mode, no answer), or None: it
+    answered, or ``name_or_path`` is a local folder or no Hub id. Asks once, within `HUB_PROBE_TIMEOUT`; transformers'
+    own requests retry for about half a minute before failing."""
+    from huggingface_hub import constants, get_session
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if os.path.isdir(name_or_path):
+        return None
+    try:
+        validate_repo_id(str(name_or_path))
+    except HFValidationError:
+        return None  # a path that does not exist: transformers says so without the network
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT)
+    except Exception as error:  # the HTTP client's transport errors (its module differs between versions)
+        return f"{constants.ENDPOINT} did not answer: {' '.join(str(error).split())}"
+    return None
 
 
 _HUB_KWARGS = {
@@ -724,6 +848,45 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             hidden_states=vision_outputs.hidden_states,
             attentions=vision_outputs.attentions,
         )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModelForVideoClassification`, `pipeline("video-classification")`).
+
+        The folder of a closed-set classifier loads as saved. The folder of an `ActionCLIPModel` (open-set: no class
+        embeddings saved, a text tower instead) becomes the classifier of the labels named by ``id2label`` (a
+        keyword, or in ``config``), whose class embeddings the folder's text tower computes from the names under
+        the model's templates, as `from_actionclip` does; it then fine-tunes like any classifier.
+
+        Raises:
+            WrongModelKindError: an `ActionCLIPModel` folder without class names (``num_labels=N`` alone, or no
+                labels, gives transformers' placeholders ``LABEL_0``, ...): there is nothing to compute the class
+                embeddings from, and zeros or random ones would classify nothing.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        if not is_open_set(resolved):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        where = str(pretrained_model_name_or_path)
+        labels = _label_names(resolved)
+        if labels is None:
+            raise WrongModelKindError(
+                f"model {where!r} is a zero-shot ActionCLIPModel: a class is the text embedding of its name, and no "
+                f"class names were given ({resolved.num_labels} classes named LABEL_0, LABEL_1, ... by transformers). "
+                f"Name them: AutoModelForVideoClassification.from_pretrained({where!r}, id2label={{0: 'archery', "
+                "1: 'juggling balls'}) computes their embeddings with the folder's text tower (save that model for "
+                f"pipeline('video-classification')); or rank any labels with "
+                f"pipeline('zero-shot-video-classification', model={where!r})"
+            )
+        model_kwargs = {
+            key: value for key, value in kwargs.items() if key not in ("id2label", "label2id", "num_labels")
+        }
+        loaded = ActionCLIPModel.from_pretrained(
+            pretrained_model_name_or_path, *model_args, config=config, **model_kwargs
+        )
+        model, info = loaded if isinstance(loaded, tuple) else (loaded, None)
+        classifier = cls.from_actionclip(model, labels, load_clip_tokenizer())
+        classifier.config._name_or_path = model.config._name_or_path
+        return classifier if info is None else (classifier, info)
 
     @classmethod
     @torch.no_grad()

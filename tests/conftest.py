@@ -19,11 +19,11 @@ LABELS_DIR = SHARED_DIR / "data" / "labels"
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """The reference outputs of the authors' code (see its README)."""
+    """The reference outputs of the authors' code (see its README). A clone from a public host has no shared/
+    folder beside it: the tests that compare with the authors' outputs skip there (CI's .ci/run refuses to run
+    without it, so they never skip in CI)."""
     if not REFERENCE_DIR.is_dir():
-        raise FileNotFoundError(
-            f"reference fixtures not found at {REFERENCE_DIR}: the shared/ folder must lie beside the repo"
-        )
+        pytest.skip(f"needs the authors' reference outputs in {REFERENCE_DIR} (the project's shared/ folder)")
     return REFERENCE_DIR
 
 

@@ -558,8 +558,7 @@ def register(subparsers) -> None:
 def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ._common import int_at_least
 
-    parser.add_argument("--output-dir", "--output_dir", default="demo_output", help="where everything is written")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="full", help="data and model sizes")
+    parser.add_argument("--output-dir", default="demo_output", help="where everything is written")
     parser.add_argument(
         "--seed", type=int_at_least(0), default=0, help="seed of the data, the models and the training (>= 0)"
     )
@@ -581,13 +580,15 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo from parsed arguments and print the report (its checks say PASS or FAIL); with ``--strict`` the
     exit status is 1 when a check failed."""
     logging.getLogger("actionclip").setLevel(logging.WARNING)
-    report = run_demo(args.output_dir, args.profile, args.seed, progress=not args.quiet, threads=args.threads)
+    report = run_demo(args.output_dir, seed=args.seed, progress=not args.quiet, threads=args.threads)
     print(report["text"])
     return 1 if args.strict and not report["passed"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_demo_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    from . import ArgumentParser
+
+    parser = add_demo_arguments(ArgumentParser(description=__doc__.splitlines()[0]))
     return run(parser.parse_args(argv))
 
 

@@ -63,15 +63,16 @@ def _first_array(value, name: str) -> np.ndarray:
     return np.asarray(value)
 
 
-def make_compute_metrics(ks: Sequence[int] = DEFAULT_KS) -> Callable[..., dict]:
+def make_compute_metrics(ks: Sequence[int] | None = None) -> Callable[..., dict]:
     """A `compute_metrics` for `transformers.Trainer`: top-k and mean class accuracy from `EvalPrediction`.
 
     The returned function takes an `EvalPrediction` (or a `(predictions, label_ids)` pair) whose predictions
     are logits `(N, C)` (or a tuple whose first element is) and whose `label_ids` are class indices `(N,)`, and
     returns `{"top1_accuracy": ..., "top5_accuracy": ..., "mean_class_accuracy": ...}` (floats in [0, 1]);
-    the Trainer prefixes them with `eval_`. `ks` above C are clipped to C.
+    the Trainer prefixes them with `eval_`. `ks` (default top-1 and, with at least 5 classes, top-5): see
+    `normalize_ks`; a k above C raises `ValueError` once C is known.
     """
-    normalize_ks(ks, num_classes=sys.maxsize)  # fail at construction, not after a whole evaluation loop
+    normalize_ks(ks, num_classes=sys.maxsize)  # a malformed k fails at construction, not after an evaluation loop
 
     def compute_metrics(eval_pred) -> dict:
         if hasattr(eval_pred, "predictions") and hasattr(eval_pred, "label_ids"):
