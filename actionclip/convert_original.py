@@ -3,23 +3,22 @@
 The released format is a dict ``{"epoch", "model_state_dict", "fusion_model_state_dict", "optimizer_state_dict"}``:
 OpenAI CLIP key names (half-precision linear weights, ``in_proj_weight`` stacking q, k, v), vision blocks with an
 extra ``.net.`` when the Shift prompt was trained, and fusion keys prefixed with ``module.`` (DataParallel).
-Sizes are read from the tensors. Files are read with ``torch.load(weights_only=True)`` or safetensors, so no
-pickled code ever runs; a key that cannot be mapped stops the conversion with its name.
+Sizes are read from the tensors. Files are read with `weight_files.load_checkpoint` (``torch.load(weights_only=True)``
+or safetensors), so no pickled code ever runs; a key that cannot be mapped stops the conversion with its name.
 """
 
 from __future__ import annotations
 
 import math
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import CheckpointConversionError, InputTooLargeError, UnsafeCheckpointError
+from .errors import CheckpointConversionError
+from .weight_files import load_checkpoint
 
 # The similarity multiplier of the authors' evaluation (their test script uses 100 * cos, whatever was learned).
 ORIGINAL_EVAL_LOGIT_SCALE = 100.0
@@ -64,85 +63,6 @@ _POST_NORM_RENAMES = {
     "norm2.weight": "norm2.weight",
     "norm2.bias": "norm2.bias",
 }
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint without running code: safetensors, or ``torch.load(weights_only=True)``.
-
-    Raises:
-        CheckpointConversionError: missing or unreadable file, TorchScript archive.
-        UnsafeCheckpointError: a pickle that needs code (classes, functions) to load.
-        InputTooLargeError: members or tensors that declare more bytes than the file stores (compressed members,
-            stride-0 views), refused before anything is read or copied.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointConversionError(f"checkpoint {str(path)!r} does not exist or is not a file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as error:
-            raise CheckpointConversionError(
-                f"checkpoint {str(path)!r} is not a readable safetensors file: {error}"
-            ) from None
-    is_zip = zipfile.is_zipfile(path)
-    if is_zip:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if any(info.filename.endswith("/constants.pkl") or "/code/" in info.filename for info in members):
-                raise CheckpointConversionError(
-                    f"checkpoint {str(path)!r} is a TorchScript archive (OpenAI's released CLIP .pt files are): "
-                    "loading it would run its code. Start from a transformers CLIP checkpoint with "
-                    "ActionCLIPModel.from_clip(...) instead, or export its state_dict() yourself."
-                )
-        # torch.save stores members uncompressed: more declared bytes than the file holds is a decompression bomb.
-        declared = sum(info.file_size for info in members)
-        if declared > path.stat().st_size:
-            raise InputTooLargeError(
-                f"checkpoint {str(path)!r} declares {declared} bytes of members in a {path.stat().st_size}-byte "
-                "file (compressed members; torch.save writes none): refused"
-            )
-    try:
-        # Memory-mapped, so storages are not read into memory before `_check_declared_sizes` has seen them.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-    except pickle.UnpicklingError as error:
-        raise UnsafeCheckpointError(
-            f"checkpoint {str(path)!r} holds pickled objects that would run code when loaded; refused "
-            f"(only tensors and plain containers are accepted): {str(error).splitlines()[0]}"
-        ) from None
-    except Exception as error:
-        raise CheckpointConversionError(
-            f"checkpoint {str(path)!r} cannot be read as a PyTorch file: {error}"
-        ) from None
-    _check_declared_sizes(checkpoint, path)
-    return checkpoint
-
-
-def _tensors(value, where: str = ""):
-    """``(name, tensor)`` for every tensor in nested dicts, lists and tuples."""
-    if torch.is_tensor(value):
-        yield where, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _tensors(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _tensors(item, f"{where}[{index}]")
-
-
-def _check_declared_sizes(checkpoint, path: Path) -> None:
-    """Refuse tensors that claim more elements than their stored data holds (a stride-0 or overlapping view, which
-    copying would blow up), before anything copies them. Views of one storage that fit inside it are kept."""
-    for name, tensor in _tensors(checkpoint):
-        claimed = tensor.numel() * tensor.element_size()
-        stored = tensor.untyped_storage().nbytes()
-        if claimed > stored:
-            raise InputTooLargeError(
-                f"checkpoint {str(path)!r}: tensor {name!r} of shape {tuple(tensor.shape)} claims {claimed} bytes "
-                f"but its stored data holds {stored} (a stride-0 or overlapping view): refused before copying it"
-            )
 
 
 def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -443,4 +363,4 @@ def convert_original_checkpoint(
     return model
 
 
-__all__ = ["convert_original_checkpoint", "load_checkpoint", "original_to_actionclip"]
+__all__ = ["convert_original_checkpoint", "original_to_actionclip"]

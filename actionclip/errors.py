@@ -113,6 +113,43 @@ class UnsafeCheckpointError(CheckpointConversionError):
     """A checkpoint needs arbitrary code to load (a pickle with a code payload): refused."""
 
 
+class InvalidWeightsError(ActionCLIPError):
+    """A model's weight file cannot be used: damaged or hostile (truncated, a header that claims more bytes than the
+    file holds, a pickle that would run code), or holding a tensor whose shape does not fit the configuration.
+    Refused before any tensor is read (`weight_files.check_saved_weights`).
+
+    Not a ``ValueError`` or ``OSError``: transformers' ``pipeline()`` catches those from each model class it tries
+    and ends with an error of its own that buries this one in tracebacks.
+    """
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot use weights {self.path!r}: {reason}")
+
+
+class MissingWeightsError(InvalidWeightsError):
+    """A model's weight files lack tensors the model needs (``missing``, e.g. a fusion saved without its weights):
+    loaded anyway, they would start from random values and the scores would look like results. Refused where a
+    complete model is required (the zero-shot pipeline, the command line); `from_pretrained` alone leaves them to
+    transformers, which initialises them with a warning."""
+
+    # Tensors named in the message; the rest are counted.
+    NAMES_SHOWN = 5
+
+    def __init__(self, path, missing, total: int):
+        self.missing = list(missing)
+        shown = ", ".join(self.missing[: self.NAMES_SHOWN])
+        if len(self.missing) > self.NAMES_SHOWN:
+            shown += f" and {len(self.missing) - self.NAMES_SHOWN} more"
+        super().__init__(
+            path,
+            f"lacks {len(self.missing)} of the model's {total} tensors ({shown}); they would start from random values "
+            "and give random scores. Save the whole model (model.save_pretrained), or load it with "
+            "ActionCLIPModel.from_pretrained, which fills them in at random with a warning",
+        )
+
+
 class InputTooLargeError(ActionCLIPError, ValueError):
     """A file given as input (a label or template list, a checkpoint) declares or holds more data than its limit."""
 

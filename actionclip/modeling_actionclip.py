@@ -33,6 +33,7 @@ from .visual_prompts import (
     build_fusion,
     temporal_shift,
 )
+from .weight_files import check_saved_weights
 
 
 @dataclass
@@ -211,6 +212,22 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     @peft_config.deleter
     def peft_config(self) -> None:
         self.__dict__.pop("_peft_configs", None)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, require_all_weights: bool = False, **kwargs):
+        """transformers' `from_pretrained`, after checking a local directory's weight files against the model
+        (`weight_files.check_saved_weights`): a damaged or hostile file, or a tensor whose shape does not fit the
+        configuration, raises `InvalidWeightsError` naming the file before any tensor is read.
+
+        Args:
+            require_all_weights (`bool`, *optional*, defaults to `False`):
+                Refuse weight files that lack tensors the model needs (`MissingWeightsError`, naming them) instead of
+                letting transformers initialise them at random with its warning (`output_loading_info=True` lists
+                them as `missing_keys`). The command line asks for it; the zero-shot pipeline refuses such a model
+                after loading it.
+        """
+        check_saved_weights(cls, pretrained_model_name_or_path, kwargs, require_all_weights)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @classmethod
     def is_custom_code(cls) -> bool:

@@ -46,6 +46,7 @@ from .prompts import PromptTemplater, resolve_candidates
 from .sampling import average_view_scores
 from .scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
 from .video_io import check_hwaccel, undecoded_video_source
+from .weight_files import check_loaded_weights_complete
 
 TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
@@ -240,6 +241,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         MissingProcessorError: the model directory holds no `ActionCLIPProcessor`.
         WrongModelKindError: a closed-set `ActionCLIPForVideoClassification` (a plain CLIP model is converted with
             `ActionCLIPModel.from_clip(..., fusion="meanP")`, with a warning).
+        InvalidWeightsError: a model directory's weight file is damaged, hostile or of the wrong shapes.
+        MissingWeightsError: the weight files the model was loaded from lack some of its tensors (transformers
+            initialised them at random, with its warning), naming them.
     """
 
     _load_processor = False
@@ -260,6 +264,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         is_clip = zero_shot_model_kind(self.model.config, where) == CLIP
         if is_clip:
             self.model = self._actionclip_from_clip(where)
+        elif getattr(self.model, "backend_name", "torch") == "torch":
+            # Tensors its files lacked were initialised at random (with transformers' warning): random scores.
+            check_loaded_weights_complete(self.model)
         # The weights themselves in the asked dtype (a model passed as an object keeps its own otherwise): inputs
         # follow the weights, so there is no autocast and no float32 copy of the model.
         if dtype is not None and getattr(self.model, "backend_name", "torch") == "torch" and self.model.dtype != dtype:

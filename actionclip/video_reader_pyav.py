@@ -300,6 +300,17 @@ def _open_container(source, deadline: _Deadline, reader: _ReadAhead | None = Non
         raise VideoDecodeError(source, f"it {kind} ({type(error).__name__}: {error})") from None
 
 
+# FFmpeg's demuxers for image files (``image2`` for a named file, ``<codec>_pipe`` for data, ``gif`` / ``apng`` for
+# animations, which may hold one frame): with one frame, what they opened is a picture.
+_IMAGE_DEMUXERS = frozenset({"image2", "image2pipe", "gif", "apng"})
+_IMAGE_CODEC_NAMES = {"mjpeg": "JPEG", "png": "PNG", "apng": "PNG", "gif": "GIF", "webp": "WebP", "tiff": "TIFF"}
+
+
+def _is_image_format(format_name: str) -> bool:
+    """Whether a container format name (FFmpeg's, possibly a comma-separated list) is an image demuxer's."""
+    return any(name in _IMAGE_DEMUXERS or name.endswith("_pipe") for name in format_name.split(","))
+
+
 _TEXT_SIGNATURES = (b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body", b"{", b"[")
 
 
@@ -427,6 +438,10 @@ class VideoReader(FrameReader):
             context.thread_type = "AUTO"
         self._skip_nonref = self.codec in _SKIP_NONREF_DECODERS
         self._scan(deadline)
+        if self._num_frames == 1 and _is_image_format(container.format.name):
+            # FFmpeg decodes a photo as a one-frame video, whose "classification" would look like any other.
+            kind = _IMAGE_CODEC_NAMES.get(self.codec, self.codec.upper())
+            raise VideoDecodeError(self.source, f"it is a single {kind} image, not a video")
 
     def _scan(self, deadline: _Deadline) -> None:
         """Demux every packet once (no decoding): timestamps, keyframes, and the frame order they give."""

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from actionclip import ActionCLIPModel
-from actionclip.convert_original import convert_original_checkpoint, load_checkpoint, original_to_actionclip
+from actionclip.convert_original import convert_original_checkpoint, original_to_actionclip
 from actionclip.errors import CheckpointConversionError, UnsafeCheckpointError
 from actionclip.scoring import template_ensemble_probs
+from actionclip.weight_files import load_checkpoint
 
 # (checkpoint file, expected-output file, how to read the checkpoint)
 CASES = [

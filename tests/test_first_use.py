@@ -204,6 +204,8 @@ def classify_json(capsys, video, model_dir, *label_args) -> dict[str, float]:
         ("labels.csv", "id,name\n2,tai chi\n0,juggling balls\n1,playing guitar\n"),  # ids in any row order
         ("labels.txt", "id,name\n0,juggling balls\n1,playing guitar\n2,tai chi\n"),  # our CSV under another name
         ("labels.txt", "juggling balls\nplaying guitar\n\ntai chi\n"),  # one per line still works
+        ("labels.txt", "label\njuggling balls\nplaying guitar\ntai chi\n"),  # a plain file's header is no label
+        ("classes.txt", "\n Class \njuggling balls\nplaying guitar\ntai chi\n"),  # in any case, as the CSV's
     ],
 )
 def test_labels_file_reads_our_csvs_and_plain_lists(tmp_path, capsys, model_dir, video, expected_by_label, name, text):

@@ -9,6 +9,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 import av
 import pytest
 import torch
+import weight_factory
+from safetensors.torch import load_file
 from tiny_models import tiny_model
 from transformers import pipeline
 from video_factory import write_test_video
@@ -30,6 +33,8 @@ from actionclip.data.datasets import TarShardVideoDataset, write_tar_shards
 from actionclip.errors import (
     InvalidConfigError,
     InvalidTemplateError,
+    InvalidWeightsError,
+    MissingWeightsError,
     SamplingError,
     VideoDecodeError,
     VideoTooLargeError,
@@ -290,6 +295,59 @@ def test_info_on_an_absurd_config_answers_at_once(files, tmp_path, capsys):
     assert len(error.splitlines()) == 1 and "parameters" in error
 
 
+# ---------------------------------------------------------------------------------------------- weights
+
+
+@pytest.fixture(scope="module")
+def fusion_names(files):
+    return sorted(name for name in load_file(files["model"] / "model.safetensors") if name.startswith("fusion."))
+
+
+def test_the_pipeline_refuses_weights_that_lack_tensors_naming_them(files, fusion_names, tmp_path):
+    partial = weight_factory.without_fusion(files["model"], tmp_path / "partial")
+    with pytest.raises(MissingWeightsError, match="model.safetensors.*lacks .*fusion") as caught:
+        pipeline("zero-shot-video-classification", model=str(partial), device="cpu")
+    assert sorted(caught.value.missing) == fusion_names
+
+
+def test_from_pretrained_still_loads_weights_that_lack_tensors_and_lists_them(files, fusion_names, tmp_path):
+    partial = weight_factory.without_fusion(files["model"], tmp_path / "partial")
+    _, info = actionclip.ActionCLIPModel.from_pretrained(partial, output_loading_info=True)
+    assert sorted(info["missing_keys"]) == fusion_names
+    with pytest.raises(MissingWeightsError):
+        actionclip.ActionCLIPModel.from_pretrained(partial, require_all_weights=True)
+
+
+def test_evaluation_refuses_weights_that_lack_tensors(files, tmp_path):
+    from actionclip.evaluation.runner import load_model_and_processor
+
+    partial = weight_factory.without_fusion(files["model"], tmp_path / "partial")
+    with pytest.raises(MissingWeightsError, match="fusion"):
+        load_model_and_processor(partial)
+
+
+def test_a_pytorch_model_bin_that_lacks_tensors_is_refused_by_the_pipeline(files, fusion_names, tmp_path):
+    shutil.copytree(files["model"], tmp_path / "model")
+    state = load_file(tmp_path / "model" / "model.safetensors")
+    (tmp_path / "model" / "model.safetensors").unlink()
+    torch.save({name: tensor for name, tensor in state.items() if name not in fusion_names},
+               tmp_path / "model" / "pytorch_model.bin")  # fmt: skip
+    with pytest.raises(MissingWeightsError, match="pytorch_model.bin") as caught:
+        pipeline("zero-shot-video-classification", model=str(tmp_path / "model"), device="cpu")
+    assert sorted(caught.value.missing) == fusion_names
+
+
+@pytest.mark.parametrize("damage", ["truncated", "claiming_bytes", "reshaped", "pickled_with_payload"])
+def test_the_pipeline_refuses_damaged_weights_with_a_typed_error_naming_the_file(files, tmp_path, damage):
+    make = getattr(weight_factory, damage)
+    arguments = (tmp_path / "marker",) if damage == "pickled_with_payload" else ()
+    model = make(files["model"], tmp_path / "model", *arguments)
+    named = f"cannot use weights '{re.escape(str(model))}/(model.safetensors|pytorch_model.bin)'"
+    with pytest.raises(InvalidWeightsError, match=named):
+        pipeline("zero-shot-video-classification", model=str(model), device="cpu")
+    assert not (tmp_path / "marker").exists()
+
+
 # ---------------------------------------------------------------------------------------------- messages
 
 
@@ -324,6 +382,20 @@ def test_an_html_file_is_reported_as_not_a_video(tmp_path):
     page.write_text("<!DOCTYPE html><html><body>" + "<p>not a video</p>" * 200 + "</body></html>")
     with pytest.raises(VideoDecodeError, match="not a video .*HTML"):
         probe_video(page)
+
+
+@pytest.mark.parametrize("name, kind", [("photo.jpg", "JPEG"), ("photo.png", "PNG"), ("still.gif", "GIF")])
+def test_a_single_image_given_as_a_video_is_refused_as_an_image(files, tmp_path, capsys, name, kind):
+    from PIL import Image
+
+    frame = read_frames(files["good"], [5])[0]
+    Image.fromarray(frame).save(tmp_path / name)
+    for source in (tmp_path / name, (tmp_path / name).read_bytes()):
+        with pytest.raises(VideoDecodeError, match=f"single {kind} image, not a video"):
+            probe_video(source)
+    assert main(["classify", str(tmp_path / name), "--labels", "a,b", "--model", str(files["model"])]) == 2
+    error = capsys.readouterr().err
+    assert f"'{tmp_path / name}': it is a single {kind} image, not a video" in error
 
 
 def test_a_fifo_or_a_device_given_to_classify_is_not_a_regular_file(files, tmp_path, capsys):

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import weight_factory
 from tiny_models import TEXT, VISION, tiny_model
+from video_factory import write_test_video
 
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
@@ -133,7 +135,35 @@ def test_damaged_authors_checkpoints_are_one_line_and_exit_2(tmp_path, reference
     _assert_one_line_and_exit_2(_convert_cases(tmp_path, reference_dir), tmp_path)
 
 
-def _assert_one_line_and_exit_2(cases, tmp_path):
+def test_damaged_hostile_or_incomplete_weights_are_one_line_naming_the_file_and_exit_2(model_dir, tmp_path):
+    marker = tmp_path / "marker"
+    models = {  # name: (model directory, what the message says after the file's name)
+        "truncated model.safetensors": (weight_factory.truncated(model_dir, tmp_path / "cut"),
+                                        ("model.safetensors': not a readable safetensors file",)),
+        "header claiming 10**15 bytes": (weight_factory.claiming_bytes(model_dir, tmp_path / "claim"),
+                                         ("model.safetensors': not a readable safetensors file",)),
+        "tensor of another shape": (weight_factory.reshaped(model_dir, tmp_path / "shape"),
+                                    (f"model.safetensors': tensor '{weight_factory.RESHAPED_TENSOR}' has shape",)),
+        "no fusion tensors": (weight_factory.without_fusion(model_dir, tmp_path / "part"),
+                              ("model.safetensors': lacks", "tensors (fusion.")),
+        "pickled pytorch_model.bin with a payload": (
+            weight_factory.pickled_with_payload(model_dir, tmp_path / "pickle", marker),
+            ("pytorch_model.bin': is a pickle", "could run code")),
+    }  # fmt: skip
+    video = write_test_video(tmp_path / "clip.mp4", num_frames=12)
+    cli = [sys.executable, "-m", "actionclip.cli"]
+    cases, messages = {}, {}
+    for name, (model, said) in models.items():
+        cases[f"classify: {name}"] = cli + ["classify", video, "--model", model, "--labels", "a,b", "--no-progress"]
+        cases[f"info: {name}"] = cli + ["info", model]
+        file_named = (f"cannot use weights '{model}/{said[0]}", *said[1:])
+        messages[f"classify: {name}"] = messages[f"info: {name}"] = file_named
+    _assert_one_line_and_exit_2(cases, tmp_path, messages)
+    assert not marker.exists()  # nothing in the pickle ran
+
+
+def _assert_one_line_and_exit_2(cases, tmp_path, messages=MESSAGES):
+    """Every case ends with exit status 2 and one line, which says ``messages[name]`` (a text or all of a tuple's)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
     running = {
         name: subprocess.Popen(
@@ -153,6 +183,10 @@ def _assert_one_line_and_exit_2(cases, tmp_path):
         lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
         if process.returncode != 2 or "Traceback" in stderr or len(lines) != 1 or "error:" not in lines[0]:
             failures.append(f"{name}: exit {process.returncode}\n{stderr[-1500:]}")
-        elif MESSAGES.get(name, "") not in lines[0]:
-            failures.append(f"{name}: {lines[0]!r} does not say {MESSAGES[name]!r}")
+        elif not all(part in lines[0] for part in _parts(messages.get(name, ""))):
+            failures.append(f"{name}: {lines[0]!r} does not say {messages[name]!r}")
     assert not failures, "\n\n".join(failures)
+
+
+def _parts(said: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (said,) if isinstance(said, str) else said

@@ -8,29 +8,15 @@ import torch
 from tiny_models import save_tiny_model_dir, tiny_model
 from transformers import AutoConfig, AutoModel, pipeline
 from video_factory import write_test_video
+from weight_factory import malicious_checkpoint
 
 import actionclip  # noqa: F401
 from actionclip import ActionCLIPModel
 from actionclip.cli import main
-from actionclip.convert_original import load_checkpoint
-from actionclip.errors import InvalidLabelsError, InvalidTemplateError, UnsafeCheckpointError
+from actionclip.errors import InvalidLabelsError, InvalidTemplateError, InvalidWeightsError, UnsafeCheckpointError
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.prompts import PromptTemplater
-
-
-class WritesMarker:
-    """Unpickling this object writes a file: a stand-in for any code a malicious pickle runs."""
-
-    def __init__(self, marker: pathlib.Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (self.marker, "code ran"))
-
-
-def malicious_checkpoint(path: pathlib.Path, marker: pathlib.Path, state: dict) -> pathlib.Path:
-    torch.save({**state, "payload": WritesMarker(marker)}, path)
-    return path
+from actionclip.weight_files import load_checkpoint
 
 
 def test_the_payload_really_runs_code_when_unpickled_unsafely(tmp_path):
@@ -62,9 +48,9 @@ def test_from_pretrained_refuses_a_pytorch_model_bin_with_a_code_payload(tmp_pat
     model = tiny_model()
     model.config.save_pretrained(tmp_path)
     malicious_checkpoint(tmp_path / "pytorch_model.bin", marker, dict(model.state_dict()))
-    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+    with pytest.raises(InvalidWeightsError, match="pytorch_model.bin.*could run code"):
         ActionCLIPModel.from_pretrained(tmp_path)
-    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+    with pytest.raises(InvalidWeightsError, match="pytorch_model.bin.*could run code"):
         AutoModel.from_pretrained(tmp_path)
     assert not marker.exists()
 

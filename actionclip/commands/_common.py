@@ -75,7 +75,7 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyEx
     source.add_argument(
         "--labels-file",
         help="UTF-8 label file: an 'id,name' CSV (as actionclip/data/label_lists/*.csv, the demo's labels.csv) or one label "
-        "per line",
+        "per line (a first line 'label', 'name' or 'class' is a header)",
     )
     source.add_argument(
         "--label-set", metavar="NAME", help="a packaged label list: " + ", ".join(available_label_lists())

@@ -41,7 +41,8 @@ def read_labels(args: argparse.Namespace) -> list[str]:
     """The candidate labels of ``--labels``, ``--labels-file`` or ``--label-set``.
 
     Label files are read by `data.labels.read_label_file`, the one reader shared with ``eval`` and the training
-    script's ``--class_names``: an ``id,name`` CSV (our label lists, the demo's ``labels.csv``) or one label per line.
+    script's ``--class_names``: an ``id,name`` CSV (our label lists, the demo's ``labels.csv``) or one label per line
+    (under an optional ``label`` / ``name`` / ``class`` header line).
     """
     from ..data.labels import load_label_names, read_label_file
 
@@ -64,23 +65,29 @@ def load_pipeline(model: str, device: str | None = None):
     """The zero-shot pipeline of ``model``; loading failures become a `CommandLineError`.
 
     A local directory is checked first (cheaply, from its ``config.json``): a missing one fails at once, a
-    closed-set model is refused before its weights load. Warnings while loading (a plain CLIP model converted on
-    the fly) are printed as one line each.
+    closed-set model is refused before its weights load, and an ActionCLIP model's weight files must hold every
+    tensor (`MissingWeightsError` before anything is read, instead of random weights and transformers' report).
+    Warnings while loading (a plain CLIP model converted on the fly) are printed as one line each.
     """
     check_model_path(model)
-    check_model_kind(model)
+    kind = check_model_kind(model)
     check_processor(model)
     device = check_device(device)
     from transformers import pipeline
 
     from .. import registration
     from ..errors import ActionCLIPError
+    from ..model_kinds import ZERO_SHOT
 
     registration.register_with_transformers()
+    # Only for a local ActionCLIP directory (the only kind checked): a CLIP model's __init__ refuses the keyword.
+    model_kwargs = {"require_all_weights": True} if kind == ZERO_SHOT else {}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            classifier = pipeline("zero-shot-video-classification", model=model, device=device)
+            classifier = pipeline(
+                "zero-shot-video-classification", model=model, device=device, model_kwargs=model_kwargs
+            )
     except ActionCLIPError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as error:
@@ -122,18 +129,19 @@ def check_model_path(model: str) -> None:
         raise CommandLineError(f"model {model!r}: no such directory{hint}")
 
 
-def check_model_kind(model: str) -> None:
-    """A local model directory must hold an ActionCLIP model or a CLIP one (see `model_kinds`)."""
+def check_model_kind(model: str) -> str | None:
+    """A local model directory must hold an ActionCLIP model or a CLIP one (see `model_kinds`): its kind, or None
+    for a Hub id or a directory without ``config.json``."""
     config_path = Path(model).expanduser() / "config.json"
     if not config_path.is_file():
-        return  # a Hub id, or a directory transformers will report on
+        return None  # a Hub id, or a directory transformers will report on
     from ..model_kinds import zero_shot_model_kind
 
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CommandLineError(f"model {model!r}: unreadable config.json ({short(error)})") from None
-    zero_shot_model_kind(config if isinstance(config, dict) else {}, model)
+    return zero_shot_model_kind(config if isinstance(config, dict) else {}, model)
 
 
 def check_processor(model: str) -> None:

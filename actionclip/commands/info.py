@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             )
         architectures = config.architectures or []
         loader = AutoModelForVideoClassification if "ActionCLIPForVideoClassification" in architectures else AutoModel
-        model = loader.from_pretrained(args.model)
+        model = loader.from_pretrained(args.model, require_all_weights=True)
     except (OSError, ValueError, KeyError) as error:
         if isinstance(error, CommandLineError):
             raise

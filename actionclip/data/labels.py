@@ -1,5 +1,6 @@
 """Class-name lists: the packaged ones (Kinetics-400/600, HMDB51, UCF101, the Kinetics-600 novel subsets) and users'
-label files (an ``id,name`` CSV or one name per line), read by one reader.
+label files (an ``id,name`` CSV or one name per line, under an optional ``label`` / ``name`` / ``class`` header),
+read by one reader.
 
 ``actionclip classify --labels-file`` / ``--label-set``, ``actionclip eval --class_names``, the training script's
 ``--class_names``, folder datasets and the web app all read labels here. The packaged files and their sources are
@@ -33,6 +34,10 @@ PACKAGED_LABEL_LISTS: dict[str, str] = {
 }
 
 
+# The first line of a plain label file that names its one column (as ``id,name`` names a CSV's two): a header, not a
+# label. Compared as the CSV header is, stripped and in any case.
+PLAIN_HEADERS = frozenset({"label", "name", "class"})
+
 # Label ids written by hand or by tools: ASCII digits only ('²' and other Unicode digits pass `str.isdigit`).
 _LABEL_ID = re.compile(r"[0-9]+")
 
@@ -52,7 +57,8 @@ def load_label_names(name_or_path: str | os.PathLike) -> list[str]:
 
     Args:
         name_or_path: a packaged name (see :func:`available_label_lists`), or the path of a CSV file with a
-            header ``id,name`` (ids 0..N-1, any row order) or of a text file with one name per line.
+            header ``id,name`` (ids 0..N-1, any row order) or of a text file with one name per line (a first
+            line ``label``, ``name`` or ``class``, in any case, is a header and is skipped).
 
     Raises:
         InvalidLabelsError: neither a packaged name nor an existing file; a malformed, empty or duplicated list.
@@ -72,8 +78,10 @@ def read_label_file(path: str | os.PathLike) -> list[str]:
     """Class names from a CSV (``id,name`` header) or a text file (one name per line); see :func:`load_label_names`.
 
     A file is read as CSV when it ends in ``.csv`` or its first non-blank line is the ``id,name`` header (whatever
-    its name), so the ids never become labels. This is the one label-file reader: ``actionclip classify
-    --labels-file``, ``actionclip eval --class_names`` and the training script's ``--class_names`` all use it.
+    its name), so the ids never become labels. In a plain file, a first non-blank line that is exactly ``label``,
+    ``name`` or ``class`` (`PLAIN_HEADERS`, any case) is likewise a header, so it never becomes a candidate. This is
+    the one label-file reader: ``actionclip classify --labels-file``, ``actionclip eval --class_names`` and the
+    training script's ``--class_names`` all use it.
     """
     path = Path(path)
     try:
@@ -103,6 +111,8 @@ def read_label_file(path: str | os.PathLike) -> list[str]:
         names = [by_id[i] for i in range(len(by_id))]
     else:
         names = [line.strip() for line in text.splitlines() if line.strip()]
+        if names and names[0].lower() in PLAIN_HEADERS:
+            names = names[1:]
     _check_names(names, f"label file {str(path)!r}")
     return names
 
@@ -130,6 +140,7 @@ def write_label_csv(path: str | os.PathLike, names: Sequence[str]) -> Path:
 __all__ = [
     "LABELS_DIR",
     "PACKAGED_LABEL_LISTS",
+    "PLAIN_HEADERS",
     "available_label_lists",
     "is_label_id",
     "load_label_names",

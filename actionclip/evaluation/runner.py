@@ -93,7 +93,8 @@ def load_model_and_processor(model_dir: str | os.PathLike, device: str | torch.d
     """``(ActionCLIPModel, ActionCLIPProcessor)`` from one directory, in evaluation mode on ``device``.
 
     A directory without processor files gets the processor matching its configuration (image size, frames,
-    templates) with the shipped tokenizer.
+    templates) with the shipped tokenizer. Weight files that lack tensors of the model are refused
+    (`MissingWeightsError`): evaluated, they would be random.
     """
     from ..modeling_actionclip import ActionCLIPModel
     from ..processing_actionclip import ActionCLIPProcessor
@@ -101,7 +102,7 @@ def load_model_and_processor(model_dir: str | os.PathLike, device: str | torch.d
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise EvaluationSetupError(f"{str(model_dir)!r} has no config.json: not a saved model directory")
-    model = ActionCLIPModel.from_pretrained(model_dir).eval()
+    model = ActionCLIPModel.from_pretrained(model_dir, require_all_weights=True).eval()
     if device is not None:
         model = model.to(device)
     has_processor = any((model_dir / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
