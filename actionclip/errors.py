@@ -104,11 +104,6 @@ class InvalidLogitScaleError(ActionCLIPError, ValueError):
     """A logit scale (the similarity multiplier) is not a finite positive number."""
 
 
-class AttentionWeightsUnavailableError(ActionCLIPError, ValueError):
-    """``output_attentions=True`` was asked of a model part whose attention implementation (SDPA, flash, flex)
-    computes no attention weights; only eager attention returns them."""
-
-
 class NonFiniteScoresError(ActionCLIPError, ValueError):
     """A model produced NaN or infinite scores (corrupt weights, or an overflow in reduced precision)."""
 

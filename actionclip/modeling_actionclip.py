@@ -8,6 +8,7 @@ video-text model, and the closed-set classifier.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ from transformers.models.clip.modeling_clip import CLIPAttention
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import AttentionWeightsUnavailableError, InvalidLogitScaleError
+from .errors import InvalidLogitScaleError
 from .loss import ActionCLIPLoss
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
 from .visual_prompts import (
@@ -171,22 +172,30 @@ def _recorded_attentions(attention_layers: Sequence[nn.Module]) -> Iterator[list
         _RECORDING_ATTENTIONS.reset(token)
 
 
-def _check_attention_weights_available(implementations: Mapping[str, str | None]) -> None:
-    """`output_attentions=True` asks for weights that only eager attention computes: SDPA, flash and flex compute
-    none (transformers' CLIP towers would log a warning and return an empty tuple, our frame path `None`s). Refused
-    up front, naming every part that is not eager.
+# Held by the calls that switch a model to eager attention for their duration (see `_eager_attention`).
+_EAGER_SWITCH = threading.RLock()
 
-    Args:
-        implementations: part of the model ("vision tower", "text tower", "fusion") -> its attention implementation.
+
+@contextmanager
+def _eager_attention(config: ActionCLIPConfig) -> Iterator[None]:
+    """Eager attention in every part of the model (towers and fusion) for the duration of the block.
+
+    Only eager attention computes attention weights (SDPA, flash and flex compute none: transformers' CLIP towers log
+    a warning and return an empty tuple), so a call with `output_attentions=True` runs eager, as on a model loaded
+    with `attn_implementation="eager"`. The parts read the implementation from the configuration at call time: calls
+    running meanwhile in other threads run eager too (the same results, slower), and calls that switch wait for each
+    other, so the configuration ends as it was.
     """
-    not_eager = {part: name for part, name in implementations.items() if name not in (None, "eager")}
-    if not_eager:
-        uses = ", ".join(f"the {part} uses {name!r}" for part, name in not_eager.items())
-        raise AttentionWeightsUnavailableError(
-            f"output_attentions=True needs eager attention (the only implementation that computes attention weights), "
-            f"but {uses}: load the model with attn_implementation='eager' or call "
-            f"model.set_attn_implementation('eager') first"
-        )
+    with _EAGER_SWITCH:
+        saved = {"": config._attn_implementation}
+        for key in config.sub_configs:
+            if getattr(config, key, None) is not None:
+                saved[key] = getattr(config, key)._attn_implementation
+        config._attn_implementation = "eager"  # sets the sub-configurations too
+        try:
+            yield
+        finally:
+            config._attn_implementation = saved
 
 
 def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
@@ -407,7 +416,7 @@ class ActionCLIPVideoEncoderMixin:
             `last_hidden_state`: the last layer's tokens, (B*T, L, W) ((B, T*L, W) with the joint prompt);
             `pooler_output`: the (B, T, D) projected frame embeddings; `hidden_states`: the input of the first
             layer and every layer's output, shaped as `last_hidden_state`; `attentions`: every layer's attention
-            weights (eager attention only: see `_check_attention_weights_available`).
+            weights (computed by eager attention only: see `_eager_attention`).
         """
         _check_pixel_values(pixel_values)
         batch_size, num_frames = pixel_values.shape[:2]
@@ -459,14 +468,6 @@ class ActionCLIPVideoEncoderMixin:
         """The attention modules of the post-network fusion (none for meanP, conv1d and lstm)."""
         return [module for module in self.fusion.modules() if isinstance(module, CLIPAttention)]
 
-    def _video_attention_implementations(self) -> dict[str, str | None]:
-        """The attention implementation of each part of the video encoder that attends."""
-        implementations = {"vision tower": self.config.vision_config._attn_implementation}
-        if self._fusion_attention_layers():
-            # The fusion's layers read the top-level configuration's (`visual_prompts.FusionLayerConfig`).
-            implementations["fusion"] = self.config._attn_implementation
-        return implementations
-
     @can_return_tuple
     def get_video_features(
         self,
@@ -483,7 +484,7 @@ class ActionCLIPVideoEncoderMixin:
             pixel_values: (B, T, C, H, W) CLIP-normalised frames.
             output_hidden_states: also return the vision tower's per-layer hidden states (default: the config's).
             output_attentions: also return the attention weights of the vision tower and of the fusion (default: the
-                config's); needs eager attention in both (`AttentionWeightsUnavailableError` otherwise).
+                config's); the call runs eager attention, the only one that computes them.
             return_dict: `False` gives a tuple (as every transformers model).
 
         Returns:
@@ -496,18 +497,19 @@ class ActionCLIPVideoEncoderMixin:
             output_hidden_states = self.config.output_hidden_states
         if output_attentions is None:
             output_attentions = self.config.output_attentions
-        if output_attentions:
-            _check_attention_weights_available(self._video_attention_implementations())
-        frames = self._encode_frames(pixel_values, interpolate_pos_encoding, output_hidden_states, output_attentions)
-        frame_embeds = frames.pooler_output
-        fusion_attention_layers = self._fusion_attention_layers() if output_attentions else []
-        fusion_attentions = None
-        if fusion_attention_layers:
-            with _recorded_attentions(fusion_attention_layers) as recorded:
+        with _eager_attention(self.config) if output_attentions else nullcontext():
+            frames = self._encode_frames(
+                pixel_values, interpolate_pos_encoding, output_hidden_states, output_attentions
+            )
+            frame_embeds = frames.pooler_output
+            fusion_attention_layers = self._fusion_attention_layers() if output_attentions else []
+            fusion_attentions = None
+            if fusion_attention_layers:
+                with _recorded_attentions(fusion_attention_layers) as recorded:
+                    video_embeds = self.fusion(frame_embeds)
+                fusion_attentions = tuple(recorded)
+            else:
                 video_embeds = self.fusion(frame_embeds)
-            fusion_attentions = tuple(recorded)
-        else:
-            video_embeds = self.fusion(frame_embeds)
         last_hidden_state = frames.last_hidden_state
         return ActionCLIPVideoFeaturesOutput(
             last_hidden_state=last_hidden_state.reshape(frame_embeds.shape[0], -1, last_hidden_state.shape[-1]),
@@ -574,8 +576,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             attention_mask: (N, L), optional (CLIP's causal mask already ignores what follows the end token).
             position_ids: (N, L), optional.
             kwargs: passed to CLIP's text model (`output_hidden_states`, `output_attentions`, ...); `return_dict=False`
-                gives a tuple. `output_attentions` needs eager attention in the text tower
-                (`AttentionWeightsUnavailableError` otherwise).
+                gives a tuple. With `output_attentions` the call runs eager attention, the only one that computes
+                attention weights.
 
         Returns:
             The text tower's `BaseModelOutputWithPooling` whose `pooler_output` holds the (N, D) projected text
@@ -586,16 +588,16 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         output_attentions = kwargs.get("output_attentions")
         if output_attentions is None:
             output_attentions = self.config.text_config.output_attentions  # what CLIP's text model falls back to
-        if output_attentions:
-            _check_attention_weights_available(self._text_attention_implementations())
-        outputs = self.text_model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True, **kwargs
-        )
+        with _eager_attention(self.config) if output_attentions else nullcontext():
+            outputs = self.text_model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                return_dict=True,
+                **kwargs,
+            )
         outputs.pooler_output = self.text_projection(outputs.pooler_output)
         return outputs
-
-    def _text_attention_implementations(self) -> dict[str, str | None]:
-        return {"text tower": self.config.text_config._attn_implementation}
 
     @can_return_tuple
     def forward(
@@ -632,18 +634,13 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 and `actionclip eval` apply).
             output_hidden_states, output_attentions (`bool`, *optional*):
                 Return both towers' hidden states / attention weights (and the fusion's attention weights) in
-                `text_model_output` and `vision_model_output` (default: the config's). Attention weights need eager
-                attention in every part that attends (`AttentionWeightsUnavailableError` otherwise).
+                `text_model_output` and `vision_model_output` (default: the config's). With attention weights the
+                call runs eager attention, the only one that computes them.
             return_dict (`bool`, *optional*):
                 `False` gives a tuple in `CLIPOutput`'s order: (`loss` when computed, `logits_per_video`,
                 `logits_per_text`, `text_embeds`, `video_embeds`, `text_model_output`, `vision_model_output`,
                 `frame_embeds`).
         """
-        if output_attentions or (output_attentions is None and self.config.output_attentions):
-            # Every part that is not eager named at once, before any tower runs.
-            _check_attention_weights_available(
-                {**self._video_attention_implementations(), **self._text_attention_implementations()}
-            )
         tower_kwargs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         vision_outputs = self.get_video_features(
             pixel_values, interpolate_pos_encoding, return_dict=True, **tower_kwargs

@@ -8,7 +8,7 @@ import torch
 from tiny_models import TEXT, VISION, random_videos, tiny_config, tiny_model, token_ids
 from transformers.models.clip.modeling_clip import CLIPOutput
 
-from actionclip import ActionCLIPForVideoClassification, errors
+from actionclip import ActionCLIPForVideoClassification
 from actionclip.modeling_actionclip import ActionCLIPOutput
 
 # -- output conventions (issue 29, item 6)
@@ -62,36 +62,49 @@ def test_kl_loss_error_names_the_configuration_field():
     assert torch.isfinite(loss)
 
 
-def test_output_attentions_with_sdpa_is_refused_naming_every_part_that_is_not_eager():
+@pytest.mark.parametrize("settings", [{}, {"fusion": "transf_cls", "joint": True, "shift": True}])
+def test_output_attentions_with_sdpa_runs_the_call_eager_and_gives_real_weights(settings):
+    settings = {"fusion": "transf", **settings}
+    sdpa = tiny_model(seed=4, attn_implementation="sdpa", **settings).eval()
+    eager = tiny_model(seed=4, attn_implementation="eager", **settings).eval()
+    videos, texts = random_videos(batch=2, frames=5), token_ids(3, length=9)
+    with torch.no_grad():
+        got = sdpa(pixel_values=videos, input_ids=texts, output_attentions=True)
+        expected = eager(pixel_values=videos, input_ids=texts, output_attentions=True)
+    for name in ("attentions", "fusion_attentions"):
+        ours, reference = getattr(got.vision_model_output, name), getattr(expected.vision_model_output, name)
+        assert len(ours) == len(reference) > 0 and all(weights is not None for weights in ours), name
+        for weights, reference_weights in zip(ours, reference, strict=True):
+            torch.testing.assert_close(weights, reference_weights)
+    assert len(got.text_model_output.attentions) == TEXT["num_hidden_layers"]
+    for weights, reference_weights in zip(got.text_model_output.attentions, expected.text_model_output.attentions):
+        torch.testing.assert_close(weights, reference_weights)
+    # Only that call ran eager: the model keeps its implementation everywhere.
+    config = sdpa.config
+    assert [config._attn_implementation, config.vision_config._attn_implementation] == ["sdpa", "sdpa"]
+    assert config.text_config._attn_implementation == "sdpa"
+
+
+def test_text_and_video_features_alone_give_attentions_with_sdpa():
     model = tiny_model(seed=4, fusion="transf", attn_implementation="sdpa").eval()
-    videos, texts = random_videos(batch=2), token_ids(3)
-    with pytest.raises(errors.AttentionWeightsUnavailableError, match="eager") as raised:
-        model(pixel_values=videos, input_ids=texts, output_attentions=True)
-    message = str(raised.value)
-    for part in ("vision tower", "fusion", "text tower", "'sdpa'", "set_attn_implementation('eager')"):
-        assert part in message
-    with pytest.raises(errors.AttentionWeightsUnavailableError, match="text tower"):
-        model.get_text_features(texts, output_attentions=True)
-    with pytest.raises(errors.AttentionWeightsUnavailableError, match="vision tower.*fusion"):
-        model.get_video_features(videos, output_attentions=True)
+    with torch.no_grad():
+        text = model.get_text_features(token_ids(3, length=9), output_attentions=True)
+        video = model.get_video_features(random_videos(batch=2, frames=5), output_attentions=True)
+    assert [tuple(weights.shape) for weights in text.attentions] == [(3, TEXT["num_attention_heads"], 9, 9)] * 2
+    assert len(video.attentions) == VISION["num_hidden_layers"] and len(video.fusion_attentions) == 2
+    assert model.config.text_config._attn_implementation == "sdpa"
 
 
-def test_output_attentions_names_only_the_parts_that_are_not_eager():
-    model = tiny_model(seed=4, fusion="meanP", attn_implementation="eager")
-    model.set_attn_implementation({"text_config": "sdpa"})
-    with pytest.raises(errors.AttentionWeightsUnavailableError) as raised:
-        model(pixel_values=random_videos(batch=2), input_ids=token_ids(3), output_attentions=True)
-    assert "text tower" in str(raised.value) and "vision tower" not in str(raised.value)
-    assert "fusion" not in str(raised.value)  # meanP has no attention
-    with torch.no_grad():  # the video side alone is eager: it answers
-        assert len(model.get_video_features(random_videos(batch=2), output_attentions=True).attentions) == 2
-
-
-def test_closed_set_classifier_refuses_output_attentions_with_sdpa():
+def test_closed_set_classifier_gives_attentions_with_sdpa():
     classifier = ActionCLIPForVideoClassification(tiny_config(fusion="transf_cls", num_labels=3)).eval()
     classifier.set_attn_implementation("sdpa")
-    with pytest.raises(errors.AttentionWeightsUnavailableError, match="vision tower"):
-        classifier(pixel_values=random_videos(batch=2), output_attentions=True)
+    with torch.no_grad():
+        out = classifier(pixel_values=random_videos(batch=2), output_attentions=True)
+    assert len(out.attentions) == VISION["num_hidden_layers"] and all(
+        weights is not None for weights in out.attentions
+    )
+    assert len(out.fusion_attentions) == 2
+    assert classifier.config.vision_config._attn_implementation == "sdpa"
 
 
 def _is_attention_distribution(weights: torch.Tensor) -> bool:

@@ -89,8 +89,9 @@ class ActionCLIPModelTester:
         self.is_training = is_training
         self.image_size, self.patch_size, self.num_channels = 16, 4, 3
         self.text_seq_length, self.vocab_size = 7, 99
-        self.text_hidden_size, self.text_num_hidden_layers, self.text_num_attention_heads = 24, 2, 3
-        self.vision_hidden_size, self.vision_num_hidden_layers, self.vision_num_attention_heads = 40, 3, 5
+        # Two layers at most (transformers' test_num_layers_is_small).
+        self.text_hidden_size, self.text_num_hidden_layers, self.text_num_attention_heads = 24, 1, 3
+        self.vision_hidden_size, self.vision_num_hidden_layers, self.vision_num_attention_heads = 40, 2, 5
         # Divisible by transf_cls's 8 heads (its default) and transf's 2 (set below).
         self.projection_dim, self.num_labels = 16, 3
         # The mixin's own tests (hidden states of the whole model, ...) read the vision tower's.
