@@ -8,6 +8,7 @@ video-text model, and the closed-set classifier.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -18,16 +19,18 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import CLIPTextModel, CLIPVisionModel, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.clip.modeling_clip import CLIPAttention
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import InvalidLogitScaleError
+from .errors import HubUnreachableError, InvalidLogitScaleError, ModelInputError, WrongModelKindError
 from .loss import ActionCLIPLoss
-from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
+from .model_kinds import check_not_closed_set, is_open_set
+from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
+from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
     TemporalConv1d,
     TemporalTransformerCls,
@@ -90,6 +93,10 @@ class ActionCLIPOutput(ModelOutput):
             embeddings and, when asked, hidden states and attention weights).
         frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
             Projected per-frame embeddings before the post-network fusion (not normalised).
+        class_scores (`torch.Tensor` of shape `(batch_size, num_classes)`, *optional*):
+            In evaluation mode, given the label set's prompts (`class_input_ids`): every video's template-ensembled
+            class probabilities (softmax over the classes for every template, mean over templates; rows sum to
+            one), at the evaluation scale. What transformers' `Trainer` hands to `compute_metrics`.
     """
 
     loss: torch.Tensor | None = None
@@ -100,6 +107,7 @@ class ActionCLIPOutput(ModelOutput):
     text_model_output: BaseModelOutputWithPooling | None = None
     vision_model_output: ActionCLIPVideoFeaturesOutput | None = None
     frame_embeds: torch.Tensor | None = None
+    class_scores: torch.Tensor | None = None
 
     def to_tuple(self) -> tuple[Any, ...]:
         # As `CLIPOutput`: the nested tower outputs become tuples too.
@@ -206,6 +214,49 @@ def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
         raise ValueError(f"pixel_values must have shape (batch, frames, channels, height, width), got {shape}")
 
 
+def _resolved_config(cls, pretrained_model_name_or_path, config, kwargs: dict) -> ActionCLIPConfig:
+    """The configuration `from_pretrained` builds the model with: ``config`` when it is one (the Auto classes pass
+    it), else the folder's with the keyword overrides (``id2label=...``) applied, read as transformers reads it."""
+    if isinstance(config, PretrainedConfig):
+        return config
+    resolved, _ = cls.config_class.from_pretrained(
+        config if config is not None else pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+    )
+    return resolved
+
+
+def _label_names(config: ActionCLIPConfig) -> list[str] | None:
+    """The class names of ``config.id2label`` by id, or None when they are transformers' placeholders (``LABEL_0``,
+    ``LABEL_1``, ...: what ``num_labels=N`` or no labels at all give)."""
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
+
+
+def _train_fusion_with_adapters(model: nn.Module, configs: Mapping) -> None:
+    """Wrap the fusion in peft's `ModulesToSaveWrapper` (trained in full, saved with the adapter) for the adapters
+    being trained, unless the user's configuration already decided for it (named it in ``modules_to_save``, or
+    targeted its layers); see `ActionCLIPPreTrainedModel.peft_config`."""
+    fusion = getattr(model, "fusion", None)
+    if fusion is None or not any(True for _ in fusion.parameters()):
+        return  # meanP: nothing to train
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils import AuxiliaryTrainingWrapper, ModulesToSaveWrapper
+
+    if isinstance(fusion, AuxiliaryTrainingWrapper) or any(isinstance(m, BaseTunerLayer) for m in fusion.modules()):
+        return
+    for adapter_name, config in configs.items():
+        # A loaded adapter keeps what it was saved with; prompt learning has no modules to save.
+        if getattr(config, "inference_mode", True) or not hasattr(config, "modules_to_save"):
+            continue
+        config.modules_to_save = [*(config.modules_to_save or []), "fusion"]
+        if isinstance(fusion, ModulesToSaveWrapper):
+            fusion.update(adapter_name)
+        else:
+            fusion = ModulesToSaveWrapper(fusion, adapter_name)
+            model.fusion = fusion
+        fusion.set_adapter(adapter_name, inference_mode=False)
+
+
 class ActionCLIPPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading for ActionCLIP models.
 
@@ -226,7 +277,34 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "PostNormEncoderLayer"]
+    _no_split_modules = [
+        "CLIPEncoderLayer",
+        "CLIPTextEmbeddings",
+        "CLIPVisionEmbeddings",
+        "PreNormEncoderLayer",
+        "PostNormEncoderLayer",
+    ]
+
+    # peft gives a model no say in what `get_peft_model` trains besides the adapters: it freezes every other weight,
+    # then hands the adapters' configurations to the model as `model.peft_config`. That assignment is where the
+    # fusion joins what is trained, in full: it starts fresh on a CLIP checkpoint, and its layers are named apart
+    # from the towers' so that CLIP's LoRA targets (`q_proj`, `v_proj`, ...) leave it to this.
+    @property
+    def peft_config(self) -> dict:
+        """The peft adapters' configurations by name, once peft has wrapped this model."""
+        try:
+            return self.__dict__["_peft_configs"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no adapters (peft_config)") from None
+
+    @peft_config.setter
+    def peft_config(self, configs: dict) -> None:
+        self.__dict__["_peft_configs"] = configs
+        _train_fusion_with_adapters(self, configs)
+
+    @peft_config.deleter
+    def peft_config(self) -> None:
+        self.__dict__.pop("_peft_configs", None)
 
     @classmethod
     def is_custom_code(cls) -> bool:
@@ -612,6 +690,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        class_input_ids: torch.Tensor | None = None,
+        class_attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> ActionCLIPOutput | tuple:
         r"""
@@ -636,11 +716,24 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 Return both towers' hidden states / attention weights (and the fusion's attention weights) in
                 `text_model_output` and `vision_model_output` (default: the config's). With attention weights the
                 call runs eager attention, the only one that computes them.
+            class_input_ids (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
+                The label set's prompts, template-major (what `ActionCLIPCollator` adds to every batch). In
+                evaluation mode they give `class_scores`, so that transformers' `Trainer` evaluates class accuracy;
+                in training mode they are not encoded (the loss does not use them).
+            class_attention_mask (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
+                Padding mask of `class_input_ids`.
             return_dict (`bool`, *optional*):
                 `False` gives a tuple in `CLIPOutput`'s order: (`loss` when computed, `logits_per_video`,
                 `logits_per_text`, `text_embeds`, `video_embeds`, `text_model_output`, `vision_model_output`,
-                `frame_embeds`).
+                `frame_embeds`, then `class_scores` when computed).
         """
+        if input_ids is None:
+            raise ModelInputError(
+                "ActionCLIPModel.forward needs input_ids, the tokenized prompts; a batch without them comes from a "
+                "collator that makes no prompts (transformers' default). With transformers.Trainer pass "
+                "data_collator=ActionCLIPCollator(label_names, tokenizer) and TrainingArguments("
+                "remove_unused_columns=False), or use actionclip's ActionCLIPTrainer (actionclip.training.build_trainer)"
+            )
         tower_kwargs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         vision_outputs = self.get_video_features(
             pixel_values, interpolate_pos_encoding, return_dict=True, **tower_kwargs
@@ -671,8 +764,13 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 labels = torch.arange(video_embeds.shape[0], device=video_embeds.device)
             loss = self.criterion(video_embeds, text_embeds, labels, scale)
 
+        class_scores = None
+        if class_input_ids is not None and not self.training:
+            class_scores = self._class_scores(video_embeds, class_input_ids, class_attention_mask, logit_scale)
+
         return ActionCLIPOutput(
             loss=loss,
+            class_scores=class_scores,
             logits_per_video=logits_per_video,
             logits_per_text=logits_per_video.t(),
             text_embeds=text_embeds,
@@ -681,6 +779,53 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             vision_model_output=vision_outputs,
             frame_embeds=vision_outputs.frame_embeds,
         )
+
+    def _class_scores(
+        self,
+        video_embeds: torch.Tensor,
+        class_input_ids: torch.Tensor,
+        class_attention_mask: torch.Tensor | None,
+        logit_scale: float | torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Template-ensembled class probabilities ``(B, N)`` of L2-normalised ``video_embeds`` ``(B, D)`` against
+        the ``(K, N, L)`` template-major prompts, at the evaluation scale (as `ActionCLIPTrainer` scores them)."""
+        if class_input_ids.ndim != 3:
+            raise ModelInputError(
+                f"class_input_ids must be (num_templates, num_classes, length), got shape {tuple(class_input_ids.shape)}"
+            )
+        if class_attention_mask is None:
+            class_attention_mask = torch.ones_like(class_input_ids)
+        if class_attention_mask.shape != class_input_ids.shape:
+            raise ModelInputError(
+                f"class_attention_mask has shape {tuple(class_attention_mask.shape)}, class_input_ids "
+                f"{tuple(class_input_ids.shape)}: they must match"
+            )
+        num_templates, _, length = class_input_ids.shape
+        input_ids = class_input_ids.reshape(-1, length)
+        attention_mask = class_attention_mask.reshape(-1, length)
+        # In chunks of rows, as a label set is encoded elsewhere: memory bounded whatever the number of classes.
+        text_embeds = embed_in_chunks(
+            range(input_ids.shape[0]),
+            lambda rows: {
+                "input_ids": input_ids[rows[0] : rows[-1] + 1],
+                "attention_mask": attention_mask[rows[0] : rows[-1] + 1],
+            },
+            lambda ids, mask: self.get_text_features(ids, mask).pooler_output,
+        )
+        logits = self.evaluation_scale(logit_scale) * video_embeds @ text_embeds.to(video_embeds.dtype).t()
+        return template_ensemble_probs(logits, num_templates)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModel`), refusing the folder of a closed-set
+        `ActionCLIPForVideoClassification`: it saves no text tower, which would otherwise start random.
+
+        Raises:
+            WrongModelKindError: a closed-set classifier's folder; the message says how to load it instead.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        check_not_closed_set(resolved, str(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @classmethod
     def from_clip(cls, clip_name_or_path, **kwargs) -> ActionCLIPModel:
@@ -706,15 +851,29 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         else:
             name = clip_name_or_path
             load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
-            clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
-            if clip_config.model_type != "clip":
-                raise ValueError(
-                    f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+            unreachable = None
+            if not load_kwargs.get("local_files_only"):
+                unreachable = hub_unreachable(clip_name_or_path)
+                if unreachable:  # the cache may hold it; transformers would retry the Hub for half a minute first
+                    load_kwargs["local_files_only"] = True
+            try:
+                clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
+                if clip_config.model_type != "clip":
+                    raise ValueError(
+                        f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
+                    )
+                config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
+                model, info = cls.from_pretrained(
+                    clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
                 )
-            config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
-            model, info = cls.from_pretrained(
-                clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
-            )
+            except OSError:
+                if not unreachable:
+                    raise
+                raise HubUnreachableError(
+                    f"{name!r} is not a local folder, the Hugging Face Hub is out of reach ({unreachable}) and the "
+                    f"local cache does not hold it: download it where the Hub is reachable (`hf download {name} "
+                    f"--local-dir DIR`) and pass that folder, ActionCLIPModel.from_clip(DIR)"
+                ) from None
         allowed_missing = ("fusion.", "temporal_embedding")
         missing = [key for key in info["missing_keys"] if not key.startswith(allowed_missing)]
         unexpected = [key for key in info["unexpected_keys"] if not key.endswith("position_ids")]
@@ -762,6 +921,31 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             ),
             batch_size,
         )
+
+
+HUB_PROBE_TIMEOUT = 3.0  # seconds the Hub has to answer before it counts as out of reach
+
+
+def hub_unreachable(name_or_path: str) -> str | None:
+    """Why the Hugging Face Hub cannot serve the Hub id ``name_or_path`` (offline mode, no answer), or None: it
+    answered, or ``name_or_path`` is a local folder or no Hub id. Asks once, within `HUB_PROBE_TIMEOUT`; transformers'
+    own requests retry for about half a minute before failing."""
+    from huggingface_hub import constants, get_session
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if os.path.isdir(name_or_path):
+        return None
+    try:
+        validate_repo_id(str(name_or_path))
+    except HFValidationError:
+        return None  # a path that does not exist: transformers says so without the network
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT)
+    except Exception as error:  # the HTTP client's transport errors (its module differs between versions)
+        return f"{constants.ENDPOINT} did not answer: {' '.join(str(error).split())}"
+    return None
 
 
 _HUB_KWARGS = {
@@ -830,6 +1014,45 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             attentions=vision_outputs.attentions,
             fusion_attentions=vision_outputs.fusion_attentions,
         )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModelForVideoClassification`, `pipeline("video-classification")`).
+
+        The folder of a closed-set classifier loads as saved. The folder of an `ActionCLIPModel` (open-set: no class
+        embeddings saved, a text tower instead) becomes the classifier of the labels named by ``id2label`` (a
+        keyword, or in ``config``), whose class embeddings the folder's text tower computes from the names under
+        the model's templates, as `from_actionclip` does; it then fine-tunes like any classifier.
+
+        Raises:
+            WrongModelKindError: an `ActionCLIPModel` folder without class names (``num_labels=N`` alone, or no
+                labels, gives transformers' placeholders ``LABEL_0``, ...): there is nothing to compute the class
+                embeddings from, and zeros or random ones would classify nothing.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        if not is_open_set(resolved):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        where = str(pretrained_model_name_or_path)
+        labels = _label_names(resolved)
+        if labels is None:
+            raise WrongModelKindError(
+                f"model {where!r} is a zero-shot ActionCLIPModel: a class is the text embedding of its name, and no "
+                f"class names were given ({resolved.num_labels} classes named LABEL_0, LABEL_1, ... by transformers). "
+                f"Name them: AutoModelForVideoClassification.from_pretrained({where!r}, id2label={{0: 'archery', "
+                "1: 'juggling balls'}) computes their embeddings with the folder's text tower (save that model for "
+                f"pipeline('video-classification')); or rank any labels with "
+                f"pipeline('zero-shot-video-classification', model={where!r})"
+            )
+        model_kwargs = {
+            key: value for key, value in kwargs.items() if key not in ("id2label", "label2id", "num_labels")
+        }
+        loaded = ActionCLIPModel.from_pretrained(
+            pretrained_model_name_or_path, *model_args, config=config, **model_kwargs
+        )
+        model, info = loaded if isinstance(loaded, tuple) else (loaded, None)
+        classifier = cls.from_actionclip(model, labels, load_clip_tokenizer())
+        classifier.config._name_or_path = model.config._name_or_path
+        return classifier if info is None else (classifier, info)
 
     @classmethod
     @torch.no_grad()

@@ -119,6 +119,18 @@ def exports_whole_clips(config) -> bool:
     return bool(config.shift or config.joint)
 
 
+def check_output_dir(output_dir: str | os.PathLike, overwrite: bool, overwrite_hint: str = "overwrite=True") -> None:
+    """Refuse an export directory that is a file, or holds files unless ``overwrite``; ``overwrite_hint`` is how the
+    caller's user says overwrite (``--overwrite`` on the command line)."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OnnxExportError(f"output directory {str(output_dir)!r} is a file")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise OnnxExportError(
+            f"output directory {str(output_dir)!r} is not empty: choose a new directory or pass {overwrite_hint}"
+        )
+
+
 def export_onnx(
     model,
     output_dir: str | os.PathLike,
@@ -160,12 +172,7 @@ def export_onnx(
     if calibration is not None and quantize != "int8":
         raise OnnxExportError("calibration frames are only used with quantize='int8'")
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise OnnxExportError(f"output directory {str(output_dir)!r} is a file")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise OnnxExportError(
-            f"output directory {str(output_dir)!r} is not empty: choose a new directory or pass overwrite=True"
-        )
+    check_output_dir(output_dir, overwrite)
     if quantize is not None:
         import onnxruntime.quantization  # noqa: F401  (missing: refused before the slow part)
 

@@ -19,11 +19,11 @@ LABELS_DIR = SHARED_DIR / "data" / "labels"
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """The reference outputs of the authors' code (see its README)."""
+    """The reference outputs of the authors' code (see its README). A clone from a public host has no shared/
+    folder beside it: the tests that compare with the authors' outputs skip there (CI's .ci/run refuses to run
+    without it, so they never skip in CI)."""
     if not REFERENCE_DIR.is_dir():
-        raise FileNotFoundError(
-            f"reference fixtures not found at {REFERENCE_DIR}: the shared/ folder must lie beside the repo"
-        )
+        pytest.skip(f"needs the authors' reference outputs in {REFERENCE_DIR} (the project's shared/ folder)")
     return REFERENCE_DIR
 
 
@@ -123,3 +123,23 @@ def tar_shards(video_data, tmp_path_factory):
     write_tar_shards(video_data.videos("train"), str(root / "train-{:06d}.tar"), samples_per_shard=5)
     write_tar_shards(video_data.videos("val"), str(root / "val-{:06d}.tar"), samples_per_shard=8)
     return root
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One tiny run of `actionclip demo` per session (a few videos, one epoch; its numbers mean nothing), for the tests of
+# what the demo writes and of the README's commands on it
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """``(folder, report)``: the demo written into ``folder / "demo_output"``, as `make demo` writes it beside the
+    README."""
+    import dataclasses
+
+    from actionclip.commands.demo import PROFILES, run_demo
+
+    full = PROFILES["full"]
+    data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}
+    profile = dataclasses.replace(full, name="tiny", data=data, training={**full.training, "num_train_epochs": 1})
+    folder = tmp_path_factory.mktemp("demo")
+    return folder, run_demo(folder / "demo_output", profile, seed=0, progress=False)

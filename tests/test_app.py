@@ -304,6 +304,25 @@ def test_concurrent_requests_match_sequential_ones_within_the_queue_and_flat_mem
 # ---------------------------------------------------------------------------------------------- the Space
 
 
+def python_without_the_package(folder: Path) -> Path:
+    """The interpreter of a new venv in ``folder`` that imports this venv's libraries (torch, transformers, gradio)
+    but not actionclip: a ``.pth`` line puts this venv's site-packages on its path, and the ``.pth`` files in there
+    (the editable install of actionclip among them) are not processed for a folder added that way."""
+    import sysconfig
+    import venv
+
+    venv.EnvBuilder(symlinks=True, with_pip=False).create(folder)
+    python = folder / "bin" / "python"
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site_packages, "shared-libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
 def test_space_folder_passes_the_metadata_check_and_its_app_serves(model_dir, clips, tmp_path):
     from gradio_client import Client, handle_file
     from huggingface_hub import SpaceCard
@@ -325,14 +344,24 @@ def test_space_folder_passes_the_metadata_check_and_its_app_serves(model_dir, cl
     from packaging.requirements import Requirement
 
     requirements = [Requirement(line) for line in (out / "requirements.txt").read_text().splitlines() if line]
-    assert {"torch", "transformers", "av"} <= {requirement.name for requirement in requirements}
+    # What setup.py's install_requires and its app extra name, markers dropped.
+    assert {"torch", "transformers", "av", "gradio"} <= {requirement.name for requirement in requirements}
+    assert all(requirement.marker is None for requirement in requirements)
 
-    # The folder's app.py with its own copy of the package (no PYTHONPATH), serving a local model.
+    # The folder's app.py with its own copy of the package, serving a local model, in a venv where the package is
+    # not installed (and no PYTHONPATH).
+    python = python_without_the_package(tmp_path / "venv")
     env = child_env(
         ACTIONCLIP_MODEL=str(model_dir), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(free_port())
     )
     env.pop("PYTHONPATH")
-    space = Server([sys.executable, "app.py"], tmp_path / "space.log", cwd=out, env=env)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    absent = subprocess.run(
+        [python, "-c", "import actionclip"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert absent.returncode == 1 and "No module named 'actionclip'" in absent.stderr, absent.stderr
+    space = Server([str(python), "app.py"], tmp_path / "space.log", cwd=out, env=env)
     try:
         result = Client(space.url, verbose=False).predict(
             handle_file(str(clips[0])), "juggling, tai chi", "the model's templates", 2, 8, 1, 1, api_name="/classify"

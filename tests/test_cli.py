@@ -202,3 +202,60 @@ def test_a_program_importing_the_package_keeps_its_environment():
     code = "import os, actionclip; print(os.environ.get('OMP_WAIT_POLICY'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert result.stdout.strip() == "None", result.stderr
+
+
+def cli_process(*args, **popen_kwargs) -> subprocess.Popen:
+    """The `actionclip` command running, its stdout and stderr piped to this process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "actionclip.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen_kwargs,
+    )
+
+
+def test_stream_into_a_reader_that_stops_after_one_line_ends_quietly(model_dir, video_dir):
+    # `actionclip stream ... | head -n 1`: the reader closes the pipe while windows are still coming.
+    process = cli_process(
+        "stream", video_dir / "a.mp4", "--labels", ",".join(LABELS), "--model", model_dir,
+        "--window", "0.2", "--stride", "0.04",
+    )  # fmt: skip
+    assert json.loads(process.stdout.readline())["label"] in LABELS
+    process.stdout.close()
+    assert process.wait(timeout=300) == 0
+    assert process.stderr.read() == ""
+
+
+def test_localize_into_a_reader_that_is_gone_ends_quietly(model_dir, video_dir):
+    # The reader (`head -c 0`) closes the pipe before the result is written.
+    process = cli_process(
+        "localize", video_dir / "a.mp4", "--labels", ",".join(LABELS), "--model", model_dir, "--window", "0.4"
+    )
+    process.stdout.close()
+    assert process.wait(timeout=300) == 0
+    assert process.stderr.read() == ""
+
+
+def test_a_model_saved_without_its_processor_gets_one_from_the_command_line(video_dir, tmp_path):
+    folder = tmp_path / "no-processor"
+    tiny_model(seed=4).save_pretrained(folder)
+    video = video_dir / "a.mp4"
+
+    refused = run_cli("classify", video, "--labels", "a,b", "--model", folder)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"actionclip classify: error: model directory {str(folder)!r} has no processor (processor_config.json): "
+        f"write the default one beside the weights with `actionclip add-processor {folder}`"
+    ]
+    added = run_cli("add-processor", folder)
+    assert added.returncode == 0, added.stderr
+    assert (folder / "processor_config.json").is_file()
+    classified = run_cli("classify", video, "--labels", "a,b", "--model", folder, "--json")
+    assert classified.returncode == 0, classified.stderr
+    assert {row["label"] for row in json.loads(classified.stdout)[0]["predictions"]} == {"a", "b"}
+    again = run_cli("add-processor", folder)
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        f"actionclip add-processor: error: {str(folder)!r} already has a processor: pass --overwrite to replace it"
+    )

@@ -286,7 +286,7 @@ def test_few_shot_writes_nested_k_shot_lists_and_evaluates_the_models_that_exist
 def test_a_protocol_missing_its_inputs_fails_with_a_message(model_dir, tmp_path):
     from actionclip.errors import EvaluationSetupError
 
-    with pytest.raises(EvaluationSetupError, match="--protocol hmdb51 needs --split_dir and --video_root"):
+    with pytest.raises(EvaluationSetupError, match="--protocol hmdb51 needs --split-dir and --video-root"):
         run_eval("--model", model_dir, "--output_dir", tmp_path, "--protocol", "hmdb51")
 
 
@@ -296,7 +296,7 @@ def test_actionclip_eval_reports_a_missing_input_in_one_line_with_status_2(model
     status = main(["eval", "--model", str(model_dir), "--output_dir", str(tmp_path), "--protocol", "ucf101"])
     assert status == 2
     assert capsys.readouterr().err.strip() == (
-        "actionclip eval: error: --protocol ucf101 needs --split_dir and --video_root"
+        "actionclip eval: error: --protocol ucf101 needs --split-dir and --video-root"
     )
 
 

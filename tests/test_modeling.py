@@ -1,8 +1,11 @@
 """ActionCLIPModel: the visual prompts, training end to end, loading from CLIP, saving and sharing (the loss itself:
 test_loss.py)."""
 
+import json
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -10,6 +13,7 @@ from tiny_models import TEXT, VISION, random_videos, tiny_config, tiny_model, to
 from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
 
 from actionclip import ActionCLIPConfig, ActionCLIPModel
+from actionclip.errors import HubUnreachableError
 
 PROMPT_SETTINGS = {
     "meanP": dict(fusion="meanP"),
@@ -194,8 +198,8 @@ def test_from_clip_loads_every_clip_weight_and_initialises_the_prompts(clip_chec
     if fusion == "transf":
         assert 0.015 < state["fusion.frame_position_embeddings.weight"].std().item() < 0.025
         assert torch.equal(state["fusion.layers.0.layer_norm1.weight"], torch.ones(64))
-        assert 0.015 < state["fusion.layers.0.mlp.fc1.weight"].std().item() < 0.025
-        assert torch.equal(state["fusion.layers.0.mlp.fc1.bias"], torch.zeros(256))
+        assert 0.015 < state["fusion.layers.0.mlp.linear1.weight"].std().item() < 0.025
+        assert torch.equal(state["fusion.layers.0.mlp.linear1.bias"], torch.zeros(256))
     if fusion == "transf_cls":
         assert 0.01 < state["fusion.pos_embed"].std().item() < 0.025
         assert torch.equal(state["fusion.norm.weight"], torch.ones(64))
@@ -213,6 +217,44 @@ def test_from_clip_refuses_a_non_clip_checkpoint(tmp_path):
     tiny_model().save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="not a CLIP checkpoint"):
         ActionCLIPModel.from_clip(str(tmp_path))
+
+
+HUB_ID = "openai/clip-vit-base-patch16"
+
+
+def test_from_clip_of_a_hub_id_offline_asks_no_server_and_says_how_to_pass_a_folder(tmp_path):
+    # HF_HUB_OFFLINE=1 in a process of its own (huggingface_hub reads it on import); Python's audit events record
+    # every name look-up and connection the call attempts.
+    script = f"""
+import json, sys
+from actionclip import ActionCLIPModel
+from actionclip.errors import HubUnreachableError
+attempts = []
+sys.addaudithook(lambda event, args: attempts.append(event) if event.startswith("socket.") else None)
+try:
+    ActionCLIPModel.from_clip({HUB_ID!r}, fusion="meanP")
+except HubUnreachableError as error:
+    print(json.dumps({{"error": str(error), "attempts": attempts}}))
+"""
+    env = {key: value for key, value in os.environ.items() if key != "TRANSFORMERS_OFFLINE"}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))  # an empty cache
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["attempts"] == []
+    assert (
+        f"{HUB_ID!r} is not a local folder, the Hugging Face Hub is out of reach (HF_HUB_OFFLINE is set)"
+        in report["error"]
+    )
+    assert f"`hf download {HUB_ID} --local-dir DIR` and pass that folder" in report["error"]
+
+
+def test_from_clip_of_a_hub_id_without_network_fails_at_once(no_network, tmp_path):
+    # today's transformers retries an unreachable Hub for about half a minute
+    start = time.monotonic()
+    with pytest.raises(HubUnreachableError, match="Hugging Face Hub is out of reach"):
+        ActionCLIPModel.from_clip(HUB_ID, cache_dir=tmp_path)
+    assert time.monotonic() - start < 10
 
 
 def test_fresh_model_initialisation_statistics():
@@ -244,7 +286,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         if checkpointing:  # transformers 5.25 renamed it (the old name warns); before, only the old name
             (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
         model(pixel_values=videos, input_ids=ids, labels=labels).loss.backward()
-        grads.append(model.fusion.layers[0].mlp.fc1.weight.grad.clone())
+        grads.append(model.fusion.layers[0].mlp.linear1.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
 
 
@@ -337,11 +379,11 @@ def test_closed_set_head_in_fp16_with_zero_class_embeddings_gives_finite_logits(
 
 
 def test_weights_missing_from_a_checkpoint_get_clips_initialisation_in_the_towers(tmp_path):
-    from actionclip import ActionCLIPForVideoClassification
-
     torch.manual_seed(0)
-    ActionCLIPForVideoClassification(tiny_config(fusion="meanP", num_labels=3)).save_pretrained(tmp_path)
-    model = ActionCLIPModel.from_pretrained(tmp_path)  # the classifier has no text tower: it starts fresh
+    saved = ActionCLIPModel(tiny_config(fusion="meanP"))
+    without_text_tower = {k: v for k, v in saved.state_dict().items() if not k.startswith("text_model.")}
+    saved.save_pretrained(tmp_path, state_dict=without_text_tower)
+    model = ActionCLIPModel.from_pretrained(tmp_path)  # the text tower starts fresh
     # CLIP's scheme for the attention input projections: width**-0.5 * (2 * layers)**-0.5 (0.0625 here, not 0.02).
     expected = TEXT["hidden_size"] ** -0.5 * (2 * TEXT["num_hidden_layers"]) ** -0.5
     std = model.text_model.encoder.layers[0].self_attn.q_proj.weight.std().item()

@@ -18,7 +18,7 @@ def test_output_fields_come_in_clip_outputs_order_with_videos_for_images():
     clip_fields = [field.name.replace("image", "video") for field in dataclasses.fields(CLIPOutput)]
     ours = [field.name for field in dataclasses.fields(ActionCLIPOutput)]
     assert ours[: len(clip_fields)] == clip_fields
-    assert ours[len(clip_fields) :] == ["frame_embeds"]  # what ActionCLIP adds comes after CLIP's
+    assert ours[len(clip_fields) :] == ["frame_embeds", "class_scores"]  # what ActionCLIP adds comes after CLIP's
 
 
 def test_return_dict_false_gives_clips_tuple_order():

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import select
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +25,18 @@ _FIRST_COMMANDS = ("classify", "info", "convert", "eval", "demo", "card")
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Every command's help formatter: descriptions and epilogs keep their line breaks (the examples)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Every parser of our programs: a long option also answers to its spelling with ``_`` for ``-``
+    (``--num_frames`` for ``--num-frames``, the training script's and transformers' style), while ``--help`` shows
+    the one spelling each option is declared with."""
+
+    def _parse_optional(self, arg_string):
+        name, equals, value = arg_string.partition("=")
+        if name.startswith("--") and "_" in name and name not in self._option_string_actions:
+            arg_string = "--" + name[2:].replace("_", "-") + equals + value
+        return super()._parse_optional(arg_string)
 
 
 def add_command(
@@ -65,7 +79,7 @@ def command_modules() -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `actionclip` parser with every command's subparser."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="actionclip",
         description="ActionCLIP video action recognition.",
         formatter_class=Formatter,
@@ -98,7 +112,16 @@ def main(argv: list[str] | None = None) -> int:
 
     transformers_logging.disable_progress_bar()  # stderr is for our progress bar and errors
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # inside the try: a reader that has gone is noticed here, not at exit
+        return status
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise
+        # `actionclip stream ... | head -n 1`: the reader has what it wanted, a normal end. Later writes (the
+        # interpreter flushes stdout at exit) go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ActionCLIPError as error:  # CommandLineError included
         print(f"actionclip {args.command}: error: {short(error)}", file=sys.stderr)
         return 2
@@ -109,3 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"actionclip {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (a `BrokenPipeError` from elsewhere, such as a
+    pipe to a worker, is an error). Linux reports that as POLLERR on the writing end."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR is reported whatever is asked for
+    except (AttributeError, OSError, ValueError):  # no real stdout (a test's capture)
+        return False
+    return any(events & select.POLLERR for _, events in poller.poll(0))

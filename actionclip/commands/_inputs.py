@@ -69,6 +69,8 @@ def load_pipeline(model: str, device: str | None = None):
     """
     check_model_path(model)
     check_model_kind(model)
+    check_processor(model)
+    device = check_device(device)
     from transformers import pipeline
 
     from .. import registration
@@ -127,6 +129,42 @@ def check_model_kind(model: str) -> None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CommandLineError(f"model {model!r}: unreadable config.json ({short(error)})") from None
     zero_shot_model_kind(config if isinstance(config, dict) else {}, model)
+
+
+def check_processor(model: str) -> None:
+    """A local ActionCLIP model directory must hold its processor; the error says which command writes one (the
+    library's own error, raised later, offers Python)."""
+    folder = Path(model).expanduser()
+    config_path = folder / "config.json"
+    if not config_path.is_file() or (folder / "processor_config.json").is_file():
+        return
+    from ..model_kinds import CLOSED_SET_ARCHITECTURE, ZERO_SHOT
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        model_type, architectures = config.get("model_type"), config.get("architectures") or []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return  # check_model_kind says what is wrong with it
+    # A plain CLIP folder gets CLIP's processor on the fly; a closed-set one is refused for what it is.
+    if model_type == ZERO_SHOT and CLOSED_SET_ARCHITECTURE not in architectures:
+        raise CommandLineError(
+            f"model directory {model!r} has no processor (processor_config.json): write the default one beside the "
+            f"weights with `actionclip add-processor {model}`"
+        )
+
+
+def check_device(device: str | None) -> str | None:
+    """``--device`` as given, once a tensor could be made there: a device this machine lacks (``cuda`` without a
+    GPU, ``cuda:3`` with one) or a misspelt one is a `CommandLineError` before any model loads."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as error:  # torch says "not compiled with CUDA" by assert
+        raise CommandLineError(f"--device {device!r} cannot be used on this machine: {short(error)}") from None
+    return device
 
 
 def short(error: BaseException) -> str:

@@ -81,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandLineError(f"--prompt needs a '{{}}' for the label, got {prompt!r}")
     from transformers import pipeline
 
+    from ._inputs import check_device
+
     try:
-        generator = pipeline("text-generation", model=args.model, device=args.device)
+        generator = pipeline("text-generation", model=args.model, device=check_device(args.device))
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CommandLineError(f"cannot load text-generation model {args.model!r}: {first_line}") from None

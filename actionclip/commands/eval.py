@@ -32,56 +32,57 @@ def register(subparsers) -> None:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of `run_eval.py` / `actionclip eval`."""
     from ..evaluation.protocols import PROTOCOLS
+    from ._common import int_at_least
 
     parser.add_argument("--model", required=True, help="a saved model directory (with its processor); for "
                         "--protocol few_shot it may hold '{shots}' to evaluate one model per K")  # fmt: skip
-    parser.add_argument("--output_dir", "--output-dir", required=True, help="where the reports go")
+    parser.add_argument("--output-dir", required=True, help="where the reports go")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="closed_set", help="what to evaluate")
     parser.add_argument(
-        "--dataset_format",
         "--dataset-format",
         default="list",
-        help="closed_set: how --eval_path is given: folder, list, ucf101, hmdb51, kinetics_csv, hf",
+        help="closed_set: how --eval-path is given: folder, list, ucf101, hmdb51, kinetics_csv, hf",
     )
-    parser.add_argument("--eval_path", "--eval-path", help="test videos: list file (path label), or a folder")
-    parser.add_argument("--train_path", "--train-path", help="training list file (base_to_novel, few_shot)")
-    parser.add_argument("--video_root", "--video-root", help="where list paths are relative to (default: the list's)")
-    parser.add_argument("--split_dir", "--split-dir", help="hmdb51/ucf101: the folder of the official split files")
-    parser.add_argument("--class_names", "--class-names", help="label file (id,name CSV or TXT) or packaged list")
-    parser.add_argument("--dataset_name", "--dataset-name", help="dataset name in the reports")
-    parser.add_argument("--num_frames", "--num-frames", type=int, help="frames per view (default: the model's)")
-    parser.add_argument("--num_clips", "--num-clips", type=int, default=1, help="temporal views per video")
-    parser.add_argument("--num_crops", "--num-crops", type=int, default=1, choices=(1, 3), help="spatial views")
+    parser.add_argument("--eval-path", help="test videos: list file (path label), or a folder")
+    parser.add_argument("--train-path", help="training list file (base_to_novel, few_shot)")
+    parser.add_argument("--video-root", help="where list paths are relative to (default: the list's)")
+    parser.add_argument("--split-dir", help="hmdb51/ucf101: the folder of the official split files")
+    parser.add_argument("--class-names", help="label file (id,name CSV or TXT) or packaged list")
+    parser.add_argument("--dataset-name", help="dataset name in the reports")
+    parser.add_argument("--num-frames", type=int, help="frames per view (default: the model's)")
+    parser.add_argument("--num-clips", type=int, default=1, help="temporal views per video")
+    parser.add_argument("--num-crops", type=int, default=1, choices=(1, 3), help="spatial views")
     parser.add_argument("--sampler", choices=("tsn", "uniform"), default="tsn", help="frame sampler of each clip")
     parser.add_argument("--templates", help="prompt templates: a set name, a file, or one template with {}")
     parser.add_argument(
-        "--logit_scale",
         "--logit-scale",
         type=float,
         help="similarity multiplier (default: the config's eval_logit_scale, else the learned one)",
     )
     parser.add_argument("--descriptions", help="label descriptions JSON ({label: [sentence, ...]}): extra prompts")
-    parser.add_argument("--num_subsets", "--num-subsets", type=int, default=10, help="half_class: class subsets")
+    parser.add_argument("--num-subsets", type=int, default=10, help="half_class: class subsets")
     parser.add_argument("--fraction", type=float, default=0.5, help="half_class: fraction of the classes")
-    parser.add_argument("--base_fraction", "--base-fraction", type=float, default=0.5, help="base_to_novel")
-    parser.add_argument("--base_classes", "--base-classes", help="base_to_novel: label file of the base classes")
+    parser.add_argument("--base-fraction", type=float, default=0.5, help="base_to_novel")
+    parser.add_argument("--base-classes", help="base_to_novel: label file of the base classes")
     parser.add_argument("--shots", type=int, nargs="+", help="few_shot: K values (default 2 4 8 16); "
                         "base_to_novel: one K for the base training list")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the class subsets and K-shot choices; with "
-                        "--published_splits, which released base-to-novel training list (1, 2, 3; default 1)")  # fmt: skip
-    parser.add_argument("--published_splits", "--published-splits", help="base_to_novel, few_shot: the folder of "
+                        "--published-splits, which released base-to-novel training list (1, 2, 3; default 1)")  # fmt: skip
+    parser.add_argument("--published-splits", help="base_to_novel, few_shot: the folder of "
                         "the splits X-CLIP / ViFi-CLIP released (actionclip/published_splits.py) instead of drawing")  # fmt: skip
-    parser.add_argument("--novel_classes", "--novel-classes", help="base_to_novel with --published_splits: "
-                        "the novel classes' class-index CSV (the base ones: --base_classes)")  # fmt: skip
-    parser.add_argument("--batch_size", "--batch-size", type=int, default=8, help="videos per batch")
-    parser.add_argument("--num_workers", "--num-workers", type=int, default=0, help="decoding processes")
+    parser.add_argument("--novel-classes", help="base_to_novel with --published-splits: "
+                        "the novel classes' class-index CSV (the base ones: --base-classes)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=8, help="videos per batch")
+    parser.add_argument(
+        "--num-workers", type=int_at_least(0, "0 decodes in this process"), default=0, help="decoding processes"
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
 def _require(args, *names: str) -> None:
-    missing = [f"--{name}" for name in names if getattr(args, name) is None]
+    missing = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is None]
     if missing:
         raise EvaluationSetupError(f"--protocol {args.protocol} needs {' and '.join(missing)}")
 
@@ -93,7 +94,7 @@ def _list_samples(path, class_names_arg, default_names: str | None = None) -> tu
     samples = read_list_file(path)
     names_source = class_names_arg or default_names
     if names_source is None:
-        raise EvaluationSetupError(f"{path}: give --class_names (a label file) for the classes its ids index")
+        raise EvaluationSetupError(f"{path}: give --class-names (a label file) for the classes its ids index")
     return samples, load_label_names(names_source)
 
 
@@ -155,11 +156,11 @@ def build_protocol(args) -> tuple:
 
 
 def _published_protocol(args):
-    """base_to_novel / few_shot on the released lists of ``--published_splits``."""
+    """base_to_novel / few_shot on the released lists of ``--published-splits``."""
     from ..evaluation.published_splits import published_base_to_novel, published_few_shot
 
     if args.protocol not in ("base_to_novel", "few_shot"):
-        raise EvaluationSetupError(f"--published_splits is for base_to_novel and few_shot, not {args.protocol}")
+        raise EvaluationSetupError(f"--published-splits is for base_to_novel and few_shot, not {args.protocol}")
     if args.protocol == "base_to_novel":
         _require(args, "base_classes", "novel_classes", "video_root")
         seed = args.seed if args.seed >= 1 else 1
@@ -191,18 +192,19 @@ def run_evaluation(args) -> dict:
     from ..evaluation.protocols import Protocol, write_few_shot_lists
     from ..evaluation.runner import RESULT_JSON_NAME, ProtocolEvaluator, ViewSettings, load_model_and_processor
     from ..prompts import load_templates
+    from ._inputs import check_device
 
     for name in ("num_clips", "batch_size"):
         if getattr(args, name) < 1:
-            raise EvaluationSetupError(f"--{name} must be >= 1, got {getattr(args, name)}")
+            raise EvaluationSetupError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     # Checked before any data is read; 0 frames is not "the model's default", and a scale that is not a finite
     # positive number gives NaN or inverted rankings (the model refuses it too, later).
     if args.num_frames is not None and args.num_frames < 1:
-        raise EvaluationSetupError(f"--num_frames must be >= 1, got {args.num_frames}")
+        raise EvaluationSetupError(f"--num-frames must be >= 1, got {args.num_frames}")
     if args.logit_scale is not None and not (args.logit_scale > 0 and math.isfinite(args.logit_scale)):
-        raise EvaluationSetupError(f"--logit_scale must be a finite positive number, got {args.logit_scale}")
+        raise EvaluationSetupError(f"--logit-scale must be a finite positive number, got {args.logit_scale}")
     output_dir = Path(args.output_dir)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = check_device(args.device) or ("cuda" if torch.cuda.is_available() else "cpu")
     protocol, root, counts = build_protocol(args)
     templates = list(load_templates(args.templates)) if args.templates else None
     descriptions = None
@@ -220,7 +222,7 @@ def run_evaluation(args) -> dict:
 
     def evaluator_for(model_dir: str) -> ProtocolEvaluator:
         model, processor = load_model_and_processor(model_dir, device)
-        # --num_frames 0 is refused by ViewSettings, not taken as "the model's default".
+        # --num-frames 0 is refused by ViewSettings, not taken as "the model's default".
         num_frames = model.config.num_frames if args.num_frames is None else args.num_frames
         views = ViewSettings(num_frames, args.num_clips, args.num_crops, args.sampler)
         return ProtocolEvaluator(
@@ -290,5 +292,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`training_scripts/run_eval.py`: the same program with its own parser (no subcommand)."""
-    parser = add_eval_arguments(argparse.ArgumentParser(description=DESCRIPTION))
+    from . import ArgumentParser
+
+    parser = add_eval_arguments(ArgumentParser(description=DESCRIPTION))
     return run(parser.parse_args(argv))

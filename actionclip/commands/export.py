@@ -63,11 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import CommandLineError
-    from ..onnx_export import check_export_options, export_onnx, read_int8_choice
+    from ..onnx_export import check_export_options, check_output_dir, export_onnx, read_int8_choice
+    from ._inputs import check_processor
 
     check_export_options(args.opset, args.dtype, args.quantize)  # before any slow decoding
+    check_output_dir(args.output_dir, args.overwrite, overwrite_hint="--overwrite")
     if not Path(args.model).is_dir():
         raise CommandLineError(f"model {args.model!r}: no such directory")
+    check_processor(args.model)
     model, options = args.model, {}
     if args.calibration:
         if args.quantize is None:

@@ -1,9 +1,9 @@
 """A Hugging Face Space folder that serves the web app (`actionclip.commands.app`) for a model on the Hub.
 
 The folder holds ``app.py`` (which calls `actionclip.commands.app.launch_app`), ``requirements.txt`` (this package's own
-requirements; Spaces install Gradio themselves from the README's ``sdk_version``), ``README.md`` whose YAML block is
-the Space's configuration, and, unless a pip requirement for this package is given, a copy of the package itself
-(``actionclip/``), so the Space runs the very code that wrote it.
+requirements and its ``app`` extra's, read from the installed package's metadata, i.e. setup.py's lists), ``README.md``
+whose YAML block is the Space's configuration, and, unless a pip requirement for this package is given, a copy of the
+whole package (``actionclip/``, its source and data files), so the Space runs the very code that wrote it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from .app import AppLimits
 SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")  # the Hub's choices
 SHORT_DESCRIPTION_MAX = 60  # characters, the Hub's limit
 PACKAGE_NAME = "actionclip"
+APP_EXTRA = "app"  # setup.py's extra for the web app (Gradio)
+# The package folder, copied whole into the Space: this module lives in its commands/.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 APP_TEMPLATE = '''"""Hugging Face Space: zero-shot video action recognition with the ActionCLIP model {model}.
 
@@ -58,8 +61,9 @@ Written by `actionclip space`. To run it locally: `pip install -r requirements.t
 """
 
 
-def package_requirements() -> list[str]:
-    """This package's install requirements (no extras), from its installed metadata."""
+def package_requirements(extra: str = APP_EXTRA) -> list[str]:
+    """What the package needs to run, with its ``extra``: its install requirements and that extra's, from its installed
+    metadata (setup.py's ``install_requires`` and ``extras_require``, the one list), without the extra's marker."""
     from packaging.requirements import Requirement
 
     try:
@@ -68,7 +72,15 @@ def package_requirements() -> list[str]:
         raise SpaceFolderError(
             f"the {PACKAGE_NAME} package metadata is missing (install the package) so its requirements are unknown"
         ) from None
-    return [text for text in requires if Requirement(text).marker is None]
+    wanted = []
+    for text in requires:
+        requirement = Requirement(text)
+        if requirement.marker is None:
+            wanted.append(text)
+        elif requirement.marker.evaluate({"extra": extra}):
+            requirement.marker = None  # pip reads requirements.txt without extras
+            wanted.append(str(requirement))
+    return wanted
 
 
 def space_metadata(model: str, title: str, sdk_version: str) -> dict:
@@ -175,8 +187,7 @@ def write_space(
         if requirement:
             requirements.append(requirement)
         else:
-            package_dir = Path(__file__).resolve().parent
-            shutil.copytree(package_dir, staging / PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(PACKAGE_DIR, staging / PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (staging / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
         body = README_BODY.format(title=title, model=model, sdk_version=sdk_version, **dataclasses.asdict(limits))
         card_data = SpaceCardData(**space_metadata(model, title, sdk_version))

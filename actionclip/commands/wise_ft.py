@@ -81,6 +81,7 @@ def _eval_split(name: str, list_path: str, labels: str, what: str):
 def run(args: argparse.Namespace) -> int:
     from ..errors import CommandLineError
     from ..evaluation.weight_ensembling import format_sweep, parse_alphas, run_wise_ft
+    from ._inputs import check_device
 
     alphas = [args.alpha] if args.alpha is not None else parse_alphas(args.sweep)
     for role, path in (("ZERO_SHOT", args.zero_shot), ("FINE_TUNED", args.fine_tuned)):
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_wise_ft(
         args.zero_shot, args.fine_tuned, args.output, alphas, base, novel, base_root, novel_root,
         fusion_policy=args.fusion_policy, num_frames=args.num_frames, templates=templates,
-        logit_scale=args.logit_scale, batch_size=args.batch_size, device=args.device,
+        logit_scale=args.logit_scale, batch_size=args.batch_size, device=check_device(args.device),
         dataset_name=args.dataset_name, overwrite=args.overwrite, progress=not args.no_progress,
     )  # fmt: skip
     if report["table"]:

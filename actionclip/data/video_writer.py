@@ -104,6 +104,12 @@ def write_video(
 
     libx265 aborts the whole process on frames narrower than 64 pixels, so those are refused.
 
+    What repeats: every write of the same frames with the same settings gives all the frames, at their size and
+    times, each within the codec's loss of its source. What need not: the bytes of a lossy codec's file. Within
+    one FFmpeg build and machine they are usually the same from write to write, but three libx264 writes of the
+    same small frames in one long-lived process gave files of different lengths on one machine, so nothing should
+    compare the encoded bytes.
+
     Raises:
         VideoWriteError: bad frames (dtype, shape, sizes differ, none), bad timestamps, unknown codec or
             container, bad rotation, frames too narrow for libx265, or the encoder refused the settings.
