@@ -22,7 +22,6 @@ from torch.nn import functional as F
 from transformers import CLIPTextModel, CLIPVisionModel, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.models.clip.modeling_clip import CLIPAttention
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
@@ -32,6 +31,7 @@ from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
 from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
+    FrameAttention,
     TemporalConv1d,
     TemporalTransformerCls,
     build_fusion,
@@ -156,8 +156,8 @@ _RECORDING_ATTENTIONS: ContextVar[list | None] = ContextVar("actionclip_recordin
 
 @contextmanager
 def _recorded_attentions(attention_layers: Sequence[nn.Module]) -> Iterator[list[torch.Tensor]]:
-    """The attention weights that `attention_layers` (CLIP attention modules, which return `(output, weights)`)
-    compute inside the block, in call order.
+    """The attention weights that `attention_layers` (CLIP's and the fusion's attention modules, which return
+    `(output, weights)`) compute inside the block, in call order.
 
     The weights are taken from the attention modules themselves: CLIP's encoder layers return only their output
     (and the frame path runs them one by one, for the shift and joint prompts). A hook fires in every thread that runs
@@ -544,7 +544,7 @@ class ActionCLIPVideoEncoderMixin:
 
     def _fusion_attention_layers(self) -> list[nn.Module]:
         """The attention modules of the post-network fusion (none for meanP, conv1d and lstm)."""
-        return [module for module in self.fusion.modules() if isinstance(module, CLIPAttention)]
+        return [module for module in self.fusion.modules() if isinstance(module, FrameAttention)]
 
     @can_return_tuple
     def get_video_features(
