@@ -66,7 +66,7 @@ class ActionCLIPLoss(nn.Module):
     """Contrastive loss of ActionCLIP.
 
     Args:
-        loss_type: ``"kl"``: B videos against the B prompts of their labels (one template each), symmetric KL
+        contrastive_loss: (the configuration field of the same name) ``"kl"``: B videos against the B prompts of their labels (one template each), symmetric KL
             against label-equality targets; ``"cross_entropy"``: each video against the prompts of all N classes,
             ``labels`` indexing them.
         kl_target_scale: the scale inside ``softmax(scale * G)``.
@@ -74,11 +74,11 @@ class ActionCLIPLoss(nn.Module):
             global batch (embeddings gathered with gradients). Cross-entropy is per video and needs no gathering.
     """
 
-    def __init__(self, loss_type: str = "kl", kl_target_scale: float = 10.0, gather_distributed: bool = True):
+    def __init__(self, contrastive_loss: str = "kl", kl_target_scale: float = 10.0, gather_distributed: bool = True):
         super().__init__()
-        if loss_type not in ("kl", "cross_entropy"):
-            raise ValueError(f"loss_type must be 'kl' or 'cross_entropy', got {loss_type!r}")
-        self.loss_type = loss_type
+        if contrastive_loss not in ("kl", "cross_entropy"):
+            raise ValueError(f"contrastive_loss must be 'kl' or 'cross_entropy', got {contrastive_loss!r}")
+        self.contrastive_loss = contrastive_loss
         self.kl_target_scale = kl_target_scale
         self.gather_distributed = gather_distributed
 
@@ -103,14 +103,15 @@ class ActionCLIPLoss(nn.Module):
         labels = labels.to(video_embeds.device).long()
         if labels.ndim != 1 or labels.shape[0] != video_embeds.shape[0]:
             raise ValueError(f"labels must have shape ({video_embeds.shape[0]},), got {tuple(labels.shape)}")
-        if self.loss_type == "cross_entropy":
+        if self.contrastive_loss == "cross_entropy":
             logits = logit_scale * video_embeds @ text_embeds.t()
             # No range check here: it would cost a host-device sync every step; cross_entropy names a bad target.
             return F.cross_entropy(logits.float(), labels)
         if text_embeds.shape[0] != video_embeds.shape[0]:
             raise ValueError(
                 f"the KL loss pairs each video with the prompt of its own label: expected {video_embeds.shape[0]} "
-                f"texts, got {text_embeds.shape[0]} (use loss_type='cross_entropy' to score against all classes)"
+                f"texts, got {text_embeds.shape[0]} (set the configuration's contrastive_loss='cross_entropy' to score "
+                "against all classes)"
             )
         if self.gather_distributed:
             video_embeds = gather_with_grad(video_embeds)

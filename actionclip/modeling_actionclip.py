@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,7 @@ from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
 from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
+    FrameAttention,
     TemporalConv1d,
     TemporalTransformerCls,
     build_fusion,
@@ -37,43 +41,74 @@ from .weight_files import check_saved_weights
 
 
 @dataclass
+class ActionCLIPVideoFeaturesOutput(BaseModelOutputWithPooling):
+    """
+    Output of [`ActionCLIPModel.get_video_features`]: the vision tower's outputs with the projected video embedding
+    as `pooler_output`, as transformers' `CLIPModel.get_image_features` gives an image's, plus what the visual
+    prompts add.
+
+    Args:
+        last_hidden_state (`torch.Tensor` of shape `(batch_size, num_frames * tokens_per_frame, hidden_size)`):
+            The vision tower's last layer, every frame's tokens one after the other (frame-major), before the
+            post-layernorm: `hidden_states[-1]` viewed per video. `hidden_size` is the vision tower's width.
+        pooler_output (`torch.Tensor` of shape `(batch_size, projection_dim)`):
+            Video embeddings after every visual prompt (not normalised).
+        hidden_states (`tuple(torch.Tensor)`, *optional*, with `output_hidden_states=True`):
+            The vision tower's input to its first layer and the output of every layer, each
+            `(batch_size * num_frames, tokens_per_frame, hidden_size)` (`(batch_size, num_frames * tokens_per_frame,
+            hidden_size)` with the joint prompt).
+        attentions (`tuple(torch.Tensor)`, *optional*, with `output_attentions=True` and eager attention):
+            Every vision layer's attention weights, `(sequences, heads, tokens, tokens)` over the same sequences.
+        frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
+            Projected per-frame embeddings before the post-network fusion (not normalised).
+        fusion_attentions (`tuple(torch.Tensor)`, *optional*, with `output_attentions=True` and eager attention):
+            Every fusion layer's attention weights over the frames, `(batch_size, heads, num_frames, num_frames)`
+            (`num_frames + 1` with the class token of `transf_cls`); None for fusions without attention.
+    """
+
+    frame_embeds: torch.Tensor | None = None
+    fusion_attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
 class ActionCLIPOutput(ModelOutput):
     """
-    Output of [`ActionCLIPModel`].
+    Output of [`ActionCLIPModel`]. The fields come in `CLIPOutput`'s order (videos where CLIP has images), so
+    `return_dict=False` gives CLIP's tuple; what ActionCLIP adds comes last.
 
     Args:
         loss (`torch.Tensor` of shape `()`, *optional*):
             The contrastive loss, when `labels` were given (or `return_loss=True`).
-        class_scores (`torch.Tensor` of shape `(batch_size, num_classes)`, *optional*):
-            In evaluation mode, given the label set's prompts (`class_input_ids`): every video's template-ensembled
-            class probabilities (softmax over the classes for every template, mean over templates; rows sum to
-            one), at the evaluation scale. What transformers' `Trainer` hands to `compute_metrics`.
         logits_per_video (`torch.Tensor` of shape `(batch_size, num_texts)`):
             Scaled cosine similarities of every video with every text.
         logits_per_text (`torch.Tensor` of shape `(num_texts, batch_size)`):
             The transpose of `logits_per_video`.
-        video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
-            L2-normalised video embeddings (after the visual prompts).
         text_embeds (`torch.Tensor` of shape `(num_texts, projection_dim)`):
             L2-normalised text embeddings.
-        frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
-            Projected per-frame embeddings before the post-network fusion (not normalised).
+        video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
+            L2-normalised video embeddings (after the visual prompts).
         text_model_output (`BaseModelOutputWithPooling`):
             The output of [`ActionCLIPModel.get_text_features`] (the text tower's, with the projected `pooler_output`).
-        vision_model_output (`BaseModelOutputWithPooling`):
-            The output of [`ActionCLIPModel.get_video_features`] (frame embeddings, video embeddings and, when asked,
-            the vision tower's hidden states and attentions).
+        vision_model_output (`ActionCLIPVideoFeaturesOutput`):
+            The output of [`ActionCLIPModel.get_video_features`] (the vision tower's outputs, frame and video
+            embeddings and, when asked, hidden states and attention weights).
+        frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
+            Projected per-frame embeddings before the post-network fusion (not normalised).
+        class_scores (`torch.Tensor` of shape `(batch_size, num_classes)`, *optional*):
+            In evaluation mode, given the label set's prompts (`class_input_ids`): every video's template-ensembled
+            class probabilities (softmax over the classes for every template, mean over templates; rows sum to
+            one), at the evaluation scale. What transformers' `Trainer` hands to `compute_metrics`.
     """
 
     loss: torch.Tensor | None = None
-    class_scores: torch.Tensor | None = None
     logits_per_video: torch.Tensor | None = None
     logits_per_text: torch.Tensor | None = None
-    video_embeds: torch.Tensor | None = None
     text_embeds: torch.Tensor | None = None
-    frame_embeds: torch.Tensor | None = None
+    video_embeds: torch.Tensor | None = None
     text_model_output: BaseModelOutputWithPooling | None = None
-    vision_model_output: BaseModelOutputWithPooling | None = None
+    vision_model_output: ActionCLIPVideoFeaturesOutput | None = None
+    frame_embeds: torch.Tensor | None = None
+    class_scores: torch.Tensor | None = None
 
     def to_tuple(self) -> tuple[Any, ...]:
         # As `CLIPOutput`: the nested tower outputs become tuples too.
@@ -98,6 +133,8 @@ class ActionCLIPVideoClassifierOutput(ModelOutput):
             hidden_size)` with the joint prompt).
         attentions (`tuple(torch.Tensor)`, *optional*, with `output_attentions=True` and eager attention):
             Every vision layer's attention weights, `(sequences, heads, tokens, tokens)` over the same sequences.
+        fusion_attentions (`tuple(torch.Tensor)`, *optional*, with `output_attentions=True` and eager attention):
+            Every fusion layer's attention weights over the frames (see `ActionCLIPVideoFeaturesOutput`).
     """
 
     loss: torch.Tensor | None = None
@@ -105,12 +142,69 @@ class ActionCLIPVideoClassifierOutput(ModelOutput):
     video_embeds: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    fusion_attentions: tuple[torch.Tensor, ...] | None = None
 
 
 def _l2_normalize(embeds: torch.Tensor) -> torch.Tensor:
     """L2-normalise the last axis in float32: in half precision the norm's epsilon underflows, and a zero vector
     (a fresh class embedding) would give NaN."""
     return F.normalize(embeds.float(), dim=-1).to(embeds.dtype)
+
+
+# The call that records attention weights now, in this thread (see `_recorded_attentions`).
+_RECORDING_ATTENTIONS: ContextVar[list | None] = ContextVar("actionclip_recording_attentions", default=None)
+
+
+@contextmanager
+def _recorded_attentions(attention_layers: Sequence[nn.Module]) -> Iterator[list[torch.Tensor]]:
+    """The attention weights that `attention_layers` (CLIP's and the fusion's attention modules, which return
+    `(output, weights)`) compute inside the block, in call order.
+
+    The weights are taken from the attention modules themselves: CLIP's encoder layers return only their output
+    (and the frame path runs them one by one, for the shift and joint prompts). A hook fires in every thread that runs
+    the modules while it is installed; each records only for the call that installed it, so concurrent calls on one
+    model do not mix their weights.
+    """
+    records: list[torch.Tensor] = []
+    token = _RECORDING_ATTENTIONS.set(records)
+
+    def record(module, args, output):
+        if _RECORDING_ATTENTIONS.get() is records:
+            records.append(output[1])
+
+    hooks = [layer.register_forward_hook(record) for layer in attention_layers]
+    try:
+        yield records
+    finally:
+        for hook in hooks:
+            hook.remove()
+        _RECORDING_ATTENTIONS.reset(token)
+
+
+# Held by the calls that switch a model to eager attention for their duration (see `_eager_attention`).
+_EAGER_SWITCH = threading.RLock()
+
+
+@contextmanager
+def _eager_attention(config: ActionCLIPConfig) -> Iterator[None]:
+    """Eager attention in every part of the model (towers and fusion) for the duration of the block.
+
+    Only eager attention computes attention weights (SDPA, flash and flex compute none: transformers' CLIP towers log
+    a warning and return an empty tuple), so a call with `output_attentions=True` runs eager, as on a model loaded
+    with `attn_implementation="eager"`. The parts read the implementation from the configuration at call time: calls
+    running meanwhile in other threads run eager too (the same results, slower), and calls that switch wait for each
+    other, so the configuration ends as it was.
+    """
+    with _EAGER_SWITCH:
+        saved = {"": config._attn_implementation}
+        for key in config.sub_configs:
+            if getattr(config, key, None) is not None:
+                saved[key] = getattr(config, key)._attn_implementation
+        config._attn_implementation = "eager"  # sets the sub-configurations too
+        try:
+            yield
+        finally:
+            config._attn_implementation = saved
 
 
 def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
@@ -417,7 +511,7 @@ class ActionCLIPVideoEncoderMixin:
             `last_hidden_state`: the last layer's tokens, (B*T, L, W) ((B, T*L, W) with the joint prompt);
             `pooler_output`: the (B, T, D) projected frame embeddings; `hidden_states`: the input of the first
             layer and every layer's output, shaped as `last_hidden_state`; `attentions`: every layer's attention
-            weights (None entries unless the attention implementation returns them, as eager does).
+            weights (computed by eager attention only: see `_eager_attention`).
         """
         _check_pixel_values(pixel_values)
         batch_size, num_frames = pixel_values.shape[:2]
@@ -438,15 +532,13 @@ class ActionCLIPVideoEncoderMixin:
             hidden_states = hidden_states.reshape(batch_size, num_frames * tokens_per_frame, width)
         hidden_states = vision.pre_layrnorm(hidden_states)
         all_hidden_states = [hidden_states] if output_hidden_states else None
-        all_attentions: list[torch.Tensor | None] = []
-        hooks = []
-        if output_attentions:
-            # CLIP's layers return only their output: take the attention weights from each attention module.
-            def keep_attention(module, args, output):
-                all_attentions.append(output[1])
-
-            hooks = [layer.self_attn.register_forward_hook(keep_attention) for layer in vision.encoder.layers]
-        try:
+        # No recording unless asked: torch.compile cannot trace the context variable the recording sets.
+        recording = (
+            _recorded_attentions([layer.self_attn for layer in vision.encoder.layers])
+            if output_attentions
+            else nullcontext()
+        )
+        with recording as all_attentions:
             for layer in vision.encoder.layers:
                 if self.config.shift:
                     hidden_states = temporal_shift(
@@ -455,9 +547,6 @@ class ActionCLIPVideoEncoderMixin:
                 hidden_states = layer(hidden_states, None)
                 if output_hidden_states:
                     all_hidden_states.append(hidden_states)
-        finally:
-            for hook in hooks:
-                hook.remove()
         class_tokens = hidden_states.reshape(batch_size * num_frames, tokens_per_frame, width)[:, 0]
         pooled = vision.post_layernorm(class_tokens)
         if output_hidden_states and not isinstance(output_hidden_states, bool):
@@ -470,6 +559,10 @@ class ActionCLIPVideoEncoderMixin:
             attentions=tuple(all_attentions) if output_attentions else None,
         )
 
+    def _fusion_attention_layers(self) -> list[nn.Module]:
+        """The attention modules of the post-network fusion (none for meanP, conv1d and lstm)."""
+        return [module for module in self.fusion.modules() if isinstance(module, FrameAttention)]
+
     @can_return_tuple
     def get_video_features(
         self,
@@ -478,31 +571,48 @@ class ActionCLIPVideoEncoderMixin:
         output_hidden_states: bool | Sequence[int] | None = None,
         output_attentions: bool | None = None,
         **kwargs,
-    ) -> BaseModelOutputWithPooling | tuple:
-        """Video embeddings after every visual prompt, as transformers' `CLIPModel.get_image_features` gives them.
+    ) -> ActionCLIPVideoFeaturesOutput | tuple:
+        """Video embeddings after every visual prompt, as transformers' `CLIPModel.get_image_features` gives an
+        image's: the vision tower's outputs with the projected embedding as `pooler_output`.
 
         Args:
             pixel_values: (B, T, C, H, W) CLIP-normalised frames.
-            output_hidden_states, output_attentions: also return the vision tower's per-layer hidden states and
-                attention weights (default: the config's).
+            output_hidden_states: also return the vision tower's per-layer hidden states (default: the config's).
+            output_attentions: also return the attention weights of the vision tower and of the fusion (default: the
+                config's); the call runs eager attention, the only one that computes them.
             return_dict: `False` gives a tuple (as every transformers model).
 
         Returns:
-            `BaseModelOutputWithPooling` whose `pooler_output` holds the (B, D) video embeddings (not normalised),
-            `last_hidden_state` the (B, T, D) projected frame embeddings before the post-network fusion, and
-            `hidden_states` / `attentions` the vision tower's (see `ActionCLIPVideoClassifierOutput` for shapes).
+            `ActionCLIPVideoFeaturesOutput`: `pooler_output` the (B, D) video embeddings (not normalised),
+            `last_hidden_state` the vision tower's last layer (B, T * L, W), `frame_embeds` the (B, T, D) projected
+            frame embeddings before the post-network fusion, `hidden_states` / `attentions` the vision tower's,
+            `fusion_attentions` the fusion's.
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         if output_attentions is None:
             output_attentions = self.config.output_attentions
-        frames = self._encode_frames(pixel_values, interpolate_pos_encoding, output_hidden_states, output_attentions)
-        frame_embeds = frames.pooler_output
-        return BaseModelOutputWithPooling(
-            last_hidden_state=frame_embeds,
-            pooler_output=self.fusion(frame_embeds),
+        with _eager_attention(self.config) if output_attentions else nullcontext():
+            frames = self._encode_frames(
+                pixel_values, interpolate_pos_encoding, output_hidden_states, output_attentions
+            )
+            frame_embeds = frames.pooler_output
+            fusion_attention_layers = self._fusion_attention_layers() if output_attentions else []
+            fusion_attentions = None
+            if fusion_attention_layers:
+                with _recorded_attentions(fusion_attention_layers) as recorded:
+                    video_embeds = self.fusion(frame_embeds)
+                fusion_attentions = tuple(recorded)
+            else:
+                video_embeds = self.fusion(frame_embeds)
+        last_hidden_state = frames.last_hidden_state
+        return ActionCLIPVideoFeaturesOutput(
+            last_hidden_state=last_hidden_state.reshape(frame_embeds.shape[0], -1, last_hidden_state.shape[-1]),
+            pooler_output=video_embeds,
             hidden_states=frames.hidden_states,
             attentions=frames.attentions,
+            frame_embeds=frame_embeds,
+            fusion_attentions=fusion_attentions,
         )
 
     def scale(self, logit_scale: float | torch.Tensor | None = None) -> torch.Tensor:
@@ -561,7 +671,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             attention_mask: (N, L), optional (CLIP's causal mask already ignores what follows the end token).
             position_ids: (N, L), optional.
             kwargs: passed to CLIP's text model (`output_hidden_states`, `output_attentions`, ...); `return_dict=False`
-                gives a tuple.
+                gives a tuple. With `output_attentions` the call runs eager attention, the only one that computes
+                attention weights.
 
         Returns:
             The text tower's `BaseModelOutputWithPooling` whose `pooler_output` holds the (N, D) projected text
@@ -569,9 +680,17 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         """
         if input_ids is None:
             raise ValueError("input_ids is required: token ids of shape (num_texts, length) from CLIP's tokenizer")
-        outputs = self.text_model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True, **kwargs
-        )
+        output_attentions = kwargs.get("output_attentions")
+        if output_attentions is None:
+            output_attentions = self.config.text_config.output_attentions  # what CLIP's text model falls back to
+        with _eager_attention(self.config) if output_attentions else nullcontext():
+            outputs = self.text_model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                return_dict=True,
+                **kwargs,
+            )
         outputs.pooler_output = self.text_projection(outputs.pooler_output)
         return outputs
 
@@ -611,8 +730,9 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 uses); the original's evaluation used a fixed 100 (`config.eval_logit_scale`, which the pipeline
                 and `actionclip eval` apply).
             output_hidden_states, output_attentions (`bool`, *optional*):
-                Return both towers' hidden states / attention weights in `text_model_output` and
-                `vision_model_output` (default: the config's).
+                Return both towers' hidden states / attention weights (and the fusion's attention weights) in
+                `text_model_output` and `vision_model_output` (default: the config's). With attention weights the
+                call runs eager attention, the only one that computes them.
             class_input_ids (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
                 The label set's prompts, template-major (what `ActionCLIPCollator` adds to every batch). In
                 evaluation mode they give `class_scores`, so that transformers' `Trainer` evaluates class accuracy;
@@ -620,7 +740,9 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             class_attention_mask (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
                 Padding mask of `class_input_ids`.
             return_dict (`bool`, *optional*):
-                `False` gives a tuple.
+                `False` gives a tuple in `CLIPOutput`'s order: (`loss` when computed, `logits_per_video`,
+                `logits_per_text`, `text_embeds`, `video_embeds`, `text_model_output`, `vision_model_output`,
+                `frame_embeds`, then `class_scores` when computed).
         """
         if input_ids is None:
             raise ModelInputError(
@@ -668,11 +790,11 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             class_scores=class_scores,
             logits_per_video=logits_per_video,
             logits_per_text=logits_per_video.t(),
-            video_embeds=video_embeds,
             text_embeds=text_embeds,
-            frame_embeds=vision_outputs.last_hidden_state,
+            video_embeds=video_embeds,
             text_model_output=text_outputs,
             vision_model_output=vision_outputs,
+            frame_embeds=vision_outputs.frame_embeds,
         )
 
     def _class_scores(
@@ -907,6 +1029,7 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             video_embeds=video_embeds,
             hidden_states=vision_outputs.hidden_states,
             attentions=vision_outputs.attentions,
+            fusion_attentions=vision_outputs.fusion_attentions,
         )
 
     @classmethod
@@ -988,4 +1111,5 @@ __all__ = [
     "ActionCLIPOutput",
     "ActionCLIPPreTrainedModel",
     "ActionCLIPVideoClassifierOutput",
+    "ActionCLIPVideoFeaturesOutput",
 ]

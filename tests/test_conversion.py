@@ -281,8 +281,8 @@ def test_transf_heads_follow_the_text_width_when_it_differs_from_the_embedding(r
     model.eval()
     with torch.no_grad():
         outputs = model.get_video_features(reference_inputs["pixel_values"])
-        expected = _authors_transf(checkpoint["fusion_model_state_dict"], outputs.last_hidden_state, heads=2)
-        wrong_heads = _authors_transf(checkpoint["fusion_model_state_dict"], outputs.last_hidden_state, heads=1)
+        expected = _authors_transf(checkpoint["fusion_model_state_dict"], outputs.frame_embeds, heads=2)
+        wrong_heads = _authors_transf(checkpoint["fusion_model_state_dict"], outputs.frame_embeds, heads=1)
     assert relative_error(outputs.pooler_output, expected) < 1e-5
     # The case can tell the head counts apart: embedding-size heads would be far off.
     assert relative_error(wrong_heads, expected) > 1e-3

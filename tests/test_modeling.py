@@ -343,8 +343,28 @@ def test_return_dict_false_gives_tuples_and_the_frame_path_returns_hidden_states
     assert len(vision.hidden_states) == layers + 1 and len(vision.attentions) == layers
     assert vision.hidden_states[0].shape == (2 * 8, 17, VISION["hidden_size"])  # (B*T, tokens, width)
     assert vision.attentions[0].shape == (2 * 8, VISION["num_attention_heads"], 17, 17)
-    assert torch.equal(vision.hidden_states[-1], vision.last_hidden_state) is False  # frame embeds are projected
+    # The last layer's tokens, per video (as CLIP's `last_hidden_state` is its `hidden_states[-1]`).
+    assert torch.equal(vision.hidden_states[-1].reshape(2, 8 * 17, -1), vision.last_hidden_state)
     assert len(out.text_model_output.hidden_states) == model.config.text_config.num_hidden_layers + 1
+
+
+@pytest.mark.parametrize("name", ["transf", "joint+shift+transf"])
+def test_video_features_follow_clips_image_features_and_keep_the_frame_embeddings(name):
+    """As `CLIPModel.get_image_features`: `last_hidden_state` is the vision tower's (its width, not D), the projected
+    embedding is `pooler_output`; the frame embeddings have a field of their own (issue 28)."""
+    model = tiny_model(seed=3, **PROMPT_SETTINGS[name]).eval()
+    videos = random_videos(batch=2, frames=5)
+    assert VISION["hidden_size"] != model.config.projection_dim
+    with torch.no_grad():
+        features = model.get_video_features(videos, output_hidden_states=True)
+        frame_embeds = model.get_frame_features(videos)
+        video_embeds = model.fusion(frame_embeds)
+    tokens_per_frame = (VISION["image_size"] // VISION["patch_size"]) ** 2 + 1
+    assert features.last_hidden_state.shape == (2, 5 * tokens_per_frame, VISION["hidden_size"])
+    assert torch.equal(features.last_hidden_state.flatten(), features.hidden_states[-1].flatten())
+    assert features.frame_embeds.shape == (2, 5, model.config.projection_dim)
+    torch.testing.assert_close(features.frame_embeds, frame_embeds)
+    torch.testing.assert_close(features.pooler_output, video_embeds)
 
 
 def test_closed_set_head_in_fp16_with_zero_class_embeddings_gives_finite_logits():

@@ -48,21 +48,40 @@ VISUAL_PROMPTS = {
 
 
 class ActionCLIPVideoModelTester:
-    """The video side alone, for the common `get_video_features` tests (which take the inputs from here)."""
+    """The video side alone, for the common `get_video_features` tests (which take the inputs and the vision tower's
+    layer count from here)."""
 
     def __init__(self, parent: ActionCLIPModelTester):
         self.parent = parent
-        self.num_hidden_layers = parent.num_hidden_layers
+        self.num_hidden_layers = parent.vision_num_hidden_layers
 
     def prepare_config_and_inputs_for_common(self):
         config, _, _, pixel_values = self.parent.prepare_config_and_inputs()
         return config, {"pixel_values": pixel_values}
 
 
-class ActionCLIPModelTester:
-    """Tiny configurations and inputs: B videos of T frames of 16x16 pixels (16 patches), B texts of 7 tokens."""
+class ActionCLIPTextModelTester:
+    """The text side alone, for the common `get_text_features` tests (which take the inputs and the text tower's
+    layer count from here)."""
 
-    def __init__(self, parent, prompt: dict, batch_size: int = 2, num_frames: int = 2, is_training: bool = True):
+    def __init__(self, parent: ActionCLIPModelTester):
+        self.parent = parent
+        self.num_hidden_layers = parent.text_num_hidden_layers
+
+    def prepare_config_and_inputs_for_common(self):
+        config, input_ids, attention_mask, _ = self.parent.prepare_config_and_inputs()
+        return config, {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+class ActionCLIPModelTester:
+    """Tiny configurations and inputs: B videos of T frames of 16x16 pixels (16 patches), B texts of 7 tokens.
+
+    Every width, head count and layer count differs between the towers and from the embedding size D, so that a
+    width read from the wrong place (the common tests read the vision width from `get_video_features`'
+    `last_hidden_state`) cannot pass by coincidence.
+    """
+
+    def __init__(self, parent, prompt: dict, batch_size: int = 2, num_frames: int = 3, is_training: bool = True):
         self.parent = parent
         self.prompt = prompt
         self.batch_size = batch_size
@@ -70,31 +89,36 @@ class ActionCLIPModelTester:
         self.is_training = is_training
         self.image_size, self.patch_size, self.num_channels = 16, 4, 3
         self.text_seq_length, self.vocab_size = 7, 99
-        self.hidden_size, self.num_hidden_layers, self.num_attention_heads = 32, 2, 4
-        # D equals the vision width: the common get_video_features test reads the width of `last_hidden_state`,
-        # ours the (B, T, D) frame embeddings, as the vision width.
-        self.projection_dim, self.num_labels = 32, 3
+        # Two layers at most (transformers' test_num_layers_is_small).
+        self.text_hidden_size, self.text_num_hidden_layers, self.text_num_attention_heads = 24, 1, 3
+        self.vision_hidden_size, self.vision_num_hidden_layers, self.vision_num_attention_heads = 40, 2, 5
+        # Divisible by transf_cls's 8 heads (its default) and transf's 2 (set below).
+        self.projection_dim, self.num_labels = 16, 3
+        # The mixin's own tests (hidden states of the whole model, ...) read the vision tower's.
+        self.hidden_size, self.num_hidden_layers = self.vision_hidden_size, self.vision_num_hidden_layers
+        self.num_attention_heads = self.vision_num_attention_heads
         tokens_per_frame = (self.image_size // self.patch_size) ** 2 + 1
         # The vision tower's sequences: one per frame, or one per video over all its frames with the joint prompt.
         self.seq_length = tokens_per_frame * (num_frames if prompt.get("joint") else 1)
         self.video_model_tester = ActionCLIPVideoModelTester(self)
+        self.text_model_tester = ActionCLIPTextModelTester(self)
 
     def get_config(self) -> ActionCLIPConfig:
         text_config = CLIPTextConfig(
             vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
+            hidden_size=self.text_hidden_size,
             intermediate_size=37,
-            num_hidden_layers=self.num_hidden_layers,
-            num_attention_heads=self.num_attention_heads,
+            num_hidden_layers=self.text_num_hidden_layers,
+            num_attention_heads=self.text_num_attention_heads,
             max_position_embeddings=32,
         )
         vision_config = CLIPVisionConfig(
             image_size=self.image_size,
             patch_size=self.patch_size,
-            hidden_size=self.hidden_size,
-            intermediate_size=37,
-            num_hidden_layers=self.num_hidden_layers,
-            num_attention_heads=self.num_attention_heads,
+            hidden_size=self.vision_hidden_size,
+            intermediate_size=43,
+            num_hidden_layers=self.vision_num_hidden_layers,
+            num_attention_heads=self.vision_num_attention_heads,
         )
         return ActionCLIPConfig(
             text_config=text_config.to_dict(),
@@ -102,7 +126,8 @@ class ActionCLIPModelTester:
             projection_dim=self.projection_dim,
             num_frames=self.num_frames,
             fusion_num_layers=1,
-            fusion_intermediate_size=64,
+            fusion_num_heads=None if self.prompt.get("fusion") == "transf_cls" else 2,
+            fusion_intermediate_size=52,
             fusion_max_frames=8,
             num_labels=self.num_labels,
             **self.prompt,
