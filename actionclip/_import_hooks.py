@@ -8,6 +8,9 @@ package's modules, has finished importing. So ``import actionclip`` followed by
 the package imported everything eagerly. A trigger that completes while a transformers, torch or actionclip module
 is still being executed (an Auto module imported by ``modeling_utils``, or by one of our modules) waits for the
 next trigger: registering then would import half-initialised modules.
+
+peft's ``AutoPeftModel`` gets this package on its import allowlist the same way: when ``peft.auto`` has finished
+importing (or at once, if it already has); see `registration.allow_in_peft`.
 """
 
 from __future__ import annotations
@@ -62,47 +65,76 @@ def register_if_ready(finished: str = "actionclip") -> bool:
     return True
 
 
-class _RegisteringLoader(importlib.abc.Loader):
-    """Runs the wrapped loader, then registers if ready (see the module docstring)."""
+def allow_in_peft_if_imported(finished: str = "peft.auto") -> bool:
+    """Put this package on peft's ``AutoPeftModel`` import allowlist if ``peft.auto`` is imported.
 
-    def __init__(self, loader, name: str):
+    Returns whether it is (now or before).
+    """
+    from . import registration
+
+    peft_auto = sys.modules.get(PEFT_AUTO)
+    if peft_auto is None or not hasattr(peft_auto, "get_default_import_allowlist"):
+        return False
+    registration.allow_in_peft(peft_auto)
+    sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not _PEFT_TRIGGER]
+    return True
+
+
+class _AfterImportLoader(importlib.abc.Loader):
+    """Runs the wrapped loader, then ``after(name)`` (see the module docstring)."""
+
+    def __init__(self, loader, name: str, after):
         self._loader = loader
         self._name = name
+        self._after = after
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
         self._loader.exec_module(module)
-        register_if_ready(self._name)
+        self._after(self._name)
 
     def __getattr__(self, name):  # get_source, get_resource_reader, ...: those of the real loader
         return getattr(self._loader, name)
 
 
-class _RegistrationTrigger(importlib.abc.MetaPathFinder):
+class _ImportTrigger(importlib.abc.MetaPathFinder):
+    """Finds the modules ``is_trigger`` names with the other finders and runs ``after(name)`` once they are
+    imported."""
+
+    def __init__(self, is_trigger, after):
+        self._is_trigger = is_trigger
+        self._after = after
+
     def find_spec(self, fullname, path, target=None):
-        if not _is_trigger(fullname):
+        if not self._is_trigger(fullname):
             return None
         for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
+            if isinstance(finder, _ImportTrigger) or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
-                if spec.loader is not None and not isinstance(spec.loader, _RegisteringLoader):
-                    spec.loader = _RegisteringLoader(spec.loader, fullname)
+                if spec.loader is not None and not isinstance(spec.loader, _AfterImportLoader):
+                    spec.loader = _AfterImportLoader(spec.loader, fullname, self._after)
                 return spec
         return None
 
 
-_TRIGGER = _RegistrationTrigger()
+PEFT_AUTO = "peft.auto"
+_TRIGGER = _ImportTrigger(_is_trigger, register_if_ready)
+_PEFT_TRIGGER = _ImportTrigger(PEFT_AUTO.__eq__, allow_in_peft_if_imported)
 
 
 def install() -> None:
-    """Register now if transformers' Auto machinery is already imported, else as soon as it is."""
+    """Register now if transformers' Auto machinery is already imported, else as soon as it is; the same for peft's
+    ``AutoPeftModel``."""
     if not register_if_ready() and not any(finder is _TRIGGER for finder in sys.meta_path):
         sys.meta_path.insert(0, _TRIGGER)
+    if not allow_in_peft_if_imported() and not any(finder is _PEFT_TRIGGER for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PEFT_TRIGGER)
 
 
 def uninstall() -> None:
+    """Stop watching for transformers' Auto machinery (peft's is watched on its own)."""
     sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not _TRIGGER]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
 
 from .errors import InvalidConfigError
@@ -25,6 +27,30 @@ ACTIONCLIP_TEMPLATES: tuple[str, ...] = (
     "The man is {}",
     "The woman is {}",
 )
+
+
+def pipelines_needing_remote_code(custom_pipelines: dict) -> dict:
+    """The entries of a ``config.json``'s ``custom_pipelines`` (written by ``pipeline.save_pretrained``) that this
+    process cannot serve without the folder's code.
+
+    transformers asks for ``trust_remote_code=True`` whenever ``config.json`` names a custom pipeline for the task,
+    even where this package is installed and has registered that very pipeline. A task that transformers' pipeline
+    registry already serves with this package's own class is dropped here, so ``pipeline(task, model=folder)`` works
+    with ``import actionclip`` alone. The copy of this file that transformers loads as remote code belongs to
+    another package (``transformers_modules...``), so there every entry stays and the folder's code is used.
+    """
+    pipelines = sys.modules.get("transformers.pipelines")  # not imported: nobody is building a pipeline
+    registry = getattr(pipelines, "PIPELINE_REGISTRY", None)
+    if registry is None:
+        return custom_pipelines
+    package = __name__.rpartition(".")[0]
+
+    def served_here(task: str) -> bool:
+        impl = registry.supported_tasks.get(task, {}).get("impl")
+        return getattr(impl, "__module__", "").rpartition(".")[0] == package
+
+    return {task: entry for task, entry in custom_pipelines.items() if not served_here(task)}
+
 
 # Post-network prompts by canonical name; the aliases are the spellings of the authors' configs.
 FUSION_TYPES: tuple[str, ...] = ("meanP", "conv1d", "lstm", "transf", "transf_cls")
@@ -115,10 +141,25 @@ class ActionCLIPConfig(PretrainedConfig):
             Standard deviation of the normal initialisation of the fusion's linear, embedding and position weights.
         initializer_factor (`float`, defaults to 1.0):
             Scale of CLIP's own initialisation (as in `CLIPConfig`).
+        training_data (`str`, *optional*):
+            What the weights were trained on, in a sentence or two, and what that makes them unfit for; shown by
+            `actionclip info` and in model cards. `None` when not recorded.
     """
 
     model_type = "actionclip"
     sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+    # What transformers' `Trainer` leaves out of its predictions: every output but the class scores, so that
+    # `compute_metrics` gets `(num_videos, num_classes)` scores (`ActionCLIPOutput.class_scores`), never the per-batch
+    # video-by-prompt logits, whose width changes from batch to batch.
+    keys_to_ignore_at_inference = [
+        "logits_per_video",
+        "logits_per_text",
+        "video_embeds",
+        "text_embeds",
+        "frame_embeds",
+        "text_model_output",
+        "vision_model_output",
+    ]
 
     def __init__(
         self,
@@ -145,6 +186,7 @@ class ActionCLIPConfig(PretrainedConfig):
         templates: list[str] | tuple[str, ...] | None = None,
         initializer_range: float = 0.02,
         initializer_factor: float = 1.0,
+        training_data: str | None = None,
         **kwargs,
     ):
         if isinstance(text_config, CLIPTextConfig):
@@ -184,6 +226,9 @@ class ActionCLIPConfig(PretrainedConfig):
         self.templates = list(ACTIONCLIP_TEMPLATES if templates is None else templates)
         self.initializer_range = initializer_range
         self.initializer_factor = initializer_factor
+        self.training_data = training_data
+        if kwargs.get("custom_pipelines"):
+            kwargs["custom_pipelines"] = pipelines_needing_remote_code(kwargs["custom_pipelines"])
         super().__init__(**kwargs)
         self._validate()
 
@@ -297,6 +342,10 @@ class ActionCLIPConfig(PretrainedConfig):
                 )
         if self.joint and self.num_frames > self.fusion_max_frames:
             raise ValueError("ActionCLIPConfig: joint needs num_frames <= fusion_max_frames")
+        if self.training_data is not None and not isinstance(self.training_data, str):
+            raise ValueError(
+                f"ActionCLIPConfig.training_data must be a string or None, got {type(self.training_data).__name__}"
+            )
 
     @property
     def resolved_fusion_num_heads(self) -> int:

@@ -36,9 +36,25 @@ _BLOCK_RENAMES = {
     "attn.out_proj.weight": "self_attn.out_proj.weight",
     "attn.out_proj.bias": "self_attn.out_proj.bias",
 }
+_CLIP_PROJECTIONS = ("q_proj", "k_proj", "v_proj")
+_FUSION_PROJECTIONS = ("query_proj", "key_proj", "value_proj")
+# The fusion's layers name their linear layers apart from CLIP's (`visual_prompts`), so LoRA recipes for CLIP's
+# towers leave them alone.
+_FUSION_BLOCK_RENAMES = {
+    "ln_1.weight": "layer_norm1.weight",
+    "ln_1.bias": "layer_norm1.bias",
+    "ln_2.weight": "layer_norm2.weight",
+    "ln_2.bias": "layer_norm2.bias",
+    "mlp.c_fc.weight": "mlp.linear1.weight",
+    "mlp.c_fc.bias": "mlp.linear1.bias",
+    "mlp.c_proj.weight": "mlp.linear2.weight",
+    "mlp.c_proj.bias": "mlp.linear2.bias",
+    "attn.out_proj.weight": "self_attn.output_proj.weight",
+    "attn.out_proj.bias": "self_attn.output_proj.bias",
+}
 _POST_NORM_RENAMES = {
-    "self_attn.out_proj.weight": "self_attn.out_proj.weight",
-    "self_attn.out_proj.bias": "self_attn.out_proj.bias",
+    "self_attn.out_proj.weight": "self_attn.output_proj.weight",
+    "self_attn.out_proj.bias": "self_attn.output_proj.bias",
     "linear1.weight": "linear1.weight",
     "linear1.bias": "linear1.bias",
     "linear2.weight": "linear2.weight",
@@ -162,16 +178,23 @@ class _Mapper:
     def move(self, source_key: str, target_key: str) -> None:
         self.put(target_key, self.take(source_key))
 
-    def move_attention_in_proj(self, source_prefix: str, target_prefix: str) -> None:
+    def move_attention_in_proj(
+        self, source_prefix: str, target_prefix: str, projections: tuple[str, str, str] = _CLIP_PROJECTIONS
+    ) -> None:
+        """Split a fused ``in_proj`` (queries, keys, values stacked) into the three ``projections``."""
         weight = self.take(source_prefix + "in_proj_weight")
         bias = self.take(source_prefix + "in_proj_bias")
-        for name, w, b in zip(("q_proj", "k_proj", "v_proj"), weight.chunk(3, dim=0), bias.chunk(3, dim=0)):
+        for name, w, b in zip(projections, weight.chunk(3, dim=0), bias.chunk(3, dim=0)):
             self.put(f"{target_prefix}{name}.weight", w)
             self.put(f"{target_prefix}{name}.bias", b)
 
-    def move_pre_norm_block(self, source_prefix: str, target_prefix: str) -> None:
-        self.move_attention_in_proj(source_prefix + "attn.", target_prefix + "self_attn.")
-        for source_name, target_name in _BLOCK_RENAMES.items():
+    def move_pre_norm_block(self, source_prefix: str, target_prefix: str, fusion: bool = False) -> None:
+        """One residual attention block of OpenAI CLIP: a tower's layer, or (``fusion``) a Transf fusion layer."""
+        projections, renames = (
+            (_FUSION_PROJECTIONS, _FUSION_BLOCK_RENAMES) if fusion else (_CLIP_PROJECTIONS, _BLOCK_RENAMES)
+        )
+        self.move_attention_in_proj(source_prefix + "attn.", target_prefix + "self_attn.", projections)
+        for source_name, target_name in renames.items():
             self.move(source_prefix + source_name, target_prefix + target_name)
 
     def unused(self) -> list[str]:
@@ -282,7 +305,7 @@ def _convert_fusion(mapper: _Mapper, state: Mapping[str, torch.Tensor], fusion: 
         fields["fusion_intermediate_size"] = state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
         mapper.move("frame_position_embeddings.weight", "fusion.frame_position_embeddings.weight")
         for i in indices:
-            mapper.move_pre_norm_block(f"transformer.resblocks.{i}.", f"fusion.layers.{i}.")
+            mapper.move_pre_norm_block(f"transformer.resblocks.{i}.", f"fusion.layers.{i}.", fusion=True)
     elif fusion == "transf_cls":
         prefix = "transformer.transformer_enc.layers."
         indices = _block_indices(state, prefix)
@@ -292,7 +315,9 @@ def _convert_fusion(mapper: _Mapper, state: Mapping[str, torch.Tensor], fusion: 
         mapper.move("transformer.cls_token", "fusion.cls_token")
         mapper.move("transformer.pos_embed", "fusion.pos_embed")
         for i in indices:
-            mapper.move_attention_in_proj(f"{prefix}{i}.self_attn.", f"fusion.layers.{i}.self_attn.")
+            mapper.move_attention_in_proj(
+                f"{prefix}{i}.self_attn.", f"fusion.layers.{i}.self_attn.", _FUSION_PROJECTIONS
+            )
             for source_name, target_name in _POST_NORM_RENAMES.items():
                 mapper.move(f"{prefix}{i}.{source_name}", f"fusion.layers.{i}.{target_name}")
         for name in ("weight", "bias"):

@@ -71,6 +71,11 @@ class VideoProcessingError(ActionCLIPError, ValueError):
     """An option of the video processor is unusable (an unknown backend, a probability outside [0, 1], ...)."""
 
 
+class ProcessorArgumentError(VideoProcessingError, TypeError):
+    """A keyword argument of `ActionCLIPProcessor`'s call is unknown, or has an unusable value (a padding or
+    tensor type the tokenizer does not know, texts of different lengths with ``padding=False`` and tensors)."""
+
+
 class PipelineArgumentError(ActionCLIPError, ValueError):
     """An option of the zero-shot pipeline is unusable (top_k, num_clips, ensemble, batch_size, ...)."""
 
@@ -84,9 +89,20 @@ class HubUnreachableError(ActionCLIPError, OSError):
     does not hold that checkpoint: the message says how to pass a local folder instead."""
 
 
-class WrongModelKindError(ActionCLIPError, ValueError):
+class WrongModelKindError(ActionCLIPError):
     """A model of another kind than the code needs: a closed-set `ActionCLIPForVideoClassification` given to the
-    zero-shot path (its text tower was not saved), or a model that is not ActionCLIP at all."""
+    zero-shot path or to `AutoModel` (its text tower was not saved), an `ActionCLIPModel` asked for as a closed-set
+    classifier without label names, or a model that is not ActionCLIP at all.
+
+    Not a `ValueError`: transformers' `pipeline()` catches ValueError (and OSError, TypeError, RuntimeError) from a
+    model class to try the next one, then raises a generic error holding every traceback; a model of the wrong kind
+    is final, and this message must reach the user as itself.
+    """
+
+
+class ModelInputError(ActionCLIPError, ValueError):
+    """A model was called without an input it needs (no ``input_ids``: a batch from a collator that makes no
+    prompts), or with inputs that do not fit together."""
 
 
 class CheckpointConversionError(ActionCLIPError, ValueError):

@@ -197,12 +197,12 @@ class FrameSource:
     Attributes: ``num_frames``, ``duration`` (seconds), ``name`` (printable), ``read(indices)`` -> uint8 frames.
     """
 
-    def __init__(self, video, fps: float | None, decode_timeout: float):
+    def __init__(self, video, fps: float | None, timeout: float):
         self.reader = None
         if is_video_source(video):
             if fps is not None:
                 raise PipelineArgumentError("fps= is for decoded frames; a video file carries its own timing")
-            self.reader = VideoReader(video, timeout=decode_timeout)
+            self.reader = VideoReader(video, timeout=timeout)
             info = self.reader.info
             self.num_frames = info.num_frames
             self.duration = info.duration or (info.num_frames / info.fps if info.fps and info.fps > 0 else None)
@@ -382,7 +382,7 @@ def localize(
     logit_scale: float | None = None,
     ensemble: str | None = None,
     fps: float | None = None,
-    decode_timeout: float = 30.0,
+    timeout: float = 30.0,
     cache_frames: bool | None = None,
     frame_batch_size: int = FRAME_BATCH_SIZE,
     smoothing: float | None = None,
@@ -401,7 +401,7 @@ def localize(
         background: windows with no selected label become :data:`BACKGROUND_LABEL` segments.
         hypothesis_template, logit_scale, ensemble: as for the pipeline.
         fps: frames per second of decoded frames (not for files).
-        decode_timeout: seconds the opening and each read of the video may take.
+        timeout: seconds the opening and each read of the video may take (the pipeline's ``timeout``).
         cache_frames: ``None`` (default): share frame embeddings whenever the prompt allows; ``False``: encode
             every window whole (the baseline; what Shift and Joint always do); ``True`` with Shift or Joint raises.
         frame_batch_size: distinct frames embedded per vision-tower call.
@@ -416,7 +416,7 @@ def localize(
     from .pipeline_zero_shot_video_classification import _positive_int
 
     _, forward_params, _ = pipeline._sanitize_parameters(
-        num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble, decode_timeout=decode_timeout
+        num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble, timeout=timeout
     )
     forward_params = {**pipeline._forward_params, **forward_params}
     top_k = _positive_int(top_k, "top_k")
@@ -448,7 +448,7 @@ def localize(
     cache_frames = cacheable if cache_frames is None else bool(cache_frames)
     num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
 
-    source = FrameSource(video, fps, decode_timeout)
+    source = FrameSource(video, fps, timeout)
     try:
         grid = make_window_grid(source.duration, source.num_frames, window, stride, num_frames)
         video_embeds, frames_encoded = window_embeddings(pipeline, source.read, grid, cache_frames, frame_batch_size)

@@ -1,9 +1,11 @@
-"""Which kind of model a directory (or a loaded model's configuration) holds, for the zero-shot path.
+"""Which kind of model a directory (or a loaded model's configuration) holds: open-set or closed-set.
 
-The zero-shot pipeline and ``actionclip classify`` need an `ActionCLIPModel` (both towers). A closed-set
-`ActionCLIPForVideoClassification` saves no text tower (its class embeddings are frozen), so loading it as an
-`ActionCLIPModel` would give a randomly initialised text tower and random scores: it is refused. A plain CLIP
-checkpoint is accepted (the pipeline converts it with `ActionCLIPModel.from_clip` defaults and says so).
+The zero-shot pipeline, ``actionclip classify`` and `ActionCLIPModel.from_pretrained` (hence `AutoModel`) need an
+`ActionCLIPModel` (both towers). A closed-set `ActionCLIPForVideoClassification` saves no text tower (its class
+embeddings are frozen), so loading it as an `ActionCLIPModel` would give a randomly initialised text tower and
+random scores: it is refused. A plain CLIP checkpoint is accepted by the zero-shot path (the pipeline converts it
+with `ActionCLIPModel.from_clip` defaults and says so). The other way round, an `ActionCLIPModel` folder loaded as
+a closed-set classifier gets its class embeddings from the label names (`ActionCLIPForVideoClassification`).
 
 This module imports nothing heavy: the command line checks a directory's ``config.json`` with it before loading.
 """
@@ -17,10 +19,38 @@ from .errors import WrongModelKindError
 ZERO_SHOT = "actionclip"
 CLIP = "clip"
 CLOSED_SET_ARCHITECTURE = "ActionCLIPForVideoClassification"
+OPEN_SET_ARCHITECTURE = "ActionCLIPModel"
 
 
 def _field(config, name: str, default=None):
     return config.get(name, default) if isinstance(config, Mapping) else getattr(config, name, default)
+
+
+def is_closed_set(config) -> bool:
+    """Whether a configuration was saved by a closed-set `ActionCLIPForVideoClassification` (class embeddings, no
+    text tower)."""
+    architectures = list(_field(config, "architectures") or [])
+    return bool(architectures) and all(name == CLOSED_SET_ARCHITECTURE for name in architectures)
+
+
+def is_open_set(config) -> bool:
+    """Whether a configuration was saved by an `ActionCLIPModel` (both towers, no class embeddings)."""
+    return OPEN_SET_ARCHITECTURE in list(_field(config, "architectures") or [])
+
+
+def check_not_closed_set(config, where: str) -> None:
+    """Refuse a closed-set classifier where both towers are needed.
+
+    Raises:
+        WrongModelKindError: the message says what the model is and what to use instead.
+    """
+    if _field(config, "model_type") == ZERO_SHOT and is_closed_set(config):
+        num_labels = len(_field(config, "id2label") or {})
+        raise WrongModelKindError(
+            f"model {where!r} is a closed-set ActionCLIPForVideoClassification ({num_labels} fixed labels, no "
+            "text tower saved), so it cannot rank other labels: for zero-shot labels use the ActionCLIPModel "
+            "directory it was made from; for its own labels load it with AutoModelForVideoClassification"
+        )
 
 
 def zero_shot_model_kind(config, where: str) -> str:
@@ -35,16 +65,8 @@ def zero_shot_model_kind(config, where: str) -> str:
             message says what the model is and what to use instead.
     """
     model_type = _field(config, "model_type")
-    architectures = list(_field(config, "architectures") or [])
     if model_type == ZERO_SHOT:
-        if architectures and all(name == CLOSED_SET_ARCHITECTURE for name in architectures):
-            num_labels = len(_field(config, "id2label") or {})
-            raise WrongModelKindError(
-                f"model {where!r} is a closed-set ActionCLIPForVideoClassification ({num_labels} fixed labels, no "
-                "text tower saved), so it cannot rank other labels: for zero-shot labels use the ActionCLIPModel "
-                "directory it was made from; for its own labels load it with AutoModelForVideoClassification "
-                "(or run `actionclip eval` on it)"
-            )
+        check_not_closed_set(config, where)
         return ZERO_SHOT
     if model_type == CLIP:
         return CLIP

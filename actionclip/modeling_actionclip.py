@@ -16,15 +16,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import CLIPTextModel, CLIPVisionModel, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_actionclip import ActionCLIPConfig
-from .errors import HubUnreachableError, InvalidLogitScaleError
+from .errors import HubUnreachableError, InvalidLogitScaleError, ModelInputError, WrongModelKindError
 from .loss import ActionCLIPLoss
-from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings
+from .model_kinds import check_not_closed_set, is_open_set
+from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
+from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
     TemporalConv1d,
     TemporalTransformerCls,
@@ -41,6 +43,10 @@ class ActionCLIPOutput(ModelOutput):
     Args:
         loss (`torch.Tensor` of shape `()`, *optional*):
             The contrastive loss, when `labels` were given (or `return_loss=True`).
+        class_scores (`torch.Tensor` of shape `(batch_size, num_classes)`, *optional*):
+            In evaluation mode, given the label set's prompts (`class_input_ids`): every video's template-ensembled
+            class probabilities (softmax over the classes for every template, mean over templates; rows sum to
+            one), at the evaluation scale. What transformers' `Trainer` hands to `compute_metrics`.
         logits_per_video (`torch.Tensor` of shape `(batch_size, num_texts)`):
             Scaled cosine similarities of every video with every text.
         logits_per_text (`torch.Tensor` of shape `(num_texts, batch_size)`):
@@ -59,6 +65,7 @@ class ActionCLIPOutput(ModelOutput):
     """
 
     loss: torch.Tensor | None = None
+    class_scores: torch.Tensor | None = None
     logits_per_video: torch.Tensor | None = None
     logits_per_text: torch.Tensor | None = None
     video_embeds: torch.Tensor | None = None
@@ -113,6 +120,49 @@ def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
         raise ValueError(f"pixel_values must have shape (batch, frames, channels, height, width), got {shape}")
 
 
+def _resolved_config(cls, pretrained_model_name_or_path, config, kwargs: dict) -> ActionCLIPConfig:
+    """The configuration `from_pretrained` builds the model with: ``config`` when it is one (the Auto classes pass
+    it), else the folder's with the keyword overrides (``id2label=...``) applied, read as transformers reads it."""
+    if isinstance(config, PretrainedConfig):
+        return config
+    resolved, _ = cls.config_class.from_pretrained(
+        config if config is not None else pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+    )
+    return resolved
+
+
+def _label_names(config: ActionCLIPConfig) -> list[str] | None:
+    """The class names of ``config.id2label`` by id, or None when they are transformers' placeholders (``LABEL_0``,
+    ``LABEL_1``, ...: what ``num_labels=N`` or no labels at all give)."""
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    return None if all(name == f"LABEL_{i}" for i, name in enumerate(names)) else names
+
+
+def _train_fusion_with_adapters(model: nn.Module, configs: Mapping) -> None:
+    """Wrap the fusion in peft's `ModulesToSaveWrapper` (trained in full, saved with the adapter) for the adapters
+    being trained, unless the user's configuration already decided for it (named it in ``modules_to_save``, or
+    targeted its layers); see `ActionCLIPPreTrainedModel.peft_config`."""
+    fusion = getattr(model, "fusion", None)
+    if fusion is None or not any(True for _ in fusion.parameters()):
+        return  # meanP: nothing to train
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils import AuxiliaryTrainingWrapper, ModulesToSaveWrapper
+
+    if isinstance(fusion, AuxiliaryTrainingWrapper) or any(isinstance(m, BaseTunerLayer) for m in fusion.modules()):
+        return
+    for adapter_name, config in configs.items():
+        # A loaded adapter keeps what it was saved with; prompt learning has no modules to save.
+        if getattr(config, "inference_mode", True) or not hasattr(config, "modules_to_save"):
+            continue
+        config.modules_to_save = [*(config.modules_to_save or []), "fusion"]
+        if isinstance(fusion, ModulesToSaveWrapper):
+            fusion.update(adapter_name)
+        else:
+            fusion = ModulesToSaveWrapper(fusion, adapter_name)
+            model.fusion = fusion
+        fusion.set_adapter(adapter_name, inference_mode=False)
+
+
 class ActionCLIPPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading for ActionCLIP models.
 
@@ -133,7 +183,34 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "PostNormEncoderLayer"]
+    _no_split_modules = [
+        "CLIPEncoderLayer",
+        "CLIPTextEmbeddings",
+        "CLIPVisionEmbeddings",
+        "PreNormEncoderLayer",
+        "PostNormEncoderLayer",
+    ]
+
+    # peft gives a model no say in what `get_peft_model` trains besides the adapters: it freezes every other weight,
+    # then hands the adapters' configurations to the model as `model.peft_config`. That assignment is where the
+    # fusion joins what is trained, in full: it starts fresh on a CLIP checkpoint, and its layers are named apart
+    # from the towers' so that CLIP's LoRA targets (`q_proj`, `v_proj`, ...) leave it to this.
+    @property
+    def peft_config(self) -> dict:
+        """The peft adapters' configurations by name, once peft has wrapped this model."""
+        try:
+            return self.__dict__["_peft_configs"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no adapters (peft_config)") from None
+
+    @peft_config.setter
+    def peft_config(self, configs: dict) -> None:
+        self.__dict__["_peft_configs"] = configs
+        _train_fusion_with_adapters(self, configs)
+
+    @peft_config.deleter
+    def peft_config(self) -> None:
+        self.__dict__.pop("_peft_configs", None)
 
     @classmethod
     def is_custom_code(cls) -> bool:
@@ -494,6 +571,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        class_input_ids: torch.Tensor | None = None,
+        class_attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> ActionCLIPOutput | tuple:
         r"""
@@ -517,9 +596,22 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             output_hidden_states, output_attentions (`bool`, *optional*):
                 Return both towers' hidden states / attention weights in `text_model_output` and
                 `vision_model_output` (default: the config's).
+            class_input_ids (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
+                The label set's prompts, template-major (what `ActionCLIPCollator` adds to every batch). In
+                evaluation mode they give `class_scores`, so that transformers' `Trainer` evaluates class accuracy;
+                in training mode they are not encoded (the loss does not use them).
+            class_attention_mask (`torch.Tensor` of shape `(num_templates, num_classes, length)`, *optional*):
+                Padding mask of `class_input_ids`.
             return_dict (`bool`, *optional*):
                 `False` gives a tuple.
         """
+        if input_ids is None:
+            raise ModelInputError(
+                "ActionCLIPModel.forward needs input_ids, the tokenized prompts; a batch without them comes from a "
+                "collator that makes no prompts (transformers' default). With transformers.Trainer pass "
+                "data_collator=ActionCLIPCollator(label_names, tokenizer) and TrainingArguments("
+                "remove_unused_columns=False), or use actionclip's ActionCLIPTrainer (actionclip.training.build_trainer)"
+            )
         tower_kwargs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         vision_outputs = self.get_video_features(
             pixel_values, interpolate_pos_encoding, return_dict=True, **tower_kwargs
@@ -550,8 +642,13 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 labels = torch.arange(video_embeds.shape[0], device=video_embeds.device)
             loss = self.criterion(video_embeds, text_embeds, labels, scale)
 
+        class_scores = None
+        if class_input_ids is not None and not self.training:
+            class_scores = self._class_scores(video_embeds, class_input_ids, class_attention_mask, logit_scale)
+
         return ActionCLIPOutput(
             loss=loss,
+            class_scores=class_scores,
             logits_per_video=logits_per_video,
             logits_per_text=logits_per_video.t(),
             video_embeds=video_embeds,
@@ -560,6 +657,53 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             text_model_output=text_outputs,
             vision_model_output=vision_outputs,
         )
+
+    def _class_scores(
+        self,
+        video_embeds: torch.Tensor,
+        class_input_ids: torch.Tensor,
+        class_attention_mask: torch.Tensor | None,
+        logit_scale: float | torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Template-ensembled class probabilities ``(B, N)`` of L2-normalised ``video_embeds`` ``(B, D)`` against
+        the ``(K, N, L)`` template-major prompts, at the evaluation scale (as `ActionCLIPTrainer` scores them)."""
+        if class_input_ids.ndim != 3:
+            raise ModelInputError(
+                f"class_input_ids must be (num_templates, num_classes, length), got shape {tuple(class_input_ids.shape)}"
+            )
+        if class_attention_mask is None:
+            class_attention_mask = torch.ones_like(class_input_ids)
+        if class_attention_mask.shape != class_input_ids.shape:
+            raise ModelInputError(
+                f"class_attention_mask has shape {tuple(class_attention_mask.shape)}, class_input_ids "
+                f"{tuple(class_input_ids.shape)}: they must match"
+            )
+        num_templates, _, length = class_input_ids.shape
+        input_ids = class_input_ids.reshape(-1, length)
+        attention_mask = class_attention_mask.reshape(-1, length)
+        # In chunks of rows, as a label set is encoded elsewhere: memory bounded whatever the number of classes.
+        text_embeds = embed_in_chunks(
+            range(input_ids.shape[0]),
+            lambda rows: {
+                "input_ids": input_ids[rows[0] : rows[-1] + 1],
+                "attention_mask": attention_mask[rows[0] : rows[-1] + 1],
+            },
+            lambda ids, mask: self.get_text_features(ids, mask).pooler_output,
+        )
+        logits = self.evaluation_scale(logit_scale) * video_embeds @ text_embeds.to(video_embeds.dtype).t()
+        return template_ensemble_probs(logits, num_templates)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModel`), refusing the folder of a closed-set
+        `ActionCLIPForVideoClassification`: it saves no text tower, which would otherwise start random.
+
+        Raises:
+            WrongModelKindError: a closed-set classifier's folder; the message says how to load it instead.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        check_not_closed_set(resolved, str(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @classmethod
     def from_clip(cls, clip_name_or_path, **kwargs) -> ActionCLIPModel:
@@ -747,6 +891,45 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             hidden_states=vision_outputs.hidden_states,
             attentions=vision_outputs.attentions,
         )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """As `PreTrainedModel.from_pretrained` (and `AutoModelForVideoClassification`, `pipeline("video-classification")`).
+
+        The folder of a closed-set classifier loads as saved. The folder of an `ActionCLIPModel` (open-set: no class
+        embeddings saved, a text tower instead) becomes the classifier of the labels named by ``id2label`` (a
+        keyword, or in ``config``), whose class embeddings the folder's text tower computes from the names under
+        the model's templates, as `from_actionclip` does; it then fine-tunes like any classifier.
+
+        Raises:
+            WrongModelKindError: an `ActionCLIPModel` folder without class names (``num_labels=N`` alone, or no
+                labels, gives transformers' placeholders ``LABEL_0``, ...): there is nothing to compute the class
+                embeddings from, and zeros or random ones would classify nothing.
+        """
+        resolved = _resolved_config(cls, pretrained_model_name_or_path, config, kwargs)
+        if not is_open_set(resolved):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        where = str(pretrained_model_name_or_path)
+        labels = _label_names(resolved)
+        if labels is None:
+            raise WrongModelKindError(
+                f"model {where!r} is a zero-shot ActionCLIPModel: a class is the text embedding of its name, and no "
+                f"class names were given ({resolved.num_labels} classes named LABEL_0, LABEL_1, ... by transformers). "
+                f"Name them: AutoModelForVideoClassification.from_pretrained({where!r}, id2label={{0: 'archery', "
+                "1: 'juggling balls'}) computes their embeddings with the folder's text tower (save that model for "
+                f"pipeline('video-classification')); or rank any labels with "
+                f"pipeline('zero-shot-video-classification', model={where!r})"
+            )
+        model_kwargs = {
+            key: value for key, value in kwargs.items() if key not in ("id2label", "label2id", "num_labels")
+        }
+        loaded = ActionCLIPModel.from_pretrained(
+            pretrained_model_name_or_path, *model_args, config=config, **model_kwargs
+        )
+        model, info = loaded if isinstance(loaded, tuple) else (loaded, None)
+        classifier = cls.from_actionclip(model, labels, load_clip_tokenizer())
+        classifier.config._name_or_path = model.config._name_or_path
+        return classifier if info is None else (classifier, info)
 
     @classmethod
     @torch.no_grad()

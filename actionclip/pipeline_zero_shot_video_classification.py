@@ -7,6 +7,7 @@ it imports only transformers, torch, numpy, PIL and its own package's modules, r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import threading
@@ -19,7 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
+from torch.utils.data import Dataset, IterableDataset
 from transformers.pipelines.base import Pipeline
+from transformers.pipelines.pt_utils import KeyDataset
 
 from .descriptions import check_descriptions, class_texts, description_prompts
 from .errors import (
@@ -44,7 +47,7 @@ from .scoring import (
     template_averaged_embeddings,
     template_ensemble_probs,
 )
-from .video_io import check_hwaccel
+from .video_io import check_hwaccel, undecoded_video_source
 
 TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
@@ -64,6 +67,48 @@ PROCESSOR_HINT = (
 def _is_stream(videos) -> bool:
     """An iterator of videos (a generator, ...), not a file object (which iterates over lines)."""
     return isinstance(videos, (types.GeneratorType, Iterator)) and not hasattr(videos, "read")
+
+
+def _is_sequence(videos) -> bool:
+    """A list, a tuple or another sequence of videos (a ``datasets`` column, ``ds["path"]``), not one path or bytes."""
+    return isinstance(videos, Sequence) and not isinstance(videos, (str, bytes, bytearray, memoryview))
+
+
+def _dataset_items(dataset: Dataset) -> Iterator:
+    """The items of a torch dataset (``KeyDataset``, ``Subset``, an ``IterableDataset``), read one at a time."""
+    if isinstance(dataset, IterableDataset):
+        return iter(dataset)
+    return (dataset[index] for index in range(len(dataset)))
+
+
+def _read_undecoded(videos):
+    """``videos`` itself, or, for a ``datasets`` column (``ds["video"]``) or ``KeyDataset(ds, "video")`` of a
+    ``datasets.Video()`` feature that decodes, the same column read with decoding off: its values are then
+    ``{"bytes", "path"}`` dicts that this package's readers decode (``datasets`` decodes videos with torchcodec, which
+    this package does not need). Recognised by duck typing: this file is copied as remote code and imports no
+    ``datasets``."""
+    if isinstance(videos, KeyDataset):
+        dataset, key = videos.dataset, videos.key
+    else:
+        dataset, key = getattr(videos, "source", None), getattr(videos, "column_name", None)
+    features = getattr(dataset, "features", None)
+    feature = features.get(key) if isinstance(features, Mapping) and isinstance(key, str) else None
+    if not (
+        type(feature).__name__ == "Video"
+        and dataclasses.is_dataclass(feature)
+        and getattr(feature, "decode", False)
+        and hasattr(dataset, "cast_column")
+    ):
+        return videos
+    undecoded = dataset.cast_column(key, dataclasses.replace(feature, decode=False))
+    return KeyDataset(undecoded, key) if isinstance(videos, KeyDataset) else undecoded[key]
+
+
+def _as_source(item):
+    """A ``datasets.Video(decode=False)`` value as the source it holds (`video_io.undecoded_video_source`); any
+    other input as it is."""
+    source = undecoded_video_source(item)
+    return item if source is None else source
 
 
 def _is_frame(item) -> bool:
@@ -122,28 +167,33 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     >>> from transformers import pipeline
     >>> classifier = pipeline("zero-shot-video-classification", model="path/to/actionclip-model")
     >>> classifier("juggling.mp4", candidate_labels=["juggling balls", "playing guitar", "tai chi"])
-    [{'label': 'juggling balls', 'score': 0.93}, {'label': 'tai chi', 'score': 0.05}, ...]
+    [{'score': 0.93, 'label': 'juggling balls'}, {'score': 0.05, 'label': 'tai chi'}, ...]
     ```
 
     A directory written by ``classifier.save_pretrained(d)`` holds this file (and the modules it needs) and names
     it in ``config.json`` (``custom_pipelines``), so ``pipeline(model=d, trust_remote_code=True)`` works where
-    this package is not installed. Where it is installed, such a directory loads with
-    ``pipeline("zero-shot-video-classification", model=d, trust_remote_code=True)`` (transformers asks for
-    ``trust_remote_code`` whenever ``config.json`` names a custom pipeline) or with
-    ``pipeline_class=ZeroShotVideoClassificationPipeline``.
+    this package is not installed. Where it is imported, ``pipeline("zero-shot-video-classification", model=d)``
+    loads such a directory with no ``trust_remote_code``: the installed configuration drops the folder's entry for a
+    task this package already serves (`configuration_actionclip.pipelines_needing_remote_code`); name the task
+    there, since transformers reads a task from ``config.json`` only for remote code.
 
-    Videos (``videos``, one or a list of them):
+    Videos (``inputs``, the name of transformers' pipelines' first argument; one video or many):
 
     - a path, an http(s) URL, bytes or a binary file object: decoded with `video_io`, ``num_frames`` frames
       chosen by a TSN sampler (evaluation mode: the middle frame of each of ``num_frames`` equal segments);
+    - a ``datasets.Video(decode=False)`` value, ``{"bytes": ..., "path": ...}``: its bytes, else its path;
     - decoded frames: a uint8 array ``(T, H, W, 3)``, a tensor ``(T, H, W, 3)`` / ``(T, C, H, W)`` or a list of
       PIL images; a clip whose length is not ``num_frames`` is sampled the same way;
     - pre-processed frames, fed to the model as they are: ``{"pixel_values": (T, C, H, W)}`` (or
       ``(V, T, C, H, W)``, V views whose scores are averaged), or a float tensor ``(T, C, H, W)`` with
       ``preprocessed=True``.
 
-    A list, a tuple or a 5-D array / tensor is a batch of videos (a 5-D tensor with ``preprocessed=True`` holds
-    ``(B, T, C, H, W)`` pre-processed videos); an iterator gives an iterator of results.
+    A list, a tuple, another sequence (a ``datasets`` column such as ``ds["path"]``) or a 5-D array / tensor is a
+    batch of videos and gives a list of results (a 5-D tensor with ``preprocessed=True`` holds ``(B, T, C, H, W)``
+    pre-processed videos). A torch ``Dataset`` (``KeyDataset(ds, "path")``, a ``Subset``, an ``IterableDataset``)
+    or an iterator gives an iterator of results, read as the videos come, as transformers' pipelines do. A
+    ``datasets.Video()`` column (``ds["video"]``, ``KeyDataset(ds, "video")``) is read undecoded and decoded here:
+    ``datasets`` itself would need torchcodec.
 
     Text inputs, as they behave:
 
@@ -171,9 +221,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ``batch_size`` (videos per forward pass), ``num_workers`` (decoding processes for a list of videos, default one
     per CPU, less one above two CPUs; ``0`` decodes in this process; decoding runs ahead of the model,
     `actionclip.input_engine`), ``preprocessed``, ``on_error`` (``"raise"``, or
-    ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``decode_timeout`` (seconds
-    per video), ``hwaccel`` (``None``: decode on the CPU; an FFmpeg device type such as ``"cuda"`` decodes there,
-    off by default: see ``benchmarks/gpu_decode.py``). ``device`` and ``dtype`` are given to ``pipeline()``: ``dtype`` (``torch.bfloat16``, ``"float16"``, ...)
+    ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``timeout`` (seconds one video
+    may take to open, fetch and decode, default 30, ``float("inf")`` for no limit: transformers' image pipelines
+    name their limit on fetching an image ``timeout``, and this one bounds the same wait, a URL's or a pipe's read
+    included, so it has the same name), ``hwaccel`` (``None``: decode on the CPU; an FFmpeg device type such as
+    ``"cuda"`` decodes there, off by default: see ``benchmarks/gpu_decode.py``). ``device`` and ``dtype`` are given to ``pipeline()``: ``dtype`` (``torch.bfloat16``, ``"float16"``, ...)
     puts the weights themselves in that dtype, a model passed as an object included (inputs follow the weights: no
     autocast). ``compile=True`` (or a dict of ``torch.compile`` options), given to ``pipeline()``, compiles the
     video features with static shapes: a last, partial batch is padded to ``batch_size`` videos and the padding's
@@ -184,8 +236,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     same pre-processing, scoring and text cache: ``pipeline("zero-shot-video-classification", model=export_dir)``;
     ``backend="onnx"`` (or ``"torch"``) given to ``pipeline()`` insists on one (`actionclip.inference_backends`).
 
-    Returns ``[{"label": str, "score": float}, ...]`` sorted by score (ties keep the label order), or a list of
-    those for a list of videos. Text embeddings of a (labels, templates) set are computed once per model, device
+    Returns ``[{"score": float, "label": str}, ...]`` sorted by score (ties keep the label order), as the zero-shot
+    image pipeline does, or a list of those for a list of videos. Text embeddings of a (labels, templates) set are computed once per model, device
     and dtype and kept (the last 16 sets) for later calls.
 
     Raises:
@@ -266,7 +318,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         ensemble=None,
         preprocessed=None,
         on_error=None,
-        decode_timeout=None,
+        timeout=None,
         hwaccel=None,
         **unknown,
     ):
@@ -283,17 +335,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             self._check_frame_count(preprocess_params["num_frames"], "num_frames")
         if preprocessed is not None:
             preprocess_params["preprocessed"] = bool(preprocessed)
-        if decode_timeout is not None:
+        if timeout is not None:
             # not True (an int to Python) and not NaN (every comparison with it is False).
-            if (
-                isinstance(decode_timeout, bool)
-                or not isinstance(decode_timeout, (int, float))
-                or not decode_timeout > 0
-            ):
-                raise PipelineArgumentError(
-                    f"decode_timeout must be a positive number of seconds, got {decode_timeout!r}"
-                )
-            preprocess_params["decode_timeout"] = float(decode_timeout)
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+                raise PipelineArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            preprocess_params["timeout"] = float(timeout)
         if hwaccel is not None:
             try:
                 preprocess_params["hwaccel"] = check_hwaccel("hwaccel", hwaccel)
@@ -335,21 +381,22 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     # ------------------------------------------------------------------ calls
 
-    def __call__(self, videos, candidate_labels=None, **kwargs):
+    def __call__(self, inputs, candidate_labels=None, **kwargs):
         """Classify one video or many; see the class docstring for inputs, options and outputs."""
         if "window" in kwargs or "stride" in kwargs:
-            return self.localize(videos, candidate_labels, **kwargs)
-        if _is_stream(videos):
-            return self.iter_results(videos, candidate_labels, **kwargs)
+            return self.localize(inputs, candidate_labels, **kwargs)
+        inputs = _read_undecoded(inputs)
+        if isinstance(inputs, Dataset) or _is_stream(inputs):  # lazily, as transformers' pipelines
+            return self.iter_results(inputs, candidate_labels, **kwargs)
         preprocessed = kwargs.get("preprocessed", self._preprocess_params.get("preprocessed"))
-        items, is_batch = self._split_inputs(videos, preprocessed)
+        items, is_batch = self._split_inputs(inputs, preprocessed)
         results = list(self.iter_results(items, candidate_labels, **kwargs, _split=False))
         return results if is_batch else results[0]
 
-    def iter_results(self, videos, candidate_labels=None, *, batch_size=None, num_workers=None, _split=True, **kwargs):
+    def iter_results(self, inputs, candidate_labels=None, *, batch_size=None, num_workers=None, _split=True, **kwargs):
         """Results one video at a time, in input order, while later videos decode (for progress bars).
 
-        ``videos`` is a list (or an iterator) of videos; options as for ``__call__``.
+        ``inputs`` is a sequence, a torch dataset or an iterator of videos; options as for ``__call__``.
         """
         if candidate_labels is not None:
             kwargs["candidate_labels"] = candidate_labels
@@ -373,9 +420,15 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         text_embeds = self.text_embeddings(labels, templater, texts)
         on_error = forward_params.pop("on_error", "raise")
 
-        items = videos
-        if _split and not _is_stream(videos):
-            items, _ = self._split_inputs(videos, preprocess_params.get("preprocessed"))
+        items = inputs
+        if _split:
+            inputs = _read_undecoded(inputs)
+            if isinstance(inputs, Dataset):
+                items = _dataset_items(inputs)
+            elif _is_stream(inputs):
+                items = inputs
+            else:
+                items, _ = self._split_inputs(inputs, preprocess_params.get("preprocessed"))
         prepared = self._prepare_ahead(items, preprocess_params, num_workers, batch_size, on_error)
         return self._run(prepared, labels, templater, text_embeds, batch_size, forward_params, postprocess_params)
 
@@ -419,7 +472,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if videos.ndim == 5:
                 return list(videos), True
             return [videos], False
-        if isinstance(videos, (list, tuple)):
+        if _is_sequence(videos):
             if not videos:
                 raise VideoInputError("videos", "the list of videos is empty")
             if all(_is_frame(item) for item in videos) and not preprocessed:
@@ -442,7 +495,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 return self.preprocess(item, preprocessed=preprocessed)
             return torch.from_numpy(clip_from_frames(item, spec, rng))
 
-        jobs = ((item, spec, None) for item in items)
+        jobs = ((_as_source(item), spec, None) for item in items)
         # Closed with this generator (not when it is garbage-collected): the workers end when the consumer stops.
         with contextlib.closing(pool.imap(jobs, ahead=2 * batch_size, local=local)) as prepared:
             yield from self._report_errors(prepared, on_error)
@@ -463,23 +516,28 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 yield {"frames": item_result, "num_views": int(item_result.shape[0])}
 
     def preprocess(
-        self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, decode_timeout=30.0, hwaccel=None
+        self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, timeout=30.0, hwaccel=None
     ):
         """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `input_engine`;
         `ActionCLIPVideoProcessor.frames_to_pixel_values` finishes them on the model's device), or
         ``{"pixel_values": (V, T, C, H, W), "num_views": V}`` for pre-processed input."""
+        video = _as_source(video)
         if isinstance(video, dict):
             if "pixel_values" not in video:
-                raise VideoInputError("video", f"a dict input needs a 'pixel_values' entry, got keys {sorted(video)}")
+                raise VideoInputError(
+                    "video",
+                    "a dict input needs a 'pixel_values' entry (pre-processed frames) or a 'bytes' or 'path' entry "
+                    f"(a datasets.Video(decode=False) value), got keys {sorted(video)}",
+                )
             return self._preprocessed(video["pixel_values"])
         if preprocessed:
             return self._preprocessed(video)
         frames = torch.from_numpy(
-            prepare_clip(video, self.clip_spec(num_frames, num_clips, num_crops, decode_timeout, hwaccel))
+            prepare_clip(video, self.clip_spec(num_frames, num_clips, num_crops, timeout, hwaccel))
         )
         return {"frames": frames, "num_views": int(frames.shape[0])}
 
-    def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0, hwaccel=None) -> ClipSpec:
+    def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, timeout=30.0, hwaccel=None) -> ClipSpec:
         """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
         config's, which owns it) per view, resized and cropped as the video processor does, decoded on the
         ``hwaccel`` device type when given."""
@@ -489,7 +547,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             num_frames,
             num_clips=num_clips,
             num_crops=num_crops,
-            timeout=decode_timeout,
+            timeout=timeout,
             hwaccel=hwaccel,
         )
 
@@ -567,7 +625,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         else:
             prompts = description_prompts(templater.templates, texts)
         embeds = embed_in_chunks(
-            prompts, lambda chunk: self.processor(text=chunk, padding=True), self.backend.text_features
+            prompts,
+            lambda chunk: self.processor(text=chunk, padding=True, truncation=True, return_tensors="pt"),
+            self.backend.text_features,
         )
         if texts is not None:
             counts = [len(group) for group in texts]
@@ -684,7 +744,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         order = sorted(range(len(labels)), key=lambda i: -values[i])
         if top_k is not None:
             order = order[:top_k]
-        return [{"label": labels[i], "score": values[i]} for i in order]
+        return [{"score": values[i], "label": labels[i]} for i in order]
 
     # ------------------------------------------------------------------ saving
 

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypedDict
 
 import numpy as np
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from PIL import Image
 from transformers import CLIPTokenizer
 from transformers.image_processing_utils import BatchFeature
-from transformers.processing_utils import ProcessorMixin
+from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, TextKwargs
 from transformers.utils import cached_file
 
-from .errors import InvalidLabelsError, MissingProcessorError, VideoInputError, VideoProcessingError
+from .errors import (
+    InvalidLabelsError,
+    MissingProcessorError,
+    ProcessorArgumentError,
+    VideoInputError,
+    VideoProcessingError,
+)
 from .input_engine import ClipSpec, read_clip
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
 from .tokenizer import load_clip_tokenizer
 from .video_io import is_video_source
-from .video_processing_actionclip import ActionCLIPVideoProcessor
+from .video_processing_actionclip import ActionCLIPVideoProcessor, ActionCLIPVideoProcessorKwargs
 
 CONTEXT_LENGTH = 77
 # Settings the model's config owns; the processor reads them from it (`ActionCLIPProcessor.from_pretrained`).
@@ -31,6 +40,61 @@ _LOADING_OPTIONS = frozenset(
     {"cache_dir", "force_download", "local_files_only", "revision", "token", "subfolder", "proxies",
      "trust_remote_code", "_from_auto", "_from_pipeline"}
 )  # fmt: skip
+
+
+class ActionCLIPVideosKwargs(ActionCLIPVideoProcessorKwargs, total=False):
+    """The processor's video options: the video processor's (`ActionCLIPVideoProcessorKwargs`, transformers'
+    `VideosKwargs`) and those of decoding and sampling.
+
+    training (`bool`): random frame sampling and the training augmentation instead of the evaluation transform.
+    seed (`int`), generator (`torch.Generator`, CPU): the randomness of sampling and augmentation (one of them).
+    decode_kwargs (`dict`): decoding options for `input_engine` (``timeout``, ``backend``, ``max_shorter_side``,
+        ``shorter_side``, ``size``).
+    """
+
+    training: bool | None
+    seed: int | None
+    generator: torch.Generator | None
+    decode_kwargs: dict | None
+
+
+# What `ActionCLIPProcessor.__call__` routes: text options to CLIP's tokenizer, video options to decoding, sampling
+# and the video processor. Written as a call: `ProcessorMixin._merge_kwargs` reads the modalities' TypedDicts from
+# `__annotations__`, which this module's postponed annotations would leave as strings.
+ActionCLIPProcessorKwargs = TypedDict(
+    "ActionCLIPProcessorKwargs",
+    {**ProcessingKwargs.__annotations__, "text_kwargs": TextKwargs, "videos_kwargs": ActionCLIPVideosKwargs},
+    total=False,
+)
+
+
+# Text options of transformers' processors that concern placeholder tokens of multimodal chat models: CLIP has none.
+_PLACEHOLDER_TEXT_OPTIONS = {"return_mm_token_type_ids", "return_text_replacement_offsets", "sanitize_control_tokens"}
+_TEXT_OPTIONS = frozenset(TextKwargs.__annotations__) - _PLACEHOLDER_TEXT_OPTIONS
+_VIDEO_OPTIONS = frozenset(ActionCLIPVideosKwargs.__annotations__)
+# The call's defaults where the caller gives nothing: texts are not padded (as CLIPProcessor) but cut to the model's
+# context; tensors are PyTorch's.
+_TEXT_DEFAULTS = {"padding": False, "truncation": True, "max_length": CONTEXT_LENGTH, "return_tensors": "pt"}
+_VIDEO_DEFAULTS = {"return_tensors": "pt"}
+
+
+def _check_known(options: dict, known, where: str) -> None:
+    unknown = sorted(set(options) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        if name in ("images_kwargs", "audio_kwargs"):
+            hints.append(f"{name}: this processor has no image or audio processor; frames go in videos_kwargs")
+        else:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            if close:
+                hints.append(f"{name}: did you mean {close[0]!r}?")
+    raise ProcessorArgumentError(
+        f"{where} got unknown option(s) {unknown}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+        + "; text options are transformers' TextKwargs, video options ActionCLIPVideosKwargs"
+    )
 
 
 class _TokenizerLock:
@@ -225,6 +289,8 @@ class ActionCLIPProcessor(ProcessorMixin):
             )
         return loaded
 
+    valid_processor_kwargs = ActionCLIPProcessorKwargs
+
     @property
     def num_templates(self) -> int:
         return len(self.templates)
@@ -235,22 +301,11 @@ class ActionCLIPProcessor(ProcessorMixin):
 
     # ------------------------------------------------------------------ calls
 
-    def __call__(
-        self,
-        videos=None,
-        text: str | Sequence[str] | None = None,
-        *,
-        return_tensors: str | None = "pt",
-        training: bool = False,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        num_frames: int | None = None,
-        decode_kwargs: dict | None = None,
-        padding: bool | str = "max_length",
-        max_length: int = CONTEXT_LENGTH,
-        **video_kwargs,
-    ) -> BatchFeature:
-        """Prepare ``videos`` and/or ``text``.
+    def __call__(self, videos=None, text: str | Sequence[str] | None = None, images=None, **kwargs) -> BatchFeature:
+        """Prepare ``videos`` and/or ``text``. Keyword arguments are routed as `ProcessorMixin` routes them: flat
+        (``padding=True``, ``do_flip=False``), per modality (``text_kwargs={...}``, ``videos_kwargs={...}``) or for
+        both (``common_kwargs={...}``), a flat one winning over the dictionaries; an unknown one raises
+        `ProcessorArgumentError`.
 
         Args:
             videos: a video or a list of videos. A video is a path, URL, bytes or binary file object (decoded with
@@ -258,49 +313,59 @@ class ActionCLIPProcessor(ProcessorMixin):
                 uint8 numpy array ``(T, H, W, 3)``, a torch tensor ``(T, C, H, W)`` or ``(T, H, W, C)`` (uint8, or
                 float in [0, 1]) or a list of PIL images. Decoded clips whose length differs from ``num_frames``
                 are sampled the same way.
-            text: a string or a list of strings, tokenized to at most ``max_length`` (77) tokens, padded to
-                ``max_length`` by default (``padding=True`` pads to the longest); longer texts are truncated with a
-                warning.
-            training: random frame sampling and the training augmentation instead of the evaluation transform.
-            seed / generator: the randomness of sampling and augmentation (an int, or a CPU ``torch.Generator``).
-            num_frames: overrides ``self.num_frames`` for this call.
-            decode_kwargs: decoding options for `input_engine` (``timeout``, ``backend``, ``max_shorter_side``,
-                ``shorter_side``, ``size``).
-            video_kwargs: passed to the video processor (``device``, ``do_flip``, ``resample_backend``, ...).
+            text: a string or a list of strings.
+            images: X-CLIP's name for ``videos`` (its processor takes the frames as images); not both.
+
+        Text options (`TextKwargs`, given to CLIP's tokenizer): ``padding`` (default ``False``, as `CLIPProcessor`:
+        ``True`` pads to the longest text, ``"max_length"`` to ``max_length``), ``truncation`` (default ``True``:
+        texts longer than ``max_length`` are cut, with a warning, keeping the end-of-text token; ``False`` keeps
+        them whole and refuses texts longer than the model's 77 tokens), ``max_length`` (default 77, at most 77),
+        ``return_tensors`` and the tokenizer's other options (``return_length``, ``pad_to_multiple_of``, ...).
+
+        Video options (`VideosKwargs` and `ActionCLIPVideoProcessorKwargs`, given to the video processor; see
+        ``ActionCLIPVideosKwargs``): ``training`` (random frame sampling and the training augmentation),
+        ``seed`` / ``generator`` (their randomness: an int, or a CPU ``torch.Generator``, which advances),
+        ``num_frames`` (overrides ``self.num_frames``), ``decode_kwargs`` (decoding options for `input_engine`:
+        ``timeout``, ``backend``, ``max_shorter_side``, ``shorter_side``, ``size``), ``device``, ``do_flip``,
+        ``resample_backend``, ... and ``return_tensors``.
+
+        ``return_tensors`` (default ``"pt"`` for both): ``"pt"``, ``"np"``, or ``None`` (token ids as lists,
+        ``pixel_values`` as a list of ``(T, C, H, W)`` tensors, one per video).
 
         Returns:
             `BatchFeature` with ``pixel_values`` ``(B, T, C, H, W)`` float32 when videos are given and
             ``input_ids`` / ``attention_mask`` ``(N, L)`` when text is given.
         """
+        if images is not None:
+            if videos is not None:
+                raise ProcessorArgumentError("pass the frames as videos= or as images= (X-CLIP's name), not both")
+            videos = images
         if videos is None and text is None:
             raise VideoProcessingError("ActionCLIPProcessor needs videos, text or both; got neither")
+        options = self._route_options(kwargs)
         data = {}
         if videos is not None:
-            if seed is not None and generator is not None:
-                raise VideoProcessingError("pass either seed or generator, not both")
-            if seed is not None:
-                generator = torch.Generator().manual_seed(int(seed))
-            clips = self._decode_and_sample(videos, num_frames, training, generator, decode_kwargs or {})
-            pixel_values = self.video_processor(clips, training=training, generator=generator, **video_kwargs)
-            data["pixel_values"] = pixel_values["pixel_values"]
+            data.update(self._process_videos(videos, **options["videos_kwargs"]))
         if text is not None:
-            data.update(self._tokenize(text, padding=padding, max_length=max_length))
-        return BatchFeature(data=data, tensor_type=return_tensors)
+            data.update(self._tokenize(text, **options["text_kwargs"]))
+        return BatchFeature(data=data)
 
     def encode_labels(
         self, labels: Sequence[str], templates: TemplatesLike | PromptTemplater | None = None, **tokenizer_kwargs
     ) -> BatchFeature:
         """Tokenize every template applied to every label, template-major: row ``k * len(labels) + c`` is template
-        ``k`` of label ``c`` (``(num_templates * len(labels), L)``). ``templates`` defaults to ``self.templates``."""
+        ``k`` of label ``c`` (``(num_templates * len(labels), L)``). ``templates`` defaults to ``self.templates``;
+        ``tokenizer_kwargs`` are text options of the call (default ``padding="max_length"``, 77 tokens, as the
+        original's ``clip.tokenize``)."""
         if templates is None:
             templater = self.templater
         elif isinstance(templates, PromptTemplater):
             templater = templates
         else:
             templater = PromptTemplater(templates)
-        return_tensors = tokenizer_kwargs.pop("return_tensors", "pt")
-        encoded = self._tokenize(templater.build_prompts(labels), **tokenizer_kwargs)
-        return BatchFeature(data=dict(encoded), tensor_type=return_tensors)
+        _check_known(tokenizer_kwargs, _TEXT_OPTIONS, "encode_labels")
+        options = {**_TEXT_DEFAULTS, "padding": "max_length", **tokenizer_kwargs}
+        return BatchFeature(data=self._tokenize(templater.build_prompts(labels), **options))
 
     def build_prompts(self, labels: Sequence[str]) -> list[str]:
         """The template-major prompts of ``labels`` with ``self.templates``."""
@@ -308,7 +373,81 @@ class ActionCLIPProcessor(ProcessorMixin):
 
     # ------------------------------------------------------------------ pieces
 
-    def _tokenize(self, text, padding: bool | str = "max_length", max_length: int = CONTEXT_LENGTH) -> dict:
+    def _route_options(self, kwargs: dict) -> dict[str, dict]:
+        """``{"text_kwargs": {...}, "videos_kwargs": {...}}`` of a call's keyword arguments: checked against the
+        known options, merged by `ProcessorMixin._merge_kwargs` (its priorities and type checks), then our
+        defaults where the caller gave nothing."""
+        video_options = _VIDEO_OPTIONS | set(self.video_processor.valid_kwargs.__annotations__)
+        known = {"text_kwargs": _TEXT_OPTIONS, "videos_kwargs": video_options}
+        known["common_kwargs"] = _TEXT_OPTIONS | video_options
+        for key, value in kwargs.items():
+            if key in known:
+                if not isinstance(value, dict):
+                    raise ProcessorArgumentError(f"{key} must be a dict of options, got {type(value).__name__}")
+                _check_known(value, known[key], key)
+            elif key not in known["common_kwargs"]:
+                _check_known({key: value}, known["common_kwargs"], "ActionCLIPProcessor")
+        # `_merge_kwargs` deep-copies its arguments: a generator would be copied and the caller's would not
+        # advance. It is taken out and put back, with the same priorities.
+        kwargs = dict(kwargs)
+        generator = None
+        for place in ("common_kwargs", "videos_kwargs", None):
+            holder = kwargs if place is None else kwargs.get(place)
+            if holder and "generator" in holder:
+                if place is not None:
+                    holder = kwargs[place] = dict(holder)
+                generator = holder.pop("generator")
+        try:
+            merged = self._merge_kwargs(
+                ActionCLIPProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
+            )
+        except (StrictDataclassError, TypeError, ValueError) as error:
+            raise ProcessorArgumentError(f"ActionCLIPProcessor: {error}") from error
+        if generator is not None:
+            merged["videos_kwargs"]["generator"] = generator
+        for name, defaults in (("text_kwargs", _TEXT_DEFAULTS), ("videos_kwargs", _VIDEO_DEFAULTS)):
+            for option, value in defaults.items():
+                merged[name].setdefault(option, value)
+        return merged
+
+    def _process_videos(
+        self,
+        videos,
+        training: bool | None = False,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        num_frames: int | None = None,
+        decode_kwargs: dict | None = None,
+        **video_options,
+    ) -> dict:
+        """``{"pixel_values": ...}`` of ``videos``: decoded, sampled, then transformed by the video processor."""
+        if training is None:
+            training = False
+        if not isinstance(training, bool):
+            raise ProcessorArgumentError(f"training must be True or False, got {training!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ProcessorArgumentError(f"seed must be an integer, got {seed!r}")
+        if seed is not None and generator is not None:
+            raise VideoProcessingError("pass either seed or generator, not both")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise VideoProcessingError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+        clips = self._decode_and_sample(videos, num_frames, training, generator, decode_kwargs or {})
+        processed = self.video_processor(clips, training=training, generator=generator, **video_options)
+        return {"pixel_values": processed["pixel_values"]}
+
+    def _tokenize(
+        self,
+        text,
+        padding: bool | str = False,
+        truncation: bool | str | None = True,
+        max_length: int | None = CONTEXT_LENGTH,
+        return_tensors: str | None = "pt",
+        **tokenizer_options,
+    ) -> dict:
+        """Token ids of ``text`` with the tokenizer's options; a dict of lists (``return_tensors=None``) or of
+        tensors ``(N, L)``."""
         if isinstance(text, str):
             text = [text]
         if isinstance(text, (bytes, bytearray)) or not isinstance(text, Sequence):
@@ -319,24 +458,51 @@ class ActionCLIPProcessor(ProcessorMixin):
         for index, item in enumerate(text):
             if not isinstance(item, str):
                 raise InvalidLabelsError(f"text[{index}] must be a string, got {type(item).__name__}: {item!r}")
-        if not isinstance(max_length, int) or not 2 <= max_length <= CONTEXT_LENGTH:
+        if max_length is None:
+            max_length = CONTEXT_LENGTH
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= CONTEXT_LENGTH:
             raise InvalidLabelsError(f"max_length={max_length!r}: must be an integer in [2, {CONTEXT_LENGTH}]")
+        return_tensors = getattr(return_tensors, "value", return_tensors)
+        if return_tensors not in ("pt", "np", None):
+            raise ProcessorArgumentError(f"return_tensors={return_tensors!r}: must be 'pt', 'np' or None")
+        truncating = truncation not in (False, None, "do_not_truncate")
+        add_special_tokens = tokenizer_options.get("add_special_tokens", True)
         with self._tokenizer_lock:
-            lengths = [len(ids) for ids in self.tokenizer(text, truncation=False, verbose=False)["input_ids"]]
-        too_long = [index for index, length in enumerate(lengths) if length > max_length]
+            whole = self.tokenizer(text, truncation=False, add_special_tokens=add_special_tokens, verbose=False)
+        lengths = [len(ids) for ids in whole["input_ids"]]
+        limit = max_length if truncating else CONTEXT_LENGTH
+        too_long = [index for index, length in enumerate(lengths) if length > limit]
         if too_long:
             shown = ", ".join(f"text[{i}] ({lengths[i]} tokens)" for i in too_long[:5])
             more = f" and {len(too_long) - 5} more" if len(too_long) > 5 else ""
+            if not truncating:
+                raise InvalidLabelsError(
+                    f"{shown}{more} exceed the model's {CONTEXT_LENGTH} tokens and truncation={truncation!r}: "
+                    "shorten them or pass truncation=True"
+                )
             warnings.warn(
                 f"{shown}{more} exceed {max_length} tokens and are truncated (the end-of-text token is kept)",
                 UserWarning,
                 stacklevel=3,
             )
-        with self._tokenizer_lock:
-            encoded = self.tokenizer(
-                text, padding=padding, truncation=True, max_length=max_length, return_tensors="pt"
-            )
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        try:
+            with self._tokenizer_lock:
+                encoded = self.tokenizer(
+                    text, padding=padding, truncation=truncation, max_length=max_length, **tokenizer_options
+                )
+        except (TypeError, ValueError) as error:
+            raise ProcessorArgumentError(f"text options unusable by CLIP's tokenizer: {error}") from error
+        encoded = dict(encoded)
+        if return_tensors is not None:
+            ragged = sorted({len(row) for row in encoded["input_ids"]})
+            if len(ragged) > 1:
+                raise ProcessorArgumentError(
+                    f"the texts have different lengths ({', '.join(map(str, ragged))} tokens) and padding="
+                    f"{padding!r}: one tensor needs one length; pass padding=True (to the longest) or "
+                    "padding='max_length', or return_tensors=None for lists"
+                )
+            encoded = BatchFeature(data=encoded, tensor_type=return_tensors)
+        return dict(encoded)
 
     def _decode_and_sample(self, videos, num_frames, training, generator, decode_kwargs) -> list:
         """Every video as a clip of ``num_frames`` decoded frames (arrays, tensors or lists of PIL images)."""

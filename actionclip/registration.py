@@ -1,4 +1,5 @@
-"""The one piece of global state: registering ActionCLIP with transformers' Auto classes and pipelines.
+"""The one piece of global state: registering ActionCLIP with transformers' Auto classes and pipelines, and with
+peft's ``AutoPeftModel``.
 
 Importing this module is cheap (transformers and the model code are imported by `register_with_transformers`), so
 `actionclip._import_hooks` can ask `is_registered` at any time.
@@ -65,3 +66,26 @@ def register_with_transformers() -> None:
         saved = ZeroShotVideoClassificationPipeline._registered_impl[TASK]
         ZeroShotVideoClassificationPipeline._registered_impl = {TASK: {**saved, "pt": (AutoModel,)}}
     _registered = True
+
+
+def allow_in_peft(peft_auto) -> None:
+    """Register with peft's ``AutoPeftModel``: put this package on its default import allowlist; safe to call again.
+
+    An adapter saved from an ActionCLIP model records its base model's class (``auto_mapping``:
+    ``actionclip.modeling_actionclip.ActionCLIPModel``), and ``AutoPeftModel.from_pretrained`` imports that class only
+    from the packages on its allowlist (transformers, diffusers, ...). peft has no registry for a model library's
+    classes, so the allowlist is where this package registers, as transformers' Auto classes are where it registers
+    its models; only this package joins it, in a process that imported it.
+
+    Args:
+        peft_auto: the imported ``peft.auto`` module.
+    """
+    original = peft_auto.get_default_import_allowlist
+    if getattr(original, "allows_actionclip", False):
+        return
+
+    def get_default_import_allowlist() -> list[str]:
+        return [*original(), __package__]
+
+    get_default_import_allowlist.allows_actionclip = True
+    peft_auto.get_default_import_allowlist = get_default_import_allowlist

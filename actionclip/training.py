@@ -27,6 +27,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .data.collator import CLASS_PROMPT_KEYS
 from .scoring import template_ensemble_probs
 
 logger = logging.getLogger(__name__)
@@ -436,7 +437,10 @@ class ActionCLIPTrainer(Trainer):
         """`Trainer._prepare_inputs` (tensors to the device), then uint8 ``frames`` from datasets with
         ``transform_on_device`` become ``pixel_values`` there, in the model's dtype: the training augmentation
         (``augmentation`` present) or the evaluation normalisation, batched
-        (`ActionCLIPVideoProcessor.augment_frames` / `frames_to_pixel_values`)."""
+        (`ActionCLIPVideoProcessor.augment_frames` / `frames_to_pixel_values`). The collator's label-set prompts
+        are dropped: evaluation here encodes the label set once (`_label_set_embeddings`), and training never
+        uses them."""
+        inputs = {key: value for key, value in inputs.items() if key not in CLASS_PROMPT_KEYS}
         inputs = super()._prepare_inputs(inputs)
         if "frames" not in inputs:
             return inputs

@@ -64,6 +64,15 @@ def is_video_source(item) -> bool:
     return isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(item, "read")
 
 
+def undecoded_video_source(item):
+    """The video source in a ``datasets.Video(decode=False)`` value, ``{"bytes": ..., "path": ...}``: its bytes when
+    it holds them (the path of a file inside an archive, or a relative one, need not exist here), else its path;
+    ``None`` when ``item`` is not such a value or holds neither."""
+    if not isinstance(item, dict) or not item or not set(item) <= {"bytes", "path"}:
+        return None
+    return item.get("bytes") or item.get("path") or None
+
+
 def probe_video(source, *, timeout: float | None = 30.0) -> VideoInfo:
     """What a video holds, without decoding more than its first frame.
 
@@ -184,4 +193,5 @@ __all__ = [
     "read_frame_folder",
     "read_frames",
     "sample_and_read",
+    "undecoded_video_source",
 ]

@@ -248,7 +248,8 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             seed / generator: the randomness of the augmentation (one of them; neither uses torch's global RNG).
             device: where to run the transform; defaults to where the input tensors are.
             input_data_format: ``"channels_last"`` or ``"channels_first"`` when the layout is ambiguous.
-            return_tensors: ``"pt"`` (default) or ``"np"``.
+            return_tensors: ``"pt"`` (default), ``"np"``, or ``None``: a list of ``(T, C, H, W)`` tensors, one per
+                clip (as transformers' video processors).
             kwargs: any option of `ActionCLIPVideoProcessorKwargs` / `VideosKwargs`, for this call only.
         """
         # transformers' video-classification pipeline hands over a path with do_sample_frames=True: decode and
@@ -293,10 +294,13 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
                 "(sample them with one sampler, e.g. TSNSampler(num_frames))",
             )
         pixel_values = torch.stack(processed).to(torch.float32)
+        return_tensors = getattr(return_tensors, "value", return_tensors)
         if return_tensors == "np":
             pixel_values = pixel_values.cpu().numpy()
-        elif return_tensors not in ("pt", None):
-            raise VideoProcessingError(f"return_tensors={return_tensors!r}: must be 'pt' or 'np'")
+        elif return_tensors is None:  # transformers' video processors: no batch tensor, one tensor per clip
+            pixel_values = list(pixel_values)
+        elif return_tensors != "pt":
+            raise VideoProcessingError(f"return_tensors={return_tensors!r}: must be 'pt', 'np' or None")
         return BatchFeature(data={"pixel_values": pixel_values})
 
     # ------------------------------------------------------------------ evaluation

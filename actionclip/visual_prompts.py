@@ -6,14 +6,23 @@
   :data:`FUSION_REGISTRY`: ``meanP``, ``conv1d``, ``lstm``, ``transf``, ``transf_cls``.
 
 Every fusion block maps ``frame_embeds`` of shape (B, T, D) to a video embedding of shape (B, D).
+
+The fusion's linear layers are named apart from CLIP's (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``, ``fc1``,
+``fc2``): a LoRA recipe written for CLIP's towers (``target_modules=["q_proj", "v_proj"]``) adapts the towers and
+leaves the fusion, which starts fresh on a CLIP checkpoint, to be trained in full rather than frozen at its
+initialisation under a low-rank update.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.models.clip.modeling_clip import CLIPAttention, CLIPEncoderLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.clip.modeling_clip import eager_attention_forward
 
 from .configuration_actionclip import ActionCLIPConfig
 
@@ -135,16 +144,88 @@ class TemporalLSTM(nn.Module):
         return (hidden + frame_embeds).mean(dim=1)
 
 
+class FrameAttention(nn.Module):
+    """Multi-head self-attention over a clip's frames through the transformers attention interface (eager, SDPA,
+    flash, flex): CLIP's attention with its projections named ``query_proj``, ``key_proj``, ``value_proj`` and
+    ``output_proj``. They are created in CLIP's order (keys, values, queries, output), so a seed draws the weights
+    CLIP's attention would get."""
+
+    def __init__(self, layer_config: FusionLayerConfig):
+        super().__init__()
+        self.config = layer_config
+        dim = layer_config.hidden_size
+        self.num_heads = layer_config.num_attention_heads
+        self.head_dim = dim // self.num_heads
+        self.scale = self.head_dim**-0.5
+        self.dropout = layer_config.attention_dropout
+        self.is_causal = False
+        self.key_proj = nn.Linear(dim, dim)
+        self.value_proj = nn.Linear(dim, dim)
+        self.query_proj = nn.Linear(dim, dim)
+        self.output_proj = nn.Linear(dim, dim)
+
+    def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T, D) -> (B, T, D) and the attention weights (B, heads, T, T) where the implementation gives them."""
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        queries = self.query_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        keys = self.key_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        values = self.value_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attended, weights = attention_interface(
+            self,
+            queries,
+            keys,
+            values,
+            None,
+            scaling=self.scale,
+            dropout=0.0 if not self.training else self.dropout,
+        )
+        return self.output_proj(attended.reshape(*input_shape, -1).contiguous()), weights
+
+
+class FrameMLP(nn.Module):
+    """The feed-forward block of a fusion layer: ``linear1``, the activation, ``linear2``."""
+
+    def __init__(self, layer_config: FusionLayerConfig):
+        super().__init__()
+        self.activation_fn = ACT2FN[layer_config.hidden_act]
+        self.linear1 = nn.Linear(layer_config.hidden_size, layer_config.intermediate_size)
+        self.linear2 = nn.Linear(layer_config.intermediate_size, layer_config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.activation_fn(self.linear1(hidden_states)))
+
+
+class PreNormEncoderLayer(GradientCheckpointingLayer):
+    """CLIP's pre-LayerNorm encoder layer (as the authors' Transf uses it) with the fusion's own names."""
+
+    def __init__(self, layer_config: FusionLayerConfig):
+        super().__init__()
+        dim = layer_config.hidden_size
+        self.self_attn = FrameAttention(layer_config)
+        self.layer_norm1 = nn.LayerNorm(dim, eps=layer_config.layer_norm_eps)
+        self.mlp = FrameMLP(layer_config)
+        self.layer_norm2 = nn.LayerNorm(dim, eps=layer_config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        attended, _ = self.self_attn(self.layer_norm1(hidden_states))
+        hidden_states = hidden_states + attended
+        return hidden_states + self.mlp(self.layer_norm2(hidden_states))
+
+
 @register_fusion("transf")
 class TemporalTransformer(nn.Module):
-    """The paper's Transf: frame position embeddings, pre-LN CLIP layers (QuickGELU), a residual on the input
+    """The paper's Transf: frame position embeddings, pre-LN layers as CLIP's (QuickGELU), a residual on the input
     without the position embeddings, then the mean over time."""
 
     def __init__(self, config: ActionCLIPConfig):
         super().__init__()
         layer_config = FusionLayerConfig(config, hidden_act="quick_gelu")
         self.frame_position_embeddings = nn.Embedding(config.fusion_max_frames, config.projection_dim)
-        self.layers = nn.ModuleList([CLIPEncoderLayer(layer_config) for _ in range(config.fusion_num_layers)])
+        self.layers = nn.ModuleList([PreNormEncoderLayer(layer_config) for _ in range(config.fusion_num_layers)])
         self.dropout = nn.Dropout(config.fusion_dropout)
 
     def forward(self, frame_embeds: torch.Tensor) -> torch.Tensor:
@@ -157,7 +238,7 @@ class TemporalTransformer(nn.Module):
         hidden_states = frame_embeds + self.frame_position_embeddings.weight[:num_frames].to(frame_embeds.dtype)
         hidden_states = self.dropout(hidden_states)
         for layer in self.layers:
-            hidden_states = layer(hidden_states, None)
+            hidden_states = layer(hidden_states)
         return (hidden_states + frame_embeds).mean(dim=1)
 
 
@@ -168,7 +249,7 @@ class PostNormEncoderLayer(GradientCheckpointingLayer):
     def __init__(self, layer_config: FusionLayerConfig, dropout: float):
         super().__init__()
         dim, inner = layer_config.hidden_size, layer_config.intermediate_size
-        self.self_attn = CLIPAttention(layer_config)
+        self.self_attn = FrameAttention(layer_config)
         self.linear1 = nn.Linear(dim, inner)
         self.linear2 = nn.Linear(inner, dim)
         self.norm1 = nn.LayerNorm(dim, eps=layer_config.layer_norm_eps)
@@ -176,7 +257,7 @@ class PostNormEncoderLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        attended, _ = self.self_attn(hidden_states=hidden_states, attention_mask=None)
+        attended, _ = self.self_attn(hidden_states)
         hidden_states = self.norm1(hidden_states + self.dropout(attended))
         fed = self.linear2(self.dropout(torch.relu(self.linear1(hidden_states))))
         return self.norm2(hidden_states + self.dropout(fed))

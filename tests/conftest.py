@@ -123,3 +123,23 @@ def tar_shards(video_data, tmp_path_factory):
     write_tar_shards(video_data.videos("train"), str(root / "train-{:06d}.tar"), samples_per_shard=5)
     write_tar_shards(video_data.videos("val"), str(root / "val-{:06d}.tar"), samples_per_shard=8)
     return root
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One tiny run of `actionclip demo` per session (a few videos, one epoch; its numbers mean nothing), for the tests of
+# what the demo writes and of the README's commands on it
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """``(folder, report)``: the demo written into ``folder / "demo_output"``, as `make demo` writes it beside the
+    README."""
+    import dataclasses
+
+    from actionclip.commands.demo import PROFILES, run_demo
+
+    full = PROFILES["full"]
+    data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}
+    profile = dataclasses.replace(full, name="tiny", data=data, training={**full.training, "num_train_epochs": 1})
+    folder = tmp_path_factory.mktemp("demo")
+    return folder, run_demo(folder / "demo_output", profile, seed=0, progress=False)

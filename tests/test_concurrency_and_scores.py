@@ -108,9 +108,9 @@ def test_classify_refuses_a_non_finite_or_non_positive_logit_scale(model_dir, vi
 
 
 @pytest.mark.parametrize("value", [math.nan, True, 0, -1.0, "5"])
-def test_unusable_decode_timeouts_are_refused(classifier, video, value):
-    with pytest.raises(PipelineArgumentError, match="decode_timeout"):
-        classifier(str(video), candidate_labels=["a", "b"], decode_timeout=value, on_error="skip")
+def test_unusable_timeouts_are_refused(classifier, video, value):
+    with pytest.raises(PipelineArgumentError, match="timeout"):
+        classifier(str(video), candidate_labels=["a", "b"], timeout=value, on_error="skip")
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def test_too_many_bad_samples_raise_a_clear_error(video_data, tmp_path):
 
 def test_a_decode_past_the_timeout_is_a_bad_sample_not_a_hang(video_data):
     dataset = VideoClassificationDataset.from_list_file(
-        video_data.list_file("train"), num_frames=4, decode_timeout=1e-9, skip_bad_samples=True, max_bad_samples=2
+        video_data.list_file("train"), num_frames=4, timeout=1e-9, skip_bad_samples=True, max_bad_samples=2
     )
     with pytest.raises(TooManyBadSamplesError, match="unreadable samples"):
         dataset[0]

@@ -3,20 +3,18 @@ pipeline, model card, report)."""
 
 from __future__ import annotations
 
-import dataclasses
+import ast
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 
-def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, capsys):
+def test_demo_writes_data_models_reports_card_and_confusion_matrix(tiny_demo, capsys):
     """The plumbing, on a one-epoch run of a few videos (its numbers mean nothing)."""
-    from actionclip.commands.demo import PROFILES, run_demo
-
-    full = PROFILES["full"]
-    data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}
-    profile = dataclasses.replace(full, name="tiny", data=data, training={**full.training, "num_train_epochs": 1})
-    report = run_demo(tmp_path, profile, seed=0, progress=False)
+    folder, report = tiny_demo
+    tmp_path = folder / "demo_output"
 
     for name in ("model_transf", "model_meanP"):
         for file in ("config.json", "model.safetensors", "processor_config.json", "README.md"):
@@ -42,6 +40,48 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tmp_path, cap
 
     assert main(["card", str(tmp_path / "model_transf"), "--stdout"]) == 0
     assert "model-index" in capsys.readouterr().out
+
+
+def test_demo_models_say_they_were_trained_on_synthetic_videos_and_are_not_for_real_ones(tiny_demo, capsys):
+    from actionclip.cli import main
+
+    out = tiny_demo[0] / "demo_output"
+    for name in ("model_transf", "model_meanP"):
+        card = (out / name / "README.md").read_text()
+        training_data = card.split("## Training data", 1)[1].split("##", 1)[0]
+        intended_use = card.split("## Intended use", 1)[1].split("##", 1)[0]
+        assert "a red circle moving left" in training_data and "Not for real videos" in training_data, name
+        assert "Not for real videos" in intended_use, name
+        assert main(["info", str(out / name)]) == 0
+        line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("training_data"))
+        assert "Synthetic videos" in line and "Not for real videos" in line, line
+    assert main(["info", str(out / "model_transf_initial")]) == 0
+    assert "random initial weights" in capsys.readouterr().out
+
+
+def test_demo_cards_load_the_model_from_its_local_folder(tiny_demo):
+    out = tiny_demo[0] / "demo_output"
+    for name in ("model_transf", "model_meanP"):
+        card = (out / name / "README.md").read_text()
+        (loaded,) = re.findall(r'pipeline\("zero-shot-video-classification", model="([^"]+)"\)', card)
+        assert Path(loaded) == (out / name).resolve() and (Path(loaded) / "config.json").is_file()
+
+
+def test_demo_output_readme_runs_as_written(tiny_demo, monkeypatch, tmp_path):
+    """The folder's README is its own (not a copy of a model card), and its code runs from any folder."""
+    folder, report = tiny_demo
+    out = folder / "demo_output"
+    readme = (out / "README.md").read_text()
+    assert readme != (out / "model_transf" / "README.md").read_text()
+    assert report["text"] in readme and "model_transf_initial/" in readme
+    (code,) = re.findall(r"```python\n(.*?)```", readme, re.S)
+    monkeypatch.chdir(tmp_path)
+    tree = ast.parse(code)
+    last = tree.body.pop()  # the classifier's call: its answer is what the reader sees
+    namespace: dict = {}
+    exec(compile(tree, "README.md", "exec"), namespace)
+    ranked = eval(compile(ast.Expression(last.value), "README.md", "eval"), namespace)
+    assert sorted(item["label"] for item in ranked) == sorted(report["data"]["zeroshot_labels"])
 
 
 @pytest.mark.slow

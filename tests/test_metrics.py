@@ -58,10 +58,9 @@ def test_topk_and_mean_class_accuracy_by_hand(metric):
     assert result["num_videos"] == 4 and result["num_classes"] == 3
 
 
-def test_default_ks_are_clipped_to_the_number_of_classes(metric):
+def test_default_ks_leave_out_top5_with_fewer_than_5_classes(metric):
     result = metric.compute(predictions=SCORES, references=LABELS)
-    assert set(result) == {"top1_accuracy", "top3_accuracy", "mean_class_accuracy", "num_videos", "num_classes"}
-    assert result["top3_accuracy"] == 1.0
+    assert set(result) == {"top1_accuracy", "mean_class_accuracy", "num_videos", "num_classes"}
 
 
 def test_default_ks_report_top1_and_top5_with_enough_classes(metric):
@@ -149,9 +148,9 @@ def test_compute_metrics_reads_eval_prediction_with_tuple_predictions():
     assert all(isinstance(value, float) for value in metrics.values())
 
 
-def test_compute_metrics_default_ks_clip_to_classes_and_accept_a_plain_pair():
+def test_compute_metrics_default_ks_fit_the_classes_and_accept_a_plain_pair():
     metrics = make_compute_metrics()((SCORES, LABELS))
-    assert set(metrics) == {"top1_accuracy", "top3_accuracy", "mean_class_accuracy"}
+    assert set(metrics) == {"top1_accuracy", "mean_class_accuracy"}
 
 
 def test_compute_metrics_reports_missing_labels():

@@ -200,6 +200,20 @@ def test_int8_keeps_the_most_sensitive_matmuls_float32_until_the_tolerance_holds
     assert not operators & {"MatMulInteger", "DynamicQuantizeMatMul"}
 
 
+def test_int8_metadata_counts_the_graphs_quantised_and_float32_matmuls(transf_dirs, tmp_path, capsys):
+    """What `actionclip export --quantize int8` prints and `onnx_export.json` records is what the graph holds."""
+    model_dir, _ = transf_dirs
+    assert main(["export", str(model_dir), str(tmp_path / "int8"), "--quantize", "int8"]) == 0
+    int8 = read_int8_choice(tmp_path / "int8")
+    graph = onnx.load(str(tmp_path / "int8" / "frame_encoder.onnx")).graph
+    constants = {tensor.name for tensor in graph.initializer}
+    quantised = [node for node in graph.node if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
+    float32 = [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] in constants]
+    assert len(quantised) == int8["quantized_matmuls"] and sorted(float32) == sorted(int8["float32_matmuls"])
+    total = len(int8["sensitivity"])
+    assert f"{len(quantised)} of {total} MatMuls quantised, {len(float32)} kept float32" in capsys.readouterr().out
+
+
 def test_export_command_calibrates_int8_on_real_videos(transf_dirs, video, tmp_path, capsys):
     model_dir, _ = transf_dirs
     code = main(["export", str(model_dir), str(tmp_path / "int8"), "--quantize", "int8", "--calibration", str(video)])

@@ -355,7 +355,7 @@ def test_a_silent_pipe_in_a_list_is_skipped_on_time(classifier, videos):
         with pytest.warns(UserWarning, match="skipped"):
             results = classifier(
                 [videos[0], silent, videos[1]], candidate_labels=LABELS, num_workers=2, on_error="skip",
-                decode_timeout=1.0,
+                timeout=1.0,
             )  # fmt: skip
         assert time.monotonic() - started < 30
     finally:
@@ -366,8 +366,8 @@ def test_a_silent_pipe_in_a_list_is_skipped_on_time(classifier, videos):
     assert results[2] == classifier(videos[1], candidate_labels=LABELS)
 
 
-def test_infinite_decode_timeout_is_no_limit(classifier, videos):
-    assert classifier(videos[0], candidate_labels=LABELS, decode_timeout=float("inf")) == classifier(
+def test_infinite_timeout_is_no_limit(classifier, videos):
+    assert classifier(videos[0], candidate_labels=LABELS, timeout=float("inf")) == classifier(
         videos[0], candidate_labels=LABELS
     )
 

@@ -67,7 +67,7 @@ def test_training_texts_tokenize_like_the_original(processor, reference_inputs):
     classes = reference_inputs["classes"]
     labels = [classes[i] for i in reference_inputs["train_labels"].tolist()]
     texts = processor.templater.format_prompts(labels, reference_inputs["train_template_ids"].tolist())
-    encoded = processor(text=texts)
+    encoded = processor(text=texts, padding="max_length")
     mask = encoded["attention_mask"].bool()
     assert torch.equal(encoded["input_ids"][mask], reference_inputs["train_token_ids"][mask])
 
@@ -75,7 +75,7 @@ def test_training_texts_tokenize_like_the_original(processor, reference_inputs):
 def test_encode_labels_with_other_templates(processor):
     encoded = processor.encode_labels(["surfing", "juggling"], templates="single")
     assert encoded["input_ids"].shape == (2, 77)
-    single = processor(text=["a video of a person surfing.", "a video of a person juggling."])
+    single = processor(text=["a video of a person surfing.", "a video of a person juggling."], padding="max_length")
     assert torch.equal(encoded["input_ids"], single["input_ids"])
     with pytest.raises(InvalidLabelsError):
         processor.encode_labels([])
@@ -85,7 +85,7 @@ def test_encode_labels_with_other_templates(processor):
 
 def test_long_text_is_truncated_with_a_warning_keeping_end_of_text(processor):
     with pytest.warns(UserWarning, match=r"text\[1\].*truncated"):
-        encoded = processor(text=["short", "word " * 100])
+        encoded = processor(text=["short", "word " * 100], padding="max_length")
     assert encoded["input_ids"].shape == (2, 77)
     assert encoded["input_ids"][1, -1] == processor.tokenizer.eos_token_id
     assert encoded["attention_mask"][1].all()
@@ -173,7 +173,7 @@ def test_longer_clips_are_tsn_sampled_to_num_frames(processor, reference_inputs)
 
 def test_mixed_batch_of_a_file_and_an_array(processor, textured_video):
     frames = np.random.default_rng(1).integers(0, 256, size=(30, 50, 70, 3), dtype=np.uint8)
-    out = processor(videos=[textured_video, frames], text=["surfing", "tai chi"])
+    out = processor(videos=[textured_video, frames], text=["surfing", "tai chi"], padding="max_length")
     assert out["pixel_values"].shape == (2, 8, 3, 32, 32)
     assert out["input_ids"].shape == (2, 77) and out["attention_mask"].shape == (2, 77)
 

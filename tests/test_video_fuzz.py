@@ -177,7 +177,7 @@ def _classify_case(classifier, data: bytes) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PartialDecodeWarning)
-            result = classifier(data, candidate_labels=LABELS, decode_timeout=CASE_TIMEOUT, num_workers=0)
+            result = classifier(data, candidate_labels=LABELS, timeout=CASE_TIMEOUT, num_workers=0)
     except VideoDecodeError:
         return "error"
     assert isinstance(result, list) and sorted(item["label"] for item in result) == sorted(LABELS), result

@@ -60,7 +60,7 @@ class DataArguments:
     )
     split: int = field(default=1, metadata={"help": "Official split of UCF101 / HMDB51."})
     num_frames: int = field(default=8, metadata={"help": "Frames per clip (TSN segments)."})
-    decode_timeout: float = field(default=30.0, metadata={"help": "Seconds allowed to decode one video."})
+    timeout: float = field(default=30.0, metadata={"help": "Seconds allowed to decode one video."})
     skip_bad_samples: bool = field(default=False, metadata={"help": "Replace unreadable samples, logging them."})
     max_bad_samples: int = field(default=100, metadata={"help": "Fail past this many unreadable samples."})
     frame_template: str = field(default="img_{:05d}.jpg", metadata={"help": "Frame file names of frame folders."})

@@ -8,7 +8,9 @@
    cannot see frame order. The text tower stays at its random initialisation (see ``DemoProfile.freeze_text``).
 3. Evaluate both (:mod:`actionclip.evaluation.runner`): closed-set on the validation videos, zero-shot on the
    held-out compositions, and the accuracy of telling the two members of each order-only pair apart.
-4. Classify one held-out video through the zero-shot pipeline, write a model card and the confusion matrices.
+4. Classify one held-out video through the zero-shot pipeline, write the model cards (their config records what
+   they were trained on: synthetic videos, not for real ones), the confusion matrices and the output folder's README;
+   the temporal model's weights before training are saved too, as the zero-shot end of WiSE-FT.
 5. Print a short report with the chance levels and the checks the demo exists to show: closed-set accuracy far
    above chance, the temporal prompt above ``meanP`` on the order-only pairs while ``meanP`` stays near 50%, and
    zero-shot accuracy above chance.
@@ -31,6 +33,17 @@ from pathlib import Path
 
 # Models trained from scratch on a handful of labels learn fastest from one plain template: the label itself.
 DEMO_TEMPLATES: tuple[str, ...] = ("{}",)
+
+# What the demo's weights are fit for, in their config (`actionclip info`) and model cards: a softmax over the offered
+# labels always sums to 1, so a real video still gets a confident-looking answer from them, which means nothing.
+NOT_FOR_REAL_VIDEOS = (
+    "Not for real videos: given one, it still gives one of the offered labels a high score, and that answer means "
+    "nothing."
+)
+UNTRAINED_WEIGHTS = (
+    "Nothing: the random initial weights of the demo's {fusion} model, saved by `actionclip demo` before training "
+    "(the zero-shot end of `actionclip wise-ft` for a model trained from scratch). Not for any video."
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,18 @@ def demo_processor(profile: DemoProfile):
     )
 
 
+def demo_training_data(profile: DemoProfile, dataset) -> str:
+    """The sentence the demo's trained models carry as `ActionCLIPConfig.training_data`."""
+    data = profile.data
+    return (
+        f"Synthetic videos written by `actionclip demo` (`actionclip.data.synthetic`), no real footage: "
+        f"{len(dataset.labels)} classes, each a coloured shape doing one motion (e.g. '{dataset.labels[0]}'; colours "
+        f"{', '.join(data['colors'])}; shapes {', '.join(data['shapes'])}; motions {', '.join(data['motions'])}), "
+        f"{len(dataset.samples['train'])} training clips of {profile.num_frames} frames at "
+        f"{profile.image_size}x{profile.image_size} px. {NOT_FOR_REAL_VIDEOS}"
+    )
+
+
 def model_config(profile: DemoProfile, fusion: str):
     from ..configuration_actionclip import ActionCLIPConfig
 
@@ -140,8 +165,11 @@ def train_model(
     output_dir: Path,
     seed: int,
     progress: bool = True,
+    initial_dir: Path | None = None,
+    training_data: str | None = None,
 ):
-    """Train one model from scratch with `ActionCLIPTrainer`; save it with its processor in ``output_dir``."""
+    """Train one model from scratch with `ActionCLIPTrainer`; save it with its processor in ``output_dir`` (and its
+    weights before training in ``initial_dir``, when given). ``training_data`` goes into the saved config."""
     import torch
     from transformers import set_seed
 
@@ -156,6 +184,12 @@ def train_model(
             model.fusion.frame_position_embeddings.weight.mul_(profile.position_init_scale)
     if profile.freeze_text:
         freeze_towers(model, text=True)
+    if initial_dir is not None:
+        # The untrained weights are the "zero-shot" end of WiSE-FT for a model trained from scratch (README).
+        model.config.training_data = UNTRAINED_WEIGHTS.format(fusion=fusion)
+        model.save_pretrained(str(initial_dir))
+        processor.save_pretrained(str(initial_dir))
+    model.config.training_data = training_data
     model.config.id2label = dict(enumerate(train_data.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
     args = ActionCLIPTrainingArguments(
@@ -406,13 +440,19 @@ def run_demo(
     from ..data.in_memory import InMemoryClips
 
     train_data = InMemoryClips(train, seed, progress, "decoding the training videos")
+    training_data = demo_training_data(profile, dataset)
 
     temporal = profile.temporal_prompt
-    results, training, model_dirs = {}, {}, {}
+    results, training, model_dirs, initial_dirs = {}, {}, {}, {}
     for fusion in (temporal, "meanP"):
         step(f"training the {fusion} model ({profile.training['num_train_epochs']} epochs)")
         model_dir = output_dir / f"model_{fusion}"
-        model, training[fusion] = train_model(profile, fusion, train_data, processor, model_dir, seed, progress)
+        initial_dir = output_dir / f"model_{fusion}_initial" if fusion == temporal else None
+        model, training[fusion] = train_model(
+            profile, fusion, train_data, processor, model_dir, seed, progress, initial_dir, training_data
+        )
+        if initial_dir is not None:
+            initial_dirs[fusion] = initial_dir
         step(f"evaluating the {fusion} model")
         # Under the model folder, where `actionclip card MODEL_DIR` looks for evaluation reports.
         results[fusion] = evaluate_model(model, processor, dataset, model_dir / "eval", fusion, progress)
@@ -432,15 +472,18 @@ def run_demo(
             model_dir,
             reports,
             model_name=f"actionclip-demo-{fusion}",
+            repo_id=str(model_dir.resolve()),  # the demo's models are local folders, not Hub repositories
             summary=f"A small ActionCLIP model ({fusion} visual prompt) trained from scratch on synthetic videos of "
             "coloured shapes by `actionclip demo`; it shows the method, not a useful classifier.",
             synthetic_training_data=True,
+            intended_use="Seeing the ActionCLIP method work end to end (training, closed-set and zero-shot "
+            "evaluation, order-only pairs) on the synthetic videos it was trained on, and testing the code. "
+            + NOT_FOR_REAL_VIDEOS,
         )
     shutil.copyfile(
         Path(results[temporal]["closed_set"]["report_dir"]) / "confusion_matrix.png",
         output_dir / "confusion_matrix.png",
     )
-    shutil.copyfile(model_dirs[temporal] / "README.md", output_dir / "README.md")
 
     report = {
         "profile": profile.name,
@@ -466,6 +509,7 @@ def run_demo(
         "files": [
             "data/",
             *(f"{d.name}/ (evaluations in {d.name}/eval/)" for d in model_dirs.values()),
+            *(f"{d.name}/ (untrained weights)" for d in initial_dirs.values()),
             "confusion_matrix.png",
             "README.md",
             "report.txt",
@@ -478,8 +522,65 @@ def run_demo(
     text = format_report(report)
     (output_dir / "report.txt").write_text(text + "\n", encoding="utf-8")
     (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_output_readme(output_dir, text, model_dirs, initial_dirs, dataset, training_data)
     report["text"] = text
     return report
+
+
+def write_output_readme(
+    output_dir: Path, report_text: str, model_dirs: dict, initial_dirs: dict, dataset, training_data: str
+) -> Path:
+    """``output_dir/README.md``: what the demo wrote, what its models are (not) for, how to load one from its local
+    folder (the code runs as written, on a held-out video) and the report."""
+    model_dir = next(iter(model_dirs.values())).resolve()
+    path, _ = dataset.samples["zeroshot"][0]
+    rows = [
+        "| `data/` | the synthetic videos (`train/`, `val/`, `zeroshot/`), their lists (`train.txt`, `val.txt`, "
+        "`zeroshot.txt`) and labels (`labels.csv`, `zeroshot_labels.csv`) |",
+        *(
+            f"| `{d.name}/` | the {fusion} model with its processor, model card (`README.md`) and evaluations "
+            "(`eval/`) |"
+            for fusion, d in model_dirs.items()
+        ),
+        *(
+            f"| `{d.name}/` | the {fusion} model's weights before training, for `actionclip wise-ft` |"
+            for fusion, d in initial_dirs.items()
+        ),
+        "| `confusion_matrix.png` | the closed-set confusion matrix of the first model |",
+        "| `report.txt`, `report.json` | the report below; every figure |",
+    ]
+    text = "\n".join(
+        [
+            "# actionclip demo output",
+            "",
+            "Written by `actionclip demo`. The models were trained on: " + training_data,
+            "",
+            "| path | what |",
+            "| --- | --- |",
+            *rows,
+            "",
+            "## Use a model",
+            "",
+            "```python",
+            "import actionclip  # registers ActionCLIP with transformers' pipeline",
+            "from transformers import pipeline",
+            "",
+            f'classifier = pipeline("zero-shot-video-classification", model={json.dumps(str(model_dir))})',
+            f"classifier({json.dumps(str((dataset.root / path).resolve()))}, "
+            f"candidate_labels={json.dumps(list(dataset.zeroshot_labels))})",
+            "```",
+            "",
+            "## Report",
+            "",
+            "```",
+            report_text,
+            "```",
+            "",
+        ]
+    )
+    readme = output_dir / "README.md"
+    readme.write_text(text, encoding="utf-8")
+    return readme
 
 
 def classify_with_pipeline(model_dir: Path, dataset) -> dict:

@@ -63,6 +63,7 @@ def model_summary(model) -> dict:
         "logit_scale": _finite_or_none(round(float(model.logit_scale.detach().float().exp()), 4)),
         "eval_logit_scale": config.eval_logit_scale,
         "templates": list(config.templates),
+        "training_data": config.training_data,
         "parameters": {
             "total": count(),
             "vision": count(("vision_model.", "visual_projection")),
@@ -109,11 +110,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     parameters = summary.pop("parameters")
     templates = summary.pop("templates")
+    training_data = summary.pop("training_data")
     labels = summary.pop("labels", None)
     runtime = summary.pop("runtime")
     width = max(len(key) for key in [*summary, *(f"  {key}" for key in [*parameters, *runtime])])
     for key, value in summary.items():
         print(f"{key:<{width}}  {value}")
+    print(f"{'training_data':<{width}}  {training_data or 'not recorded'}")
     print("parameters")
     for key, value in parameters.items():
         print(f"  {key:<{width - 2}}  {value:,}")

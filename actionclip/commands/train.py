@@ -116,7 +116,7 @@ def _dataset_options(data_args: DataArguments, video_processor) -> dict:
     common = dict(
         num_frames=data_args.num_frames,
         video_processor=video_processor,
-        decode_timeout=data_args.decode_timeout,
+        timeout=data_args.timeout,
         skip_bad_samples=data_args.skip_bad_samples,
         max_bad_samples=data_args.max_bad_samples,
         transform_on_device=(

@@ -7,6 +7,11 @@
 
 Template draws come from each item's ``sample_seed`` (see :mod:`actionclip.data.datasets`), so they are the same in
 a resumed run; items without one use the collator's own generator.
+
+Every batch also carries the label set's prompts, every template applied to every class (``class_input_ids`` /
+``class_attention_mask`` ``(K, N, L)``, tokenized once): in evaluation mode `ActionCLIPModel` scores each video
+against them (``class_scores`` ``(B, N)``), which is what transformers' plain `Trainer` gives ``compute_metrics``.
+`ActionCLIPTrainer` encodes the label set itself and drops them.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..errors import InvalidLabelsError
+from ..errors import DatasetFormatError, InvalidLabelsError
 from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike
 
 CONTEXT_LENGTH = 77
 LOSS_MODES = ("kl", "cross_entropy")
+# The label set's prompts added to every batch, for transformers' plain `Trainer` (see the module docstring).
+CLASS_PROMPT_KEYS = ("class_input_ids", "class_attention_mask")
 
 
 class ActionCLIPCollator:
@@ -36,7 +43,8 @@ class ActionCLIPCollator:
     Returns (from ``__call__``): ``pixel_values`` (B, T, C, H, W) float32 (or, for items of a dataset with
     ``transform_on_device``, uint8 ``frames`` (B, T, H, W, 3) and in training their ``augmentation``, which
     `ActionCLIPTrainer` turns into ``pixel_values`` on the device), ``labels`` (B,) int64, ``input_ids`` and
-    ``attention_mask`` (B or N, L) padded to the longest prompt of the batch (at most 77 tokens).
+    ``attention_mask`` (B or N, L) padded to the longest prompt of the batch (at most 77 tokens), and the label
+    set's prompts ``class_input_ids`` / ``class_attention_mask`` (K, N, L), template-major.
     """
 
     def __init__(
@@ -58,6 +66,23 @@ class ActionCLIPCollator:
         self.label_names = self.templater.normalize_labels(list(label_names))
         self.contrastive_loss = contrastive_loss
         self._rng = np.random.default_rng(seed)
+        self._class_tokens: dict[str, torch.Tensor] | None = None
+
+    def class_prompt_tokens(self) -> dict[str, torch.Tensor]:
+        """``class_input_ids`` / ``class_attention_mask`` ``(K, N, L)``: template ``k`` applied to class ``c`` at
+        ``[k, c]``, padded to the longest prompt of the label set; tokenized on first use, then the same tensors."""
+        if self._class_tokens is None:
+            prompts = self.templater.build_prompts(self.label_names)
+            tokens = self.tokenizer(
+                prompts, padding=True, truncation=True, max_length=CONTEXT_LENGTH, return_tensors="pt"
+            )
+            shape = (self.templater.num_templates, len(self.label_names), -1)
+            ids_key, mask_key = CLASS_PROMPT_KEYS
+            self._class_tokens = {
+                ids_key: tokens["input_ids"].reshape(shape),
+                mask_key: tokens["attention_mask"].reshape(shape),
+            }
+        return self._class_tokens
 
     def _template_ids(self, features: Sequence[dict], count: int) -> np.ndarray:
         if all("sample_seed" in feature for feature in features):
@@ -96,6 +121,7 @@ class ActionCLIPCollator:
             "labels": labels,
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
+            **self.class_prompt_tokens(),
         }
 
 
@@ -103,6 +129,15 @@ def _collate_clips(features: Sequence[dict]) -> dict:
     """``pixel_values`` (B, T, C, H, W) float32, or uint8 ``frames`` (B, T, H, W, 3) of items from datasets with
     ``transform_on_device``: their training crops differ in size, so they are padded (bottom and right) to the
     largest, and their parameters listed in ``augmentation`` (`ClipAugmentation` per clip)."""
+    for feature in features:
+        if ("pixel_values" not in feature and "frames" not in feature) or "labels" not in feature:
+            raise DatasetFormatError(
+                f"a batch item holds {sorted(feature)}: ActionCLIPCollator needs 'pixel_values' (or 'frames') and "
+                "'labels', as actionclip's datasets give them (VideoClassificationDataset, load_video_dataset; "
+                "VideoClassificationDataset.from_hf_dataset for a datasets.Dataset). "
+                "With transformers.Trainer pass TrainingArguments(remove_unused_columns=False): otherwise it drops "
+                "every column ActionCLIPModel.forward does not name (frames, augmentation, sample_seed, video, ...)"
+            )
     kinds = {"frames" if "frames" in feature else "pixel_values" for feature in features}
     if len(kinds) > 1:
         raise ValueError("cannot collate items with pixel_values together with items with uint8 frames")
@@ -124,4 +159,4 @@ def _collate_clips(features: Sequence[dict]) -> dict:
     return {"frames": batch, "augmentation": list(augmentations)}
 
 
-__all__ = ["ActionCLIPCollator"]
+__all__ = ["CLASS_PROMPT_KEYS", "ActionCLIPCollator"]

@@ -34,7 +34,7 @@ standard library's ``tarfile``, for data that does not fit one disk; shards are 
 (and, optionally, between distributed processes).
 
 Unreadable samples: with ``skip_bad_samples=True`` a sample that fails to decode (a corrupt file, a decode that
-runs past ``decode_timeout`` seconds, a missing frame) is logged, counted and replaced by another sample chosen
+runs past ``timeout`` seconds, a missing frame) is logged, counted and replaced by another sample chosen
 deterministically from ``(seed, epoch, index, attempt)``; past ``max_bad_samples`` in one process (each DataLoader
 worker counts its own) it raises :class:`~actionclip.errors.TooManyBadSamplesError`. Without it the
 :class:`~actionclip.errors.VideoDecodeError` propagates. Decoding has a timeout, so a worker never hangs on a file.
@@ -60,6 +60,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from ..errors import (
     DatasetFormatError,
     InvalidLabelsError,
+    MissingProcessorError,
     SamplingError,
     TooManyBadSamplesError,
     VideoDecodeError,
@@ -72,6 +73,8 @@ from .labels import is_label_id
 logger = logging.getLogger(__name__)
 
 FRAME_TEMPLATE = "img_{:05d}.jpg"
+# Frames per clip when neither num_frames nor a processor is given (the paper's 8-frame models).
+DEFAULT_NUM_FRAMES = 8
 DATASET_FORMATS: tuple[str, ...] = ("folder", "list", "ucf101", "hmdb51", "kinetics_csv", "tar", "hf")
 
 # Classes named by their ids when a list file comes without class names: larger ids are a mistake, not classes.
@@ -121,24 +124,57 @@ def _folder_key(name: str) -> str:
     return name.replace("_", " ").strip().lower()
 
 
+def _load_processor(processor):
+    """``processor`` as an `ActionCLIPProcessor`: one as it is, or the one saved in a model folder (or Hub id).
+
+    Raises:
+        MissingProcessorError: the folder holds no processor.
+    """
+    from ..processing_actionclip import ActionCLIPProcessor
+
+    if not isinstance(processor, (str, os.PathLike)):
+        if type(processor).__name__ != "ActionCLIPProcessor":
+            raise DatasetFormatError(
+                f"processor must be an ActionCLIPProcessor or a model folder holding one, got {type(processor).__name__}"
+            )
+        return processor
+    try:
+        return ActionCLIPProcessor.from_pretrained(str(processor))
+    except (OSError, ValueError) as error:
+        raise MissingProcessorError(
+            f"no ActionCLIPProcessor could be loaded from {str(processor)!r} ({error}): save one beside the model with "
+            "ActionCLIPProcessor.from_model_config(model.config).save_pretrained(folder)"
+        ) from None
+
+
 class _ClipLoader:
     """Decoding + sampling + transform of one sample, shared by the map-style and the streaming datasets."""
 
     def __init__(
         self,
-        num_frames: int,
+        num_frames: int | None,
         training: bool,
         video_processor,
         image_size: int,
-        decode_timeout: float | None,
+        timeout: float | None,
         frame_template: str,
         frame_start_index: int,
         transform_on_device: bool = False,
+        processor=None,
     ):
         from ..input_engine import ClipSpec
         from ..sampling import TSNSampler
         from ..video_processing_actionclip import ActionCLIPVideoProcessor
 
+        # The model's processor, when given, decides the frame size, the transform and the frame count: a dataset
+        # built for a model then gives that model's inputs without repeating its settings.
+        if processor is not None:
+            processor = _load_processor(processor)
+            video_processor = video_processor or processor.video_processor
+            if num_frames is None:
+                num_frames = processor.num_frames
+        if num_frames is None:
+            num_frames = DEFAULT_NUM_FRAMES
         if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
             raise DatasetFormatError(f"num_frames must be a positive integer, got {num_frames!r}")
         self.num_frames = num_frames
@@ -149,11 +185,11 @@ class _ClipLoader:
             num_frames=num_frames,
             mode=self.sampler.mode,
             max_shorter_side=getattr(self.video_processor, "decode_max_shorter_side", None),
-            timeout=decode_timeout,
+            timeout=timeout,
             frame_template=frame_template,
             frame_start_index=frame_start_index,
         )
-        self.decode_timeout = decode_timeout
+        self.timeout = timeout
         self.frame_template = frame_template
         self.frame_start_index = frame_start_index
         self.transform_on_device = bool(transform_on_device)
@@ -260,13 +296,15 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
     Args:
         records: the samples (see :class:`VideoRecord`); the constructors below build them.
         label_names: class names in label-id order (``labels`` index them).
-        num_frames: frames per clip (TSN segments).
+        num_frames: frames per clip (TSN segments); default the processor's, else 8.
         training: random TSN sampling and the training augmentation; otherwise the deterministic evaluation
             sampling (segment centres) and transform (resize + centre crop).
+        processor: the model's `ActionCLIPProcessor`, or the folder (or Hub id) of a model saved with one: items
+            then have that model's frame size, transform and (unless ``num_frames`` is given) frame count.
         video_processor: an :class:`~actionclip.video_processing_actionclip.ActionCLIPVideoProcessor`; defaults to
-            one for ``image_size`` pixels.
+            the processor's, else one for ``image_size`` pixels (224, the size of the paper's models).
         seed: the seed of sampling, augmentation and prompts (with the epoch and the index).
-        decode_timeout: seconds allowed to open and decode one video (``None``: no limit).
+        timeout: seconds allowed to open and decode one video (``None``: no limit).
         skip_bad_samples, max_bad_samples: see the module docstring.
         transform_on_device: hand over uint8 frames (and the augmentation's parameters) instead of pixel values
             (see the module docstring).
@@ -279,12 +317,13 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
         records: Sequence[VideoRecord],
         label_names: Sequence[str],
         *,
-        num_frames: int = 8,
+        num_frames: int | None = None,
         training: bool = False,
+        processor=None,
         video_processor=None,
         image_size: int = 224,
         seed: int = 0,
-        decode_timeout: float | None = 30.0,
+        timeout: float | None = 30.0,
         skip_bad_samples: bool = False,
         max_bad_samples: int | None = 100,
         frame_template: str = FRAME_TEMPLATE,
@@ -306,10 +345,11 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
             training,
             video_processor,
             image_size,
-            decode_timeout,
+            timeout,
             frame_template,
             frame_start_index,
             transform_on_device,
+            processor,
         )
         self.seed = int(seed)
         self.epoch = 0
@@ -528,8 +568,12 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
     ) -> VideoClassificationDataset:
         """A ``datasets.Dataset`` whose ``video_column`` holds paths or ``Video(decode=False)`` dicts
         (``{"path", "bytes"}``) and whose ``label_column`` holds class ids. Class names: ``label_names``, else
-        the column's ``ClassLabel`` names. Relative paths are resolved against ``root``."""
+        the column's ``ClassLabel`` names. Relative paths are resolved against ``root``. A ``Video()`` column is
+        read undecoded and decoded by this package's readers (``datasets`` would need torchcodec). Pass the
+        model's ``processor`` (or its folder) for items of that model's size and frame count."""
         from datasets import Video
+
+        from ..video_io import undecoded_video_source
 
         missing = [column for column in (video_column, label_column) if column not in hf_dataset.column_names]
         if missing:
@@ -543,7 +587,7 @@ class VideoClassificationDataset(_ClipDatasetState, Dataset):
         for row in columns:
             value = row[video_column]
             if isinstance(value, dict):
-                value = value.get("bytes") or value.get("path")
+                value = undecoded_video_source(value)
             if value is None:
                 raise DatasetFormatError(f"a row of column {video_column!r} has neither a path nor bytes")
             if isinstance(value, str) and root is not None and not os.path.isabs(value):
@@ -696,15 +740,16 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
         shards,
         label_names,
         *,
-        num_frames: int = 8,
+        num_frames: int | None = None,
         training: bool = False,
+        processor=None,
         video_processor=None,
         image_size: int = 224,
         seed: int = 0,
         shuffle: bool = True,
         shuffle_buffer: int = 0,
         split_by_rank: bool = False,
-        decode_timeout: float | None = 30.0,
+        timeout: float | None = 30.0,
         skip_bad_samples: bool = False,
         max_bad_samples: int | None = 100,
         transform_on_device: bool = False,
@@ -714,7 +759,15 @@ class TarShardVideoDataset(_ClipDatasetState, IterableDataset):
             raise DatasetFormatError("no tar shards given")
         self.label_names = _label_names(label_names)
         self.loader = _ClipLoader(
-            num_frames, training, video_processor, image_size, decode_timeout, FRAME_TEMPLATE, 1, transform_on_device
+            num_frames,
+            training,
+            video_processor,
+            image_size,
+            timeout,
+            FRAME_TEMPLATE,
+            1,
+            transform_on_device,
+            processor,
         )
         self.seed = int(seed)
         self.epoch = 0

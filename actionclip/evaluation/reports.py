@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EvaluationReportError, EvaluationReportNotFoundError, InvalidLabelsError
-from .metrics import DEFAULT_KS, compute_video_accuracy, normalize_ks, true_class_ranks, validate_scores_and_labels
+from .metrics import compute_video_accuracy, normalize_ks, true_class_ranks, validate_scores_and_labels
 
 REPORT_SCHEMA_VERSION = 1
 REPORT_JSON_NAME = "evaluation.json"
@@ -70,7 +70,7 @@ def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
     return matrix
 
 
-def per_class_accuracy(scores, labels, class_names, ks: Sequence[int] = DEFAULT_KS) -> list[dict]:
+def per_class_accuracy(scores, labels, class_names, ks: Sequence[int] | None = None) -> list[dict]:
     """One row per class, in class order: `class_index`, `class_name`, `support` (videos of that class),
     `correct` (top-1 hits), `top{k}_accuracy` for each k (None for a class without videos),
     `most_confused_with` (the wrong class it is most often predicted as, or None) and `most_confused_count`.
@@ -302,7 +302,7 @@ def write_evaluation_report(
     class_names: Sequence[str],
     metadata: dict | None = None,
     *,
-    ks: Sequence[int] = DEFAULT_KS,
+    ks: Sequence[int] | None = None,
     top_confused: int = 20,
 ) -> dict:
     """Write every evaluation figure to `output_dir` and return them (the content of `evaluation.json`).
@@ -315,7 +315,7 @@ def write_evaluation_report(
         metadata: how the numbers were obtained, stored as is: for instance `model`, `dataset` (display name),
             `dataset_type` (Hub dataset id), `dataset_config`, `split`, `protocol` ("zero-shot", "closed-set",
             "few-shot-8"...), `views` (e.g. "1x1" or 3), `frames`, `templates`. Model cards read these keys.
-        ks: the top-k accuracies to report (clipped to C).
+        ks: the top-k accuracies to report, each at most C (default top-1 and, with at least 5 classes, top-5).
         top_confused: how many most-confused pairs to list.
 
     Writes `evaluation.json`, `report.md` (summary, confused pairs, per-class table, picture),

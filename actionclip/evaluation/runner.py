@@ -151,7 +151,7 @@ class MultiViewVideos(torch.utils.data.Dataset):
         frame_counts: Sequence[int | None] | None = None,
         frame_template: str = "img_{:05d}.jpg",
         frame_start_index: int = 1,
-        decode_timeout: float | None = 30.0,
+        timeout: float | None = 30.0,
     ):
         self.sources = [str(source) for source in sources]
         self.video_processor = video_processor
@@ -160,7 +160,7 @@ class MultiViewVideos(torch.utils.data.Dataset):
         self.frame_counts = list(frame_counts) if frame_counts is not None else [None] * len(self.sources)
         self.frame_template = frame_template
         self.frame_start_index = frame_start_index
-        self.decode_timeout = decode_timeout
+        self.timeout = timeout
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -174,7 +174,7 @@ class MultiViewVideos(torch.utils.data.Dataset):
             num_clips=self.views.num_clips,
             num_crops=self.views.num_crops,
             sampler=self.views.sampler,
-            timeout=self.decode_timeout,
+            timeout=self.timeout,
             frame_template=self.frame_template,
             frame_start_index=self.frame_start_index,
         )
@@ -269,7 +269,7 @@ class ProtocolEvaluator:
         logit_scale: float | None = None,
         batch_size: int = 8,
         num_workers: int = 0,
-        decode_timeout: float | None = 30.0,
+        timeout: float | None = 30.0,
         model_name: str | None = None,
         progress: bool = True,
         descriptions: dict[str, list[str]] | None = None,
@@ -281,7 +281,7 @@ class ProtocolEvaluator:
         self.logit_scale = float(model.evaluation_scale(logit_scale).detach())
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.decode_timeout = decode_timeout
+        self.timeout = timeout
         self.model_name = model_name
         self.progress = progress
         self.descriptions = descriptions
@@ -300,7 +300,7 @@ class ProtocolEvaluator:
         if todo:
             videos = MultiViewVideos(
                 list(todo), self.processor.video_processor, self.views, list(todo.values()),
-                decode_timeout=self.decode_timeout,
+                timeout=self.timeout,
             )  # fmt: skip
             embeds = encode_videos(
                 self.model, videos, self.batch_size, self.num_workers, self.progress, f"encoding {len(todo)} videos"

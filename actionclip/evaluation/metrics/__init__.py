@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import EvaluationSetupError
 from .video_accuracy.video_accuracy import (
     DEFAULT_KS,
     compute_video_accuracy,
@@ -49,29 +50,38 @@ def load_video_accuracy(**load_kwargs):
     return evaluate.load(str(VIDEO_ACCURACY_PATH), **load_kwargs)
 
 
+# Why an ActionCLIPModel evaluated by transformers' Trainer may give no predictions, and what to pass.
+_NO_SCORES = (
+    " (ActionCLIPModel gives class scores in evaluation mode when the batch holds the label set's prompts: pass "
+    "data_collator=ActionCLIPCollator(label_names, tokenizer), or evaluate with ActionCLIPTrainer)"
+)
+
+
 def _first_array(value, name: str) -> np.ndarray:
     # Models that return extra outputs (embeddings, hidden states) make the Trainer hand over a tuple whose
     # first element is the logits; lists are taken as array data.
+    hint = _NO_SCORES if name == "predictions" else ""
     while isinstance(value, tuple):
         if not value:
-            raise ValueError(f"eval_pred.{name} is an empty tuple: the Trainer produced no {name}")
+            raise EvaluationSetupError(f"eval_pred.{name} is an empty tuple: the Trainer produced no {name}{hint}")
         value = value[0]
     if value is None:
-        raise ValueError(f"eval_pred.{name} is None: the Trainer produced no {name}")
+        raise EvaluationSetupError(f"eval_pred.{name} is None: the Trainer produced no {name}{hint}")
     if hasattr(value, "detach"):
         value = value.detach().float().cpu().numpy()
     return np.asarray(value)
 
 
-def make_compute_metrics(ks: Sequence[int] = DEFAULT_KS) -> Callable[..., dict]:
+def make_compute_metrics(ks: Sequence[int] | None = None) -> Callable[..., dict]:
     """A `compute_metrics` for `transformers.Trainer`: top-k and mean class accuracy from `EvalPrediction`.
 
     The returned function takes an `EvalPrediction` (or a `(predictions, label_ids)` pair) whose predictions
     are logits `(N, C)` (or a tuple whose first element is) and whose `label_ids` are class indices `(N,)`, and
     returns `{"top1_accuracy": ..., "top5_accuracy": ..., "mean_class_accuracy": ...}` (floats in [0, 1]);
-    the Trainer prefixes them with `eval_`. `ks` above C are clipped to C.
+    the Trainer prefixes them with `eval_`. `ks` (default top-1 and, with at least 5 classes, top-5): see
+    `normalize_ks`; a k above C raises `ValueError` once C is known.
     """
-    normalize_ks(ks, num_classes=sys.maxsize)  # fail at construction, not after a whole evaluation loop
+    normalize_ks(ks, num_classes=sys.maxsize)  # a malformed k fails at construction, not after an evaluation loop
 
     def compute_metrics(eval_pred) -> dict:
         if hasattr(eval_pred, "predictions") and hasattr(eval_pred, "label_ids"):

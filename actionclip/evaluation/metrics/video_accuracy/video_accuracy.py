@@ -13,8 +13,9 @@ import numpy as np
 _DESCRIPTION = """\
 Accuracy of video classification from class scores. For N videos and C classes, `predictions` are the (N, C)
 scores (logits or probabilities; only their order per row matters) and `references` the (N,) true class
-indices. Reports top-1 accuracy, top-k accuracy for each requested k (clipped to C) and mean class accuracy
-(the unweighted mean over classes present in `references` of each class's top-1 recall).
+indices. Reports top-1 accuracy, top-k accuracy for each requested k (named `top{k}_accuracy` after it; a k above C
+is refused, since every class is then among the k best) and mean class accuracy (the unweighted mean over classes
+present in `references` of each class's top-1 recall).
 
 Ties are broken towards the lower class index, as `argmax` does: the rank of the true class is the number of
 classes scoring strictly higher plus the number of lower-indexed classes scoring the same.
@@ -24,8 +25,8 @@ _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `list` of `float`, shape (N, C)): class scores or logits per video.
     references (`list` of `int`, shape (N,)): the true class index of each video, in [0, C).
-    ks (`tuple` of `int`, *optional*, defaults to (1, 5)): the k of each top-k accuracy; values above C are
-        clipped to C (and duplicates dropped).
+    ks (`tuple` of `int`, *optional*): the k of each top-k accuracy, each at most C (duplicates dropped); by
+        default 1 and 5, the 5 left out with fewer than 5 classes.
     num_classes (`int`, *optional*): C, checked against the width of `predictions` when given.
 Returns:
     top{k}_accuracy (`float`): fraction of videos whose true class is among the k best scored, for each k.
@@ -33,7 +34,9 @@ Returns:
     num_videos (`int`): N.
     num_classes (`int`): C.
 Examples:
-    >>> metric = evaluate.load("actionclip/metrics/video_accuracy")
+    >>> import evaluate
+    >>> from actionclip.evaluation.metrics import VIDEO_ACCURACY_PATH
+    >>> metric = evaluate.load(str(VIDEO_ACCURACY_PATH))
     >>> metric.compute(predictions=[[0.1, 0.9], [0.8, 0.2]], references=[1, 1], ks=(1,))
     {'top1_accuracy': 0.5, 'mean_class_accuracy': 0.5, 'num_videos': 2, 'num_classes': 2}
 """
@@ -106,7 +109,13 @@ def validate_scores_and_labels(
 
 
 def normalize_ks(ks, num_classes: int) -> tuple[int, ...]:
-    """Sorted, unique top-k values with each k clipped to `num_classes`; raises `ValueError` on a bad k."""
+    """Sorted, unique top-k values; `None` gives `DEFAULT_KS` without the k above `num_classes`.
+
+    Raises `ValueError` on a k that is not a positive integer, and on a requested k above `num_classes` (its top-k
+    accuracy would be 1 whatever the scores, and a key named after another k would mislead).
+    """
+    if ks is None:
+        return tuple(k for k in DEFAULT_KS if k <= num_classes)
     if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
         ks = (ks,)
     try:
@@ -118,7 +127,13 @@ def normalize_ks(ks, num_classes: int) -> tuple[int, ...]:
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"ks must be positive integers, got {k!r} in {ks!r}")
-    return tuple(sorted({min(int(k), num_classes) for k in ks}))
+    too_large = sorted({int(k) for k in ks if k > num_classes})
+    if too_large:
+        raise ValueError(
+            f"ks {tuple(too_large)} exceed the {num_classes} classes: a top-k accuracy needs at least k classes "
+            f"(ask for k <= {num_classes}, or leave ks out for the default top-1 / top-5)"
+        )
+    return tuple(sorted({int(k) for k in ks}))
 
 
 def true_class_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -130,7 +145,7 @@ def true_class_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return higher + tied_before
 
 
-def compute_video_accuracy(scores, labels, ks=DEFAULT_KS, num_classes: int | None = None) -> dict:
+def compute_video_accuracy(scores, labels, ks=None, num_classes: int | None = None) -> dict:
     """Top-k accuracies and mean class accuracy of class scores `(N, C)` against labels `(N,)`.
 
     Returns a dict with `top{k}_accuracy` for each k of `normalize_ks(ks, C)`, `mean_class_accuracy`,
@@ -174,5 +189,5 @@ class VideoAccuracy(evaluate.Metric):
             validate_scores_and_labels(predictions, references)
         return super().add_batch(predictions=predictions, references=references, **kwargs)
 
-    def _compute(self, predictions, references, ks=DEFAULT_KS, num_classes=None):
+    def _compute(self, predictions, references, ks=None, num_classes=None):
         return compute_video_accuracy(predictions, references, ks=ks, num_classes=num_classes)
