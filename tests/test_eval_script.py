@@ -3,7 +3,6 @@ bookkeeping on small real video sets (synthetic H.264 clips) with a tiny real mo
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -56,9 +55,10 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 def run_eval(*args: str) -> dict:
     """The same program in this process (`actionclip eval` and run_eval.py both call it)."""
+    from actionclip.commands import ArgumentParser
     from actionclip.commands.eval import add_eval_arguments, run_evaluation
 
-    parser = add_eval_arguments(argparse.ArgumentParser())
+    parser = add_eval_arguments(ArgumentParser())
     return run_evaluation(parser.parse_args(["--no_progress", *map(str, args)]))
 
 

@@ -246,7 +246,7 @@ except HubUnreachableError as error:
         f"{HUB_ID!r} is not a local folder, the Hugging Face Hub is out of reach (HF_HUB_OFFLINE is set)"
         in report["error"]
     )
-    assert f"`hf download {HUB_ID} --local-dir DIR` and pass that folder" in report["error"]
+    assert f"(`hf download {HUB_ID} --local-dir DIR`) and pass that folder" in report["error"]
 
 
 def test_from_clip_of_a_hub_id_without_network_fails_at_once(no_network, tmp_path):

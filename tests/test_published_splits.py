@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -153,6 +152,7 @@ def synthetic(tmp_path_factory):
 
 
 def test_eval_runs_a_released_base_to_novel_seed_and_reports_the_harmonic_mean(synthetic, tmp_path):
+    from actionclip.commands import ArgumentParser
     from actionclip.commands.eval import add_eval_arguments, run_evaluation
     from actionclip.processing_actionclip import ActionCLIPProcessor
 
@@ -166,7 +166,7 @@ def test_eval_runs_a_released_base_to_novel_seed_and_reports_the_harmonic_mean(s
     (release / "fs_base_s1_train.txt").write_text(synthetic.list_file("train").read_text())
     (release / "base_val.txt").write_text(synthetic.list_file("val").read_text())
     (release / "novel_val.txt").write_text(synthetic.list_file("zeroshot").read_text())
-    args = add_eval_arguments(argparse.ArgumentParser()).parse_args([
+    args = add_eval_arguments(ArgumentParser()).parse_args([
         "--model", str(tmp_path / "model"), "--output_dir", str(tmp_path / "eval"), "--protocol", "base_to_novel",
         "--published_splits", str(release), "--base_classes", str(synthetic.root / "labels.csv"),
         "--novel_classes", str(synthetic.root / "zeroshot_labels.csv"), "--video_root", str(synthetic.root),
