@@ -23,7 +23,7 @@ browser:
 		|| echo "chromium is not installed (and cannot be here): the browser tests will skip"
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q -rs -p no:cacheprovider -m "not slow" --ignore=tests/transformers_common tests
+	$(PY) -m pytest -q -rfEs -p no:cacheprovider -m "not slow" --ignore=tests/transformers_common tests
 
 # transformers' own common model tests (ModelTesterMixin, ConfigTester) on our models, from the source archive of the
 # installed transformers on PyPI (cached in .cache/transformers/); see tests/transformers_common/conftest.py.

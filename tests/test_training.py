@@ -60,7 +60,7 @@ def make_trainer(model, train_dataset, eval_dataset, output_dir, templates=("a v
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collator,
-        compute_metrics=make_compute_metrics(),
+        compute_metrics=make_compute_metrics(ks=(1, 3)),  # 4 classes: the default adds top-5 only from 5
         eval_templates=list(templates),
     )
 
@@ -74,7 +74,7 @@ def small_model(seed=0, **overrides):
 
 
 @pytest.mark.parametrize("name", FORMATS)
-def test_each_format_fine_tunes_with_falling_loss_and_evaluates_top1_top5(
+def test_each_format_fine_tunes_with_falling_loss_and_evaluates_top1_top3(
     name, video_data, frame_folders, ucf_layout, kinetics_layout, tar_shards, tmp_path
 ):
     train, evaluation = datasets_in_format(name, video_data, frame_folders, ucf_layout, kinetics_layout, tar_shards)
@@ -91,8 +91,7 @@ def test_each_format_fine_tunes_with_falling_loss_and_evaluates_top1_top5(
     metrics = trainer.evaluate()
     assert 0.0 <= metrics["eval_top1_accuracy"] <= metrics["eval_mean_class_accuracy"] + 1.0
     assert 0.0 <= metrics["eval_top1_accuracy"] <= 1.0 and np.isfinite(metrics["eval_loss"])
-    top_k = [key for key in metrics if key.startswith("eval_top") and key != "eval_top1_accuracy"]
-    assert top_k and all(metrics["eval_top1_accuracy"] <= metrics[key] for key in top_k)
+    assert metrics["eval_top1_accuracy"] <= metrics["eval_top3_accuracy"] <= 1.0
 
 
 # ----------------------------------------------------------------------------------------------------------------
