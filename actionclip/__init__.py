@@ -5,7 +5,7 @@ samplers) are imported when first used (PEP 562), so a command that needs none o
 (``actionclip --help``) starts in about a second, and neither PyAV, ``datasets``, ``evaluate``, ``peft`` nor
 matplotlib is imported before it is used. The errors are in ``actionclip.errors``. The configuration, models,
 processors and the ``zero-shot-video-classification`` pipeline are registered with transformers' Auto classes once,
-when the first model name is used or as soon as transformers' Auto machinery is imported (see `_import_hooks`), so
+when the first model name is used or as soon as transformers' Auto machinery is imported (see `registration`), so
 ``import actionclip`` followed by ``pipeline("zero-shot-video-classification", model=...)`` works.
 """
 
@@ -15,9 +15,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 from . import (
-    _import_hooks,
     errors,  # noqa: F401 - imports nothing; `actionclip.errors.X` works after a plain `import actionclip`
     process_policy,  # noqa: F401 - our commands' OpenMP wait policy, set before torch loads
+    registration,
 )
 
 __version__ = "0.1.0"
@@ -35,8 +35,8 @@ _PUBLIC_NAMES = {
     "ActionCLIPProcessor": "processing_actionclip",
     "ActionCLIPVideoProcessor": "video_processing_actionclip",
     "ZeroShotVideoClassificationPipeline": "pipeline_zero_shot_video_classification",
-    "ActionCLIPTrainer": "training",
-    "ActionCLIPTrainingArguments": "training",
+    "ActionCLIPTrainer": "training.trainer",
+    "ActionCLIPTrainingArguments": "training.trainer",
     "TSNSampler": "sampling",
     "UniformSampler": "sampling",
     "DenseSampler": "sampling",
@@ -46,39 +46,11 @@ _PUBLIC_NAMES = {
     "normalize_label": "prompts",
     "register_with_transformers": "registration",
 }
-_REGISTERING_MODULES = frozenset(
-    {
-        "configuration_actionclip",
-        "modeling_actionclip",
-        "processing_actionclip",
-        "video_processing_actionclip",
-        "pipeline_zero_shot_video_classification",
-        "training",
-    }
-)
-# The errors live in `actionclip.errors`. These names were also exported here before; they still resolve, with a
-# DeprecationWarning, for one release.
-_DEPRECATED_ERROR_NAMES = frozenset(
-    """
-    ActionCLIPError VideoDecodeError VideoTimeoutError VideoTooLargeError FrameIndexError VideoWriteError
-    PartialDecodeWarning SamplingError VideoProcessingError PipelineArgumentError MissingProcessorError
-    WrongModelKindError CheckpointConversionError UnsafeCheckpointError InputTooLargeError InvalidConfigError
-    InvalidLogitScaleError NonFiniteScoresError InvalidLabelsError InvalidTemplateError TooManyBadSamplesError
-    InvalidSyntheticConfigError InvalidProtocolError InvalidSplitFileError IncompatibleModelsError
-    InvalidDescriptionsError DatasetFormatError ModelCardError ModelConfigNotFoundError EvaluationReportError
-    EvaluationReportNotFoundError InvalidWindowError VideoIndexError IndexMismatchError EmptyVideoFolderError
-    AppInputError MissingAppDependencyError SpaceFolderError OnnxExportError OnnxModelError
-    """.split()
-)
 
 __all__ = sorted(name for name in _PUBLIC_NAMES if name != "register_with_transformers")
 
 
 def __getattr__(name: str):
-    if name in _DEPRECATED_ERROR_NAMES:  # not cached in globals(): every use warns
-        from ._deprecation import moved_attribute
-
-        return moved_attribute(__name__, name, {name: f"{__name__}.errors"})
     module_name = _PUBLIC_NAMES.get(name)
     if module_name is None:
         try:  # a submodule used as an attribute (actionclip.video_io) before anyone imported it
@@ -88,10 +60,7 @@ def __getattr__(name: str):
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     value = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
-    if module_name in _REGISTERING_MODULES:  # a user of these expects the Auto classes and the task to know them
-        from .registration import register_with_transformers
-
-        register_with_transformers()
+    registration.register_on_use(module_name)
     globals()[name] = value
     return value
 
@@ -114,7 +83,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from .prompts import ACTIONCLIP_TEMPLATES, PromptTemplater, normalize_label  # noqa: F401
     from .registration import register_with_transformers  # noqa: F401
     from .sampling import DenseSampler, MultiViewSampler, TSNSampler, UniformSampler, get_sampler  # noqa: F401
-    from .training import ActionCLIPTrainer, ActionCLIPTrainingArguments  # noqa: F401
+    from .training.trainer import ActionCLIPTrainer, ActionCLIPTrainingArguments  # noqa: F401
     from .video_processing_actionclip import ActionCLIPVideoProcessor  # noqa: F401
 
-_import_hooks.install()
+registration.install()

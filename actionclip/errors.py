@@ -313,3 +313,40 @@ def describe_source(source) -> str:
     if hasattr(source, "read"):
         return f"<file object {type(source).__name__}>"
     return repr(str(source))
+
+
+# ---------------------------------------------------------------------------------------- shared argument checks
+# The one copy of each check of a number a caller passes; the caller names the error class its users catch.
+
+
+def positive_int(value, name: str, error: type[Exception] = ValueError, allowed=None) -> int:
+    """``value`` as an ``int`` if it is a positive integer (not a bool; numpy integers count), else ``error``.
+
+    ``allowed``: the only values accepted, when there is such a list.
+    """
+    if isinstance(value, bool) or not _is_integer(value) or value < 1:
+        raise error(f"{name} must be a positive integer, got {value!r}")
+    if allowed is not None and value not in allowed:
+        raise error(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return int(value)
+
+
+def positive_number(value, name: str, error: type[Exception] = ValueError, unit: str = "") -> float:
+    """``value`` as a ``float`` if it is a finite number above 0 (not a bool), else ``error``; ``unit`` ("seconds")
+    goes into the message."""
+    what = f"a positive number of {unit}" if unit else "a positive number"
+    if isinstance(value, bool) or not (_is_integer(value) or _is_real(value)):
+        raise error(f"{name} must be {what}, got {value!r}")
+    number = float(value)
+    if not (number > 0 and number != float("inf")):
+        raise error(f"{name} must be {what}, got {value!r}")
+    return number
+
+
+def _is_integer(value) -> bool:
+    # numpy integers without importing numpy: they index like ints
+    return isinstance(value, int) or (hasattr(value, "__index__") and type(value).__module__ == "numpy")
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, float) or (hasattr(value, "__float__") and type(value).__module__ == "numpy")

@@ -4,7 +4,7 @@ A backend has ``backend_name``, ``cache_key`` (what the pipeline's text-embeddin
 ``text_features(input_ids, attention_mask) -> (N, D)``, ``video_features(pixel_values (B, T, C, H, W)) -> (B, D)``
 (projected, not normalised) and ``scale(logit_scale)``. Pre-processing, scoring and caching stay in the pipeline,
 so both backends share them. `TorchBackend` wraps an `ActionCLIPModel`; the ONNX backend is
-`actionclip.onnx_runtime.ActionCLIPOnnxModel` itself (imported only where an export is loaded).
+`actionclip.onnx.runtime.ActionCLIPOnnxModel` itself (imported only where an export is loaded).
 
 This module travels with the pipeline as remote code: it imports torch and the package's errors only.
 """

@@ -749,7 +749,7 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 "ActionCLIPModel.forward needs input_ids, the tokenized prompts; a batch without them comes from a "
                 "collator that makes no prompts (transformers' default). With transformers.Trainer pass "
                 "data_collator=ActionCLIPCollator(label_names, tokenizer) and TrainingArguments("
-                "remove_unused_columns=False), or use actionclip's ActionCLIPTrainer (actionclip.training.build_trainer)"
+                "remove_unused_columns=False), or use actionclip's ActionCLIPTrainer (actionclip.training.trainer.build_trainer)"
             )
         tower_kwargs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         vision_outputs = self.get_video_features(

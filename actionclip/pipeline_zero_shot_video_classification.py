@@ -29,6 +29,7 @@ from .errors import (
     PipelineArgumentError,
     VideoDecodeError,
     VideoInputError,
+    positive_int,
 )
 from .inference_backends import select_backend
 from .input_engine import (
@@ -124,11 +125,7 @@ def _weights_dtype(dtype) -> torch.dtype | None:
 
 
 def _positive_int(value, name: str, allowed: Sequence[int] | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise PipelineArgumentError(f"{name} must be a positive integer, got {value!r}")
-    if allowed is not None and value not in allowed:
-        raise PipelineArgumentError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
-    return int(value)
+    return positive_int(value, name, PipelineArgumentError, allowed)
 
 
 def load_actionclip_processor(model) -> ActionCLIPProcessor:
@@ -227,7 +224,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     outputs dropped, so nothing compiles twice; a compiler failure raises `ModelCompileError`. Decoded videos reach
     the device as uint8 frames (pinned memory, non-blocking copies on a GPU) and are normalised there.
 
-    A directory written by ``actionclip export`` (`actionclip.onnx_export`) runs with onnxruntime on the CPU, with the
+    A directory written by ``actionclip export`` (`actionclip.onnx.export`) runs with onnxruntime on the CPU, with the
     same pre-processing, scoring and text cache: ``pipeline("zero-shot-video-classification", model=export_dir)``;
     ``backend="onnx"`` (or ``"torch"``) given to ``pipeline()`` insists on one (`actionclip.inference_backends`).
 
@@ -385,7 +382,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def __call__(self, inputs, candidate_labels=None, **kwargs):
         """Classify one video or many; see the class docstring for inputs, options and outputs."""
         if "window" in kwargs or "stride" in kwargs:
-            return self.localize(inputs, candidate_labels, **kwargs)
+            raise PipelineArgumentError(
+                "window / stride are options of localisation, not of the classifier: "
+                "actionclip.apps.localization.localize(classifier, video, labels, window=..., stride=...)"
+            )
         inputs = _read_undecoded(inputs)
         if isinstance(inputs, Dataset) or _is_stream(inputs):  # lazily, as transformers' pipelines
             return self.iter_results(inputs, candidate_labels, **kwargs)
@@ -685,16 +685,6 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         probs = probs.cpu()
         check_finite_scores(probs.numpy(), getattr(self.model, "name_or_path", "") or type(self.model).__name__)
         return probs
-
-    def localize(self, video, candidate_labels=None, *, window: float = 4.0, stride: float = 1.0, **kwargs):
-        """When each label happens in an untrimmed video: per-window scores and merged segments.
-
-        See :func:`actionclip.localization.localize` (``window``/``stride`` in seconds, ``threshold``, ``top_k``,
-        ``background``, ...). ``classifier(video, candidate_labels, window=4.0, stride=1.0)`` calls this too.
-        """
-        from .localization import localize
-
-        return localize(self, video, candidate_labels, window=window, stride=stride, **kwargs)
 
     def postprocess(self, model_outputs, top_k=None):
         return rank_labels(model_outputs["scores"], model_outputs["labels"], top_k)

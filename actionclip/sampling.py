@@ -10,17 +10,13 @@ deterministic clips spread evenly over the video, used for multi-view evaluation
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from .errors import SamplingError
+from .errors import SamplingError, positive_int
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SamplingError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(value, name, SamplingError)
 
 
 def _check_num_video_frames(num_video_frames) -> int:
@@ -86,31 +82,15 @@ class TSNSampler(_Sampler):
     ``K == 1`` is the evaluation rule above.
 
     Args:
-        num_frames: ``T``, frames per clip (one per segment). ``num_segments=`` is its old name (deprecated).
+        num_frames: ``T``, frames per clip (one per segment).
         mode: ``"eval"`` (deterministic) or ``"train"`` (random).
         seed: seed of the sampler's own generator, used when ``__call__`` gets no ``rng``.
     """
 
-    def __init__(
-        self, num_frames: int | None = None, mode: str = "eval", seed: int | None = None, *, num_segments=None
-    ):
+    def __init__(self, num_frames: int | None = None, mode: str = "eval", seed: int | None = None):
         super().__init__(seed)
-        if num_segments is not None:
-            warnings.warn(
-                "TSNSampler(num_segments=...) is deprecated: use num_frames=, as every sampler takes",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if num_frames is not None:
-                raise SamplingError("pass num_frames or its deprecated name num_segments, not both")
-            num_frames = num_segments
         self.num_frames = _positive_int(num_frames, "num_frames")
         self.mode = _check_mode(mode)
-
-    @property
-    def num_segments(self) -> int:
-        """The old name of ``num_frames`` (one frame per segment)."""
-        return self.num_frames
 
     def __repr__(self) -> str:
         return f"TSNSampler(num_frames={self.num_frames}, mode={self.mode!r})"

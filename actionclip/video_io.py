@@ -17,9 +17,7 @@ one release and warns.
 
 from __future__ import annotations
 
-import importlib
 import os
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -153,22 +151,6 @@ def sample_and_read(source, sampler: Callable, *, rng=None, **read_kwargs) -> De
         indices = np.asarray(sampler(reader.num_frames, rng))
         frames = reader.read(indices, **read_kwargs)
         return DecodedVideo(frames=frames, indices=indices.astype(np.int64), info=reader.info, stats=reader.stats)
-
-
-def __getattr__(name: str):
-    # Deprecated alias, kept for one release: the writer lives with the synthetic data now. Imported on use only,
-    # so this module (which `data` imports) never imports `data` when loaded; and through importlib, not a
-    # `from .data...` line, because transformers copies every module such a line names (at any depth) into a saved
-    # model's remote code, and `data/` is not part of it.
-    if name == "write_video":
-        warnings.warn(
-            "actionclip.video_io.write_video is deprecated and will be removed in the next release; "
-            "use actionclip.data.video_writer.write_video",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return importlib.import_module(".data.video_writer", __package__).write_video
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 ONNX top-1 equals PyTorch's (the int8 goal: the same top-1 for >= 99 % of the videos).
 
 The model is exported twice (fp32, and int8: the frame encoder's MatMuls dynamically quantised, the most sensitive
-kept float32 as `actionclip.onnx_export` decides on calibration frames) into a temporary directory. The calibration
+kept float32 as `actionclip.onnx.export` decides on calibration frames) into a temporary directory. The calibration
 frames come from ``--calibration-list`` (one video per class, at most ``--calibration-videos``: the demo's training
 list, never the list that is scored), else the export's default random frames. The three pipelines (PyTorch, ONNX fp32, ONNX int8) classify every video with the same
 pre-processing and scoring (the pipeline's), so only the backend differs.
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import pipeline
 
     import actionclip  # noqa: F401  (registers the task)
-    from actionclip.onnx_export import export_onnx, read_int8_choice
+    from actionclip.onnx.export import export_onnx, read_int8_choice
 
     torch.set_num_threads(args.threads)
     videos, targets, names = read_list(args.list, args.labels)

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from actionclip import ActionCLIPConfig, ActionCLIPModel, ActionCLIPProcessor
-    from actionclip.onnx_runtime import ActionCLIPOnnxModel
+    from actionclip.onnx.runtime import ActionCLIPOnnxModel
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures: dict = {"frames": args.frames, "threads": args.threads, "rounds": args.rounds}
     figures["load average at start"] = _load_average()
     with tempfile.TemporaryDirectory() as scratch:
-        from actionclip.onnx_export import export_onnx, read_int8_choice
+        from actionclip.onnx.export import export_onnx, read_int8_choice
 
         processor = ActionCLIPProcessor.from_model_config(config)
         for name, options in (("ONNX fp32", {}), ("ONNX int8", {"quantize": "int8"})):

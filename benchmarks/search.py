@@ -26,7 +26,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from actionclip.search import VideoIndex, _faiss_available  # noqa: E402
+from actionclip.apps.search import VideoIndex, _faiss_available  # noqa: E402
 
 
 def timed(function, repeats: int) -> float:

@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/startup.py [--repeats 5] [--no-classify] [--model DIR --export DIR] [--video FILE]``
 
 Times, as fresh processes (the median of ``--repeats`` runs after one warm-up), ``python -c pass`` (the baseline),
-``python -m actionclip.cli --help``, an argument error (``classify x.mp4 --top-k 0``, exit 2), ``import actionclip``,
+``python -m actionclip --help``, an argument error (``classify x.mp4 --top-k 0``, exit 2), ``import actionclip``,
 for scale ``import torch, transformers``, and one ``actionclip classify`` of a 1 s clip through a PyTorch model and
 through its ONNX export (whole processes: start-up, loading, decoding, the model, printing). Prints a markdown table
 with seconds and the ratio to the baseline. The goals: ``--help`` and an argument error in about a second, well under
@@ -30,10 +30,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {
     "python -c pass (baseline)": ["-c", "pass"],
-    "actionclip --help": ["-m", "actionclip.cli", "--help"],
+    "actionclip --help": ["-m", "actionclip", "--help"],
     "actionclip classify x.mp4 --top-k 0 (argument error)": [
         "-m",
-        "actionclip.cli",
+        "actionclip",
         "classify",
         "x.mp4",
         "--labels",
@@ -70,7 +70,7 @@ def time_process(arguments: list[str], repeats: int, expect_success: bool = Fals
 def make_model_and_export(folder: Path) -> tuple[Path, Path]:
     """A small saved model with its processor and its ONNX export, in ``folder`` (imports torch)."""
     from actionclip import ActionCLIPConfig, ActionCLIPModel, ActionCLIPProcessor
-    from actionclip.onnx_export import export_onnx
+    from actionclip.onnx.export import export_onnx
 
     text = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=1)
     vision = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2)
@@ -102,7 +102,7 @@ def make_clip(path: Path) -> Path:
 def classify_arguments(model: Path, video: Path) -> list[str]:
     # Absolute: the processes run in the repository root.
     video, model = str(Path(video).resolve()), str(Path(model).resolve())
-    return ["-m", "actionclip.cli", "classify", video, "--labels", LABELS, "--model", model, "--json"]
+    return ["-m", "actionclip", "classify", video, "--labels", LABELS, "--model", model, "--json"]
 
 
 def main(argv: list[str] | None = None) -> int:

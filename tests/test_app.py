@@ -133,7 +133,7 @@ def classifier(model_dir):
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "actionclip.cli", "app", str(model_dir), "--port", str(free_port())]
+    command = [sys.executable, "-m", "actionclip", "app", str(model_dir), "--port", str(free_port())]
     command += ["--max-upload-mb", str(UPLOAD_LIMIT_MB), "--concurrency", str(CONCURRENCY), "--max-queue", "32"]
     running = Server(command, log, cwd=REPO_ROOT)
     yield running
@@ -327,7 +327,7 @@ def test_space_folder_passes_the_metadata_check_and_its_app_serves(model_dir, cl
     from gradio_client import Client, handle_file
     from huggingface_hub import SpaceCard
 
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     out = tmp_path / "space"
     assert main(["space", "my-org/actionclip-tiny", str(out)]) == 0
@@ -383,7 +383,7 @@ def test_space_refuses_a_local_path_and_an_existing_folder(model_dir, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     assert main(["app", str(tmp_path / "no-model")]) == 2
     assert capsys.readouterr().err.splitlines() == [

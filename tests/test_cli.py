@@ -14,7 +14,7 @@ from transformers import pipeline
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401
-from actionclip.cli import main
+from actionclip.commands import main
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
 LABELS = ["juggling balls", "playing guitar", "tai chi"]
@@ -22,7 +22,7 @@ LABELS = ["juggling balls", "playing guitar", "tai chi"]
 
 def run_cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "actionclip.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "actionclip", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
     )
 
 
@@ -186,7 +186,7 @@ def test_commands_run_with_a_passive_omp_wait_policy_unless_the_user_set_one(mod
     if user_value is not None:
         env["OMP_WAIT_POLICY"] = user_value
     result = subprocess.run(
-        [sys.executable, "-m", "actionclip.cli", "info", str(model_dir), "--json"],
+        [sys.executable, "-m", "actionclip", "info", str(model_dir), "--json"],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -207,7 +207,7 @@ def test_a_program_importing_the_package_keeps_its_environment():
 def cli_process(*args, **popen_kwargs) -> subprocess.Popen:
     """The `actionclip` command running, its stdout and stderr piped to this process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "actionclip.cli", *map(str, args)],
+        [sys.executable, "-m", "actionclip", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

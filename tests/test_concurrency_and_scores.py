@@ -13,7 +13,7 @@ from transformers import pipeline
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401
-from actionclip.cli import main
+from actionclip.commands import main
 from actionclip.errors import (
     InvalidLabelsError,
     InvalidLogitScaleError,

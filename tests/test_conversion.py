@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from actionclip import ActionCLIPModel
-from actionclip.convert_original import convert_original_checkpoint, original_to_actionclip
 from actionclip.errors import CheckpointConversionError, UnsafeCheckpointError
+from actionclip.hub.convert_original import convert_original_checkpoint, original_to_actionclip
 from actionclip.scoring import template_ensemble_probs
 from actionclip.weight_files import load_checkpoint
 
@@ -154,7 +154,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 def test_convert_command_line_writes_a_loadable_directory(tmp_path, reference_dir):
     out = tmp_path / "converted"
     result = subprocess.run(
-        [sys.executable, "-m", "actionclip.cli", "convert", str(reference_dir / "Transf.pt"), str(out)],
+        [sys.executable, "-m", "actionclip", "convert", str(reference_dir / "Transf.pt"), str(out)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -36,14 +36,14 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tiny_demo, ca
     card = (tmp_path / "model_transf" / "README.md").read_text()
     assert "model-index" in card and "synthetic" in card.lower()
     # `actionclip card MODEL_DIR` finds the demo's evaluations: they lie under the model folder.
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     assert main(["card", str(tmp_path / "model_transf"), "--stdout"]) == 0
     assert "model-index" in capsys.readouterr().out
 
 
 def test_demo_models_say_they_were_trained_on_synthetic_videos_and_are_not_for_real_ones(tiny_demo, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     out = tiny_demo[0] / "demo_output"
     for name in ("model_transf", "model_meanP"):
@@ -97,7 +97,7 @@ def test_demo_shows_what_the_method_claims(tmp_path):
 
 @pytest.mark.parametrize("threads", ["-1", "two"])
 def test_demo_rejects_a_bad_thread_count(threads, capsys):
-    from actionclip import cli
+    from actionclip import commands as cli
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", "--threads", threads])

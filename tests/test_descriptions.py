@@ -117,7 +117,7 @@ def test_evaluation_text_embeddings_with_label_descriptions_match_the_plain_labe
 
 
 def test_classify_reads_a_descriptions_file(model_dir, tmp_path, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     video = write_test_video(tmp_path / "clip.mp4", num_frames=8, height=32, width=32)
     path = tmp_path / "descriptions.json"
@@ -155,7 +155,7 @@ def tiny_gpt2(tmp_path_factory):
 
 
 def test_describe_writes_a_descriptions_file_with_a_text_generation_model(tiny_gpt2, tmp_path, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
     from actionclip.descriptions import load_descriptions
 
     out = tmp_path / "descriptions.json"

@@ -49,13 +49,10 @@ def test_every_error_class_lives_in_errors_and_subclasses_actionclip_error():
             ), path
 
 
-def test_errors_are_under_actionclip_errors_and_the_old_top_level_names_warn():
+def test_errors_are_only_under_actionclip_errors():
     assert not error_classes() & set(actionclip.__all__)  # the top level exports what users build
-    for name in ("ActionCLIPError", "VideoDecodeError", "InvalidLabelsError", "OnnxModelError"):
-        with pytest.warns(DeprecationWarning, match=f"actionclip.{name} is deprecated.*actionclip.errors.{name}"):
-            assert getattr(actionclip, name) is getattr(errors, name)
-    # Errors added since are only under actionclip.errors.
-    assert not hasattr(actionclip, "CommandLineError") and not hasattr(actionclip, "EvaluationSetupError")
+    for name in ("ActionCLIPError", "VideoDecodeError", "InvalidLabelsError", "OnnxModelError", "CommandLineError"):
+        assert not hasattr(actionclip, name), name
 
 
 def test_moved_errors_keep_their_bases_and_constructors():

@@ -291,7 +291,7 @@ def test_a_protocol_missing_its_inputs_fails_with_a_message(model_dir, tmp_path)
 
 
 def test_actionclip_eval_reports_a_missing_input_in_one_line_with_status_2(model_dir, tmp_path, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     status = main(["eval", "--model", str(model_dir), "--output_dir", str(tmp_path), "--protocol", "ucf101"])
     assert status == 2

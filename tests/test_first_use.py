@@ -17,7 +17,7 @@ from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
 from actionclip import ActionCLIPConfig, ActionCLIPForVideoClassification, ActionCLIPModel, ActionCLIPProcessor
-from actionclip.cli import main
+from actionclip.commands import main
 from actionclip.data.labels import LABELS_DIR, load_label_names
 from actionclip.errors import MissingProcessorError, PipelineArgumentError, WrongModelKindError
 from actionclip.tokenizer import load_clip_tokenizer
@@ -31,7 +31,7 @@ def run_cli(*args, cwd=None, env=None):
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "actionclip.cli", *map(str, args)],
+        [sys.executable, "-m", "actionclip", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -288,7 +288,7 @@ print(json.dumps(classifier({video!r}, candidate_labels={LABELS!r})))
 def test_help_and_argument_errors_do_not_import_torch_or_transformers(tmp_path):
     script = """
 import sys
-from actionclip.cli import main
+from actionclip.commands import main
 for argv, status in ((["--help"], 0), (["classify", "x.mp4", "--labels", "a", "--model", "m", "--top-k", "0"], 2)):
     try:
         main(argv)
@@ -365,7 +365,7 @@ def test_setup_lists_the_data_folders_as_packages_without_warnings(tmp_path):
 def test_the_training_progress_bar_has_a_description(tmp_path):
     from transformers.trainer_callback import ProgressCallback, TrainerState
 
-    from actionclip.training import ActionCLIPTrainer, ActionCLIPTrainingArguments
+    from actionclip.training.trainer import ActionCLIPTrainer, ActionCLIPTrainingArguments
 
     args = ActionCLIPTrainingArguments(
         output_dir=str(tmp_path),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actionclip.cli import build_parser, main
+from actionclip.commands import build_parser, main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((REPO_ROOT / "training_scripts").glob("*.py"))
@@ -40,7 +40,7 @@ def test_subcommand_help_exits_0(command, capsys):
 
 
 def test_actionclip_help_exits_0_in_a_process():
-    result = run_python("-m", "actionclip.cli", "--help")
+    result = run_python("-m", "actionclip", "--help")
     assert result.returncode == 0, result.stderr
     assert "COMMAND" in result.stdout
 

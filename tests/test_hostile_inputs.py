@@ -28,7 +28,7 @@ from transformers import pipeline
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401
-from actionclip.cli import main
+from actionclip.commands import main
 from actionclip.data.datasets import TarShardVideoDataset, write_tar_shards
 from actionclip.errors import (
     InvalidConfigError,
@@ -51,7 +51,7 @@ GiB = 1 << 30
 LIMITED_RUNNER = textwrap.dedent(
     """
     import contextlib, io, json, resource, sys
-    import actionclip, actionclip.cli
+    import actionclip, actionclip.commands
     from transformers import pipeline
     from actionclip.data.datasets import TarShardVideoDataset
 
@@ -79,7 +79,7 @@ LIMITED_RUNNER = textwrap.dedent(
     def cli(*args):
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = actionclip.cli.main([str(arg) for arg in args])
+            status = actionclip.commands.main([str(arg) for arg in args])
         return {"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
     GiB = 1 << 30

@@ -9,9 +9,9 @@ from tiny_models import tiny_model
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip.cli import main
+from actionclip.apps.localization import BACKGROUND_LABEL, localize, make_window_grid, merge_segments
+from actionclip.commands import main
 from actionclip.errors import InvalidWindowError, PipelineArgumentError
-from actionclip.localization import BACKGROUND_LABEL, make_window_grid, merge_segments
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.video_io import read_frames
@@ -57,7 +57,7 @@ def count_vision_frames(model) -> list[int]:
 def test_cached_window_scores_equal_classifying_the_window_as_a_clip(fusion, video):
     classifier = make_pipeline(fusion=fusion)
     calls = count_vision_frames(classifier.model)
-    result = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, hypothesis_template=TEMPLATES, top_k=2)
+    result = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, hypothesis_template=TEMPLATES, top_k=2)
     grid = result.grid
     assert result.cached_frames and grid.num_windows == 13 and result.scores.shape == (13, 3)
     # One vision-tower pass per distinct sampled frame, windows overlapping 4-fold.
@@ -73,7 +73,7 @@ def test_cached_window_scores_equal_classifying_the_window_as_a_clip(fusion, vid
 def test_shift_and_joint_encode_every_window_and_score_like_a_clip(prompt, video):
     classifier = make_pipeline(**prompt)
     calls = count_vision_frames(classifier.model)
-    result = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, hypothesis_template=TEMPLATES)
+    result = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, hypothesis_template=TEMPLATES)
     assert not result.cached_frames
     assert sum(calls) == result.grid.num_windows * NUM_FRAMES == result.frames_encoded
     for window in (0, 9):
@@ -81,32 +81,34 @@ def test_shift_and_joint_encode_every_window_and_score_like_a_clip(prompt, video
         # Float rounding only, as above (2.4e-5 seen in a full run, where torch's kernels for the batch differ).
         np.testing.assert_allclose(result.scores[window], expected, atol=1e-4, rtol=0)
     with pytest.raises(PipelineArgumentError, match="Shift or Joint"):
-        classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, cache_frames=True)
+        localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, cache_frames=True)
 
 
 def test_cached_and_per_window_paths_agree(video):
     classifier = make_pipeline(fusion="transf")
-    cached = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE)
-    whole = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, cache_frames=False)
+    cached = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE)
+    whole = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, cache_frames=False)
     np.testing.assert_allclose(cached.scores, whole.scores, atol=1e-5, rtol=0)
     assert cached.frames_encoded * 3 < whole.frames_encoded
 
 
-def test_pipeline_call_with_window_localizes(video):
+def test_localize_takes_a_pipeline_and_the_pipeline_refuses_window_options(video):
     classifier = make_pipeline(fusion="meanP")
-    result = classifier(video, candidate_labels=LABELS, window=2.0, stride=1.0)
+    result = localize(classifier, video, LABELS, window=2.0, stride=1.0)
     assert [round(start, 6) for start in result.grid.starts] == [0.0, 1.0, 2.0]
     assert result.segments[0]["start"] == 0.0 and result.segments[-1]["end"] == pytest.approx(4.0)
+    with pytest.raises(PipelineArgumentError, match=r"window / stride .*actionclip\.apps\.localization\.localize"):
+        classifier(video, candidate_labels=LABELS, window=2.0, stride=1.0)
 
 
 def test_decoded_frames_need_fps_and_give_the_same_scores(video):
     classifier = make_pipeline(fusion="meanP")
     frames = read_frames(video, np.arange(100))
-    from_file = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE)
-    from_frames = classifier.localize(frames, LABELS, window=WINDOW, stride=STRIDE, fps=FPS)
+    from_file = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE)
+    from_frames = localize(classifier, frames, LABELS, window=WINDOW, stride=STRIDE, fps=FPS)
     np.testing.assert_allclose(from_file.scores, from_frames.scores, atol=1e-6, rtol=0)
     with pytest.raises(PipelineArgumentError, match="fps"):
-        classifier.localize(frames, LABELS, window=WINDOW, stride=STRIDE)
+        localize(classifier, frames, LABELS, window=WINDOW, stride=STRIDE)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,7 @@ def test_decoded_frames_need_fps_and_give_the_same_scores(video):
 def test_bad_window_or_stride_is_a_typed_error(video, window, stride, message):
     classifier = make_pipeline(fusion="meanP")
     with pytest.raises(InvalidWindowError, match=message):
-        classifier.localize(video, LABELS, window=window, stride=stride)
+        localize(classifier, video, LABELS, window=window, stride=stride)
 
 
 def test_windows_of_one_label_merge_and_unlabelled_windows_are_background():
@@ -135,9 +137,9 @@ def test_windows_of_one_label_merge_and_unlabelled_windows_are_background():
 
 def test_threshold_without_background_leaves_gaps(video):
     classifier = make_pipeline(fusion="meanP")
-    result = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, threshold=1.0, background=False)
+    result = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, threshold=1.0, background=False)
     assert result.segments == [] and all(picks == [] for picks in result.selected)
-    result = classifier.localize(video, LABELS, window=WINDOW, stride=STRIDE, threshold=1.0)
+    result = localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, threshold=1.0)
     assert [segment["label"] for segment in result.segments] == [BACKGROUND_LABEL]
 
 
@@ -187,7 +189,7 @@ def test_untrimmed_generator_writes_known_contiguous_segments(tmp_path):
 
 
 def test_segment_recall_counts_same_label_matches_at_the_iou():
-    from actionclip.localization import segment_recall, temporal_iou
+    from actionclip.apps.localization import segment_recall, temporal_iou
 
     truth = [{"start": 0, "end": 4, "label": "a"}, {"start": 4, "end": 6, "label": "b"}]
     assert temporal_iou(truth[0], {"start": 2, "end": 4}) == 0.5

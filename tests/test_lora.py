@@ -11,7 +11,7 @@ from video_datasets import make_video_data
 
 from actionclip.data.collator import ActionCLIPCollator
 from actionclip.data.datasets import VideoClassificationDataset
-from actionclip.training import apply_lora
+from actionclip.training.trainer import apply_lora
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 
-from actionclip import cli
+from actionclip import commands as cli
 from actionclip.errors import ModelCardError, ModelConfigNotFoundError
-from actionclip.evaluation.model_card import TEMPLATE_PATH, check_model_card, generate_model_card, write_model_card
 from actionclip.evaluation.reports import write_evaluation_report
+from actionclip.hub.model_card import TEMPLATE_PATH, check_model_card, generate_model_card, write_model_card
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

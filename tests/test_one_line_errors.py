@@ -46,7 +46,7 @@ def _convert_cases(tmp_path, reference_dir):
     """Damaged authors' checkpoints and bad `convert` settings (they start from the authors' Transf.pt)."""
     good = reference_dir / "Transf.pt"
     a_file, unwritable = _unusable_paths(tmp_path)
-    cli = [sys.executable, "-m", "actionclip.cli"]
+    cli = [sys.executable, "-m", "actionclip"]
 
     def drop(key):
         return lambda state: state.pop(key)
@@ -84,7 +84,7 @@ def _cases(tmp_path, model_dir):
     labels = tmp_path / "labels.txt"
     labels.write_text("a\nb\n")
     tiny = json.dumps({"text_config": TEXT, "vision_config": VISION, "projection_dim": 64, "fusion_num_layers": 1})
-    cli = [sys.executable, "-m", "actionclip.cli"]
+    cli = [sys.executable, "-m", "actionclip"]
     training = [sys.executable, str(REPO_ROOT / "training_scripts" / "run_actionclip.py")]
 
     return {
@@ -151,7 +151,7 @@ def test_damaged_hostile_or_incomplete_weights_are_one_line_naming_the_file_and_
             ("pytorch_model.bin': is a pickle", "could run code")),
     }  # fmt: skip
     video = write_test_video(tmp_path / "clip.mp4", num_frames=12)
-    cli = [sys.executable, "-m", "actionclip.cli"]
+    cli = [sys.executable, "-m", "actionclip"]
     cases, messages = {}, {}
     for name, (model, said) in models.items():
         cases[f"classify: {name}"] = cli + ["classify", video, "--model", model, "--labels", "a,b", "--no-progress"]

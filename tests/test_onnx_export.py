@@ -13,10 +13,10 @@ from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
 from actionclip import ActionCLIPForVideoClassification
-from actionclip.cli import main
+from actionclip.commands import main
 from actionclip.errors import MissingProcessorError, OnnxExportError, OnnxModelError, PipelineArgumentError
-from actionclip.onnx_export import DEFAULT_INT8_TOLERANCE, export_onnx, read_int8_choice
-from actionclip.onnx_runtime import ActionCLIPOnnxModel
+from actionclip.onnx.export import DEFAULT_INT8_TOLERANCE, export_onnx, read_int8_choice
+from actionclip.onnx.runtime import ActionCLIPOnnxModel
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
 PROMPTS = {

@@ -15,7 +15,7 @@ from transformers import pipeline
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip.onnx_export import export_onnx
+from actionclip.onnx.export import export_onnx
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_classify_on_an_export_imports_no_torch_and_scores_as_the_pytorch_pipeli
         ["classify", str(videos), "--labels", ",".join(LABELS), "--model", str(onnx_dir)]
         + ["--num-clips", "2", "--num-crops", "3", "--top-k", "4", "--json"]
     )
-    assert "actionclip.onnx_runtime" in imported and "onnxruntime" in imported
+    assert "actionclip.onnx.runtime" in imported and "onnxruntime" in imported
     assert [name for name in imported if name.split(".")[0] in HEAVY_MODULES] == []
 
     classifier = pipeline("zero-shot-video-classification", model=str(model_dir), device="cpu")

@@ -192,7 +192,7 @@ def test_text_encoder_runs_once_per_label_set(model_dir, videos):
 
 
 def test_preprocessed_reference_frames_reproduce_the_original_probabilities(reference_dir, tmp_path):
-    from actionclip.convert_original import convert_original_checkpoint
+    from actionclip.hub.convert_original import convert_original_checkpoint
 
     convert_original_checkpoint(reference_dir / "Transf.pt", tmp_path)
     inputs = torch.load(reference_dir / "inputs.pt", weights_only=True, map_location="cpu")
@@ -211,7 +211,7 @@ def test_converted_checkpoint_reproduces_the_original_probabilities_from_raw_fra
 ):
     """No `logit_scale` and no templates given: the converted config's evaluation scale (the authors' 100) and
     templates apply. Raw frames go through our own resize, hence the 2e-2 tolerance."""
-    from actionclip.convert_original import convert_original_checkpoint
+    from actionclip.hub.convert_original import convert_original_checkpoint
 
     convert_original_checkpoint(reference_dir / "Transf.pt", tmp_path)
     inputs = torch.load(reference_dir / "inputs.pt", weights_only=True, map_location="cpu")

@@ -80,7 +80,7 @@ def test_the_trainer_scores_with_label_descriptions_through_the_same_path(synthe
 
     from actionclip.data.collator import ActionCLIPCollator
     from actionclip.data.datasets import VideoClassificationDataset
-    from actionclip.training import ActionCLIPTrainer, ActionCLIPTrainingArguments
+    from actionclip.training.trainer import ActionCLIPTrainer, ActionCLIPTrainingArguments
 
     val = VideoClassificationDataset.from_list_file(
         synthetic.list_file("val"), synthetic.root / "labels.csv", num_frames=4, image_size=32

@@ -12,7 +12,7 @@ from weight_factory import malicious_checkpoint
 
 import actionclip  # noqa: F401
 from actionclip import ActionCLIPModel
-from actionclip.cli import main
+from actionclip.commands import main
 from actionclip.errors import InvalidLabelsError, InvalidTemplateError, InvalidWeightsError, UnsafeCheckpointError
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline
 from actionclip.processing_actionclip import ActionCLIPProcessor

@@ -164,15 +164,9 @@ def test_samplers_return_valid_indices_for_many_lengths():
 
 
 def test_samplers_are_built_alike_by_name():
-    import warnings
-
     from actionclip.sampling import get_sampler
 
     for name in ("tsn", "uniform", "dense"):
         sampler = get_sampler(name, num_frames=4, mode="eval")
         assert sampler.num_frames == 4 and sampler(40).shape == (4,)
     assert get_sampler("tsn", num_frames=4)(40).tolist() == TSNSampler(4)(40).tolist()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = TSNSampler(num_segments=4)
-    assert old.num_frames == old.num_segments == 4 and caught[0].category is DeprecationWarning

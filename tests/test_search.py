@@ -11,12 +11,12 @@ from transformers import pipeline
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip.cli import main
+from actionclip.apps.search import VideoIndex
+from actionclip.commands import main
 from actionclip.errors import EmptyVideoFolderError, IndexMismatchError, VideoIndexError
 from actionclip.evaluation.metrics.retrieval import retrieval_metrics, retrieval_ranks
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline
 from actionclip.processing_actionclip import ActionCLIPProcessor
-from actionclip.search import VideoIndex
 
 FPS = 25
 

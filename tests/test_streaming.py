@@ -9,10 +9,11 @@ import torch
 from tiny_models import tiny_model
 from video_factory import make_frames, write_test_video
 
+from actionclip.apps.localization import localize
+from actionclip.apps.streaming import StreamingClassifier
 from actionclip.errors import PipelineArgumentError, VideoTimeoutError
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline
 from actionclip.processing_actionclip import ActionCLIPProcessor
-from actionclip.streaming import StreamingClassifier
 
 LABELS = ["juggling balls", "playing guitar", "tai chi"]
 FPS = 25
@@ -38,7 +39,7 @@ def video(tmp_path_factory):
 
 
 def test_a_file_played_through_the_stream_scores_as_offline_windows(classifier, video):
-    offline = classifier.localize(video, LABELS, window=1.0, stride=0.25)
+    offline = localize(classifier, video, LABELS, window=1.0, stride=0.25)
     stream = StreamingClassifier(classifier, LABELS, window=1.0, stride=0.25)
     results = list(stream.run(str(video), timeout=5))
     assert [r["start"] for r in results] == [round(float(s), 6) for s in offline.grid.starts]
@@ -50,7 +51,7 @@ def test_a_file_played_through_the_stream_scores_as_offline_windows(classifier, 
 
 def test_shift_models_encode_each_window_and_still_match_offline(video):
     classifier = make_pipeline(shift=True, fusion="meanP")
-    offline = classifier.localize(video, LABELS, window=1.0, stride=0.5)
+    offline = localize(classifier, video, LABELS, window=1.0, stride=0.5)
     results = list(StreamingClassifier(classifier, LABELS, window=1.0, stride=0.5).run(str(video), timeout=5))
     scores = np.array([[r["scores"][label] for label in LABELS] for r in results])
     np.testing.assert_allclose(scores, offline.scores, atol=1e-5, rtol=0)
@@ -126,7 +127,7 @@ def test_a_stalled_local_stream_ends_with_video_timeout_error(classifier, tmp_pa
 def test_command_prints_one_json_line_per_window(classifier, video, tmp_path, capsys):
     import json
 
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     classifier.model.save_pretrained(tmp_path / "model")
     classifier.processor.save_pretrained(tmp_path / "model")

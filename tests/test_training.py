@@ -17,7 +17,7 @@ from actionclip.data.datasets import (
     TarShardVideoDataset,
     VideoClassificationDataset,
 )
-from actionclip.training import (
+from actionclip.training.trainer import (
     ActionCLIPTrainer,
     ActionCLIPTrainingArguments,
     actionclip_parameter_groups,
@@ -297,6 +297,6 @@ def test_push_to_hub_commits_everything_from_pretrained_needs(tiny_clip_dir, vid
     assert processor.tokenizer("a video")["input_ids"][0] == 49406
     card = final["files"]["README.md"].decode()
     assert "actionclip" in card
-    from actionclip.evaluation.model_card import check_model_card
+    from actionclip.hub.model_card import check_model_card
 
     check_model_card(card)

@@ -210,7 +210,7 @@ def test_plain_trainer_evaluates_class_scores_like_actionclip_trainer(three_clas
 
     from actionclip.data.collator import ActionCLIPCollator
     from actionclip.evaluation.metrics import make_compute_metrics
-    from actionclip.training import ActionCLIPTrainer
+    from actionclip.training.trainer import ActionCLIPTrainer
 
     train, val = three_class_datasets(three_classes)
     model = eval_model()

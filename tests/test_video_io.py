@@ -555,17 +555,6 @@ def test_an_unknown_backend_is_a_decode_error_naming_the_known_ones(videos):
                 call(backend)
 
 
-def test_video_io_write_video_is_a_deprecated_alias_of_the_data_writer():
-    import actionclip.video_io as video_io
-
-    with pytest.warns(DeprecationWarning, match="actionclip.data.video_writer.write_video"):
-        alias = video_io.write_video
-    assert alias is write_video
-    with pytest.warns(DeprecationWarning):
-        from actionclip.video_io import write_video as imported
-    assert imported is write_video
-
-
 @pytest.fixture(scope="module")
 def torchcodec_decoders():
     return pytest.importorskip("torchcodec.decoders")

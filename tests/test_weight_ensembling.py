@@ -1,4 +1,4 @@
-"""Weight-space ensembling (`actionclip.evaluation.weight_ensembling`, `actionclip wise-ft`) with tiny real models and real
+"""Weight-space ensembling (`actionclip.training.weight_ensembling`, `actionclip wise-ft`) with tiny real models and real
 synthetic H.264 clips."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from tiny_models import random_videos, tiny_model
 from video_factory import small_synthetic_dataset
 
 from actionclip.errors import IncompatibleModelsError
-from actionclip.evaluation.weight_ensembling import parse_alphas, wise_ft
+from actionclip.training.weight_ensembling import parse_alphas, wise_ft
 
 TEMPLATES = ["a video of {}", "{}"]
 
@@ -88,7 +88,7 @@ def models(tmp_path_factory):
 
 
 def test_sweep_writes_the_chosen_model_table_plot_reports_and_card(synthetic, models, tmp_path, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
     from actionclip.modeling_actionclip import ActionCLIPModel
 
     out = tmp_path / "wise"
@@ -123,7 +123,7 @@ def test_sweep_writes_the_chosen_model_table_plot_reports_and_card(synthetic, mo
 
 
 def test_one_alpha_needs_no_evaluation_and_bad_inputs_exit_2_with_one_line(models, tmp_path, capsys):
-    from actionclip.cli import main
+    from actionclip.commands import main
 
     out = tmp_path / "half"
     assert main(["wise-ft", str(models[0]), str(models[1]), str(out), "--alpha", "0.25"]) == 0

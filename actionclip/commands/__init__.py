@@ -6,7 +6,7 @@ whose names start with ``_`` hold what several commands share), so adding a comm
 torch, transformers and the model code inside their functions, never at import time: `actionclip --help` imports
 every module here.
 
-The console script ``actionclip`` is `main`; ``python -m actionclip.cli`` runs it too.
+The console script ``actionclip`` is `main`; ``python -m actionclip`` runs it too.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
 from ..errors import CommandLineError
-from ..video_files import VIDEO_EXTENSIONS, list_video_files
 
 
 def find_videos(paths: list[str]) -> list[str]:

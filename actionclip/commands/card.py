@@ -1,5 +1,5 @@
 """``actionclip card``: a model card (README.md with Hub metadata) for a model folder, from its config and evaluation
-reports (`actionclip.evaluation.model_card`), checked offline before it is written."""
+reports (`actionclip.hub.model_card`), checked offline before it is written."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.model_card import check_model_card, generate_model_card
     from ..evaluation.reports import REPORT_JSON_NAME
+    from ..hub.model_card import check_model_card, generate_model_card
 
     model_dir = Path(args.model_dir)
     if not model_dir.is_dir():

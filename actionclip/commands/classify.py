@@ -70,7 +70,7 @@ def _classify_labels(args: argparse.Namespace, templates):
     if getattr(args, "descriptions", None) is None:
         return read_labels(args)
     from ..descriptions import load_descriptions, warn_long_descriptions
-    from ..onnx_runtime import is_onnx_export
+    from ..onnx.runtime import is_onnx_export
     from ..tokenizer import NumpyClipTokenizer, load_clip_tokenizer
 
     descriptions = load_descriptions(args.descriptions)
@@ -90,12 +90,12 @@ def load_classifier(model: str, device: str | None):
     one short video through PyTorch; `benchmarks/startup.py`), anything else through the zero-shot pipeline
     (`load_pipeline`). Both give ``iter_results(videos, candidate_labels=..., **options)``."""
     check_model_path(model)
-    from ..onnx_runtime import is_onnx_export
+    from ..onnx.runtime import is_onnx_export
 
     if not is_onnx_export(model):
         return load_pipeline(model, device)
     from ..errors import ActionCLIPError
-    from ..onnx_runtime import OnnxZeroShotClassifier
+    from ..onnx.runtime import OnnxZeroShotClassifier
 
     if device is not None and not device.startswith("cpu"):
         print(f"actionclip: warning: the ONNX backend runs on the CPU; device {device!r} is not used", file=sys.stderr)

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..convert_original import convert_original_checkpoint
+    from ..hub.convert_original import convert_original_checkpoint
 
     if not Path(args.checkpoint).is_file():
         raise CommandLineError(f"checkpoint {args.checkpoint!r}: no such file")

@@ -174,7 +174,7 @@ def train_model(
     from transformers import set_seed
 
     from ..modeling_actionclip import ActionCLIPModel
-    from ..training import ActionCLIPTrainingArguments, build_trainer, freeze_towers
+    from ..training.trainer import ActionCLIPTrainingArguments, build_trainer, freeze_towers
 
     set_seed(seed)
     model = ActionCLIPModel(model_config(profile, fusion))
@@ -410,7 +410,7 @@ def run_demo(
 
     from ..data.datasets import VideoClassificationDataset
     from ..data.synthetic import generate_synthetic_dataset
-    from ..evaluation.model_card import write_model_card
+    from ..hub.model_card import write_model_card
 
     start = time.perf_counter()
     profile = PROFILES[profile] if isinstance(profile, str) else profile
@@ -611,8 +611,8 @@ def localize_untrimmed(
 
     from transformers import pipeline
 
+    from ..apps.localization import localize, segment_recall
     from ..data.synthetic import write_untrimmed_video
-    from ..localization import segment_recall
 
     classifier = pipeline("zero-shot-video-classification", model=str(model_dir), device="cpu")
     config = dataset.config
@@ -623,7 +623,8 @@ def localize_untrimmed(
         for seed in range(num_videos):
             path = Path(folder) / f"untrimmed_{seed}.mp4"
             truth = write_untrimmed_video(path, dataset.labels, config, seed=seed)
-            result = classifier.localize(
+            result = localize(
+                classifier,
                 path,
                 list(dataset.labels),
                 window=window,

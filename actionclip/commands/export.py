@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..onnx_export import DEFAULT_INT8_TOLERANCE, DEFAULT_OPSET, DTYPES, QUANTIZATIONS, SUPPORTED_OPSETS
+    from ..onnx.export import DEFAULT_INT8_TOLERANCE, DEFAULT_OPSET, DTYPES, QUANTIZATIONS, SUPPORTED_OPSETS
     from . import add_command
 
     parser = add_command(
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import CommandLineError
-    from ..onnx_export import check_export_options, check_output_dir, export_onnx, read_int8_choice
+    from ..onnx.export import check_export_options, check_output_dir, export_onnx, read_int8_choice
     from ._inputs import check_processor
 
     check_export_options(args.opset, args.dtype, args.quantize)  # before any slow decoding

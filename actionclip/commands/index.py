@@ -41,8 +41,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..apps.search import VideoIndex, find_video_files
     from ..errors import CommandLineError
-    from ..search import VideoIndex, find_video_files
     from ._inputs import load_pipeline
 
     found = find_video_files(args.folder)  # no folder, empty folder: before loading the model

@@ -38,13 +38,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..apps.localization import localize
     from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater
     from ._inputs import load_pipeline, read_labels
 
     labels = read_labels(args)
     PromptTemplater(DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading the model
     classifier = load_pipeline(args.model, args.device)
-    result = classifier.localize(
+    result = localize(
+        classifier,
         args.video,
         labels,
         window=args.window,

@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..apps.search import VideoIndex
     from ..errors import CommandLineError
-    from ..search import VideoIndex
     from ._inputs import load_pipeline
 
     if (args.text is None) == (args.like is None):

@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..apps.streaming import StreamingClassifier
     from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater
-    from ..streaming import StreamingClassifier
     from ._inputs import load_pipeline, read_labels
 
     labels = read_labels(args)

@@ -6,7 +6,7 @@
 
 A JSON argument file may come first; arguments after it override its values. The arguments are
 `transformers.HfArgumentParser` dataclasses (`commands/_training_arguments.py` and
-`actionclip.training.ActionCLIPTrainingArguments`), so the subcommand hands everything after ``train`` to that
+`actionclip.training.trainer.ActionCLIPTrainingArguments`), so the subcommand hands everything after ``train`` to that
 parser, ``--help`` included. Runs unchanged under `torchrun` and `accelerate launch` (DDP, FSDP and DeepSpeed
 through the Trainer's options); see training_scripts/README.md.
 """
@@ -23,7 +23,7 @@ from .. import process_policy  # noqa: F401  (first: our OpenMP wait policy, set
 
 if TYPE_CHECKING:
     from ..modeling_actionclip import ActionCLIPModel
-    from ._training_arguments import DataArguments, ModelArguments
+    from ..training.arguments import DataArguments, ModelArguments
 
 logger = logging.getLogger("run_actionclip")
 
@@ -43,7 +43,7 @@ def register(subparsers) -> None:
         examples=(
             "actionclip train training_scripts/configs/k400_vitb32_8f.json --train_path k400/train.csv "
             "--video_root k400/videos",
-            "torchrun --nproc_per_node 8 -m actionclip.cli train training_scripts/configs/k400_vitb32_8f.json",
+            "torchrun --nproc_per_node 8 -m actionclip train training_scripts/configs/k400_vitb32_8f.json",
         ),
         add_help=False,  # --help is the HfArgumentParser's: it lists the Trainer's options too
     )
@@ -55,8 +55,8 @@ def parse_arguments(argv: list[str] | None = None, prog: str | None = None):
     override. ``prog`` names the program in usage and errors (default: the script's file name)."""
     from transformers import HfArgumentParser
 
-    from ..training import ActionCLIPTrainingArguments
-    from ._training_arguments import DataArguments, ModelArguments
+    from ..training.arguments import DataArguments, ModelArguments
+    from ..training.trainer import ActionCLIPTrainingArguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser((ModelArguments, DataArguments, ActionCLIPTrainingArguments), prog=prog)
@@ -188,7 +188,7 @@ def write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, out
     and on the held-out ones, the retention history (held-out top-1 at each evaluation step) in their metadata,
     and the model card written from them."""
     from ..evaluation.reports import write_evaluation_report
-    from ..training import unwrap_actionclip
+    from ..training.trainer import unwrap_actionclip
 
     history = trainer.retention_history()
     dataset = os.path.basename(os.path.normpath(data_args.eval_path))
@@ -220,7 +220,7 @@ def write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, out
             )
         )  # fmt: skip
     if os.path.isfile(os.path.join(output_dir, "config.json")):
-        from ..evaluation.model_card import write_model_card
+        from ..hub.model_card import write_model_card
 
         write_model_card(output_dir, reports)
     return reports
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None, callbacks=None, prog: str | None = None)
     from ..data.datasets import DATASET_FORMATS
     from ..evaluation.metrics import make_compute_metrics
     from ..processing_actionclip import ActionCLIPProcessor
-    from ..training import apply_lora, build_trainer, freeze_towers
+    from ..training.trainer import apply_lora, build_trainer, freeze_towers
 
     registration.register_with_transformers()  # the Auto classes know ActionCLIP (a checkpoint's processor, push)
     model_args, data_args, training_args = parse_arguments(argv, prog)

@@ -1,5 +1,5 @@
 """`actionclip wise-ft`: weight-space ensembling of a zero-shot and a fine-tuned model (see
-`actionclip.weight_ensembling`)."""
+`actionclip.training.weight_ensembling`)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def _eval_split(name: str, list_path: str, labels: str, what: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import CommandLineError
-    from ..evaluation.weight_ensembling import format_sweep, parse_alphas, run_wise_ft
+    from ..training.weight_ensembling import format_sweep, parse_alphas, run_wise_ft
     from ._inputs import check_device
 
     alphas = [args.alpha] if args.alpha is not None else parse_alphas(args.sweep)

@@ -67,8 +67,8 @@ from ..errors import (
     VideoTooLargeError,
 )
 from ..process_policy import keep_freed_memory
-from ..video_files import VIDEO_EXTENSIONS
 from .labels import is_label_id
+from .video_files import VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import InvalidWindowError, PipelineArgumentError, VideoDecodeError
-from .video_io import VideoReader, is_video_source
+from ..errors import InvalidWindowError, PipelineArgumentError, VideoDecodeError, positive_int, positive_number
+from ..video_io import VideoReader, is_video_source
 
 BACKGROUND_LABEL = "no listed action"
 """The label of stretches where no candidate label reaches the threshold (``background=True``)."""
@@ -44,12 +44,8 @@ WINDOW_BATCH_SIZE = 8
 """Windows encoded together by the per-window path (Shift, Joint)."""
 
 
-def _positive_seconds(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidWindowError(f"{name} must be a positive number of seconds, got {value!r}")
-    if not (math.isfinite(float(value)) and value > 0):
-        raise InvalidWindowError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+def positive_seconds(value, name: str) -> float:
+    return positive_number(value, name, InvalidWindowError, unit="seconds")
 
 
 @dataclass(frozen=True)
@@ -103,8 +99,8 @@ def make_window_grid(
     Raises:
         InvalidWindowError: ``window`` or ``stride`` not a positive number, or ``window`` longer than the video.
     """
-    window = _positive_seconds(window, "window")
-    stride = _positive_seconds(stride, "stride")
+    window = positive_seconds(window, "window")
+    stride = positive_seconds(stride, "stride")
     if not duration or not math.isfinite(duration) or duration <= 0 or num_video_frames < 1:
         raise InvalidWindowError(f"the video has no usable duration ({duration!r} s, {num_video_frames} frames)")
     # Half a frame of slack: a window as long as the whole video must fit despite rounded timestamps.
@@ -220,7 +216,7 @@ class FrameSource:
             )
         if fps is None:
             raise PipelineArgumentError("decoded frames need fps= (frames per second) to be placed in time")
-        fps = _positive_seconds(fps, "fps")
+        fps = positive_seconds(fps, "fps")
         self.frames = video
         self.num_frames = len(video)
         self.duration = len(video) / fps
@@ -413,26 +409,24 @@ def localize(
         InvalidLabelsError, InvalidTemplateError, PipelineArgumentError: as for the pipeline.
         VideoDecodeError: the video cannot be read.
     """
-    from .pipeline_zero_shot_video_classification import _positive_int
-
     _, forward_params, _ = pipeline._sanitize_parameters(
         num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble, timeout=timeout
     )
     forward_params = {**pipeline._forward_params, **forward_params}
-    top_k = _positive_int(top_k, "top_k")
+    top_k = positive_int(top_k, "top_k", PipelineArgumentError)
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1
     ):
         raise PipelineArgumentError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    frame_batch_size = _positive_int(frame_batch_size, "frame_batch_size")
+    frame_batch_size = positive_int(frame_batch_size, "frame_batch_size", PipelineArgumentError)
     if smoothing is not None:
-        smoothing = _positive_seconds(smoothing, "smoothing")
-    window = _positive_seconds(window, "window")
-    stride = _positive_seconds(stride, "stride")
+        smoothing = positive_seconds(smoothing, "smoothing")
+    window = positive_seconds(window, "window")
+    stride = positive_seconds(stride, "stride")
     if candidate_labels is None:
         candidate_labels = forward_params.get("candidate_labels")
     if candidate_labels is None:
-        from .errors import InvalidLabelsError
+        from ..errors import InvalidLabelsError
 
         raise InvalidLabelsError("candidate_labels is required: the list of class names to look for")
     labels, templater, texts = pipeline._check_text(

@@ -1,4 +1,4 @@
-"""Run a directory written by `actionclip.onnx_export` with onnxruntime: behind the pipeline's backend interface,
+"""Run a directory written by `actionclip.onnx.export` with onnxruntime: behind the pipeline's backend interface,
 or on its own with numpy and no torch.
 
 `ActionCLIPOnnxModel.from_pretrained(directory)` loads the three graphs; the zero-shot pipeline uses it as its model
@@ -29,20 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OnnxModelError, PipelineArgumentError
-from .input_engine import MAX_NUM_FRAMES, ClipSpec, DecodePool, default_num_workers, report_errors
-from .onnx_export import EXPORT_FORMAT, EXPORT_METADATA_NAME, GRAPHS
-from .prompts import resolve_candidates
-from .sampling import average_view_scores
-from .scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
-from .tokenizer import NumpyClipTokenizer
-from .video_common import normalize_frames
+from ..errors import OnnxModelError, PipelineArgumentError
+from ..input_engine import MAX_NUM_FRAMES, ClipSpec, DecodePool, default_num_workers, report_errors
+from ..prompts import resolve_candidates
+from ..sampling import average_view_scores
+from ..scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
+from ..tokenizer import NumpyClipTokenizer
+from ..video_common import normalize_frames
+from .export import EXPORT_FORMAT, EXPORT_METADATA_NAME, GRAPHS
 
 _NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
 def is_onnx_export(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a directory written by `actionclip.onnx_export.export_onnx`."""
+    """Whether ``path`` is a directory written by `actionclip.onnx.export.export_onnx`."""
     return os.path.isfile(os.path.join(str(path), EXPORT_METADATA_NAME))
 
 
@@ -106,7 +106,7 @@ class ActionCLIPOnnxModel:
     @cached_property
     def config(self):
         """The model's `ActionCLIPConfig` (read on first use: it imports transformers)."""
-        from .configuration_actionclip import ActionCLIPConfig
+        from ..configuration_actionclip import ActionCLIPConfig
 
         return ActionCLIPConfig.from_pretrained(self.name_or_path)
 
@@ -219,7 +219,7 @@ class OnnxZeroShotClassifier:
     module docstring), so its scores equal the pipeline's on the same export or on the model it was exported from.
 
     Args:
-        directory: a directory written by `actionclip.onnx_export.export_onnx` (format version 2 or later: it records
+        directory: a directory written by `actionclip.onnx.export.export_onnx` (format version 2 or later: it records
             the frame count, templates and video processing this class needs).
         num_threads: onnxruntime's intra-op threads (see `ActionCLIPOnnxModel`).
 
@@ -337,7 +337,7 @@ def read_export_metadata(directory: str | os.PathLike) -> dict:
     """``onnx_export.json`` of ``directory``, checked.
 
     Raises:
-        OnnxModelError: missing, not JSON, or not written by `actionclip.onnx_export`.
+        OnnxModelError: missing, not JSON, or not written by `actionclip.onnx.export`.
     """
     path = Path(directory) / EXPORT_METADATA_NAME
     try:

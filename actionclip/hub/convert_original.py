@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .configuration_actionclip import ActionCLIPConfig
-from .errors import CheckpointConversionError
-from .weight_files import load_checkpoint
+from ..configuration_actionclip import ActionCLIPConfig
+from ..errors import CheckpointConversionError
+from ..weight_files import load_checkpoint
 
 # The similarity multiplier of the authors' evaluation (their test script uses 100 * cos, whatever was learned).
 ORIGINAL_EVAL_LOGIT_SCALE = 100.0
@@ -338,7 +338,7 @@ def convert_original_checkpoint(
     Returns:
         The converted `ActionCLIPModel` in evaluation mode, float32.
     """
-    from .modeling_actionclip import ActionCLIPModel
+    from ..modeling_actionclip import ActionCLIPModel
 
     config, state = original_to_actionclip(
         load_checkpoint(checkpoint_path), num_frames=num_frames, fusion=fusion, joint=joint
@@ -356,7 +356,7 @@ def convert_original_checkpoint(
         output_dir = Path(output_dir)
         model.save_pretrained(output_dir)
         if save_processor:
-            from .processing_actionclip import ActionCLIPProcessor
+            from ..processing_actionclip import ActionCLIPProcessor
 
             processor = ActionCLIPProcessor.from_model_config(config)
             processor.save_pretrained(output_dir)

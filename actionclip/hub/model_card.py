@@ -22,7 +22,7 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..errors import ModelCardError, ModelConfigNotFoundError
-from .reports import load_evaluation_report, read_json_file
+from ..evaluation.reports import load_evaluation_report, read_json_file
 
 # Hub license identifiers: lowercase letters, digits, '.', '+' and '-' ('mit', 'apache-2.0', 'openrail++', 'other').
 _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")

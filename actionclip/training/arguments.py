@@ -1,5 +1,5 @@
 """The arguments of `actionclip train` / `training_scripts/run_actionclip.py` (`transformers.HfArgumentParser`
-dataclasses, beside `actionclip.training.ActionCLIPTrainingArguments`). Imported by `commands/train.py` inside its
+dataclasses, beside `actionclip.training.trainer.ActionCLIPTrainingArguments`). Imported by `commands/train.py` inside its
 functions: the dataset formats come from the data layer, which imports torch.
 """
 

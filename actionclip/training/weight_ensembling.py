@@ -264,7 +264,7 @@ def plot_sweep(rows: Sequence[Mapping], path: str | os.PathLike, chosen_alpha: f
 
 
 def _top1(scores, labels) -> float:
-    from .reports import predicted_classes
+    from ..evaluation.reports import predicted_classes
 
     return float((predicted_classes(scores) == labels).mean())
 
@@ -306,15 +306,15 @@ def run_wise_ft(
         ``alpha``, ``base_top1``, ``novel_top1``, ``harmonic_mean``, fractions), ``chosen_alpha``, the sources and
         the policy.
     """
-    from ..modeling_actionclip import ActionCLIPModel
-    from .protocols import harmonic_mean
-    from .runner import (
+    from ..evaluation.protocols import harmonic_mean
+    from ..evaluation.runner import (
         EvaluationSetupError,
         ProtocolEvaluator,
         ViewSettings,
         load_model_and_processor,
         write_split_report,
     )
+    from ..modeling_actionclip import ActionCLIPModel
 
     alphas = sorted({_check_alpha(alpha) for alpha in alphas})
     if not alphas:
@@ -396,7 +396,7 @@ def run_wise_ft(
                 reports.append(write_split_report(staging / "evaluation" / key, *scores[key], split, metadata))
             plot_sweep(table, staging / PLOT_NAME, chosen)
         (staging / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        from .model_card import write_model_card
+        from ..hub.model_card import write_model_card
 
         write_model_card(staging, reports, model_name=output_dir.name)
         if output_dir.exists():

@@ -16,7 +16,7 @@ model's ``config.json``, the processor's files and ``onnx_export.json`` (graphs,
 quantisation, the effective logit scale, the frame limit, and what classifying needs without the model's code: the
 model's frame count and templates and the processor's evaluation transform, `evaluation_settings`), so the directory
 describes itself: ``pipeline("zero-shot-video-classification", model=directory)`` runs it, and so does
-`actionclip.onnx_runtime.OnnxZeroShotClassifier` with onnxruntime and numpy alone (no torch, no transformers).
+`actionclip.onnx.runtime.OnnxZeroShotClassifier` with onnxruntime and numpy alone (no torch, no transformers).
 
 ``dtype="fp16"`` exports the frame encoder and the fusion in float16; the text encoder stays float32, by design:
 it runs once per label set (the pipeline caches the text embeddings), so halving it would save neither time per video
@@ -56,7 +56,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .errors import OnnxExportError
+from ..errors import OnnxExportError
 
 # The directory format (`onnx_runtime` reads what this module writes). This module imports torch only inside the
 # export, so the command line and the runtime read these cheaply.
@@ -181,12 +181,12 @@ def export_onnx(
 
     import torch
 
-    from .modeling_actionclip import ActionCLIPModel
+    from ..modeling_actionclip import ActionCLIPModel
 
     if isinstance(model, (str, os.PathLike)):
         from transformers import AutoConfig
 
-        from . import registration
+        from .. import registration
 
         source = str(model)
         registration.register_with_transformers()
@@ -203,7 +203,7 @@ def export_onnx(
             f"only an ActionCLIPModel (video-text, with its text encoder) is exported, got {type(model).__name__}"
         )
     if processor is None:
-        from .pipeline_zero_shot_video_classification import load_actionclip_processor
+        from ..pipeline_zero_shot_video_classification import load_actionclip_processor
 
         processor = load_actionclip_processor(model)
 

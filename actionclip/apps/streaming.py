@@ -1,6 +1,6 @@
 """Live streams: `StreamingClassifier` scores the latest window of a stream as frames arrive.
 
-Frames are sampled on the time grid of :mod:`actionclip.localization` (cell ``k`` is the frame shown at
+Frames are sampled on the time grid of :mod:`actionclip.apps.localization` (cell ``k`` is the frame shown at
 ``(k + 1/2) * window / T`` seconds: the last frame whose timestamp is not after that time), so a file played
 through the stream gives the windows, and the scores, of offline localisation with ``stride``. With a
 post-network prompt each sampled frame goes through the vision tower once and a ring buffer keeps the last ``T``
@@ -22,8 +22,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from .errors import PipelineArgumentError, VideoDecodeError, VideoTimeoutError
-from .localization import _pixel_values, _positive_seconds, uses_cached_frames
+from ..errors import PipelineArgumentError, VideoDecodeError, VideoTimeoutError
+from .localization import _pixel_values, positive_seconds, uses_cached_frames
 
 
 class StreamingClassifier:
@@ -59,10 +59,10 @@ class StreamingClassifier:
     ):
         _, params, _ = pipeline._sanitize_parameters(num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble)
         self.pipeline = pipeline
-        self.window = _positive_seconds(window, "window")
+        self.window = positive_seconds(window, "window")
         self.num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
         self.step = self.window / self.num_frames
-        self.stride_cells = max(1, int(round(_positive_seconds(stride, "stride") / self.step)))
+        self.stride_cells = max(1, int(round(positive_seconds(stride, "stride") / self.step)))
         self.labels, templater, texts = pipeline._check_text(candidate_labels, hypothesis_template)
         self.num_templates = templater.num_templates
         self.text_embeds = pipeline.text_embeddings(self.labels, templater, texts)
@@ -173,7 +173,7 @@ class StreamingClassifier:
         """
         import av
 
-        timeout = _positive_seconds(timeout, "timeout")
+        timeout = positive_seconds(timeout, "timeout")
         options = dict(options or {})
         if isinstance(source, str) and "://" in source:
             options.setdefault("rw_timeout", str(int(timeout * 1e6)))

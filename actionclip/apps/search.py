@@ -6,7 +6,7 @@ model (name, revision, a fingerprint of its weights) and the preprocessing (the 
 per clip, segment length; and their hash). Vectors of another model or other preprocessing do not compare, so an
 index refuses to be searched or updated with them (`IndexMismatchError`).
 
-Embedding: a video (or a segment) is ``T`` frames on a time grid, as in :mod:`actionclip.localization`, so segments
+Embedding: a video (or a segment) is ``T`` frames on a time grid, as in :mod:`actionclip.apps.localization`, so segments
 share the grid and, with a post-network prompt, each distinct frame goes through the vision tower once. Segments
 tile the video from 0; when a tail is left, a last segment ends at the end of the video (overlapping its neighbour).
 
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
-from .file_output import replaced_when_done
+from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
+from ..errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
+from ..file_output import replaced_when_done
 from .localization import FrameSource, WindowGrid, make_window_grid, uses_cached_frames, window_embeddings
-from .video_files import VIDEO_EXTENSIONS, list_video_files
 
 INDEX_FORMAT = 1
 SEARCH_CHUNK_ROWS = 32768
@@ -165,7 +165,7 @@ class VideoIndex:
 
     ```python
     >>> from transformers import pipeline
-    >>> from actionclip.search import VideoIndex
+    >>> from actionclip.apps.search import VideoIndex
     >>> classifier = pipeline("zero-shot-video-classification", model="path/to/model")
     >>> index = VideoIndex.build("videos/", classifier, segment=4.0)  # or VideoIndex.load("videos.index")
     >>> index.save("videos.index")

@@ -27,8 +27,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from .data.collator import CLASS_PROMPT_KEYS
-from .scoring import template_ensemble_probs
+from ..data.collator import CLASS_PROMPT_KEYS
+from ..scoring import template_ensemble_probs
 
 logger = logging.getLogger(__name__)
 
@@ -423,11 +423,11 @@ class ActionCLIPTrainer(Trainer):
             templates = self.eval_templates or list(model.config.templates)
             tokenizer = self._eval_tokenizer or getattr(self.processing_class, "tokenizer", None)
             if tokenizer is None:
-                from .tokenizer import load_clip_tokenizer
+                from ..tokenizer import load_clip_tokenizer
 
                 tokenizer = load_clip_tokenizer()
                 self._eval_tokenizer = tokenizer
-            from .descriptions import encode_label_texts
+            from ..descriptions import encode_label_texts
 
             self._eval_text_embeds = encode_label_texts(model, tokenizer, labels, templates, self.eval_descriptions)
             self._eval_num_templates = len(templates)
@@ -461,7 +461,7 @@ class ActionCLIPTrainer(Trainer):
             processor = getattr(dataset, "video_processor", None)
             if processor is not None:
                 return processor
-        from .video_processing_actionclip import ActionCLIPVideoProcessor
+        from ..video_processing_actionclip import ActionCLIPVideoProcessor
 
         return ActionCLIPVideoProcessor(crop_size=unwrap_actionclip(self.model).config.vision_config.image_size)
 
@@ -537,14 +537,14 @@ class ActionCLIPTrainer(Trainer):
     # ------------------------------------------------------------------ model card
 
     def create_model_card(self, *args, **kwargs):
-        """ActionCLIP's model card (`actionclip.evaluation.model_card.write_model_card`) when the output folder holds a full
+        """ActionCLIP's model card (`actionclip.hub.model_card.write_model_card`) when the output folder holds a full
         model; the Trainer's otherwise (e.g. a LoRA adapter)."""
         output_dir = self.args.output_dir
         if not self.is_world_process_zero():
             return None
         if os.path.isfile(os.path.join(output_dir, "config.json")):
             try:
-                from .evaluation.model_card import write_model_card
+                from ..hub.model_card import write_model_card
             except ImportError:
                 write_model_card = None
             if write_model_card is not None:
@@ -564,7 +564,7 @@ def build_trainer(model: nn.Module, args: TrainingArguments, processor, label_na
     ``trainer_kwargs`` go to the trainer as they are (``train_dataset``, ``eval_dataset``, ``compute_metrics``,
     ``callbacks``, ``novel_dataset``, ...).
     """
-    from .data.collator import ActionCLIPCollator
+    from ..data.collator import ActionCLIPCollator
 
     config = unwrap_actionclip(model).config
     collator = ActionCLIPCollator(

@@ -1,0 +1,1 @@
+"""Applications built on the pipeline: localisation, search, streaming, the web app."""

@@ -1,0 +1,1 @@
+"""Sharing: model cards, Space folders, conversion of released checkpoints."""
