@@ -21,7 +21,7 @@ import pytest
 from tiny_models import tiny_model
 from video_factory import write_test_video
 
-from actionclip.commands.app import AppLimits, VideoClassifierApp, label_set_text, parse_labels
+from actionclip.apps.web_app import AppLimits, VideoClassifierApp, label_set_text, parse_labels
 from actionclip.errors import AppInputError, InvalidLabelsError, SpaceFolderError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -372,7 +372,7 @@ def test_space_folder_passes_the_metadata_check_and_its_app_serves(model_dir, cl
 
 
 def test_space_refuses_a_local_path_and_an_existing_folder(model_dir, tmp_path):
-    from actionclip.commands.space import write_space
+    from actionclip.hub.space import write_space
 
     with pytest.raises(SpaceFolderError, match="not a Hub model id"):
         write_space(str(model_dir), tmp_path / "space")
