@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/localization_demo.py [--model /work/demo_shared/model_transf] [--videos 10]``
 
-Runs ``actionclip.commands.demo.localize_untrimmed`` (what the demo's report shows): synthetic untrimmed videos of 3-5
+Runs ``actionclip.demo.inference.localize_untrimmed`` (what the demo's report shows): synthetic untrimmed videos of 3-5
 segments of the demo's seen actions, 2-4 clips each (``write_untrimmed_video``), localised with the model's
 zero-shot pipeline over the seen labels, window = one training clip, for several strides and smoothing spans
 (in windows). The goal: >= 80 % of the true segments found.
@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from actionclip.commands.demo import localize_untrimmed  # noqa: E402
 from actionclip.data.synthetic import SyntheticDataset  # noqa: E402
+from actionclip.demo.inference import localize_untrimmed  # noqa: E402
 
 SETTINGS = ((1.0, 0.0), (1.0, 2.0), (0.25, 0.0), (0.25, 2.0))  # (stride, smoothing) in windows
 

@@ -136,7 +136,8 @@ def tiny_demo(tmp_path_factory):
     README."""
     import dataclasses
 
-    from actionclip.commands.demo import PROFILES, run_demo
+    from actionclip.demo.profiles import PROFILES
+    from actionclip.demo.run import run_demo
 
     full = PROFILES["full"]
     data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}

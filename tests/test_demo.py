@@ -88,7 +88,7 @@ def test_demo_output_readme_runs_as_written(tiny_demo, monkeypatch, tmp_path):
 def test_demo_shows_what_the_method_claims(tmp_path):
     """The full demo (also run by `.ci/run`): closed-set far above chance, the temporal prompt clearly above meanP on
     order-only pairs, meanP near 50% on them, zero-shot above chance."""
-    from actionclip.commands.demo import run_demo
+    from actionclip.demo.run import run_demo
 
     report = run_demo(tmp_path, "full", seed=0, progress=False, threads=2)
     failed = [check["text"] for check in report["checks"] if not check["passed"]]

@@ -1,0 +1,157 @@
+"""What the demo reports: its claims as pass/fail checks, the printed report, and the output folder's README."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .profiles import DemoProfile
+
+
+def _pct(value) -> str:
+    return "   n/a" if value is None else f"{100 * value:5.1f}%"
+
+
+def demo_checks(profile: DemoProfile, results: dict, temporal: str) -> list[dict]:
+    """The demo's claims as pass/fail checks with the numbers behind them."""
+    t, m = results[temporal], results["meanP"]
+    chance = t["closed_set"]["chance"]
+    t_pair, m_pair = t["closed_set"]["pairs"]["accuracy"], m["closed_set"]["pairs"]["accuracy"]
+    zs, zs_chance = t["zero_shot"]["top1"], t["zero_shot"]["chance"]
+    return [
+        {
+            "name": "closed_set_far_above_chance",
+            "passed": t["closed_set"]["top1"] >= profile.closed_set_factor * chance,
+            "text": f"closed-set top-1 of {temporal} far above chance: {_pct(t['closed_set']['top1']).strip()} >= "
+            f"{profile.closed_set_factor:g} x {_pct(chance).strip()}",
+        },
+        {
+            "name": "temporal_beats_meanp_on_pairs",
+            "passed": t_pair - m_pair >= profile.pair_margin,
+            "text": f"{temporal} tells order-only pairs apart better than meanP: {_pct(t_pair).strip()} vs "
+            f"{_pct(m_pair).strip()} (margin >= {100 * profile.pair_margin:g} points)",
+        },
+        {
+            "name": "meanp_pairs_near_chance",
+            "passed": abs(m_pair - 0.5) <= profile.meanp_pair_tolerance,
+            "text": f"meanP cannot see frame order: pair accuracy {_pct(m_pair).strip()} within 50% +- "
+            f"{100 * profile.meanp_pair_tolerance:g}",
+        },
+        {
+            "name": "zero_shot_above_chance",
+            "passed": zs > zs_chance,
+            "text": f"zero-shot top-1 of {temporal} on unseen compositions above chance: {_pct(zs).strip()} > "
+            f"{_pct(zs_chance).strip()}",
+        },
+    ]
+
+
+def format_report(report: dict) -> str:
+    temporal = report["temporal_prompt"]
+    results = report["results"]
+    data = report["data"]
+    t, m = results[temporal], results["meanP"]
+    lines = [
+        f"ActionCLIP demo (profile {report['profile']}, seed {report['seed']}): synthetic actions, models trained "
+        "from scratch"
+        + (" (text tower frozen at its random initialisation)" if report["profile_settings"]["freeze_text"] else ""),
+        f"data: {data['num_seen_classes']} seen classes ({data['num_train']} training / {data['num_val']} validation "
+        f"videos), {data['num_zeroshot_classes']} held-out compositions ({data['num_zeroshot']} videos); "
+        f"{data['num_frames']} frames of {data['image_size']}x{data['image_size']} px",
+        "",
+        f"{'':34}{temporal:>9}{'meanP':>9}{'chance':>9}",
+    ]
+    rows = [
+        ("closed-set top-1 (validation)", "closed_set", "top1", t["closed_set"]["chance"]),
+        ("closed-set top-5", "closed_set", "top5", min(1.0, 5 * t["closed_set"]["chance"])),
+        ("closed-set mean class accuracy", "closed_set", "mean_class", t["closed_set"]["chance"]),
+        ("order-only pairs (validation)", "closed_set", "pairs", 0.5),
+        ("zero-shot top-1 (held-out)", "zero_shot", "top1", t["zero_shot"]["chance"]),
+        ("zero-shot order-only pairs", "zero_shot", "pairs", 0.5),
+    ]
+    for title, split, key, chance in rows:
+        values = []
+        for r in (t, m):
+            value = r[split][key]
+            values.append(value["accuracy"] if isinstance(value, dict) else value)
+        lines.append(f"{title:34}{_pct(values[0]):>9}{_pct(values[1]):>9}{_pct(chance):>9}")
+    epochs = report["profile_settings"]["training"]["num_train_epochs"]
+    lines.append(
+        f"training: {report['training'][temporal]['train_runtime_s']:.0f} s ({temporal}), "
+        f"{report['training']['meanP']['train_runtime_s']:.0f} s (meanP), {epochs} epochs each"
+    )
+    pipe = report.get("pipeline")
+    if pipe:
+        top = ", ".join(f"{item['label']} {100 * item['score']:.0f}%" for item in pipe["top3"])
+        verdict = "right" if pipe["top3"] and pipe["top3"][0]["label"] == pipe["truth"] else "wrong"
+        lines += ["", f"pipeline on {pipe['video']} (truth: {pipe['truth']}; top-1 {verdict}):", f"  {top}"]
+    located = report.get("localization")
+    if located:
+        lines += [
+            "",
+            f"localisation ({temporal}) in {located['num_videos']} untrimmed videos of 3-5 seen actions "
+            f"(window {located['window']:g} s, stride {located['stride']:g} s, smoothing {located['smoothing']:g} s): "
+            f"{located['found']} / {located['num_segments']} true segments found at IoU >= 0.5 "
+            f"({_pct(located['recall'])})",
+        ]
+    lines += ["", "checks:"]
+    lines += [f"  [{'PASS' if check['passed'] else 'FAIL'}] {check['text']}" for check in report["checks"]]
+    lines += ["", f"outputs in {report['output_dir']}: {', '.join(report['files'])}"]
+    lines.append(f"wall time: {report['wall_time_s']:.0f} s")
+    return "\n".join(lines)
+
+
+def write_output_readme(
+    output_dir: Path, report_text: str, model_dirs: dict, initial_dirs: dict, dataset, training_data: str
+) -> Path:
+    """``output_dir/README.md``: what the demo wrote, what its models are (not) for, how to load one from its local
+    folder (the code runs as written, on a held-out video) and the report."""
+    model_dir = next(iter(model_dirs.values())).resolve()
+    path, _ = dataset.samples["zeroshot"][0]
+    rows = [
+        "| `data/` | the synthetic videos (`train/`, `val/`, `zeroshot/`), their lists (`train.txt`, `val.txt`, "
+        "`zeroshot.txt`) and labels (`labels.csv`, `zeroshot_labels.csv`) |",
+        *(
+            f"| `{d.name}/` | the {fusion} model with its processor, model card (`README.md`) and evaluations "
+            "(`eval/`) |"
+            for fusion, d in model_dirs.items()
+        ),
+        *(
+            f"| `{d.name}/` | the {fusion} model's weights before training, for `actionclip wise-ft` |"
+            for fusion, d in initial_dirs.items()
+        ),
+        "| `confusion_matrix.png` | the closed-set confusion matrix of the first model |",
+        "| `report.txt`, `report.json` | the report below; every figure |",
+    ]
+    text = "\n".join(
+        [
+            "# actionclip demo output",
+            "",
+            "Written by `actionclip demo`. The models were trained on: " + training_data,
+            "",
+            "| path | what |",
+            "| --- | --- |",
+            *rows,
+            "",
+            "## Use a model",
+            "",
+            "```python",
+            "import actionclip  # registers ActionCLIP with transformers' pipeline",
+            "from transformers import pipeline",
+            "",
+            f'classifier = pipeline("zero-shot-video-classification", model={json.dumps(str(model_dir))})',
+            f"classifier({json.dumps(str((dataset.root / path).resolve()))}, "
+            f"candidate_labels={json.dumps(list(dataset.zeroshot_labels))})",
+            "```",
+            "",
+            "## Report",
+            "",
+            "```",
+            report_text,
+            "```",
+            "",
+        ]
+    )
+    readme = output_dir / "README.md"
+    readme.write_text(text, encoding="utf-8")
+    return readme
