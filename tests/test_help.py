@@ -2,6 +2,7 @@
 from `training_scripts/`, so new ones are covered without editing this file."""
 
 import argparse
+import ast
 import os
 import re
 import subprocess
@@ -50,6 +51,23 @@ def test_training_script_help_exits_0(script):
     result = run_python(str(script), "--help")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[script.name for script in SCRIPTS])
+def test_training_script_uses_only_public_names_of_the_package(script):
+    """The scripts are programs built on the package, as a user's would be: no ``_private`` module or name."""
+    private = []
+    for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("actionclip"):
+            names = [*node.module.split("."), *(alias.name for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [
+                part for alias in node.names if alias.name.startswith("actionclip") for part in alias.name.split(".")
+            ]
+        else:
+            continue
+        private += [name for name in names if name.startswith("_")]
+    assert not private, f"{script.name} imports private names: {private}"
 
 
 def subparser(command: str) -> argparse.ArgumentParser:

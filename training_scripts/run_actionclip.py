@@ -6,18 +6,12 @@
 
 A JSON argument file may come first; arguments after it override its values. Runs unchanged under `torchrun` and
 `accelerate launch` (DDP, FSDP and DeepSpeed through the Trainer's options); see training_scripts/README.md.
-`actionclip train` runs the same program (actionclip/commands/train.py); its functions (`main`, `build_model`,
-`parse_arguments`, ...) are found here too.
+`actionclip train` runs the same program (actionclip/commands/train.py, where its functions are: `main`,
+`build_model`, `parse_arguments`, ...).
 """
 
-from actionclip.commands import train
-from actionclip.commands._exit import exit_on_bad_input
+from actionclip.commands import exit_on_bad_input
 from actionclip.commands.train import main
-
-
-def __getattr__(name: str):
-    return getattr(train, name)
-
 
 if __name__ == "__main__":
     exit_on_bad_input(main, "run_actionclip.py")

@@ -17,7 +17,7 @@ protocol a result.json stating the protocol, templates, views and frames next to
 runs the same program (actionclip/commands/eval.py).
 """
 
-from actionclip.commands._exit import exit_on_bad_input
+from actionclip.commands import exit_on_bad_input
 from actionclip.commands.eval import main
 
 if __name__ == "__main__":

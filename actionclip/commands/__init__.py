@@ -6,7 +6,9 @@ whose names start with ``_`` hold what several commands share), so adding a comm
 torch, transformers and the model code inside their functions, never at import time: `actionclip --help` imports
 every module here.
 
-The console script ``actionclip`` is `main`; ``python -m actionclip`` runs it too.
+The console script ``actionclip`` is `main`; ``python -m actionclip`` runs it too. The programs of
+``training_scripts/`` run the eval and train commands' ``main`` through `exit_on_bad_input`, which ends them as `main`
+ends a subcommand.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import pkgutil
 import select
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 # The first commands in `actionclip --help`, in this order; the others follow by name.
 _FIRST_COMMANDS = ("classify", "info", "convert", "eval", "demo", "card")
@@ -143,6 +145,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"actionclip {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def exit_on_bad_input(program_main: Callable[[], object], program: str) -> None:
+    """Run a program of its own (``training_scripts/``: ``program_main()`` parses ``sys.argv``) and exit with its
+    status; an `ActionCLIPError`, a ``ValueError`` (a bad argument value) or an ``OSError`` (a missing or unwritable
+    path) prints ``<program>: error: <message>`` and exits with 2, as `main` does for the subcommands."""
+    from ..errors import ActionCLIPError
+    from ._inputs import short
+
+    try:
+        status = program_main()
+    except (ActionCLIPError, ValueError, OSError) as error:
+        print(f"{program}: error: {short(error)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 def _stdout_reader_gone() -> bool:
