@@ -75,11 +75,9 @@ def load_pipeline(model: str, device: str | None = None):
     device = check_device(device)
     from transformers import pipeline
 
-    from .. import registration
     from ..errors import ActionCLIPError
     from ..model_kinds import ZERO_SHOT
 
-    registration.register_with_transformers()
     # Only for a local ActionCLIP directory (the only kind checked): a CLIP model's __init__ refuses the keyword.
     model_kwargs = {"require_all_weights": True} if kind == ZERO_SHOT else {}
     try:

@@ -84,9 +84,6 @@ def model_summary(model) -> dict:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
-    from .. import registration
-
-    registration.register_with_transformers()
     check_model_path(args.model)
     try:
         config = AutoConfig.from_pretrained(args.model)

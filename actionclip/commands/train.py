@@ -5,7 +5,7 @@
         --train_path /data/k400/train.csv --eval_path /data/k400/val.csv --video_root /data/k400/videos
 
 A JSON argument file may come first; arguments after it override its values. The arguments are
-`transformers.HfArgumentParser` dataclasses (`commands/_training_arguments.py` and
+`transformers.HfArgumentParser` dataclasses (`actionclip.training.arguments` and
 `actionclip.training.trainer.ActionCLIPTrainingArguments`), so the subcommand hands everything after ``train`` to that
 parser, ``--help`` included. Runs unchanged under `torchrun` and `accelerate launch` (DDP, FSDP and DeepSpeed
 through the Trainer's options); see training_scripts/README.md.
@@ -248,13 +248,11 @@ def main(argv: list[str] | None = None, callbacks=None, prog: str | None = None)
     train and eval metrics. ``callbacks`` go to the `Trainer`."""
     from transformers import set_seed
 
-    from .. import registration
     from ..data.datasets import DATASET_FORMATS
     from ..evaluation.metrics import make_compute_metrics
     from ..processing_actionclip import ActionCLIPProcessor
     from ..training.trainer import apply_lora, build_trainer, freeze_towers
 
-    registration.register_with_transformers()  # the Auto classes know ActionCLIP (a checkpoint's processor, push)
     model_args, data_args, training_args = parse_arguments(argv, prog)
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
