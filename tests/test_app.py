@@ -7,6 +7,7 @@ the pipeline's own output for the same files, computed in this process.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -369,6 +370,18 @@ def test_space_folder_passes_the_metadata_check_and_its_app_serves(model_dir, cl
         assert sorted(confidence["label"] for confidence in result["confidences"]) == ["juggling", "tai chi"]
     finally:
         space.stop()
+
+
+def test_space_app_imports_the_web_app_from_the_library_not_from_the_command_line(tmp_path):
+    from actionclip.commands import main
+
+    out = tmp_path / "space"
+    assert main(["space", "my-org/actionclip-tiny", str(out), "--requirement", "actionclip==0.1.0"]) == 0
+    tree = ast.parse((out / "app.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "actionclip.apps.web_app" in imported
+    assert not [name for name in imported if name.startswith("actionclip.commands")], imported
 
 
 def test_space_refuses_a_local_path_and_an_existing_folder(model_dir, tmp_path):
