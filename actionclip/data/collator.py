@@ -5,7 +5,7 @@
 - ``contrastive_loss="cross_entropy"``: the prompts of all N classes under one template drawn for the batch;
   ``input_ids`` / ``attention_mask`` are ``(N, L)`` and ``labels`` index them.
 
-Template draws come from each item's ``sample_seed`` (see :mod:`actionclip.data.datasets`), so they are the same in
+Template draws come from each item's ``sample_seed`` (see :mod:`actionclip.data.clip_loader`), so they are the same in
 a resumed run; items without one use the collator's own generator.
 
 Every batch also carries the label set's prompts, every template applied to every class (``class_input_ids`` /
