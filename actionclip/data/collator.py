@@ -23,8 +23,8 @@ import torch
 
 from ..errors import DatasetFormatError, InvalidLabelsError
 from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike
+from ..tokenizer import CONTEXT_LENGTH
 
-CONTEXT_LENGTH = 77
 LOSS_MODES = ("kl", "cross_entropy")
 # The label set's prompts added to every batch, for transformers' plain `Trainer` (see the module docstring).
 CLASS_PROMPT_KEYS = ("class_input_ids", "class_attention_mask")
