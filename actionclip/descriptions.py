@@ -6,12 +6,12 @@ descriptions (:func:`class_texts`); each is put into every template (:func:`desc
 averages the class's prompts per template (`scoring.description_averaged_embeddings`, `scoring.encode_label_texts`),
 so templates and descriptions go through the one scoring path of the templates.
 
-Descriptions are stored as JSON: an object ``{"label": ["description", ...], ...}`` (:func:`load_descriptions`);
-`actionclip describe` writes one with any `text-generation` model (`commands.describe`).
+Descriptions are stored as JSON: an object ``{"label": ["description", ...], ...}`` (:func:`load_descriptions`,
+:func:`write_descriptions`); `actionclip describe` generates one with any `text-generation` model
+(`commands.describe.generate_descriptions`).
 
-It travels with the pipeline as remote code (`prompts` imports it), so it holds what the descriptions are, not how
-they are made or written, and imports only the errors and the tokenizer's context length (`scoring` imports it,
-never the reverse).
+It travels with the pipeline as remote code (`prompts` imports it), so it holds what descriptions are and their
+file, not how they are generated; `scoring` imports it, never the reverse.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import InvalidDescriptionsError
+from .file_output import replaced_when_done
 from .tokenizer import CONTEXT_LENGTH
 
 
@@ -70,6 +71,15 @@ def load_descriptions(path: str | os.PathLike) -> dict[str, list[str]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidDescriptionsError(f"descriptions file {str(path)!r} is not UTF-8 JSON: {error}") from None
     return check_descriptions(data, where=f"descriptions file {str(path)!r}")
+
+
+def write_descriptions(path: str | os.PathLike, descriptions: Mapping[str, Sequence[str]]) -> Path:
+    """Write ``descriptions`` as JSON (atomically: a temporary file renamed); :func:`load_descriptions` reads it."""
+    checked = check_descriptions(descriptions)
+    path = Path(path)
+    with replaced_when_done(path) as temporary:
+        temporary.write_text(json.dumps(checked, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def class_texts(labels: Sequence[str], descriptions: Mapping[str, Sequence[str]] | None) -> list[list[str]]:
@@ -124,4 +134,5 @@ __all__ = [
     "load_descriptions",
     "long_prompts",
     "warn_long_descriptions",
+    "write_descriptions",
 ]

@@ -1,20 +1,17 @@
-"""`actionclip describe`: write label descriptions with a text-generation model (see `actionclip.descriptions`): the
-generation (:func:`generate_descriptions`) and the file (:func:`write_descriptions`) are this command's, so the
-descriptions module that travels with the pipeline neither generates nor writes files."""
+"""`actionclip describe`: write label descriptions with a text-generation model (see `actionclip.descriptions`). The
+generation (:func:`generate_descriptions`) is this command's: the descriptions module, which travels with the
+pipeline as remote code, says what descriptions are and reads and writes their file, not how they are made."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InvalidDescriptionsError
-from ..file_output import replaced_when_done
 
 DEFAULT_GENERATION_PROMPT = "Describe what a person does in a video of the action '{}', in one sentence:"
 
@@ -127,20 +124,8 @@ def generate_descriptions(
     return result
 
 
-def write_descriptions(path: str | os.PathLike, descriptions: Mapping[str, Sequence[str]]) -> Path:
-    """Write ``descriptions`` as JSON (atomically: a temporary file renamed); `descriptions.load_descriptions` reads
-    it."""
-    from ..descriptions import check_descriptions
-
-    checked = check_descriptions(descriptions)
-    path = Path(path)
-    with replaced_when_done(path) as temporary:
-        temporary.write_text(json.dumps(checked, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..descriptions import warn_long_descriptions
+    from ..descriptions import warn_long_descriptions, write_descriptions
     from ..errors import CommandLineError
 
     labels = _labels(args.labels)
