@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 from transformers.pipelines.base import Pipeline
 from transformers.pipelines.pt_utils import KeyDataset
@@ -32,20 +31,13 @@ from .errors import (
     positive_int,
 )
 from .inference_backends import select_backend
-from .input_engine import (
-    MAX_NUM_FRAMES,
-    ClipSpec,
-    DecodePool,
-    clip_from_frames,
-    default_num_workers,
-    prepare_clip,
-    report_errors,
-)
 from .model_kinds import CLIP, zero_shot_model_kind
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater, resolve_candidates
 from .sampling import average_view_scores
 from .scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
+from .video_clips import MAX_NUM_FRAMES, ClipSpec, clip_from_frames, is_frame, prepare_clip
+from .video_decode_pool import DecodePool, default_num_workers, report_errors
 from .video_io import check_hwaccel, undecoded_video_source
 from .weight_files import check_loaded_weights_complete
 
@@ -105,10 +97,6 @@ def _as_source(item):
     other input as it is."""
     source = undecoded_video_source(item)
     return item if source is None else source
-
-
-def _is_frame(item) -> bool:
-    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
 
 
 def _weights_dtype(dtype) -> torch.dtype | None:
@@ -212,7 +200,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     re-normalised mean of its template embeddings, then one softmax, as `ActionCLIPForVideoClassification`),
     ``batch_size`` (videos per forward pass), ``num_workers`` (decoding processes for a list of videos, default one
     per CPU, less one above two CPUs; ``0`` decodes in this process; decoding runs ahead of the model,
-    `actionclip.input_engine`), ``preprocessed``, ``on_error`` (``"raise"``, or
+    `actionclip.video_decode_pool`), ``preprocessed``, ``on_error`` (``"raise"``, or
     ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``timeout`` (seconds one video
     may take to open, fetch and decode, default 30, ``float("inf")`` for no limit: transformers' image pipelines
     name their limit on fetching an image ``timeout``, and this one bounds the same wait, a URL's or a pipe's read
@@ -476,13 +464,13 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if _is_sequence(videos):
             if not videos:
                 raise VideoInputError("videos", "the list of videos is empty")
-            if all(_is_frame(item) for item in videos) and not preprocessed:
+            if all(is_frame(item) for item in videos) and not preprocessed:
                 return [videos], False
             return list(videos), True
         return [videos], False
 
     def _prepare_ahead(self, items: Iterable, params: dict, num_workers: int, batch_size: int, on_error: str):
-        """``preprocess`` of every item, in order. Files are decoded by `input_engine` worker processes (with
+        """``preprocess`` of every item, in order. Files are decoded by `video_decode_pool` worker processes (with
         ``num_workers > 0``) while the model runs on earlier batches; frames in memory and pre-processed inputs are
         prepared here, in their place in the order."""
         params = dict(params)
@@ -504,7 +492,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     @staticmethod
     def _report_errors(prepared, on_error: str):
         """Engine results -> model inputs: an error is raised, or (``on_error="skip"``, typed input errors only)
-        warned about and given as ``None`` (`input_engine.report_errors`)."""
+        warned about and given as ``None`` (`video_decode_pool.report_errors`)."""
         for item_result in report_errors(prepared, on_error):
             if item_result is None or isinstance(item_result, dict):
                 yield item_result
@@ -514,7 +502,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def preprocess(
         self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, timeout=30.0, hwaccel=None
     ):
-        """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `input_engine`;
+        """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `video_clips`;
         `ActionCLIPVideoProcessor.frames_to_pixel_values` finishes them on the model's device), or
         ``{"pixel_values": (V, T, C, H, W), "num_views": V}`` for pre-processed input."""
         video = _as_source(video)
@@ -534,7 +522,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return {"frames": frames, "num_views": int(frames.shape[0])}
 
     def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, timeout=30.0, hwaccel=None) -> ClipSpec:
-        """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
+        """What `video_clips` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
         config's, which owns it) per view, resized and cropped as the video processor does, decoded on the
         ``hwaccel`` device type when given."""
         num_frames = num_frames or self.model.config.num_frames

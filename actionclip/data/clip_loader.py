@@ -42,7 +42,6 @@ from ..errors import (
     TooManyBadSamplesError,
     VideoDecodeError,
 )
-from ..process_policy import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class ClipLoader:
         transform_on_device: bool = False,
         processor=None,
     ):
-        from ..input_engine import ClipSpec
+        from ..video_clips import ClipSpec
         from ..sampling import TSNSampler
         from ..video_processing_actionclip import ActionCLIPVideoProcessor
 
@@ -144,7 +143,8 @@ class ClipLoader:
         """``(clip fields, sample_seed)`` of ``record``, drawn from ``seed_sequence``: ``{"pixel_values": (T, C, H,
         W)}``, or with ``transform_on_device`` ``{"frames": uint8 (T, h, w, 3)}`` plus, in training, the clip's
         ``"augmentation"`` (`ClipAugmentation`; ``frames`` is then its multi-scale crop)."""
-        from ..input_engine import FrameFolder, read_clip
+        from ..video_clips import FrameFolder, read_clip
+        from ..video_decode_pool import keep_freed_memory
 
         if get_worker_info() is not None:
             # A DataLoader worker decodes clip after clip: it keeps the memory it frees (once per process; the main
