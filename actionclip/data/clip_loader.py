@@ -107,8 +107,8 @@ class ClipLoader:
         transform_on_device: bool = False,
         processor=None,
     ):
-        from ..video_clips import ClipSpec
         from ..sampling import TSNSampler
+        from ..video_clips import ClipSpec
         from ..video_processing_actionclip import ActionCLIPVideoProcessor
 
         # The model's processor, when given, decides the frame size, the transform and the frame count: a dataset
