@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..errors import InvalidWindowError, PipelineArgumentError, VideoDecodeError, positive_int, positive_number
+from ..errors import (
+    InvalidLabelsError,
+    InvalidWindowError,
+    PipelineArgumentError,
+    VideoDecodeError,
+    positive_int,
+    positive_number,
+)
 from ..video_io import VideoReader, is_video_source
 
 BACKGROUND_LABEL = "no listed action"
@@ -409,10 +416,14 @@ def localize(
         InvalidLabelsError, InvalidTemplateError, PipelineArgumentError: as for the pipeline.
         VideoDecodeError: the video cannot be read.
     """
-    _, forward_params, _ = pipeline._sanitize_parameters(
-        num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble, timeout=timeout
+    _, forward_params, _ = pipeline.call_options(
+        candidate_labels=candidate_labels,
+        hypothesis_template=hypothesis_template,
+        num_frames=num_frames,
+        logit_scale=logit_scale,
+        ensemble=ensemble,
+        timeout=timeout,
     )
-    forward_params = {**pipeline._forward_params, **forward_params}
     top_k = positive_int(top_k, "top_k", PipelineArgumentError)
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1
@@ -423,14 +434,10 @@ def localize(
         smoothing = positive_seconds(smoothing, "smoothing")
     window = positive_seconds(window, "window")
     stride = positive_seconds(stride, "stride")
-    if candidate_labels is None:
-        candidate_labels = forward_params.get("candidate_labels")
-    if candidate_labels is None:
-        from ..errors import InvalidLabelsError
-
+    if forward_params.get("candidate_labels") is None:
         raise InvalidLabelsError("candidate_labels is required: the list of class names to look for")
-    labels, templater, texts = pipeline._check_text(
-        candidate_labels, hypothesis_template or forward_params.get("hypothesis_template")
+    labels, templater, texts = pipeline.prepare_labels(
+        forward_params["candidate_labels"], forward_params.get("hypothesis_template")
     )
     text_embeds = pipeline.text_embeddings(labels, templater, texts)
     cacheable = uses_cached_frames(pipeline.model.config)

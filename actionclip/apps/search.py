@@ -423,7 +423,7 @@ class VideoIndex:
         self.check_compatible(pipeline)
         if not isinstance(text, str) or not text.strip():
             raise VideoIndexError(f"the text query must be a non-empty string, got {text!r}")
-        labels, templater, _ = pipeline._check_text([text], [template])
+        labels, templater, _ = pipeline.prepare_labels([text], [template])
         query = pipeline.text_embeddings(labels, templater).float().mean(0).cpu().numpy()
         return self.search(query, k, **kwargs)[0]
 

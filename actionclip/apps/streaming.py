@@ -57,13 +57,16 @@ class StreamingClassifier:
         logit_scale: float | None = None,
         ensemble: str | None = None,
     ):
-        _, params, _ = pipeline._sanitize_parameters(num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble)
+        # Over the pipeline's own defaults (given at construction), as `localize` takes them: the same scores.
+        _, params, _ = pipeline.call_options(
+            hypothesis_template=hypothesis_template, num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble
+        )
         self.pipeline = pipeline
         self.window = positive_seconds(window, "window")
         self.num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
         self.step = self.window / self.num_frames
         self.stride_cells = max(1, int(round(positive_seconds(stride, "stride") / self.step)))
-        self.labels, templater, texts = pipeline._check_text(candidate_labels, hypothesis_template)
+        self.labels, templater, texts = pipeline.prepare_labels(candidate_labels, params.get("hypothesis_template"))
         self.num_templates = templater.num_templates
         self.text_embeds = pipeline.text_embeddings(self.labels, templater, texts)
         self.logit_scale = params.get("logit_scale")
