@@ -9,7 +9,8 @@ from tiny_models import tiny_model
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip.apps.localization import BACKGROUND_LABEL, localize, make_window_grid, merge_segments
+from actionclip.apps.localization import BACKGROUND_LABEL, localize, merge_segments
+from actionclip.apps.windows import make_window_grid
 from actionclip.commands import main
 from actionclip.errors import InvalidTemplateError, InvalidWindowError, PipelineArgumentError
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline

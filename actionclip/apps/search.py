@@ -6,7 +6,7 @@ model (name, revision, a fingerprint of its weights) and the preprocessing (the 
 per clip, segment length; and their hash). Vectors of another model or other preprocessing do not compare, so an
 index refuses to be searched or updated with them (`IndexMismatchError`).
 
-Embedding: a video (or a segment) is ``T`` frames on a time grid, as in :mod:`actionclip.apps.localization`, so segments
+Embedding: a video (or a segment) is ``T`` frames on the time grid of :mod:`actionclip.apps.windows`, so segments
 share the grid and, with a post-network prompt, each distinct frame goes through the vision tower once. Segments
 tile the video from 0; when a tail is left, a last segment ends at the end of the video (overlapping its neighbour).
 
@@ -37,7 +37,7 @@ import torch
 from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
 from ..errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
 from ..file_output import replaced_when_done
-from .localization import FrameSource, WindowGrid, make_window_grid, uses_cached_frames, window_embeddings
+from .windows import FrameSource, WindowGrid, frames_at, make_window_grid, uses_cached_frames, window_embeddings
 
 INDEX_FORMAT = 1
 SEARCH_CHUNK_ROWS = 32768
@@ -114,7 +114,7 @@ def tile_grid(duration: float, num_video_frames: int, segment: float | None, num
         return grid
     start = duration - segment
     times = start + (np.arange(num_frames) + 0.5) * grid.step
-    tail = np.clip(np.floor(times * num_video_frames / duration).astype(np.int64), 0, num_video_frames - 1)
+    tail = frames_at(times, duration, num_video_frames)
     return WindowGrid(
         duration=grid.duration,
         num_video_frames=grid.num_video_frames,

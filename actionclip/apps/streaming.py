@@ -1,6 +1,6 @@
 """Live streams: `StreamingClassifier` scores the latest window of a stream as frames arrive.
 
-Frames are sampled on the time grid of :mod:`actionclip.apps.localization` (cell ``k`` is the frame shown at
+Frames are sampled on the time grid of :mod:`actionclip.apps.windows` (cell ``k`` is the frame shown at
 ``(k + 1/2) * window / T`` seconds: the last frame whose timestamp is not after that time), so a file played
 through the stream gives the windows, and the scores, of offline localisation with ``stride``. With a
 post-network prompt each sampled frame goes through the vision tower once and a ring buffer keeps the last ``T``
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import PipelineArgumentError, VideoDecodeError, VideoTimeoutError
-from .localization import _pixel_values, positive_seconds, uses_cached_frames
+from .windows import frame_pixel_values, positive_seconds, uses_cached_frames
 
 
 class StreamingClassifier:
@@ -90,7 +90,7 @@ class StreamingClassifier:
 
     def _item(self, frame) -> torch.Tensor:
         if self._last_item is None:
-            pixel_values = _pixel_values(self.pipeline, np.asarray(frame)[None])
+            pixel_values = frame_pixel_values(self.pipeline, np.asarray(frame)[None])
             if self.cached:
                 with torch.no_grad():
                     self._last_item = self.pipeline.model.get_frame_features(pixel_values[None])[0, 0]
