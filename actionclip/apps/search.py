@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
-from ..errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
+from ..data.video_files import find_video_files
+from ..errors import IndexMismatchError, VideoDecodeError, VideoIndexError
 from ..file_output import replaced_when_done
 from .windows import FrameSource, WindowGrid, frames_at, make_window_grid, uses_cached_frames, window_embeddings
 
@@ -142,19 +142,6 @@ def embed_video(pipeline, video, segment: float | None = None, num_frames: int |
     embeds = torch.nn.functional.normalize(embeds.float(), dim=-1).cpu().numpy()
     spans = np.stack([grid.starts, np.minimum(grid.starts + grid.window, grid.duration)], axis=1)
     return embeds, spans
-
-
-def find_video_files(folder) -> list[str]:
-    """Video files under ``folder`` (by extension), as sorted POSIX paths relative to it."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise VideoIndexError(f"{str(folder)!r} is not a directory")
-    found = [video.relative_to(root).as_posix() for video in list_video_files(root)]
-    if not found:
-        raise EmptyVideoFolderError(
-            f"folder {str(folder)!r} holds no video file ({', '.join(sorted(VIDEO_EXTENSIONS))})"
-        )
-    return sorted(found)
 
 
 # ---------------------------------------------------------------------------------------------------------- index
@@ -385,7 +372,7 @@ class VideoIndex:
             return [[] for _ in queries]
         k = min(int(k), len(self))
         if backend == "auto":
-            backend = "faiss" if _faiss_available() else "numpy"
+            backend = "faiss" if faiss_available() else "numpy"
         rows = self._faiss_candidates(queries, k) if backend == "faiss" else top_k_rows(self._vectors(), queries, k)
         vectors = self._vectors()
         results = []
@@ -451,7 +438,8 @@ def top_k_rows(vectors: np.ndarray, queries: np.ndarray, k: int, chunk_rows: int
     return best_rows
 
 
-def _faiss_available() -> bool:
+def faiss_available() -> bool:
+    """Whether ``faiss`` imports (``backend="auto"`` uses it then)."""
     try:
         import faiss  # noqa: F401
     except ImportError:
@@ -464,8 +452,8 @@ __all__ = [
     "SearchHit",
     "VideoIndex",
     "embed_video",
+    "faiss_available",
     "file_sha256",
-    "find_video_files",
     "model_fingerprint",
     "preprocessing_settings",
     "tile_grid",
