@@ -332,7 +332,8 @@ print("heavy:", heavy)
 
 
 def test_lazy_names_are_the_module_classes_and_unknown_names_raise():
-    from actionclip import modeling_actionclip, pipeline_zero_shot_video_classification, sampling, training
+    from actionclip import modeling_actionclip, pipeline_zero_shot_video_classification, sampling
+    from actionclip.training import trainer as training
 
     assert actionclip.ActionCLIPModel is modeling_actionclip.ActionCLIPModel
     pipeline_class = pipeline_zero_shot_video_classification.ZeroShotVideoClassificationPipeline
