@@ -95,7 +95,7 @@ def settings_hash(settings: dict) -> str:
 
 def describe_model(pipeline) -> dict:
     model = pipeline.model
-    name = str(getattr(model, "name_or_path", "") or model.config._name_or_path or "")
+    name = str(getattr(model, "name_or_path", "") or model.config.name_or_path or "")
     return {
         "name": str(Path(name).resolve()) if name and Path(name).is_dir() else name,
         "revision": getattr(model.config, "_commit_hash", None),
