@@ -312,7 +312,7 @@ class ProtocolEvaluator:
     @torch.no_grad()
     def text_embeddings(self, class_names: Sequence[str]) -> torch.Tensor:
         """(K * C, D) unit-norm prompt embeddings of ``class_names`` under the templates, template-major."""
-        from ..descriptions import encode_label_texts
+        from ..scoring import encode_label_texts
 
         tokenizer = self.processor.tokenizer
         embeds = encode_label_texts(self.model, tokenizer, list(class_names), self.templates, self.descriptions)
