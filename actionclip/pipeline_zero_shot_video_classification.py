@@ -355,6 +355,25 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             postprocess_params["top_k"] = _positive_int(top_k, "top_k")
         return preprocess_params, forward_params, postprocess_params
 
+    def call_options(self, **options) -> tuple[dict, dict, dict]:
+        """Options of a call (those of ``__call__``) checked and laid over the ones given at construction.
+
+        The one place where a call's options meet the pipeline's defaults: ``__call__`` and the applications
+        (`actionclip.apps`) run with what this returns.
+
+        Returns:
+            ``(preprocess_params, forward_params, postprocess_params)``, new dicts.
+
+        Raises:
+            PipelineArgumentError: an unknown option, or a value it cannot take.
+        """
+        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**options)
+        return (
+            {**self._preprocess_params, **preprocess_params},
+            {**self._forward_params, **forward_params},
+            {**self._postprocess_params, **postprocess_params},
+        )
+
     def _check_frame_count(self, count: int, what: str) -> None:
         """Refuse clips longer than the model's frame position tables (or than MAX_NUM_FRAMES without one)."""
         limit = getattr(self.model, "max_frames", None)
@@ -389,10 +408,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """
         if candidate_labels is not None:
             kwargs["candidate_labels"] = candidate_labels
-        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
-        preprocess_params = {**self._preprocess_params, **preprocess_params}
-        forward_params = {**self._forward_params, **forward_params}
-        postprocess_params = {**self._postprocess_params, **postprocess_params}
+        preprocess_params, forward_params, postprocess_params = self.call_options(**kwargs)
         if batch_size is None:
             batch_size = self._batch_size or 1
         batch_size = _positive_int(batch_size, "batch_size")
@@ -405,7 +421,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         labels = forward_params.pop("candidate_labels", None)
         if labels is None:
             raise InvalidLabelsError("candidate_labels is required: the list of class names to rank")
-        labels, templater, texts = self._check_text(labels, forward_params.pop("hypothesis_template", None))
+        labels, templater, texts = self.prepare_labels(labels, forward_params.pop("hypothesis_template", None))
         text_embeds = self.text_embeddings(labels, templater, texts)
         on_error = forward_params.pop("on_error", "raise")
 
@@ -567,8 +583,23 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     # ------------------------------------------------------------------ text
 
-    def _check_text(self, labels, templates) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
-        return resolve_candidates(labels, templates, self.model.config.templates)
+    def prepare_labels(
+        self, candidate_labels, hypothesis_template=None
+    ) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
+        """The text inputs of a call (as for ``__call__``) checked, before any video is decoded.
+
+        Args:
+            candidate_labels: a list of labels, a string of comma-separated labels, or ``{label: [description]}``.
+            hypothesis_template: what ``__call__`` takes; ``None`` for the model's ``config.templates``.
+
+        Returns:
+            ``(labels, templater, texts)``, what :meth:`text_embeddings` takes: ``texts`` is each label's name and
+            descriptions when descriptions were given, else ``None``.
+
+        Raises:
+            InvalidLabelsError, InvalidTemplateError, InvalidDescriptionsError: naming what is wrong.
+        """
+        return resolve_candidates(candidate_labels, hypothesis_template, self.model.config.templates)
 
     def text_embeddings(
         self, labels: Sequence[str], templater: PromptTemplater, texts: Sequence[Sequence[str]] | None = None
