@@ -385,13 +385,15 @@ def test_space_app_imports_the_web_app_from_the_library_not_from_the_command_lin
 
 
 def test_space_refuses_a_local_path_and_an_existing_folder(model_dir, tmp_path):
+    from actionclip.apps.web_app import import_gradio
     from actionclip.hub.space import write_space
 
+    gradio_version = import_gradio().__version__
     with pytest.raises(SpaceFolderError, match="not a Hub model id"):
-        write_space(str(model_dir), tmp_path / "space")
+        write_space(str(model_dir), tmp_path / "space", AppLimits(), gradio_version)
     (tmp_path / "taken").mkdir()
     with pytest.raises(SpaceFolderError, match="exists: pass --overwrite"):
-        write_space("my-org/actionclip-tiny", tmp_path / "taken")
+        write_space("my-org/actionclip-tiny", tmp_path / "taken", AppLimits(), gradio_version)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["taken"]  # nothing half-written left behind
 
 

@@ -34,14 +34,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..apps.web_app import import_gradio
     from ..hub.space import write_space
     from .app import limits_from_args
 
     out_dir = write_space(
         args.model,
         args.out_dir,
+        limits_from_args(args),
+        import_gradio().__version__,
         title=args.title,
-        limits=limits_from_args(args),
         requirement=args.requirement,
         overwrite=args.overwrite,
     )

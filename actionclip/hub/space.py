@@ -5,6 +5,8 @@ The folder holds ``app.py`` (which calls `actionclip.apps.web_app.launch_app`), 
 own requirements and its ``app`` extra's, read from the installed package's metadata, i.e. setup.py's lists),
 ``README.md`` whose YAML block is the Space's configuration, and, unless a pip requirement for this package is given, a
 copy of the whole package (``actionclip/``, its source and data files), so the Space runs the very code that wrote it.
+What the app is made of (its request limits, the Gradio version it runs on) the caller passes in: this module writes
+and checks a folder, and imports nothing of the app.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..apps.web_app import AppLimits
 from ..errors import SpaceFolderError
 
 SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")  # the Hub's choices
@@ -139,9 +140,10 @@ def check_space_folder(folder: str | Path) -> dict:
 def write_space(
     model: str,
     out_dir: str | Path,
+    limits,
+    sdk_version: str,
     *,
     title: str | None = None,
-    limits: AppLimits | None = None,
     requirement: str | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -150,8 +152,11 @@ def write_space(
     Args:
         model: a Hub model id (``org/name``).
         out_dir: the folder to write; it must not exist unless ``overwrite``.
+        limits: the app's request limits (an `actionclip.apps.web_app.AppLimits`), written into ``app.py`` field by
+            field and stated in the README.
+        sdk_version: the Gradio version the Space runs on (the Hub installs it): the installed one,
+            `actionclip.apps.web_app.import_gradio().__version__`.
         title: the Space's title (default from the model's name).
-        limits: the app's request limits, written into ``app.py``.
         requirement: a pip requirement for this package (``actionclip==0.1.0``, ``actionclip @ git+https://...``)
             to put in ``requirements.txt`` instead of copying the package into the folder.
         overwrite: replace an existing ``out_dir``.
@@ -162,8 +167,6 @@ def write_space(
     from huggingface_hub import SpaceCard, SpaceCardData
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from ..apps.web_app import import_gradio
-
     try:
         validate_repo_id(model)
     except HFValidationError as error:
@@ -173,9 +176,7 @@ def write_space(
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise SpaceFolderError(f"output {str(out_dir)!r} exists: pass --overwrite to replace it")
-    limits = limits or AppLimits()
     title = title or f"ActionCLIP {model.split('/')[-1]}"
-    sdk_version = import_gradio().__version__
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
