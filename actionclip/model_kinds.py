@@ -7,7 +7,8 @@ random scores: it is refused. A plain CLIP checkpoint is accepted by the zero-sh
 with `ActionCLIPModel.from_clip` defaults and says so). The other way round, an `ActionCLIPModel` folder loaded as
 a closed-set classifier gets its class embeddings from the label names (`ActionCLIPForVideoClassification`).
 
-This module imports nothing heavy: the command line checks a directory's ``config.json`` with it before loading.
+This module imports nothing heavy, and nothing but `errors`: the model classes import it, and `model_loading` applies it
+to a folder's ``config.json`` before any weight is read.
 """
 
 from __future__ import annotations

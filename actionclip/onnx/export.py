@@ -57,6 +57,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import OnnxExportError
+from ..model_loading import load_saved_processor
 
 # The directory format (`onnx_runtime` reads what this module writes). This module imports torch only inside the
 # export, so the command line and the runtime read these cheaply.
@@ -203,9 +204,7 @@ def export_onnx(
             f"only an ActionCLIPModel (video-text, with its text encoder) is exported, got {type(model).__name__}"
         )
     if processor is None:
-        from ..pipeline_zero_shot_video_classification import load_actionclip_processor
-
-        processor = load_actionclip_processor(model)
+        processor = load_saved_processor(model)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
