@@ -2,31 +2,29 @@
 
 A class name alone ("abseiling") gives the text encoder little to go on; a few sentences about what the action
 looks like help zero-shot recognition (OST, Chen et al. 2024). The texts of a class are its name followed by its
-descriptions (:func:`class_texts`); each is put into every template, and the class's prompts are averaged per
-template (`scoring.description_averaged_embeddings`), so templates and descriptions go through the one scoring path
-of the templates.
+descriptions (:func:`class_texts`); each is put into every template (:func:`description_prompts`), and `scoring`
+averages the class's prompts per template (`scoring.description_averaged_embeddings`, `scoring.encode_label_texts`),
+so templates and descriptions go through the one scoring path of the templates.
 
-Descriptions travel as JSON: an object ``{"label": ["description", ...], ...}`` (:func:`load_descriptions`,
-:func:`write_descriptions`); `actionclip describe` writes one with any `text-generation` model
-(:func:`generate_descriptions`).
+Descriptions are stored as JSON: an object ``{"label": ["description", ...], ...}`` (:func:`load_descriptions`,
+:func:`write_descriptions`); `actionclip describe` generates one with any `text-generation` model
+(`commands.describe.generate_descriptions`).
 
-This module imports only the package's errors: it travels with the pipeline as remote code.
+It travels with the pipeline as remote code (`prompts` imports it), so it holds what descriptions are and their
+file, not how they are generated; `scoring` imports it, never the reverse.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import InvalidDescriptionsError
 from .file_output import replaced_when_done
-
-CONTEXT_LENGTH = 77
-DEFAULT_GENERATION_PROMPT = "Describe what a person does in a video of the action '{}', in one sentence:"
+from .tokenizer import CONTEXT_LENGTH
 
 
 def check_descriptions(descriptions, where: str = "descriptions") -> dict[str, list[str]]:
@@ -96,27 +94,6 @@ def description_prompts(templates: Sequence[str], texts: Sequence[Sequence[str]]
     return [template.replace("{}", text, 1) for template in templates for group in texts for text in group]
 
 
-def encode_label_texts(
-    model,
-    tokenizer,
-    labels: Sequence[str],
-    templates: Sequence[str],
-    descriptions: Mapping[str, Sequence[str]] | None = None,
-):
-    """Unit-norm text embeddings ``(K * N, D)``, template-major, of ``labels`` under ``templates``: the model's
-    `encode_label_set`, and with ``descriptions`` each label's texts (:func:`class_texts`) averaged per template."""
-    if not descriptions:
-        return model.encode_label_set(list(labels), tokenizer, list(templates))
-    from .scoring import description_averaged_embeddings
-
-    texts = class_texts(labels, descriptions)
-    # encode_label_set is template-major over the texts it gets: flattened class by class, that is the layout
-    # description_averaged_embeddings reads.
-    embeds = model.encode_label_set([text for group in texts for text in group], tokenizer, list(templates))
-    counts = [len(group) for group in texts]
-    return description_averaged_embeddings(embeds, counts, len(templates)).to(embeds.dtype)
-
-
 def long_prompts(prompts: Sequence[str], tokenizer, limit: int = CONTEXT_LENGTH) -> list[tuple[int, int]]:
     """``(index, token count)`` of the prompts longer than ``limit`` tokens (start and end tokens included)."""
     lengths = [len(ids) for ids in tokenizer(list(prompts), truncation=False, verbose=False)["input_ids"]]
@@ -150,66 +127,10 @@ def warn_long_descriptions(
     return len(too_long)
 
 
-def _first_sentence(text: str) -> str:
-    text = " ".join(text.strip().split())
-    match = re.match(r"(.+?[.!?])(\s|$)", text)
-    return (match.group(1) if match else text).strip(" \"'")
-
-
-def generate_descriptions(
-    labels: Sequence[str],
-    generator,
-    num_descriptions: int = 3,
-    prompt: str = DEFAULT_GENERATION_PROMPT,
-    max_new_tokens: int = 40,
-    do_sample: bool = True,
-    seed: int = 0,
-) -> dict[str, list[str]]:
-    """Descriptions of each label from a `transformers` ``text-generation`` pipeline.
-
-    Args:
-        labels: the class names.
-        generator: a ``pipeline("text-generation", ...)``.
-        num_descriptions: sentences per label (sampled; duplicates and empty ones are dropped).
-        prompt: the generation prompt, with ``{}`` for the label.
-        max_new_tokens, do_sample: generation options; ``seed`` makes sampling repeatable.
-
-    Returns:
-        ``{label: [description, ...]}``: the first sentence of each generation.
-    """
-    from transformers import set_seed
-
-    if "{}" not in prompt:
-        raise InvalidDescriptionsError(f"the generation prompt needs a '{{}}' for the label, got {prompt!r}")
-    if isinstance(num_descriptions, bool) or not isinstance(num_descriptions, int) or num_descriptions < 1:
-        raise InvalidDescriptionsError(f"num_descriptions must be a positive integer, got {num_descriptions!r}")
-    set_seed(seed)
-    result: dict[str, list[str]] = {}
-    for label in labels:
-        outputs = generator(
-            prompt.replace("{}", label, 1),
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            num_return_sequences=num_descriptions,
-            return_full_text=False,
-            pad_token_id=getattr(generator.tokenizer, "eos_token_id", None),
-        )
-        texts = []
-        for output in outputs:
-            sentence = _first_sentence(output["generated_text"])
-            if sentence and sentence not in texts:
-                texts.append(sentence)
-        result[label] = texts
-    return result
-
-
 __all__ = [
-    "CONTEXT_LENGTH",
     "check_descriptions",
     "class_texts",
     "description_prompts",
-    "encode_label_texts",
-    "generate_descriptions",
     "load_descriptions",
     "long_prompts",
     "warn_long_descriptions",

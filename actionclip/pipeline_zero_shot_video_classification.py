@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, IterableDataset
 from transformers.pipelines.base import Pipeline
 from transformers.pipelines.pt_utils import KeyDataset
@@ -31,21 +30,14 @@ from .errors import (
     positive_int,
 )
 from .inference_backends import select_backend
-from .input_engine import (
-    MAX_NUM_FRAMES,
-    ClipSpec,
-    DecodePool,
-    clip_from_frames,
-    default_num_workers,
-    prepare_clip,
-    report_errors,
-)
 from .model_kinds import CLIP, zero_shot_model_kind
 from .model_loading import load_saved_processor
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater, resolve_candidates
 from .sampling import average_view_scores
 from .scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
+from .video_clips import MAX_NUM_FRAMES, ClipSpec, clip_from_frames, is_frame, prepare_clip
+from .video_decode_pool import DecodePool, default_num_workers, report_errors
 from .video_io import check_hwaccel, undecoded_video_source
 from .weight_files import check_loaded_weights_complete
 
@@ -100,10 +92,6 @@ def _as_source(item):
     other input as it is."""
     source = undecoded_video_source(item)
     return item if source is None else source
-
-
-def _is_frame(item) -> bool:
-    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
 
 
 def _weights_dtype(dtype) -> torch.dtype | None:
@@ -185,7 +173,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     re-normalised mean of its template embeddings, then one softmax, as `ActionCLIPForVideoClassification`),
     ``batch_size`` (videos per forward pass), ``num_workers`` (decoding processes for a list of videos, default one
     per CPU, less one above two CPUs; ``0`` decodes in this process; decoding runs ahead of the model,
-    `actionclip.input_engine`), ``preprocessed``, ``on_error`` (``"raise"``, or
+    `actionclip.video_decode_pool`), ``preprocessed``, ``on_error`` (``"raise"``, or
     ``"skip"``: a video that cannot be decoded gives ``None`` instead of raising), ``timeout`` (seconds one video
     may take to open, fetch and decode, default 30, ``float("inf")`` for no limit: transformers' image pipelines
     name their limit on fetching an image ``timeout``, and this one bounds the same wait, a URL's or a pipe's read
@@ -340,6 +328,25 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             postprocess_params["top_k"] = _positive_int(top_k, "top_k")
         return preprocess_params, forward_params, postprocess_params
 
+    def call_options(self, **options) -> tuple[dict, dict, dict]:
+        """Options of a call (those of ``__call__``) checked and laid over the ones given at construction.
+
+        The one place where a call's options meet the pipeline's defaults: ``__call__`` and the applications
+        (`actionclip.apps`) run with what this returns.
+
+        Returns:
+            ``(preprocess_params, forward_params, postprocess_params)``, new dicts.
+
+        Raises:
+            PipelineArgumentError: an unknown option, or a value it cannot take.
+        """
+        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**options)
+        return (
+            {**self._preprocess_params, **preprocess_params},
+            {**self._forward_params, **forward_params},
+            {**self._postprocess_params, **postprocess_params},
+        )
+
     def _check_frame_count(self, count: int, what: str) -> None:
         """Refuse clips longer than the model's frame position tables (or than MAX_NUM_FRAMES without one)."""
         limit = getattr(self.model, "max_frames", None)
@@ -374,10 +381,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         """
         if candidate_labels is not None:
             kwargs["candidate_labels"] = candidate_labels
-        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
-        preprocess_params = {**self._preprocess_params, **preprocess_params}
-        forward_params = {**self._forward_params, **forward_params}
-        postprocess_params = {**self._postprocess_params, **postprocess_params}
+        preprocess_params, forward_params, postprocess_params = self.call_options(**kwargs)
         if batch_size is None:
             batch_size = self._batch_size or 1
         batch_size = _positive_int(batch_size, "batch_size")
@@ -390,7 +394,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         labels = forward_params.pop("candidate_labels", None)
         if labels is None:
             raise InvalidLabelsError("candidate_labels is required: the list of class names to rank")
-        labels, templater, texts = self._check_text(labels, forward_params.pop("hypothesis_template", None))
+        labels, templater, texts = self.prepare_labels(labels, forward_params.pop("hypothesis_template", None))
         text_embeds = self.text_embeddings(labels, templater, texts)
         on_error = forward_params.pop("on_error", "raise")
 
@@ -449,13 +453,13 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if _is_sequence(videos):
             if not videos:
                 raise VideoInputError("videos", "the list of videos is empty")
-            if all(_is_frame(item) for item in videos) and not preprocessed:
+            if all(is_frame(item) for item in videos) and not preprocessed:
                 return [videos], False
             return list(videos), True
         return [videos], False
 
     def _prepare_ahead(self, items: Iterable, params: dict, num_workers: int, batch_size: int, on_error: str):
-        """``preprocess`` of every item, in order. Files are decoded by `input_engine` worker processes (with
+        """``preprocess`` of every item, in order. Files are decoded by `video_decode_pool` worker processes (with
         ``num_workers > 0``) while the model runs on earlier batches; frames in memory and pre-processed inputs are
         prepared here, in their place in the order."""
         params = dict(params)
@@ -477,7 +481,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     @staticmethod
     def _report_errors(prepared, on_error: str):
         """Engine results -> model inputs: an error is raised, or (``on_error="skip"``, typed input errors only)
-        warned about and given as ``None`` (`input_engine.report_errors`)."""
+        warned about and given as ``None`` (`video_decode_pool.report_errors`)."""
         for item_result in report_errors(prepared, on_error):
             if item_result is None or isinstance(item_result, dict):
                 yield item_result
@@ -487,7 +491,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def preprocess(
         self, video, num_frames=None, num_clips=1, num_crops=1, preprocessed=False, timeout=30.0, hwaccel=None
     ):
-        """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `input_engine`;
+        """One video -> ``{"frames": (V, T, S, S, 3) uint8, "num_views": V}`` (resized and cropped by `video_clips`;
         `ActionCLIPVideoProcessor.frames_to_pixel_values` finishes them on the model's device), or
         ``{"pixel_values": (V, T, C, H, W), "num_views": V}`` for pre-processed input."""
         video = _as_source(video)
@@ -507,7 +511,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return {"frames": frames, "num_views": int(frames.shape[0])}
 
     def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, timeout=30.0, hwaccel=None) -> ClipSpec:
-        """What `input_engine` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
+        """What `video_clips` makes of each video for this pipeline: ``num_frames`` TSN frames (default the model
         config's, which owns it) per view, resized and cropped as the video processor does, decoded on the
         ``hwaccel`` device type when given."""
         num_frames = num_frames or self.model.config.num_frames
@@ -552,8 +556,23 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     # ------------------------------------------------------------------ text
 
-    def _check_text(self, labels, templates) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
-        return resolve_candidates(labels, templates, self.model.config.templates)
+    def prepare_labels(
+        self, candidate_labels, hypothesis_template=None
+    ) -> tuple[list[str], PromptTemplater, list[list[str]] | None]:
+        """The text inputs of a call (as for ``__call__``) checked, before any video is decoded.
+
+        Args:
+            candidate_labels: a list of labels, a string of comma-separated labels, or ``{label: [description]}``.
+            hypothesis_template: what ``__call__`` takes; ``None`` for the model's ``config.templates``.
+
+        Returns:
+            ``(labels, templater, texts)``, what :meth:`text_embeddings` takes: ``texts`` is each label's name and
+            descriptions when descriptions were given, else ``None``.
+
+        Raises:
+            InvalidLabelsError, InvalidTemplateError, InvalidDescriptionsError: naming what is wrong.
+        """
+        return resolve_candidates(candidate_labels, hypothesis_template, self.model.config.templates)
 
     def text_embeddings(
         self, labels: Sequence[str], templater: PromptTemplater, texts: Sequence[Sequence[str]] | None = None

@@ -7,13 +7,11 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TypedDict
 
 import numpy as np
 import torch
 from huggingface_hub.errors import StrictDataclassError
-from PIL import Image
 from transformers import CLIPTokenizer
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, TextKwargs
@@ -26,9 +24,9 @@ from .errors import (
     VideoInputError,
     VideoProcessingError,
 )
-from .input_engine import ClipSpec, read_clip
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
 from .tokenizer import CONTEXT_LENGTH, load_clip_tokenizer, long_texts, warn_truncated
+from .video_clips import ClipSpec, decode_for_processor, split_clips
 from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor, ActionCLIPVideoProcessorKwargs
 
@@ -47,8 +45,8 @@ class ActionCLIPVideosKwargs(ActionCLIPVideoProcessorKwargs, total=False):
 
     training (`bool`): random frame sampling and the training augmentation instead of the evaluation transform.
     seed (`int`), generator (`torch.Generator`, CPU): the randomness of sampling and augmentation (one of them).
-    decode_kwargs (`dict`): decoding options for `input_engine` (``timeout``, ``backend``, ``max_shorter_side``,
-        ``shorter_side``, ``size``).
+    decode_kwargs (`dict`): decoding options (`video_clips.DECODE_OPTIONS`: ``timeout``, ``backend``,
+        ``max_shorter_side``, ``shorter_side``, ``size``).
     """
 
     training: bool | None
@@ -116,10 +114,6 @@ class _TokenizerLock:
 
     def __reduce__(self):
         return (_TokenizerLock, ())
-
-
-def _is_frame(item) -> bool:
-    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
 
 
 class ActionCLIPProcessor(ProcessorMixin):
@@ -324,9 +318,9 @@ class ActionCLIPProcessor(ProcessorMixin):
         Video options (`VideosKwargs` and `ActionCLIPVideoProcessorKwargs`, given to the video processor; see
         ``ActionCLIPVideosKwargs``): ``training`` (random frame sampling and the training augmentation),
         ``seed`` / ``generator`` (their randomness: an int, or a CPU ``torch.Generator``, which advances),
-        ``num_frames`` (overrides ``self.num_frames``), ``decode_kwargs`` (decoding options for `input_engine`:
-        ``timeout``, ``backend``, ``max_shorter_side``, ``shorter_side``, ``size``), ``device``, ``do_flip``,
-        ``resample_backend``, ... and ``return_tensors``.
+        ``num_frames`` (overrides ``self.num_frames``), ``decode_kwargs`` (decoding options,
+        `video_clips.DECODE_OPTIONS`: ``timeout``, ``backend``, ``max_shorter_side``, ``shorter_side``, ``size``),
+        ``device``, ``do_flip``, ``resample_backend``, ... and ``return_tensors``.
 
         ``return_tensors`` (default ``"pt"`` for both): ``"pt"``, ``"np"``, or ``None`` (token ids as lists,
         ``pixel_values`` as a list of ``(T, C, H, W)`` tensors, one per video).
@@ -498,27 +492,21 @@ class ActionCLIPProcessor(ProcessorMixin):
     def _decode_and_sample(self, videos, num_frames, training, generator, decode_kwargs) -> list:
         """Every video as a clip of ``num_frames`` decoded frames (arrays, tensors or lists of PIL images)."""
         num_frames = self.num_frames if num_frames is None else num_frames
-        if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
-            items = list(videos)
-        elif isinstance(videos, (list, tuple)) and videos and not all(_is_frame(item) for item in videos):
-            items = list(videos)
-        else:
-            items = [videos]
+        items = split_clips(videos)
         if not items:
             raise VideoInputError("videos", "the list of videos is empty")
         # One numpy generator drawn from the torch one, so that a single seed fixes sampling and augmentation.
         rng = None
         if training:
             rng = np.random.default_rng(int(torch.randint(2**62, (), generator=generator)))
-        # The input engine decodes and samples (`ClipSpec.for_decoding`); the video processor transforms, or
-        # augments.
+        # `video_clips` decodes and samples (`ClipSpec.for_decoding`); the video processor transforms, or augments.
         spec = ClipSpec.for_decoding(self.video_processor, num_frames, "train" if training else "eval")
         clips = []
         for item in items:
             if is_video_source(item):
                 if num_frames is None:
                     raise VideoInputError(item, "num_frames=None keeps every frame, but a file needs a frame count")
-                clips.append(self._read(item, spec, rng, decode_kwargs))
+                clips.append(decode_for_processor(item, spec, rng, decode_kwargs))
                 continue
             length = len(item) if isinstance(item, (list, tuple, np.ndarray, torch.Tensor)) else None
             if num_frames is not None and length and length != num_frames:
@@ -529,24 +517,6 @@ class ActionCLIPProcessor(ProcessorMixin):
                     item = item[torch.as_tensor(indices) if isinstance(item, torch.Tensor) else indices]
             clips.append(item)
         return clips
-
-    @staticmethod
-    def _read(item, spec: ClipSpec, rng, decode_kwargs: dict):
-        """Decoded frames ``(T, H, W, 3)`` of one source through the input engine. ``decode_kwargs``: ``timeout``,
-        ``backend``, ``max_shorter_side``, and ``shorter_side`` / ``size`` (the engine's resize);
-        ``threads`` is accepted for compatibility (the engine decodes each video in one thread)."""
-        unknown = set(decode_kwargs) - {"timeout", "backend", "shorter_side", "size", "max_shorter_side", "threads"}
-        if unknown:
-            raise VideoInputError(item, f"unknown decode options {sorted(unknown)}")
-        changes = {
-            name: decode_kwargs[name] for name in ("timeout", "backend", "max_shorter_side") if name in decode_kwargs
-        }
-        if decode_kwargs.get("shorter_side") is not None:
-            changes["size"] = {"shortest_edge": int(decode_kwargs["shorter_side"])}
-        elif decode_kwargs.get("size") is not None:
-            height, width = decode_kwargs["size"]
-            changes["size"] = {"height": int(height), "width": int(width)}
-        return read_clip(item, replace(spec, **changes), rng)[0]
 
 
 def _keep_saved_settings(processor: ActionCLIPProcessor, processor_dict: dict) -> None:

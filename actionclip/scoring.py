@@ -1,8 +1,11 @@
-"""From logits to class scores: template ensembling.
+"""From label texts to embeddings, and from logits to class scores: template ensembling.
 
 Prompts are template-major: text row ``k * N + c`` holds template k applied to class c. A class described by
 several texts (its name and descriptions, see :func:`description_averaged_embeddings`) first becomes one embedding
-per template, so every scoring below sees that same layout.
+per template, so every scoring below sees that same layout. Label sets are encoded here, in chunks
+(:func:`label_text_embeddings`: any text encoder, the pipeline's and the ONNX runtime's; :func:`encode_label_texts`:
+a PyTorch model, for evaluation and training); `descriptions` says what a class's texts and prompts are, and this
+module imports it, never the reverse.
 
 Every function takes torch tensors (the PyTorch pipeline, training, evaluation: on any device) or numpy arrays (the
 ONNX runtime, which runs without torch) and returns the same kind; torch is imported only for tensors.
@@ -10,11 +13,11 @@ ONNX runtime, which runs without torch) and returns the same kind; torch is impo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .descriptions import description_prompts
+from .descriptions import class_texts, description_prompts
 from .errors import NonFiniteScoresError
 
 # F.normalize's floor on the norm: a zero vector stays zero instead of becoming NaN.
@@ -166,17 +169,6 @@ def rank_labels(scores, labels: Sequence[str], top_k: int | None = None) -> list
     return [{"score": values[i], "label": labels[i]} for i in order]
 
 
-__all__ = [
-    "check_finite_scores",
-    "description_averaged_embeddings",
-    "l2_normalize",
-    "label_scores",
-    "rank_labels",
-    "template_averaged_embeddings",
-    "template_ensemble_probs",
-]
-
-
 # Prompts per forward pass of the text tower when a label set is encoded: bounds memory whatever the label count.
 TEXT_BATCH_SIZE = 256
 
@@ -221,3 +213,38 @@ def label_text_embeddings(labels, templater, texts, tokenize, text_features, bat
         return embeds
     averaged = description_averaged_embeddings(embeds, [len(group) for group in texts], templater.num_templates)
     return averaged.astype(embeds.dtype) if isinstance(averaged, np.ndarray) else averaged.to(embeds.dtype)
+
+
+def encode_label_texts(
+    model,
+    tokenizer,
+    labels: Sequence[str],
+    templates: Sequence[str],
+    descriptions: Mapping[str, Sequence[str]] | None = None,
+):
+    """Unit-norm text embeddings ``(K * N, D)``, template-major, of ``labels`` under ``templates``, by a PyTorch
+    model: its `encode_label_set`, and with ``descriptions`` each label's texts (`descriptions.class_texts`) averaged
+    per template (:func:`description_averaged_embeddings`). Evaluation and the trainer's label sets use it."""
+    if not descriptions:
+        return model.encode_label_set(list(labels), tokenizer, list(templates))
+    texts = class_texts(labels, descriptions)
+    # encode_label_set is template-major over the texts it gets: flattened class by class, that is the layout
+    # description_averaged_embeddings reads.
+    embeds = model.encode_label_set([text for group in texts for text in group], tokenizer, list(templates))
+    counts = [len(group) for group in texts]
+    return description_averaged_embeddings(embeds, counts, len(templates)).to(embeds.dtype)
+
+
+__all__ = [
+    "TEXT_BATCH_SIZE",
+    "check_finite_scores",
+    "description_averaged_embeddings",
+    "embed_in_chunks",
+    "encode_label_texts",
+    "l2_normalize",
+    "label_scores",
+    "label_text_embeddings",
+    "rank_labels",
+    "template_averaged_embeddings",
+    "template_ensemble_probs",
+]

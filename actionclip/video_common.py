@@ -88,7 +88,7 @@ def resized_shape(height: int, width: int, size) -> tuple[int, int]:
     ``{"height": h, "width": w}`` dict or a transformers ``SizeDict``; ``None`` or empty keeps the size.
 
     A shorter-side target keeps the aspect ratio with the longer side truncated (torchvision's rule, which the
-    processor's resize, the input engine and the decoders' ``size={"shortest_edge": n}`` all follow).
+    processor's resize, `video_clips` and the decoders' ``size={"shortest_edge": n}`` all follow).
     """
     if not size:
         return height, width

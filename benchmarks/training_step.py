@@ -36,8 +36,9 @@ import actionclip.process_policy  # noqa: E402,F401  (first: our OpenMP wait pol
 # isort: split
 import torch  # noqa: E402
 
+from actionclip.data.clip_loader import VideoRecord  # noqa: E402
 from actionclip.data.collator import ActionCLIPCollator  # noqa: E402
-from actionclip.data.datasets import VideoClassificationDataset, VideoRecord  # noqa: E402
+from actionclip.data.datasets import VideoClassificationDataset  # noqa: E402
 from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor  # noqa: E402
 
 

@@ -9,7 +9,7 @@ import pytest
 from tiny_models import make_tiny_clip_dir
 from video_datasets import CLASS_FOLDERS, make_video_data
 
-from actionclip.data.datasets import write_tar_shards
+from actionclip.data.tar_shards import write_tar_shards
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"

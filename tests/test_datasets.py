@@ -8,8 +8,9 @@ import torch
 from video_datasets import FORMATS, NUM_FRAMES, datasets_in_format
 
 from actionclip.data.collator import ActionCLIPCollator
-from actionclip.data.datasets import TarShardVideoDataset, VideoClassificationDataset, load_video_dataset
-from actionclip.errors import TooManyBadSamplesError, VideoDecodeError
+from actionclip.data.datasets import VideoClassificationDataset, load_video_dataset
+from actionclip.data.tar_shards import TarShardVideoDataset
+from actionclip.errors import DatasetFormatError, InvalidLabelsError, TooManyBadSamplesError, VideoDecodeError
 
 
 def test_labels_of_every_format_agree_with_the_videos(
@@ -143,8 +144,6 @@ def test_tar_shards_are_split_between_workers_without_duplicates(tar_shards, vid
 
 
 def test_bad_inputs_raise_typed_errors(tmp_path, video_data):
-    from actionclip.data.datasets import DatasetFormatError
-
     with pytest.raises(DatasetFormatError, match="not found"):
         VideoClassificationDataset.from_list_file(tmp_path / "missing.txt")
     (tmp_path / "bad.txt").write_text("only_a_path\n")
@@ -155,3 +154,14 @@ def test_bad_inputs_raise_typed_errors(tmp_path, video_data):
     (tmp_path / "k.csv").write_text("name,id\nx,y\n")
     with pytest.raises(DatasetFormatError, match="label,youtube_id"):
         VideoClassificationDataset.from_kinetics_csv(tmp_path / "k.csv", tmp_path)
+
+
+def test_class_names_given_as_a_list_are_checked_as_a_label_file_is(video_data, tmp_path):
+    # One check of a class-name list: an empty name is refused whether it comes from a file or from a list.
+    labels_file = tmp_path / "labels.csv"
+    labels_file.write_text("id,name\n0,red left\n1,\n2,blue left\n3,blue right\n", encoding="utf-8")
+    names = ["red left", "", "blue left", "blue right"]
+    with pytest.raises(InvalidLabelsError, match="empty class name"):
+        VideoClassificationDataset.from_list_file(video_data.list_file("train"), labels_file, num_frames=NUM_FRAMES)
+    with pytest.raises(InvalidLabelsError, match="empty class name"):
+        VideoClassificationDataset.from_list_file(video_data.list_file("train"), names, num_frames=NUM_FRAMES)

@@ -95,10 +95,10 @@ def test_closed_set_multi_view_records_protocol_views_frames_and_templates(synth
 
 def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabilities(synthetic, model_dir):
     from actionclip.evaluation.runner import ProtocolEvaluator, ViewSettings
-    from actionclip.input_engine import ClipSpec
     from actionclip.model_loading import load_model_and_processor
     from actionclip.sampling import MultiViewSampler, TSNSampler
     from actionclip.scoring import template_ensemble_probs
+    from actionclip.video_clips import ClipSpec
     from actionclip.video_io import read_frames
 
     model, processor = load_model_and_processor(model_dir)

@@ -236,12 +236,12 @@ def test_label_set_names_are_listed_in_help():
 
 
 def test_classify_eval_and_training_read_label_files_alike(tmp_path, capsys, model_dir, video):
-    from actionclip.data.datasets import _label_names
     from actionclip.data.labels import load_label_names as eval_reader
+    from actionclip.data.labels import resolve_label_names
 
     path = tmp_path / "classes.txt"
     path.write_text("id,name\n1,playing guitar\n0,juggling balls\n2,tai chi\n", encoding="utf-8")
-    assert eval_reader(path) == _label_names(str(path)) == LABELS  # eval's --class_names, the training script's
+    assert eval_reader(path) == resolve_label_names(str(path)) == LABELS  # eval's --class_names, the training script's
     got = classify_json(capsys, video, model_dir, "--labels-file", str(path), "--top-k", "3")
     assert set(got) == set(LABELS)
 
@@ -332,7 +332,8 @@ print("heavy:", heavy)
 
 
 def test_lazy_names_are_the_module_classes_and_unknown_names_raise():
-    from actionclip import modeling_actionclip, pipeline_zero_shot_video_classification, sampling, training
+    from actionclip import modeling_actionclip, pipeline_zero_shot_video_classification, sampling
+    from actionclip.training import trainer as training
 
     assert actionclip.ActionCLIPModel is modeling_actionclip.ActionCLIPModel
     pipeline_class = pipeline_zero_shot_video_classification.ZeroShotVideoClassificationPipeline

@@ -29,7 +29,7 @@ from video_factory import write_test_video
 
 import actionclip  # noqa: F401
 from actionclip.commands import main
-from actionclip.data.datasets import TarShardVideoDataset, write_tar_shards
+from actionclip.data.tar_shards import TarShardVideoDataset, write_tar_shards
 from actionclip.errors import (
     InvalidConfigError,
     InvalidTemplateError,
@@ -53,7 +53,7 @@ LIMITED_RUNNER = textwrap.dedent(
     import contextlib, io, json, resource, sys
     import actionclip, actionclip.commands
     from transformers import pipeline
-    from actionclip.data.datasets import TarShardVideoDataset
+    from actionclip.data.tar_shards import TarShardVideoDataset
 
     inputs = json.loads(sys.argv[1])
     outcomes = {}

@@ -1,5 +1,6 @@
-"""The package's layers (docs/ARCHITECTURE.md, "Layers"): no module imports a higher layer, nothing imports the
-deprecated aliases, and the modules import each other without cycles at module level.
+"""The package's layers (docs/ARCHITECTURE.md, "Layers"): every folder is a layer, no module imports a higher one,
+the modules import each other without cycles, no module takes another's private names, and the files that
+`save_pretrained` copies as remote code are exactly the root modules that are not package glue.
 
 Imports are read from the source (`ast`), inside functions too: a lazy import is still a dependency.
 """
@@ -15,6 +16,16 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "actionclip"
 ARCHITECTURE = REPO_ROOT / "docs" / "ARCHITECTURE.md"
+# The files `save_pretrained` writes beside the weights (with `auto_map` entries), whose code transformers copies
+# together with every module they import.
+SAVED_FILES = (
+    "configuration_actionclip.py",
+    "modeling_actionclip.py",
+    "processing_actionclip.py",
+    "video_processing_actionclip.py",
+    "pipeline_zero_shot_video_classification.py",
+)
+GLUE = {"package", "entry"}  # the layers of the package glue: the root modules that do not travel
 
 
 def read_layer_table() -> tuple[list[tuple[str, list[str]]], dict[str, set[str]]]:
@@ -43,6 +54,7 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+TREES = {module: ast.parse(path.read_text(encoding="utf-8")) for module, path in MODULES.items()}
 
 
 def layer_of(module: str) -> str:
@@ -57,10 +69,10 @@ def layer_of(module: str) -> str:
     raise AssertionError(f"{relative} is in no layer of docs/ARCHITECTURE.md")
 
 
-def resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
-    """The package modules an import statement of ``module`` names (a name of a package may be a submodule)."""
+def import_targets(module: str, node: ast.ImportFrom | ast.Import) -> list[tuple[str, str | None]]:
+    """``[(package module, name taken from it or None)]`` for one import statement of ``module``."""
     if isinstance(node, ast.Import):
-        targets = [alias.name for alias in node.names]
+        candidates = [(alias.name, None) for alias in node.names]
     else:
         if node.level:
             base = module.split(".")
@@ -70,73 +82,64 @@ def resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
             prefix = ".".join(base + ([node.module] if node.module else []))
         else:
             prefix = node.module or ""
-        targets = [prefix] + [f"{prefix}.{alias.name}" for alias in node.names]
+        candidates = []
+        for alias in node.names:
+            submodule = f"{prefix}.{alias.name}"
+            candidates.append((submodule, None) if submodule in MODULES else (prefix, alias.name))
     found = []
-    for target in targets:
+    for target, name in candidates:
         while target and target not in MODULES:
-            target = target.rpartition(".")[0]
+            target, name = target.rpartition(".")[0], None
         if target.startswith("actionclip"):
-            found.append(target)
+            found.append((target, name))
     return found
 
 
-def imports(module: str, top_level_only: bool = False) -> set[str]:
-    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
-    nodes = tree.body if top_level_only else ast.walk(tree)
+def imports(module: str) -> set[str]:
     found = set()
-    for node in nodes:
-        if isinstance(node, ast.If) and top_level_only:  # `if TYPE_CHECKING:` and `if __name__ == "__main__":`
-            continue
+    for node in ast.walk(TREES[module]):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.update(resolve(module, node))
+            found.update(target for target, _ in import_targets(module, node))
     found.discard(module)
     return found - {"actionclip"}  # the package itself: its __init__ resolves names lazily
 
 
-def test_the_layer_table_is_read():
+def test_the_layer_table_is_read_and_every_folder_is_a_layer():
     layers = [layer for layer, _ in LAYER_ORDER]
-    assert {"core", "data", "evaluation", "commands", "aliases"} <= set(layers)
+    assert {"core", "data", "onnx", "apps", "evaluation", "training", "hub", "commands", *GLUE} <= set(layers)
     assert all(ALLOWED[layer] <= set(layers) for layer in layers)
+    folders = {path.parent.relative_to(PACKAGE).parts[0] for path in PACKAGE.rglob("*.py") if path.parent != PACKAGE}
+    for folder in folders:
+        rows = [layer for layer, patterns in LAYER_ORDER if f"{folder}/" in patterns]
+        assert len(rows) == 1, f"actionclip/{folder}/ must be a layer of its own in the table, is in {rows}"
+        assert rows[0] not in {"core", *GLUE}, folder
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_no_module_imports_a_higher_layer_or_a_deprecated_alias(module):
+def test_no_module_imports_a_higher_layer(module):
     layer = layer_of(module)
     for target in sorted(imports(module)):
         target_layer = layer_of(target)
         assert target_layer in ALLOWED[layer], f"{module} ({layer}) imports {target} ({target_layer})"
-        if layer != "aliases":
-            assert target_layer != "aliases", f"{module} imports the deprecated alias {target}"
 
 
-def test_the_model_processor_and_pipeline_files_import_only_the_core():
-    # What `save_pretrained` copies next to the weights must import only flat sibling modules.
-    remote = [
-        "actionclip.configuration_actionclip",
-        "actionclip.modeling_actionclip",
-        "actionclip.processing_actionclip",
-        "actionclip.video_processing_actionclip",
-        "actionclip.pipeline_zero_shot_video_classification",
-    ]
-    seen, stack = set(), list(remote)
-    while stack:
-        module = stack.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        assert layer_of(module) == "core", module
-        stack.extend(imports(module))
+def test_nothing_imports_the_commands_but_the_entry_points():
+    importers = {module for module in MODULES if layer_of(module) != "commands" and any(
+        layer_of(target) == "commands" for target in imports(module)
+    )}  # fmt: skip
+    assert importers <= {"actionclip.__main__"}, importers
+    assert layer_of("actionclip.__main__") == "entry"
 
 
-def test_no_import_cycle_at_module_level():
-    graph = {module: imports(module, top_level_only=True) for module in MODULES}
+def test_no_import_cycle_counting_imports_inside_functions():
+    graph = {module: imports(module) for module in MODULES}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def visit(module: str, path: list[str]) -> None:
         state[module] = 1
         for target in sorted(graph[module]):
             if state.get(target) == 1:
-                cycle = path[path.index(target) :] + [target] if target in path else [module, target]
+                cycle = path[path.index(target) :] + [target]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target, path + [target])
@@ -145,3 +148,60 @@ def test_no_import_cycle_at_module_level():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+def _defined_private_names(tree: ast.AST) -> set[str]:
+    """Private names a module defines: functions, classes, methods, module and instance attributes."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+    return {name for name in names if name.startswith("_") and not name.startswith("__")}
+
+
+PRIVATE_NAMES = {module: _defined_private_names(tree) for module, tree in TREES.items()}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_takes_another_modules_private_names(module):
+    own = PRIVATE_NAMES[module]
+    elsewhere = set().union(*(names for other, names in PRIVATE_NAMES.items() if other != module)) - own
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, ast.ImportFrom):
+            for target, name in import_targets(module, node):
+                if target != module and name and name.startswith("_") and not name.startswith("__"):
+                    raise AssertionError(f"{module} imports the private {name} of {target}")
+        if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            continue
+        if isinstance(node, ast.Attribute) and node.attr in elsewhere:
+            owner = node.value
+            if not (isinstance(owner, ast.Name) and owner.id in {"self", "cls"}):
+                raise AssertionError(
+                    f"{module} line {node.lineno} uses {ast.unparse(node)}: a private member defined in another "
+                    "module of the package"
+                )
+
+
+def test_remote_code_copies_exactly_the_root_modules_that_are_not_glue():
+    # transformers copies a saved file and every module it names in a `from .x import` line, recursively (flat
+    # siblings only): that set must be what we mean to travel, and must not grow with every application.
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    copied = set(SAVED_FILES)
+    for name in SAVED_FILES:
+        copied.update(Path(path).name for path in get_relative_import_files(str(PACKAGE / name)))
+    root = {path.name for path in PACKAGE.glob("*.py")}
+    glue = {name for name in root if layer_of(module_name(PACKAGE / name)) in GLUE}
+    assert copied == root - glue, (sorted(copied - (root - glue)), sorted((root - glue) - copied))
+    for name in sorted(copied):  # what travels imports only what travels: no folder of the package
+        for target in imports(module_name(PACKAGE / name)):
+            assert layer_of(target) == "core", f"{name} imports {target}"
+
+
+def test_the_package_root_stays_small():
+    root = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(root) <= 30, root

@@ -9,9 +9,10 @@ from tiny_models import tiny_model
 from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
-from actionclip.apps.localization import BACKGROUND_LABEL, localize, make_window_grid, merge_segments
+from actionclip.apps.localization import BACKGROUND_LABEL, localize, merge_segments
+from actionclip.apps.windows import make_window_grid
 from actionclip.commands import main
-from actionclip.errors import InvalidWindowError, PipelineArgumentError
+from actionclip.errors import InvalidTemplateError, InvalidWindowError, PipelineArgumentError
 from actionclip.pipeline_zero_shot_video_classification import ZeroShotVideoClassificationPipeline
 from actionclip.processing_actionclip import ActionCLIPProcessor
 from actionclip.video_io import read_frames
@@ -109,6 +110,14 @@ def test_decoded_frames_need_fps_and_give_the_same_scores(video):
     np.testing.assert_allclose(from_file.scores, from_frames.scores, atol=1e-6, rtol=0)
     with pytest.raises(PipelineArgumentError, match="fps"):
         localize(classifier, frames, LABELS, window=WINDOW, stride=STRIDE)
+
+
+def test_an_empty_template_list_is_refused_as_by_the_pipeline(video):
+    classifier = make_pipeline(fusion="meanP")
+    with pytest.raises(InvalidTemplateError):
+        classifier(str(video), candidate_labels=LABELS, hypothesis_template=[])
+    with pytest.raises(InvalidTemplateError):
+        localize(classifier, video, LABELS, window=WINDOW, stride=STRIDE, hypothesis_template=[])
 
 
 @pytest.mark.parametrize(

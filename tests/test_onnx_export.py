@@ -143,7 +143,7 @@ def test_classify_command_runs_an_export_like_its_model(transf_dirs, video, caps
 def test_onnx_pipeline_caches_text_embeddings_per_label_set(transf_dirs, video):
     _, onnx_dir = transf_dirs
     classifier = pipeline("zero-shot-video-classification", model=str(onnx_dir), backend="onnx")
-    templater = classifier._check_text(LABELS, None)[1]
+    templater = classifier.prepare_labels(LABELS, None)[1]
     first = classifier.text_embeddings(LABELS, templater)
     assert classifier.text_embeddings(LABELS, templater) is first
     assert classifier.text_embeddings(LABELS[:3], templater) is not first

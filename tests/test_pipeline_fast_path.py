@@ -38,7 +38,7 @@ def scores_of(results):
 def test_uint8_frames_on_the_device_score_as_the_cpu_transform(classifier, clips):
     """The host hands over uint8 frames (resized, cropped); the pipeline normalises them where the model is. The
     scores equal those of today's float32 CPU transform of the same clips."""
-    templater_labels, templater, _ = classifier._check_text(LABELS, TEMPLATES)
+    templater_labels, templater, _ = classifier.prepare_labels(LABELS, TEMPLATES)
     text_embeds = classifier.text_embeddings(templater_labels, templater)
     video_processor = classifier.processor.video_processor
     cpu = classifier._collate(

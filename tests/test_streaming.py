@@ -57,6 +57,26 @@ def test_shift_models_encode_each_window_and_still_match_offline(video):
     np.testing.assert_allclose(scores, offline.scores, atol=1e-5, rtol=0)
 
 
+def test_options_given_to_the_pipeline_hold_for_the_stream_as_offline(video):
+    """Scale, ensemble and templates given when the pipeline was made: the stream scores as `localize` does."""
+    model = make_pipeline(fusion="transf").model
+    processor = ActionCLIPProcessor.from_model_config(model.config)
+    tuned = ZeroShotVideoClassificationPipeline(
+        model=model,
+        processor=processor,
+        device="cpu",
+        logit_scale=7.0,
+        ensemble="embedding",
+        hypothesis_template=["a clip of {}", "{} again"],
+    )
+    offline = localize(tuned, video, LABELS, window=1.0, stride=0.5)
+    results = list(StreamingClassifier(tuned, LABELS, window=1.0, stride=0.5).run(str(video), timeout=5))
+    scores = np.array([[r["scores"][label] for label in LABELS] for r in results])
+    np.testing.assert_allclose(scores, offline.scores, atol=1e-5, rtol=0)
+    plain = ZeroShotVideoClassificationPipeline(model=model, processor=processor, device="cpu")
+    assert not np.allclose(localize(plain, video, LABELS, window=1.0, stride=0.5).scores, scores, atol=1e-3)
+
+
 def resident_bytes() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * 4096

@@ -13,10 +13,8 @@ from tiny_models import TEXT, VISION, tiny_model
 from video_datasets import FORMATS, NUM_FRAMES, datasets_in_format
 
 from actionclip.data.collator import ActionCLIPCollator
-from actionclip.data.datasets import (
-    TarShardVideoDataset,
-    VideoClassificationDataset,
-)
+from actionclip.data.datasets import VideoClassificationDataset
+from actionclip.data.tar_shards import TarShardVideoDataset
 from actionclip.training.trainer import (
     ActionCLIPTrainer,
     ActionCLIPTrainingArguments,

@@ -3,7 +3,8 @@ the library reads; the fixtures that write them are in conftest.py."""
 
 from pathlib import Path
 
-from actionclip.data.datasets import TarShardVideoDataset, VideoClassificationDataset, load_video_dataset
+from actionclip.data.datasets import VideoClassificationDataset, load_video_dataset
+from actionclip.data.tar_shards import TarShardVideoDataset
 
 NUM_FRAMES = 4
 CLASS_FOLDERS = ["RedLeft", "RedRight", "BlueLeft", "BlueRight"]

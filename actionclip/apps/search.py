@@ -6,7 +6,7 @@ model (name, revision, a fingerprint of its weights) and the preprocessing (the 
 per clip, segment length; and their hash). Vectors of another model or other preprocessing do not compare, so an
 index refuses to be searched or updated with them (`IndexMismatchError`).
 
-Embedding: a video (or a segment) is ``T`` frames on a time grid, as in :mod:`actionclip.apps.localization`, so segments
+Embedding: a video (or a segment) is ``T`` frames on the time grid of :mod:`actionclip.apps.windows`, so segments
 share the grid and, with a post-network prompt, each distinct frame goes through the vision tower once. Segments
 tile the video from 0; when a tail is left, a last segment ends at the end of the video (overlapping its neighbour).
 
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
-from ..errors import EmptyVideoFolderError, IndexMismatchError, VideoDecodeError, VideoIndexError
+from ..data.video_files import find_video_files
+from ..errors import IndexMismatchError, VideoDecodeError, VideoIndexError
 from ..file_output import replaced_when_done
-from .localization import FrameSource, WindowGrid, make_window_grid, uses_cached_frames, window_embeddings
+from .windows import FrameSource, WindowGrid, frames_at, make_window_grid, uses_cached_frames, window_embeddings
 
 INDEX_FORMAT = 1
 SEARCH_CHUNK_ROWS = 32768
@@ -95,7 +95,7 @@ def settings_hash(settings: dict) -> str:
 
 def describe_model(pipeline) -> dict:
     model = pipeline.model
-    name = str(getattr(model, "name_or_path", "") or model.config._name_or_path or "")
+    name = str(getattr(model, "name_or_path", "") or model.config.name_or_path or "")
     return {
         "name": str(Path(name).resolve()) if name and Path(name).is_dir() else name,
         "revision": getattr(model.config, "_commit_hash", None),
@@ -114,7 +114,7 @@ def tile_grid(duration: float, num_video_frames: int, segment: float | None, num
         return grid
     start = duration - segment
     times = start + (np.arange(num_frames) + 0.5) * grid.step
-    tail = np.clip(np.floor(times * num_video_frames / duration).astype(np.int64), 0, num_video_frames - 1)
+    tail = frames_at(times, duration, num_video_frames)
     return WindowGrid(
         duration=grid.duration,
         num_video_frames=grid.num_video_frames,
@@ -142,19 +142,6 @@ def embed_video(pipeline, video, segment: float | None = None, num_frames: int |
     embeds = torch.nn.functional.normalize(embeds.float(), dim=-1).cpu().numpy()
     spans = np.stack([grid.starts, np.minimum(grid.starts + grid.window, grid.duration)], axis=1)
     return embeds, spans
-
-
-def find_video_files(folder) -> list[str]:
-    """Video files under ``folder`` (by extension), as sorted POSIX paths relative to it."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise VideoIndexError(f"{str(folder)!r} is not a directory")
-    found = [video.relative_to(root).as_posix() for video in list_video_files(root)]
-    if not found:
-        raise EmptyVideoFolderError(
-            f"folder {str(folder)!r} holds no video file ({', '.join(sorted(VIDEO_EXTENSIONS))})"
-        )
-    return sorted(found)
 
 
 # ---------------------------------------------------------------------------------------------------------- index
@@ -385,7 +372,7 @@ class VideoIndex:
             return [[] for _ in queries]
         k = min(int(k), len(self))
         if backend == "auto":
-            backend = "faiss" if _faiss_available() else "numpy"
+            backend = "faiss" if faiss_available() else "numpy"
         rows = self._faiss_candidates(queries, k) if backend == "faiss" else top_k_rows(self._vectors(), queries, k)
         vectors = self._vectors()
         results = []
@@ -423,7 +410,7 @@ class VideoIndex:
         self.check_compatible(pipeline)
         if not isinstance(text, str) or not text.strip():
             raise VideoIndexError(f"the text query must be a non-empty string, got {text!r}")
-        labels, templater, _ = pipeline._check_text([text], [template])
+        labels, templater, _ = pipeline.prepare_labels([text], [template])
         query = pipeline.text_embeddings(labels, templater).float().mean(0).cpu().numpy()
         return self.search(query, k, **kwargs)[0]
 
@@ -451,7 +438,8 @@ def top_k_rows(vectors: np.ndarray, queries: np.ndarray, k: int, chunk_rows: int
     return best_rows
 
 
-def _faiss_available() -> bool:
+def faiss_available() -> bool:
+    """Whether ``faiss`` imports (``backend="auto"`` uses it then)."""
     try:
         import faiss  # noqa: F401
     except ImportError:
@@ -464,8 +452,8 @@ __all__ = [
     "SearchHit",
     "VideoIndex",
     "embed_video",
+    "faiss_available",
     "file_sha256",
-    "find_video_files",
     "model_fingerprint",
     "preprocessing_settings",
     "tile_grid",

@@ -1,6 +1,6 @@
 """Live streams: `StreamingClassifier` scores the latest window of a stream as frames arrive.
 
-Frames are sampled on the time grid of :mod:`actionclip.apps.localization` (cell ``k`` is the frame shown at
+Frames are sampled on the time grid of :mod:`actionclip.apps.windows` (cell ``k`` is the frame shown at
 ``(k + 1/2) * window / T`` seconds: the last frame whose timestamp is not after that time), so a file played
 through the stream gives the windows, and the scores, of offline localisation with ``stride``. With a
 post-network prompt each sampled frame goes through the vision tower once and a ring buffer keeps the last ``T``
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import PipelineArgumentError, VideoDecodeError, VideoTimeoutError
-from .localization import _pixel_values, positive_seconds, uses_cached_frames
+from .windows import frame_pixel_values, positive_seconds, uses_cached_frames
 
 
 class StreamingClassifier:
@@ -57,13 +57,16 @@ class StreamingClassifier:
         logit_scale: float | None = None,
         ensemble: str | None = None,
     ):
-        _, params, _ = pipeline._sanitize_parameters(num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble)
+        # Over the pipeline's own defaults (given at construction), as `localize` takes them: the same scores.
+        _, params, _ = pipeline.call_options(
+            hypothesis_template=hypothesis_template, num_frames=num_frames, logit_scale=logit_scale, ensemble=ensemble
+        )
         self.pipeline = pipeline
         self.window = positive_seconds(window, "window")
         self.num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
         self.step = self.window / self.num_frames
         self.stride_cells = max(1, int(round(positive_seconds(stride, "stride") / self.step)))
-        self.labels, templater, texts = pipeline._check_text(candidate_labels, hypothesis_template)
+        self.labels, templater, texts = pipeline.prepare_labels(candidate_labels, params.get("hypothesis_template"))
         self.num_templates = templater.num_templates
         self.text_embeds = pipeline.text_embeddings(self.labels, templater, texts)
         self.logit_scale = params.get("logit_scale")
@@ -87,7 +90,7 @@ class StreamingClassifier:
 
     def _item(self, frame) -> torch.Tensor:
         if self._last_item is None:
-            pixel_values = _pixel_values(self.pipeline, np.asarray(frame)[None])
+            pixel_values = frame_pixel_values(self.pipeline, np.asarray(frame)[None])
             if self.cached:
                 with torch.no_grad():
                     self._last_item = self.pipeline.model.get_frame_features(pixel_values[None])[0, 0]

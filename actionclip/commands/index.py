@@ -41,7 +41,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..apps.search import VideoIndex, find_video_files
+    from ..apps.search import VideoIndex
+    from ..data.video_files import find_video_files
     from ..errors import CommandLineError
     from ._inputs import load_pipeline
 

@@ -5,7 +5,7 @@
 - ``contrastive_loss="cross_entropy"``: the prompts of all N classes under one template drawn for the batch;
   ``input_ids`` / ``attention_mask`` are ``(N, L)`` and ``labels`` index them.
 
-Template draws come from each item's ``sample_seed`` (see :mod:`actionclip.data.datasets`), so they are the same in
+Template draws come from each item's ``sample_seed`` (see :mod:`actionclip.data.clip_loader`), so they are the same in
 a resumed run; items without one use the collator's own generator.
 
 Every batch also carries the label set's prompts, every template applied to every class (``class_input_ids`` /
@@ -23,8 +23,8 @@ import torch
 
 from ..errors import DatasetFormatError, InvalidLabelsError
 from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike
+from ..tokenizer import CONTEXT_LENGTH
 
-CONTEXT_LENGTH = 77
 LOSS_MODES = ("kl", "cross_entropy")
 # The label set's prompts added to every batch, for transformers' plain `Trainer` (see the module docstring).
 CLASS_PROMPT_KEYS = ("class_input_ids", "class_attention_mask")

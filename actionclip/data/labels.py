@@ -117,6 +117,26 @@ def read_label_file(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def resolve_label_names(label_names, fallback: Sequence[str] | None = None) -> list[str]:
+    """Class names in label-id order, however a dataset was given them: a list of names, or a packaged list's name or
+    a label file (read by :func:`load_label_names`); ``None`` takes ``fallback`` (the names the dataset's own files
+    give: class folders, CSV labels, label ids).
+
+    Raises:
+        InvalidLabelsError: no names at all, an empty or duplicated name, or a bad label file.
+    """
+    if label_names is None:
+        if fallback is None:
+            raise InvalidLabelsError("no class names: pass label_names (a list, a label file or a packaged list)")
+        names, what = list(fallback), "the class names found in the data"
+    elif isinstance(label_names, (str, os.PathLike)):
+        return load_label_names(label_names)
+    else:
+        names, what = [str(name) for name in label_names], "label_names"
+    _check_names(names, what)
+    return names
+
+
 def _check_names(names: Sequence[str], what: str) -> None:
     if not names:
         raise InvalidLabelsError(f"{what} has no class names")
@@ -145,5 +165,6 @@ __all__ = [
     "is_label_id",
     "load_label_names",
     "read_label_file",
+    "resolve_label_names",
     "write_label_csv",
 ]

@@ -39,7 +39,6 @@ from torch.nn import functional as F
 
 from ..data.splits import Sample
 from ..errors import EvaluationSetupError
-from ..process_policy import keep_freed_memory
 from .protocols import EvalSplit, Protocol, ProtocolResult
 
 logger = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ def three_crops(pixel_values: torch.Tensor, crop_height: int, crop_width: int) -
     height, width = pixel_values.shape[-2:]
     if height < crop_height or width < crop_width:
         raise EvaluationSetupError(f"frames of {height}x{width} are smaller than the crop {crop_height}x{crop_width}")
-    from ..input_engine import crop_box  # the engine decides crop positions (imported when used, as below)
+    from ..video_clips import crop_box  # video_clips decides crop positions (imported when used, as below)
 
     boxes = [crop_box(height, width, crop_height, crop_width, position, 3)[:2] for position in range(3)]
     crops = [pixel_values[..., top : top + crop_height, left : left + crop_width] for top, left in boxes]
@@ -143,7 +142,7 @@ class MultiViewVideos(torch.utils.data.Dataset):
         return len(self.sources)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        from ..input_engine import ClipSpec, FrameFolder, read_clip
+        from ..video_clips import ClipSpec, FrameFolder, read_clip
 
         spec = ClipSpec.for_video_processor(
             self.video_processor,
@@ -156,12 +155,14 @@ class MultiViewVideos(torch.utils.data.Dataset):
             frame_start_index=self.frame_start_index,
         )
         source, count = self.sources[index], self.frame_counts[index]
-        # The input engine resizes and crops (the three crops for num_crops=3) the uint8 frames (V, T, S, S, 3).
+        # video_clips resizes and crops (the three crops for num_crops=3) the uint8 frames (V, T, S, S, 3).
         return torch.from_numpy(read_clip(source if count is None else FrameFolder(source, int(count)), spec))
 
 
 def _decoding_worker_init(worker_id: int) -> None:
     """A DataLoader worker decodes clip after clip: it keeps the memory it frees (`keep_freed_memory`)."""
+    from ..video_decode_pool import keep_freed_memory
+
     keep_freed_memory()
 
 
@@ -288,7 +289,7 @@ class ProtocolEvaluator:
     @torch.no_grad()
     def text_embeddings(self, class_names: Sequence[str]) -> torch.Tensor:
         """(K * C, D) unit-norm prompt embeddings of ``class_names`` under the templates, template-major."""
-        from ..descriptions import encode_label_texts
+        from ..scoring import encode_label_texts
 
         tokenizer = self.processor.tokenizer
         embeds = encode_label_texts(self.model, tokenizer, list(class_names), self.templates, self.descriptions)

@@ -7,11 +7,11 @@ PyTorch backend (`actionclip.inference_backends.TorchBackend`): ``text_features`
 ``cache_key``, so pre-processing, scoring and the text-embedding cache are the pipeline's own.
 
 `OnnxZeroShotClassifier` classifies videos with an export and nothing of torch or transformers (what
-``actionclip classify --model EXPORT_DIR`` runs): decoding, sampling, resize and crop by `input_engine` (PyAV,
-Pillow, numpy), normalisation by `video_common.normalize_frames` with the settings the export recorded from the
-video processor, prompts by `prompts`, tokens by the saved tokenizer through the `tokenizers` library
-(`tokenizer.NumpyClipTokenizer`), scores by `scoring` on numpy arrays: the pipeline's pieces, so the scores are the
-pipeline's.
+``actionclip classify --model EXPORT_DIR`` runs): decoding, sampling, resize and crop by `video_clips` in
+`video_decode_pool` workers (PyAV, Pillow, numpy), normalisation by `video_common.normalize_frames` with the settings
+the export recorded from the video processor, prompts by `prompts`, tokens by the saved tokenizer through the
+`tokenizers` library (`tokenizer.NumpyClipTokenizer`), scores by `scoring` on numpy arrays: the pipeline's pieces, so
+the scores are the pipeline's.
 
 This module imports onnxruntime only when a directory is loaded, and torch only where the pipeline hands it tensors.
 """
@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OnnxModelError, PipelineArgumentError
-from ..input_engine import MAX_NUM_FRAMES, ClipSpec, DecodePool, default_num_workers, report_errors
 from ..prompts import resolve_candidates
 from ..sampling import average_view_scores
 from ..scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
 from ..tokenizer import NumpyClipTokenizer
+from ..video_clips import MAX_NUM_FRAMES, ClipSpec
 from ..video_common import normalize_frames
+from ..video_decode_pool import DecodePool, default_num_workers, report_errors
 
 # The directory format: `actionclip.onnx.export` writes what this module reads, and takes these names from here.
 EXPORT_METADATA_NAME = "onnx_export.json"
@@ -250,7 +251,7 @@ class OnnxZeroShotClassifier:
         return label_text_embeddings(labels, templater, texts, self.tokenizer, self.model.encode_text)
 
     def clip_spec(self, num_frames=None, num_clips=1, num_crops=1, decode_timeout=30.0) -> ClipSpec:
-        """What `input_engine` makes of each video: ``num_frames`` (default the model's) TSN frames per view, resized
+        """What `video_clips` makes of each video: ``num_frames`` (default the model's) TSN frames per view, resized
         and cropped as the exported processor does."""
         num_frames = num_frames or self.model.metadata["num_frames"]
         return ClipSpec.for_evaluation(

@@ -427,7 +427,7 @@ class ActionCLIPTrainer(Trainer):
 
                 tokenizer = load_clip_tokenizer()
                 self._eval_tokenizer = tokenizer
-            from ..descriptions import encode_label_texts
+            from ..scoring import encode_label_texts
 
             self._eval_text_embeds = encode_label_texts(model, tokenizer, labels, templates, self.eval_descriptions)
             self._eval_num_templates = len(templates)

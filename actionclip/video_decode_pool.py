@@ -1,31 +1,18 @@
-"""Inputs to frames: the one place that decides how a video input becomes the uint8 frames a model needs.
+"""Decoding in worker processes: :class:`DecodePool` runs `video_clips.read_clip` for a stream of inputs.
 
-Every caller (the processor, the video processor, the zero-shot pipeline, evaluation and the training datasets)
-describes what it wants with a :class:`ClipSpec` (frames per clip, views, sampler, resize target and crop) and asks
-this module for frames:
+Decoding holds the interpreter lock in places and the resize does too, so threads stop scaling at a few cores: the
+pool decodes in processes. Results come back in input order; a file that cannot be read gives its typed error and
+the others go on; a worker that dies (a crash in a decoder, SIGKILL) gives its item a `DecodeWorkerDiedError` and is
+replaced; a worker stuck past the decode timeout is killed and its item gets a `VideoTimeoutError`. A worker writes
+its frames into a slot of its own shared memory (one anonymous memory file), and the parent lends the consumer a
+tensor viewing that slot (a slot is written again only once the consumer has dropped its clip; past
+``LENT_PER_WORKER`` held clips, a clip is copied out): one copy in all, no bytes through the pipe (where the system
+has no memory files, or for a clip larger than a slot, the frames travel through the pipe once, straight into the
+tensor). The pool ends its workers when the iteration ends, fails, is interrupted or is closed early; the memory goes
+with the last clip that views it (it has no name: nothing is left in ``/dev/shm``).
 
-- a path, an http(s) URL, bytes or a binary file object is decoded (`video_io`), its frames chosen by the sampler
-  named in the spec (`sampling.get_sampler`);
-- a frame folder (:class:`FrameFolder`) is read image by image;
-- decoded frames (a uint8 array or tensor ``(T, H, W, 3)`` / ``(T, 3, H, W)``, float ones in [0, 1], a list of PIL
-  images) are sampled the same way when their length is not the clip length.
-
-The frames are then resized (the video processor's shorter-side target, with its Pillow filter) and cropped (the
-centre, or the three crops of multi-crop testing) in one step: Pillow resamples only the crop's box of the source,
-which gives the pixels of resize-then-crop (the original's ``GroupScale`` + ``GroupCenterCrop``) without computing
-the pixels the crop throws away. The result is uint8 ``(V, T, S, S, 3)``: V views (``num_clips * num_crops``),
-ready for `ActionCLIPVideoProcessor.frames_to_pixel_values` (rescale and normalise, on the model's device).
-
-:class:`DecodePool` runs :func:`read_clip` in worker processes (decoding holds the interpreter lock in places and the
-resize does too, so threads stop scaling at a few cores). Results come back in input order; a file that cannot be
-read gives its typed error and the others go on; a worker that dies (a crash in a decoder, SIGKILL) gives its item a
-`DecodeWorkerDiedError` and is replaced; a worker stuck past the decode timeout is killed and its item gets a
-`VideoTimeoutError`. A worker writes its frames into a slot of its own shared memory (one anonymous memory file),
-and the parent lends the consumer a tensor viewing that slot (a slot is written again only once the consumer has
-dropped its clip; past ``LENT_PER_WORKER`` held clips, a clip is copied out): one copy in all, no bytes through the
-pipe (where the system has no memory files, or for a clip larger than a slot, the frames travel through the pipe
-once, straight into the tensor). The pool ends its workers when the iteration ends, fails, is interrupted or is
-closed early; the memory goes with the last clip that views it (it has no name: nothing is left in ``/dev/shm``).
+A decoding worker keeps the memory it frees for its next clip (:func:`keep_freed_memory`): the pool's workers, and
+the DataLoader workers of evaluation and training, which decode with `video_clips.read_clip` too.
 
 This module imports torch only in the functions that return tensors, so worker processes start without it; it is
 copied next to the weights with the pipeline (remote code), so it imports its package's modules relatively.
@@ -45,12 +32,10 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.reduction import DupFd
 
 import numpy as np
-from PIL import Image
 
 from .errors import (
     DecodeWorkerDiedError,
@@ -58,12 +43,8 @@ from .errors import (
     VideoDecodeError,
     VideoInputError,
     VideoTimeoutError,
-    describe_source,
 )
-from .process_policy import available_cpus, keep_freed_memory
-from .sampling import get_sampler
-from .video_common import resized_shape
-from .video_io import is_video_source, read_frame_folder, sample_and_read
+from .video_clips import is_decodable, prepare_clip, read_clip
 
 # Start method of the worker processes. The parent has torch (and its threads) loaded, so fork is unsafe; a fork
 # server that has imported this module once starts each worker in milliseconds, where spawn re-imports numpy, PyAV
@@ -83,263 +64,14 @@ SLOTS_PER_WORKER = ITEMS_PER_WORKER + LENT_PER_WORKER
 # deadline normally fires long before.
 TIMEOUT_FACTOR = 2.0
 TIMEOUT_GRACE_S = 5.0
-# Frames per clip without a position table to limit them: refused above this, before any frame is allocated.
-MAX_NUM_FRAMES = 1024
 # What the classifiers' on_error="skip" skips: a video that cannot be decoded, is not a usable video, or cannot be
 # sampled as asked.
 SKIPPABLE_ERRORS = (VideoDecodeError, VideoInputError, SamplingError)
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """What frames a caller wants from each input.
-
-    Args:
-        num_frames: frames per clip (T); ``None`` keeps every frame of in-memory clips (files need a count).
-        num_clips: temporal clips per video (multi-view testing).
-        num_crops: 1 (centre crop) or 3 (start, centre and end of the longer side) spatial crops per clip.
-        sampler: a `sampling.get_sampler` name (``"tsn"``, ``"uniform"``, ``"dense"``).
-        mode: ``"eval"`` (deterministic indices) or ``"train"`` (random, from the ``rng`` of the call).
-        size: the resize target, ``{"shortest_edge": s}`` or ``{"height": h, "width": w}``; ``None`` keeps the
-            decoded size.
-        crop: ``(height, width)`` of the crop(s); ``None`` keeps the resized frames whole.
-        resample: the Pillow filter of the resize (the video processor's ``resample``, bicubic by default).
-        resize_while_decoding: decoded files are resized by the decoder (libswscale, bicubic) to ``size`` and only
-            cropped after (the video processor's ``resize_while_decoding``); applies to a bicubic ``resample`` and
-            a video backend (not frame folders, not frames in memory), which are otherwise resized with Pillow.
-        max_shorter_side: frames with a longer shorter side are scaled down to it while decoding (the video
-            processor's ``decode_max_shorter_side``), so a huge frame never exists as RGB.
-        timeout: seconds to open and decode one video (``None``: no limit).
-        backend: the `video_io` decoding backend.
-        hwaccel: ``None`` (CPU) or the FFmpeg device type to decode on (``"cuda"``: NVDEC; `video_io.open_reader`).
-        frame_template, frame_start_index: how the images of a frame folder are named.
-    """
-
-    num_frames: int | None = 8
-    num_clips: int = 1
-    num_crops: int = 1
-    sampler: str = "tsn"
-    mode: str = "eval"
-    size: dict | None = None
-    crop: tuple[int, int] | None = None
-    resample: int = int(Image.Resampling.BICUBIC)
-    resize_while_decoding: bool = False
-    max_shorter_side: int | None = None
-    timeout: float | None = 30.0
-    backend: str = "pyav"
-    hwaccel: str | None = None
-    frame_template: str = "img_{:05d}.jpg"
-    frame_start_index: int = 1
-    sampler_options: dict = field(default_factory=dict)
-
-    @classmethod
-    def for_video_processor(cls, video_processor, num_frames: int | None, **options) -> ClipSpec:
-        """The evaluation spec of an `ActionCLIPVideoProcessor`: its resize target, crop, filter and decode cap.
-
-        ``options`` set any other field (``num_clips``, ``num_crops``, ``timeout``, ...); ``crop=None`` keeps the
-        resized frames whole, ``size=None`` and ``crop=None`` the decoded frames (for the training augmentation).
-        """
-        return cls.for_evaluation(video_processor.evaluation_settings(), num_frames, **options)
-
-    @classmethod
-    def for_evaluation(cls, settings: dict, num_frames: int | None, **options) -> ClipSpec:
-        """The evaluation spec of a video processor's `ActionCLIPVideoProcessor.evaluation_settings` (plain data:
-        what an ONNX export records, read without torch); ``options`` as for :meth:`for_video_processor`."""
-        values = {
-            "num_frames": num_frames,
-            "size": None if settings["size"] is None else dict(settings["size"]),
-            "crop": tuple(settings["crop_size"])
-            if settings["do_center_crop"] or options.get("num_crops", 1) > 1
-            else None,
-            "resample": int(settings["resample"]),
-            "resize_while_decoding": bool(settings["resize_while_decoding"]),
-            "max_shorter_side": int(settings["decode_max_shorter_side"]),
-        }
-        values.update(options)
-        return cls(**values)
-
-    @classmethod
-    def for_decoding(cls, video_processor, num_frames: int | None, mode: str = "eval") -> ClipSpec:
-        """The frames a video processor then transforms itself (the processor's and the video processor's own
-        decoding): in evaluation resized by the decoder where the processor says so (the frames the pipeline
-        gets, before its crop), else as decoded (shorter side capped at ``decode_max_shorter_side``)."""
-        if mode == "eval":
-            resized = cls.for_video_processor(video_processor, num_frames, crop=None)
-            if resized.decoder_resizes:
-                return resized
-        return cls(num_frames=num_frames, mode=mode, max_shorter_side=video_processor.decode_max_shorter_side)
-
-    @property
-    def decoder_resizes(self) -> bool:
-        """Whether files are resized to ``size`` by the decoder (libswscale, bicubic) rather than after decoding."""
-        return bool(self.resize_while_decoding and self.size and self.resample == int(Image.Resampling.BICUBIC))
-
-    @property
-    def num_views(self) -> int:
-        return self.num_clips * self.num_crops
-
-    def build_sampler(self):
-        """The frame sampler: indices ``(T,)`` for one view, ``(V, T)`` for several (views repeat per crop)."""
-        base = get_sampler(self.sampler, num_frames=self.num_frames, mode=self.mode, **self.sampler_options)
-        if self.num_views == 1:
-            return base
-        return get_sampler("multiview", num_clips=self.num_clips, base=base, num_crops=self.num_crops)
-
-
-@dataclass(frozen=True)
-class FrameFolder:
-    """A video stored as one image per frame (``img_00001.jpg``, ...): ``frame_count`` images in ``path``."""
-
-    path: str
-    frame_count: int
-
-
-# ---------------------------------------------------------------------- one input, in this process
-
-
-def read_clip(source, spec: ClipSpec, rng=None) -> np.ndarray:
-    """Decode a video source (or read a :class:`FrameFolder`) into uint8 ``(V, T, h, w, 3)`` frames as ``spec`` asks.
-
-    ``rng`` (a numpy Generator, a seed or ``None``) drives the sampler in training mode.
-
-    Raises:
-        VideoDecodeError (and its subclasses): the source cannot be opened or decoded.
-        VideoInputError: the decoded frames cannot give what ``spec`` asks (smaller than the crop).
-        SamplingError: the sampler cannot choose frames (e.g. more clips than frames).
-    """
-    if spec.num_frames is None:
-        raise VideoInputError(source, "a file needs a frame count: num_frames=None keeps every frame of a clip")
-    sampler = spec.build_sampler()
-    if isinstance(rng, (int, np.integer)):
-        rng = np.random.default_rng(int(rng))
-    if isinstance(source, FrameFolder):
-        indices = np.asarray(sampler(int(source.frame_count), rng))
-        frames = read_frame_folder(
-            source.path, indices.reshape(-1), template=spec.frame_template, start_index=spec.frame_start_index
-        )
-        frames = frames.reshape(*indices.shape, *frames.shape[1:])
-    else:
-        size_option = {"size": spec.size} if spec.decoder_resizes else {"max_shorter_side": spec.max_shorter_side}
-        frames = sample_and_read(
-            source, sampler, rng=rng, timeout=spec.timeout, backend=spec.backend, hwaccel=spec.hwaccel, **size_option
-        ).frames
-    if frames.ndim == 4:
-        frames = frames[None]
-    return fit_clip(frames, spec, source)
-
-
-def fit_clip(frames: np.ndarray, spec: ClipSpec, source="video") -> np.ndarray:
-    """Resize and crop uint8 ``(V, T, H, W, 3)`` frames as ``spec`` asks -> uint8 ``(V, T, h, w, 3)``.
-
-    View ``v`` gets crop ``v % num_crops`` (for 3 crops: start, centre, end of the longer side). Each output pixel is
-    Pillow's resize of the whole frame followed by the crop (Pillow resamples the crop's box only).
-    """
-    views, length, height, width = frames.shape[:4]
-    out_height, out_width = resized_shape(height, width, spec.size)
-    if spec.crop is None:
-        boxes = [(0, 0, out_height, out_width)] * views
-    else:
-        crop_height, crop_width = spec.crop
-        if out_height < crop_height or out_width < crop_width:
-            raise VideoInputError(
-                source,
-                f"frames of {height}x{width} pixels resized to {out_height}x{out_width} are smaller than the crop "
-                f"{crop_height}x{crop_width}",
-            )
-        boxes = [
-            crop_box(out_height, out_width, crop_height, crop_width, v % spec.num_crops, spec.num_crops)
-            for v in range(views)
-        ]
-    box_height, box_width = boxes[0][2], boxes[0][3]
-    resize = (out_height, out_width) != (height, width)
-    if not resize and spec.crop is None:
-        return frames
-    output = np.empty((views, length, box_height, box_width, 3), dtype=np.uint8)
-    scale_y, scale_x = height / out_height, width / out_width
-    for view, (top, left, crop_height, crop_width) in enumerate(boxes):
-        if not resize:  # already at the size (resized by the decoder): the crop is a slice
-            output[view] = frames[view, :, top : top + crop_height, left : left + crop_width]
-            continue
-        for t in range(length):
-            box = (left * scale_x, top * scale_y, (left + crop_width) * scale_x, (top + crop_height) * scale_y)
-            image = Image.fromarray(frames[view, t]).resize((crop_width, crop_height), spec.resample, box=box)
-            output[view, t] = np.asarray(image)
-    return output
-
-
-def clip_from_frames(video, spec: ClipSpec, rng=None) -> np.ndarray:
-    """Decoded frames in memory -> uint8 ``(V, T, h, w, 3)``, sampled (when their length is not the clip length, or
-    for several views) and resized and cropped as ``spec`` asks.
-
-    ``video``: uint8 ``(T, H, W, 3)`` / ``(T, 3, H, W)`` (or 1 channel), float ones in [0, 1] (rounded to 8 bits),
-    as a numpy array or torch tensor, or a list of PIL images / ``(H, W, C)`` frames.
-
-    Raises:
-        VideoInputError: not frames, or frames of the wrong shape, type or range.
-    """
-    frames = frames_as_uint8(video)
-    if spec.num_frames is not None and (len(frames) != spec.num_frames or spec.num_views > 1):
-        indices = np.asarray(spec.build_sampler()(len(frames), rng))
-        frames = frames[indices.reshape(-1)].reshape(*indices.shape, *frames.shape[1:])
-    if frames.ndim == 4:
-        frames = frames[None]
-    return fit_clip(frames, spec)
-
-
-def frames_as_uint8(video, name: str = "video") -> np.ndarray:
-    """One clip of decoded frames as uint8 ``(T, H, W, 3)`` RGB (layout, grayscale and float input resolved by the
-    video processor's own rules)."""
-    import torch
-
-    from .video_processing_actionclip import _to_clip
-
-    if not isinstance(video, (np.ndarray, torch.Tensor, list, tuple)):
-        shape = getattr(video, "shape", None)
-        raise VideoInputError(
-            f"<{type(video).__name__}{' of shape ' + str(tuple(shape)) if shape is not None else ''}>",
-            "expected a path, URL, bytes, a file object, frames (T, H, W, 3), a list of PIL images, or "
-            "{'pixel_values': ...}",
-        )
-
-    clip, quantized = _to_clip(video, name, None, True)  # float (T, 3, H, W), 0-255
-    if not quantized:
-        clip = clip.round()
-    return np.ascontiguousarray(clip.to(torch.uint8).permute(0, 2, 3, 1).numpy())
-
-
-def crop_box(height: int, width: int, crop_height: int, crop_width: int, position: int, num_crops: int):
-    """``(top, left, crop_height, crop_width)``: the centre crop (torchvision's rounding), or crop ``position`` of three
-    along the longer side (start, centre, end)."""
-    if num_crops == 1:
-        return (
-            int(round((height - crop_height) / 2.0)),
-            int(round((width - crop_width) / 2.0)),
-            crop_height,
-            crop_width,
-        )
-    top, left = (height - crop_height) // 2, (width - crop_width) // 2
-    if width >= height:
-        left = (0, left, width - crop_width)[position]
-    else:
-        top = (0, top, height - crop_height)[position]
-    return top, left, crop_height, crop_width
-
-
-def is_decodable(item) -> bool:
-    """Whether ``read_clip`` takes ``item`` (a video source or a frame folder), rather than ``clip_from_frames``."""
-    return isinstance(item, FrameFolder) or is_video_source(item)
-
-
-def prepare_clip(item, spec: ClipSpec, rng=None) -> np.ndarray:
-    """Any video input -> uint8 ``(V, T, h, w, 3)``: decoded (:func:`read_clip`) or in memory (:func:`clip_from_frames`)."""
-    decodable = is_decodable(item)
-    try:
-        return read_clip(item, spec, rng) if decodable else clip_from_frames(item, spec, rng)
-    except SamplingError as error:
-        # The sampler knows the frame count, not the input: name the file here, where it is known.
-        if not decodable or isinstance(item, FrameFolder):
-            raise
-        raise SamplingError(f"video {describe_source(item)}: {error}") from error
+# A decoding worker's allocator (glibc): blocks up to this size come from its heap, and the heap keeps up to this
+# much freed memory instead of giving it back to the system.
+WORKER_MMAP_THRESHOLD = 32 << 20
+WORKER_TRIM_THRESHOLD = 128 << 20
+_kept_freed_memory: dict[int, bool] = {}  # process id -> what keep_freed_memory returned there
 
 
 def report_errors(prepared: Iterable, on_error: str) -> Iterator:
@@ -356,6 +88,15 @@ def report_errors(prepared: Iterable, on_error: str) -> Iterator:
 
 
 # ---------------------------------------------------------------------- worker processes
+
+
+def available_cpus() -> int:
+    """The number of CPUs this process may run on (its affinity mask: a ``taskset`` or cgroup limit, not the
+    machine's total), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def default_num_workers() -> int:
@@ -399,6 +140,33 @@ def _worker_main(connection, slots: _FrameSlots | None = None) -> None:
                 connection.send(("error", key, _picklable(error, source), notes))
         except (BrokenPipeError, EOFError, OSError):
             return
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's allocator keep the memory a loop of same-sized allocations frees (a decoding worker: a clip's
+    frames, the decoder's buffers), so that the next item reuses it. Once per process (a forked child sets it again).
+
+    With glibc's defaults a long-running decoder gives freed memory back to the system and faults it in again one
+    4 KB page at a time: about 800 page faults a 224-px clip in a worker process, where the same loop in a fresh
+    process had almost none. Returns whether the settings took (``False`` off glibc; nothing is changed then).
+    """
+    pid = os.getpid()
+    if pid not in _kept_freed_memory:
+        _kept_freed_memory[pid] = _set_worker_thresholds()
+    return _kept_freed_memory[pid]
+
+
+def _set_worker_thresholds() -> bool:
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    return bool(mallopt(m_mmap_threshold, WORKER_MMAP_THRESHOLD)) and bool(
+        mallopt(m_trim_threshold, WORKER_TRIM_THRESHOLD)
+    )
 
 
 def _new_array(shape) -> np.ndarray:
@@ -673,6 +441,15 @@ class DecodePool:
         for worker in workers:
             worker.stop(deadline=deadline)
 
+    def worker_pids(self, holding=None) -> list[int]:
+        """The process ids of the running workers; with ``holding``, of those that have that source among their
+        items in flight (for a caller that watches its workers or signals one)."""
+        return [
+            worker.process.pid
+            for worker in list(self._workers)
+            if holding is None or any(job[1] == holding for job in list(worker.in_flight))
+        ]
+
     def _context(self):
         context = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":
@@ -682,12 +459,12 @@ class DecodePool:
 
     def imap(self, jobs: Iterable, ahead: int | None = None, local=None, tensors: bool = True) -> Iterator:
         """``jobs``: ``(item, spec, rng)`` triples (``rng`` an int seed or ``None``); a video source or a
-        `FrameFolder` is decoded by a worker, frames in memory are resized and cropped here. Yields, in order, a uint8 tensor
-        ``(V, T, h, w, 3)`` per job (a numpy array with ``tensors=False``: torch is not imported), or the exception
-        that job raised (typed: `VideoDecodeError`,
-        `VideoInputError`, `SamplingError`, `DecodeWorkerDiedError`, ...). At most ``ahead`` jobs (default 2 per
-        worker) are read from ``jobs`` before their results are taken. ``local(item, spec, rng)`` prepares the items
-        that are not decoded (default :func:`clip_from_frames`); its result is yielded as it is."""
+        `video_clips.FrameFolder` is decoded by a worker, frames in memory are resized and cropped here. Yields, in
+        order, a uint8 tensor ``(V, T, h, w, 3)`` per job (a numpy array with ``tensors=False``: torch is not
+        imported), or the exception that job raised (typed: `VideoDecodeError`, `VideoInputError`, `SamplingError`,
+        `DecodeWorkerDiedError`, ...). At most ``ahead`` jobs (default 2 per worker) are read from ``jobs`` before
+        their results are taken. ``local(item, spec, rng)`` prepares the items
+        that are not decoded (default `video_clips.clip_from_frames`); its result is yielded as it is."""
         if tensors:
             import torch
         else:
@@ -867,16 +644,10 @@ class DecodePool:
 
 
 __all__ = [
-    "MAX_NUM_FRAMES",
     "SKIPPABLE_ERRORS",
-    "ClipSpec",
     "DecodePool",
-    "FrameFolder",
-    "clip_from_frames",
+    "available_cpus",
     "default_num_workers",
-    "fit_clip",
-    "frames_as_uint8",
-    "prepare_clip",
-    "read_clip",
+    "keep_freed_memory",
     "report_errors",
 ]
