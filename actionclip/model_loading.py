@@ -3,15 +3,15 @@ runner, the ONNX export and the commands.
 
 Two kinds of work live here:
 
-- checks of a folder given by name that read only its file names and ``config.json`` (`check_model_path`,
-  `read_model_config`, `check_model_folder`, `check_saved_processor`): the command line runs them before torch is
-  imported, so a typo or a folder of the wrong kind answers at once;
-- loaders (`load_saved_processor`, `load_model_and_processor`), which import the model and processor modules (torch,
-  transformers) when they run.
+- checks of a folder given by name that read only its file names and ``config.json``, before any weight is read:
+  `check_model_path` and `read_model_config` import nothing heavy (the command line answers a mistyped path before
+  torch is imported, and classifies with an ONNX export without torch); `check_model_folder` and
+  `check_saved_processor` apply what a configuration says the model is (open-set, closed-set, plain CLIP:
+  `modeling_actionclip.zero_shot_model_kind`, beside the classes that refuse the wrong kind themselves);
+- loaders (`load_saved_processor`, `load_model_and_processor`).
 
-What a configuration says the model is (open-set, closed-set, plain CLIP) is decided in `model_kinds`, which the model
-classes import themselves; this module applies it to folders. It travels with the pipeline as remote code: it imports
-only its root siblings.
+The model and processor modules (torch, transformers) are imported inside the functions that need them. This module
+travels with the pipeline as remote code: it imports only its root siblings.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MissingProcessorError, ModelFolderError
-from .model_kinds import ZERO_SHOT, is_closed_set, zero_shot_model_kind
 
 if TYPE_CHECKING:
     import torch
@@ -97,11 +96,12 @@ def _missing_processor(location: str) -> MissingProcessorError:
 def check_model_folder(model: str) -> str | None:
     """What the zero-shot path needs of a model given by name, checked before its weights are read: a local path is
     a directory, its ``config.json`` holds an ActionCLIP model (not a closed-set one) or a CLIP one
-    (`model_kinds.zero_shot_model_kind`), and an ActionCLIP folder holds its processor (a CLIP folder gets CLIP's).
+    (`modeling_actionclip.zero_shot_model_kind`), and an ActionCLIP folder holds its processor (a CLIP folder gets
+    CLIP's).
 
     Returns:
-        the kind (`model_kinds.ZERO_SHOT` or `model_kinds.CLIP`), or None for a Hub id or a folder without
-        ``config.json`` (transformers says what is wrong with it).
+        the kind (`modeling_actionclip.ZERO_SHOT` or `modeling_actionclip.CLIP`), or None for a Hub id or a folder
+        without ``config.json`` (transformers says what is wrong with it).
 
     Raises:
         ModelFolderError: no such directory, or an unreadable ``config.json``.
@@ -112,6 +112,8 @@ def check_model_folder(model: str) -> str | None:
     config = read_model_config(model)
     if config is None:
         return None
+    from .modeling_actionclip import ZERO_SHOT, zero_shot_model_kind
+
     kind = zero_shot_model_kind(config, model)
     if kind == ZERO_SHOT and not has_saved_processor(model):
         raise _missing_processor(model)
@@ -129,7 +131,11 @@ def check_saved_processor(model: str) -> None:
     if has_saved_processor(model):
         return
     config = read_model_config(model)
-    if config is not None and config.get("model_type") == ZERO_SHOT and not is_closed_set(config):
+    if config is None:
+        return
+    from .modeling_actionclip import ZERO_SHOT, is_closed_set
+
+    if config.get("model_type") == ZERO_SHOT and not is_closed_set(config):
         raise _missing_processor(model)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
 from ..errors import CommandLineError, MissingProcessorError
-from ..model_kinds import ZERO_SHOT
 from ..model_loading import check_model_folder
 
 
@@ -79,6 +78,7 @@ def load_pipeline(model: str, device: str | None = None):
 
     from .. import registration
     from ..errors import ActionCLIPError
+    from ..modeling_actionclip import ZERO_SHOT
 
     registration.register_with_transformers()
     # Only for a local ActionCLIP directory (the only kind checked): a CLIP model's __init__ refuses the keyword.

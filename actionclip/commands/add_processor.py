@@ -7,7 +7,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import CommandLineError
-from ..model_kinds import ZERO_SHOT
 from ..model_loading import check_model_path, has_saved_processor, read_model_config
 
 
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         raise CommandLineError(f"model directory {args.model_dir!r} has no config.json")
     model_type = config.get("model_type")
-    if model_type != ZERO_SHOT:
+    if model_type != "actionclip":
         raise CommandLineError(
             f"model directory {args.model_dir!r} holds a {model_type!r} model, not an ActionCLIP one"
         )

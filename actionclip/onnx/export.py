@@ -57,7 +57,6 @@ import warnings
 from pathlib import Path
 
 from ..errors import OnnxExportError
-from ..model_kinds import ZERO_SHOT, is_open_set
 from ..model_loading import load_saved_processor
 
 # The directory's format (metadata file, format name and version, graph names) is the runtime's
@@ -179,7 +178,7 @@ def export_onnx(
 
     import torch
 
-    from ..modeling_actionclip import ActionCLIPModel
+    from ..modeling_actionclip import ZERO_SHOT, ActionCLIPModel, is_open_set
 
     if isinstance(model, (str, os.PathLike)):
         from transformers import PretrainedConfig
