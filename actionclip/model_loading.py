@@ -7,7 +7,7 @@ Two kinds of work live here:
   `check_model_path` and `read_model_config` import nothing heavy (the command line answers a mistyped path before
   torch is imported, and classifies with an ONNX export without torch); `check_model_folder` and
   `check_saved_processor` apply what a configuration says the model is (open-set, closed-set, plain CLIP:
-  `modeling_actionclip.zero_shot_model_kind`, beside the classes that refuse the wrong kind themselves);
+  `model_kinds.zero_shot_model_kind`);
 - loaders (`load_saved_processor`, `load_model_and_processor`).
 
 The model and processor modules (torch, transformers) are imported inside the functions that need them. This module
@@ -96,11 +96,11 @@ def _missing_processor(location: str) -> MissingProcessorError:
 def check_model_folder(model: str) -> str | None:
     """What the zero-shot path needs of a model given by name, checked before its weights are read: a local path is
     a directory, its ``config.json`` holds an ActionCLIP model (not a closed-set one) or a CLIP one
-    (`modeling_actionclip.zero_shot_model_kind`), and an ActionCLIP folder holds its processor (a CLIP folder gets
+    (`model_kinds.zero_shot_model_kind`), and an ActionCLIP folder holds its processor (a CLIP folder gets
     CLIP's).
 
     Returns:
-        the kind (`modeling_actionclip.ZERO_SHOT` or `modeling_actionclip.CLIP`), or None for a Hub id or a folder
+        the kind (`model_kinds.ZERO_SHOT` or `model_kinds.CLIP`), or None for a Hub id or a folder
         without ``config.json`` (transformers says what is wrong with it).
 
     Raises:
@@ -112,7 +112,7 @@ def check_model_folder(model: str) -> str | None:
     config = read_model_config(model)
     if config is None:
         return None
-    from .modeling_actionclip import ZERO_SHOT, zero_shot_model_kind
+    from .model_kinds import ZERO_SHOT, zero_shot_model_kind
 
     kind = zero_shot_model_kind(config, model)
     if kind == ZERO_SHOT and not has_saved_processor(model):
@@ -133,7 +133,7 @@ def check_saved_processor(model: str) -> None:
     config = read_model_config(model)
     if config is None:
         return
-    from .modeling_actionclip import ZERO_SHOT, is_closed_set
+    from .model_kinds import ZERO_SHOT, is_closed_set
 
     if config.get("model_type") == ZERO_SHOT and not is_closed_set(config):
         raise _missing_processor(model)

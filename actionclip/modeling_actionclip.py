@@ -27,6 +27,7 @@ from transformers.utils import ModelOutput, can_return_tuple
 from .configuration_actionclip import ActionCLIPConfig
 from .errors import HubUnreachableError, InvalidLogitScaleError, ModelInputError, WrongModelKindError
 from .loss import ActionCLIPLoss
+from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
 from .tokenizer import load_clip_tokenizer
 from .visual_prompts import (
@@ -212,74 +213,6 @@ def _check_pixel_values(pixel_values: torch.Tensor | None) -> None:
     if not torch.is_tensor(pixel_values) or pixel_values.ndim != 5:
         shape = tuple(pixel_values.shape) if torch.is_tensor(pixel_values) else type(pixel_values).__name__
         raise ValueError(f"pixel_values must have shape (batch, frames, channels, height, width), got {shape}")
-
-
-# Which kind of model a configuration (an object, or the dict of a config.json) describes. The zero-shot pipeline,
-# ``actionclip classify`` and `ActionCLIPModel.from_pretrained` (hence `AutoModel`) need an `ActionCLIPModel` (both
-# towers). A closed-set `ActionCLIPForVideoClassification` saves no text tower (its class embeddings are frozen), so
-# loading it as an `ActionCLIPModel` would give a randomly initialised text tower and random scores: it is refused. A
-# plain CLIP checkpoint is accepted by the zero-shot path (the pipeline converts it with `ActionCLIPModel.from_clip`
-# defaults and says so). The other way round, an `ActionCLIPModel` folder loaded as a closed-set classifier gets its
-# class embeddings from the label names. `model_loading` applies these to a folder before its weights are read.
-ZERO_SHOT = "actionclip"
-CLIP = "clip"
-CLOSED_SET_ARCHITECTURE = "ActionCLIPForVideoClassification"
-OPEN_SET_ARCHITECTURE = "ActionCLIPModel"
-
-
-def _config_field(config, name: str, default=None):
-    return config.get(name, default) if isinstance(config, Mapping) else getattr(config, name, default)
-
-
-def is_closed_set(config) -> bool:
-    """Whether a configuration was saved by a closed-set `ActionCLIPForVideoClassification` (class embeddings, no
-    text tower)."""
-    architectures = list(_config_field(config, "architectures") or [])
-    return bool(architectures) and all(name == CLOSED_SET_ARCHITECTURE for name in architectures)
-
-
-def is_open_set(config) -> bool:
-    """Whether a configuration was saved by an `ActionCLIPModel` (both towers, no class embeddings)."""
-    return OPEN_SET_ARCHITECTURE in list(_config_field(config, "architectures") or [])
-
-
-def check_not_closed_set(config, where: str) -> None:
-    """Refuse a closed-set classifier where both towers are needed.
-
-    Raises:
-        WrongModelKindError: the message says what the model is and what to use instead.
-    """
-    if _config_field(config, "model_type") == ZERO_SHOT and is_closed_set(config):
-        num_labels = len(_config_field(config, "id2label") or {})
-        raise WrongModelKindError(
-            f"model {where!r} is a closed-set ActionCLIPForVideoClassification ({num_labels} fixed labels, no "
-            "text tower saved), so it cannot rank other labels: for zero-shot labels use the ActionCLIPModel "
-            "directory it was made from; for its own labels load it with AutoModelForVideoClassification"
-        )
-
-
-def zero_shot_model_kind(config, where: str) -> str:
-    """`ZERO_SHOT` for an `ActionCLIPModel`, `CLIP` for a transformers `CLIPModel`.
-
-    Args:
-        config: a configuration object or the dict of a ``config.json``.
-        where: the model's directory or Hub id, for the message.
-
-    Raises:
-        WrongModelKindError: a closed-set `ActionCLIPForVideoClassification`, or neither ActionCLIP nor CLIP; the
-            message says what the model is and what to use instead.
-    """
-    model_type = _config_field(config, "model_type")
-    if model_type == ZERO_SHOT:
-        check_not_closed_set(config, where)
-        return ZERO_SHOT
-    if model_type == CLIP:
-        return CLIP
-    raise WrongModelKindError(
-        f"model {where!r} is a {model_type or 'model without model_type'!s} model, not ActionCLIP or CLIP: give an "
-        "ActionCLIP model directory (actionclip convert, or ActionCLIPModel.from_clip(...).save_pretrained(d) with "
-        "ActionCLIPProcessor.from_model_config(model.config).save_pretrained(d))"
-    )
 
 
 def _resolved_config(cls, pretrained_model_name_or_path, config, kwargs: dict) -> ActionCLIPConfig:
@@ -1173,16 +1106,10 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
 
 
 __all__ = [
-    "CLIP",
-    "ZERO_SHOT",
     "ActionCLIPForVideoClassification",
     "ActionCLIPModel",
     "ActionCLIPOutput",
     "ActionCLIPPreTrainedModel",
     "ActionCLIPVideoClassifierOutput",
     "ActionCLIPVideoFeaturesOutput",
-    "check_not_closed_set",
-    "is_closed_set",
-    "is_open_set",
-    "zero_shot_model_kind",
 ]

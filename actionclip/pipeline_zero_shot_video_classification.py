@@ -30,8 +30,8 @@ from .errors import (
     positive_int,
 )
 from .inference_backends import select_backend
+from .model_kinds import CLIP, zero_shot_model_kind
 from .model_loading import load_saved_processor
-from .modeling_actionclip import CLIP, zero_shot_model_kind
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater, resolve_candidates
 from .sampling import average_view_scores

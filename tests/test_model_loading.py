@@ -6,6 +6,7 @@ from tiny_models import make_tiny_clip_dir, tiny_model
 
 from actionclip import ActionCLIPForVideoClassification
 from actionclip.errors import MissingProcessorError, ModelFolderError, WrongModelKindError
+from actionclip.model_kinds import CLIP, ZERO_SHOT
 from actionclip.model_loading import (
     check_model_folder,
     check_model_path,
@@ -13,7 +14,6 @@ from actionclip.model_loading import (
     load_model_and_processor,
     load_saved_processor,
 )
-from actionclip.modeling_actionclip import CLIP, ZERO_SHOT
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
 SAVED_MEAN = [0.25, 0.5, 0.75]

@@ -78,7 +78,7 @@ def load_pipeline(model: str, device: str | None = None):
 
     from .. import registration
     from ..errors import ActionCLIPError
-    from ..modeling_actionclip import ZERO_SHOT
+    from ..model_kinds import ZERO_SHOT
 
     registration.register_with_transformers()
     # Only for a local ActionCLIP directory (the only kind checked): a CLIP model's __init__ refuses the keyword.

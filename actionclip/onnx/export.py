@@ -178,7 +178,8 @@ def export_onnx(
 
     import torch
 
-    from ..modeling_actionclip import ZERO_SHOT, ActionCLIPModel, is_open_set
+    from ..model_kinds import ZERO_SHOT, is_open_set
+    from ..modeling_actionclip import ActionCLIPModel
 
     if isinstance(model, (str, os.PathLike)):
         from transformers import PretrainedConfig
