@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MissingProcessorError, ModelFolderError
+from .model_kinds import ZERO_SHOT, is_closed_set, zero_shot_model_kind
 
 if TYPE_CHECKING:
     import torch
@@ -112,8 +113,6 @@ def check_model_folder(model: str) -> str | None:
     config = read_model_config(model)
     if config is None:
         return None
-    from .model_kinds import ZERO_SHOT, zero_shot_model_kind
-
     kind = zero_shot_model_kind(config, model)
     if kind == ZERO_SHOT and not has_saved_processor(model):
         raise _missing_processor(model)
@@ -133,8 +132,6 @@ def check_saved_processor(model: str) -> None:
     config = read_model_config(model)
     if config is None:
         return
-    from .model_kinds import ZERO_SHOT, is_closed_set
-
     if config.get("model_type") == ZERO_SHOT and not is_closed_set(config):
         raise _missing_processor(model)
 
