@@ -84,6 +84,11 @@ class MissingProcessorError(ActionCLIPError, FileNotFoundError):
     """The model directory has no ``ActionCLIPProcessor`` (``processor_config.json`` and tokenizer files)."""
 
 
+class ModelFolderError(ActionCLIPError, ValueError):
+    """A model folder cannot be used: a local path that is not a directory (the message names close matches), no
+    ``config.json`` where a saved model is needed, or a ``config.json`` that cannot be read."""
+
+
 class HubUnreachableError(ActionCLIPError, OSError):
     """A Hub id was given, the Hugging Face Hub is out of reach (``HF_HUB_OFFLINE``, no connection) and the local cache
     does not hold that checkpoint: the message says how to pass a local folder instead."""

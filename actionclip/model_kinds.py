@@ -1,13 +1,13 @@
-"""Which kind of model a directory (or a loaded model's configuration) holds: open-set or closed-set.
+"""Which kind of model a configuration (an object, or the dict of a config.json) describes. The zero-shot pipeline,
+``actionclip classify`` and `ActionCLIPModel.from_pretrained` (hence `AutoModel`) need an `ActionCLIPModel` (both
+towers). A closed-set `ActionCLIPForVideoClassification` saves no text tower (its class embeddings are frozen), so
+loading it as an `ActionCLIPModel` would give a randomly initialised text tower and random scores: it is refused. A
+plain CLIP checkpoint is accepted by the zero-shot path (the pipeline converts it with `ActionCLIPModel.from_clip`
+defaults and says so). The other way round, an `ActionCLIPModel` folder loaded as a closed-set classifier gets its
+class embeddings from the label names. `model_loading` applies these to a folder before its weights are read; `ActionCLIPModel.from_pretrained` to the
+configuration it loads.
 
-The zero-shot pipeline, ``actionclip classify`` and `ActionCLIPModel.from_pretrained` (hence `AutoModel`) need an
-`ActionCLIPModel` (both towers). A closed-set `ActionCLIPForVideoClassification` saves no text tower (its class
-embeddings are frozen), so loading it as an `ActionCLIPModel` would give a randomly initialised text tower and
-random scores: it is refused. A plain CLIP checkpoint is accepted by the zero-shot path (the pipeline converts it
-with `ActionCLIPModel.from_clip` defaults and says so). The other way round, an `ActionCLIPModel` folder loaded as
-a closed-set classifier gets its class embeddings from the label names (`ActionCLIPForVideoClassification`).
-
-This module imports nothing heavy: the command line checks a directory's ``config.json`` with it before loading.
+JSON only: no torch, so a command refuses a wrong folder before anything heavy loads.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ CLOSED_SET_ARCHITECTURE = "ActionCLIPForVideoClassification"
 OPEN_SET_ARCHITECTURE = "ActionCLIPModel"
 
 
-def _field(config, name: str, default=None):
+def _config_field(config, name: str, default=None):
     return config.get(name, default) if isinstance(config, Mapping) else getattr(config, name, default)
 
 
 def is_closed_set(config) -> bool:
     """Whether a configuration was saved by a closed-set `ActionCLIPForVideoClassification` (class embeddings, no
     text tower)."""
-    architectures = list(_field(config, "architectures") or [])
+    architectures = list(_config_field(config, "architectures") or [])
     return bool(architectures) and all(name == CLOSED_SET_ARCHITECTURE for name in architectures)
 
 
 def is_open_set(config) -> bool:
     """Whether a configuration was saved by an `ActionCLIPModel` (both towers, no class embeddings)."""
-    return OPEN_SET_ARCHITECTURE in list(_field(config, "architectures") or [])
+    return OPEN_SET_ARCHITECTURE in list(_config_field(config, "architectures") or [])
 
 
 def check_not_closed_set(config, where: str) -> None:
@@ -44,8 +44,8 @@ def check_not_closed_set(config, where: str) -> None:
     Raises:
         WrongModelKindError: the message says what the model is and what to use instead.
     """
-    if _field(config, "model_type") == ZERO_SHOT and is_closed_set(config):
-        num_labels = len(_field(config, "id2label") or {})
+    if _config_field(config, "model_type") == ZERO_SHOT and is_closed_set(config):
+        num_labels = len(_config_field(config, "id2label") or {})
         raise WrongModelKindError(
             f"model {where!r} is a closed-set ActionCLIPForVideoClassification ({num_labels} fixed labels, no "
             "text tower saved), so it cannot rank other labels: for zero-shot labels use the ActionCLIPModel "
@@ -54,7 +54,7 @@ def check_not_closed_set(config, where: str) -> None:
 
 
 def zero_shot_model_kind(config, where: str) -> str:
-    """``"actionclip"`` for an `ActionCLIPModel`, ``"clip"`` for a transformers `CLIPModel`.
+    """`ZERO_SHOT` for an `ActionCLIPModel`, `CLIP` for a transformers `CLIPModel`.
 
     Args:
         config: a configuration object or the dict of a ``config.json``.
@@ -64,7 +64,7 @@ def zero_shot_model_kind(config, where: str) -> str:
         WrongModelKindError: a closed-set `ActionCLIPForVideoClassification`, or neither ActionCLIP nor CLIP; the
             message says what the model is and what to use instead.
     """
-    model_type = _field(config, "model_type")
+    model_type = _config_field(config, "model_type")
     if model_type == ZERO_SHOT:
         check_not_closed_set(config, where)
         return ZERO_SHOT

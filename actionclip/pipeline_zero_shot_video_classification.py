@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import threading
 import types
 import warnings
@@ -32,6 +31,7 @@ from .errors import (
 )
 from .inference_backends import select_backend
 from .model_kinds import CLIP, zero_shot_model_kind
+from .model_loading import load_saved_processor
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater, resolve_candidates
 from .sampling import average_view_scores
@@ -45,11 +45,6 @@ TASK = "zero-shot-video-classification"
 ENSEMBLES = ("probs", "embedding")
 ON_ERROR = ("raise", "skip")
 TEXT_CACHE_SIZE = 16
-PROCESSOR_HINT = (
-    "create one next to the weights with "
-    "`ActionCLIPProcessor.from_model_config(ActionCLIPConfig.from_pretrained(d)).save_pretrained(d)` "
-    "(both from actionclip), or pass processor=ActionCLIPProcessor(...) to pipeline()"
-)
 
 
 def _is_stream(videos) -> bool:
@@ -114,28 +109,6 @@ def _weights_dtype(dtype) -> torch.dtype | None:
 
 def _positive_int(value, name: str, allowed: Sequence[int] | None = None) -> int:
     return positive_int(value, name, PipelineArgumentError, allowed)
-
-
-def load_actionclip_processor(model) -> ActionCLIPProcessor:
-    """The `ActionCLIPProcessor` saved with ``model`` (found through ``model.name_or_path``).
-
-    Raises:
-        MissingProcessorError: no processor lies there; the message says how to create one.
-    """
-    location = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
-    if not location:
-        raise MissingProcessorError(
-            f"the model was not loaded from a directory, so no processor can be found: {PROCESSOR_HINT}"
-        )
-    location = str(location)
-    if os.path.isdir(location) and not os.path.isfile(os.path.join(location, "processor_config.json")):
-        raise MissingProcessorError(f"model directory {location!r} has no processor_config.json: {PROCESSOR_HINT}")
-    try:
-        return ActionCLIPProcessor.from_pretrained(location)
-    except (OSError, ValueError) as error:
-        raise MissingProcessorError(
-            f"no ActionCLIPProcessor could be loaded from {location!r} ({error}): {PROCESSOR_HINT}"
-        ) from None
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
@@ -262,7 +235,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             self.processor = (
                 ActionCLIPProcessor.from_model_config(self.model.config)
                 if is_clip
-                else load_actionclip_processor(self.model)
+                else load_saved_processor(self.model)
             )
         elif type(self.processor).__name__ != "ActionCLIPProcessor":  # by name: remote code has its own class
             raise PipelineArgumentError(
@@ -724,5 +697,4 @@ __all__ = [
     "MissingProcessorError",
     "PipelineArgumentError",
     "ZeroShotVideoClassificationPipeline",
-    "load_actionclip_processor",
 ]

@@ -175,7 +175,8 @@ def test_eval_refuses_inverting_or_meaningless_options_before_reading_data(model
 
 
 def test_the_protocol_evaluator_refuses_a_negative_logit_scale(model_dir):
-    from actionclip.evaluation.runner import ProtocolEvaluator, load_model_and_processor
+    from actionclip.evaluation.runner import ProtocolEvaluator
+    from actionclip.model_loading import load_model_and_processor
 
     model, processor = load_model_and_processor(str(model_dir))
     with pytest.raises(InvalidLogitScaleError):

@@ -105,7 +105,8 @@ def test_descriptions_longer_than_77_tokens_are_counted_and_warned_about():
 
 
 def test_evaluation_text_embeddings_with_label_descriptions_match_the_plain_labels(model_dir):
-    from actionclip.evaluation.runner import ProtocolEvaluator, load_model_and_processor
+    from actionclip.evaluation.runner import ProtocolEvaluator
+    from actionclip.model_loading import load_model_and_processor
 
     model, processor = load_model_and_processor(model_dir)
     plain = ProtocolEvaluator(model, processor).text_embeddings(LABELS)

@@ -94,7 +94,8 @@ def test_closed_set_multi_view_records_protocol_views_frames_and_templates(synth
 
 
 def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabilities(synthetic, model_dir):
-    from actionclip.evaluation.runner import ProtocolEvaluator, ViewSettings, load_model_and_processor
+    from actionclip.evaluation.runner import ProtocolEvaluator, ViewSettings
+    from actionclip.model_loading import load_model_and_processor
     from actionclip.sampling import MultiViewSampler, TSNSampler
     from actionclip.scoring import template_ensemble_probs
     from actionclip.video_clips import ClipSpec
@@ -121,7 +122,8 @@ def test_multi_view_scores_are_the_mean_of_each_views_template_ensembled_probabi
 
 
 def test_views_are_uint8_frames_and_decoding_workers_give_the_same_scores(synthetic, model_dir):
-    from actionclip.evaluation.runner import MultiViewVideos, ProtocolEvaluator, ViewSettings, load_model_and_processor
+    from actionclip.evaluation.runner import MultiViewVideos, ProtocolEvaluator, ViewSettings
+    from actionclip.model_loading import load_model_and_processor
 
     model, processor = load_model_and_processor(model_dir)
     views = ViewSettings(num_frames=8, num_clips=2, num_crops=3)

@@ -319,7 +319,7 @@ def test_from_pretrained_still_loads_weights_that_lack_tensors_and_lists_them(fi
 
 
 def test_evaluation_refuses_weights_that_lack_tensors(files, tmp_path):
-    from actionclip.evaluation.runner import load_model_and_processor
+    from actionclip.model_loading import load_model_and_processor
 
     partial = weight_factory.without_fusion(files["model"], tmp_path / "partial")
     with pytest.raises(MissingWeightsError, match="fusion"):

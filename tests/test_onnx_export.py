@@ -2,6 +2,10 @@
 int8 and fp16 exports, and refused exports that leave nothing behind."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,6 +23,7 @@ from actionclip.onnx.export import DEFAULT_INT8_TOLERANCE, export_onnx, read_int
 from actionclip.onnx.runtime import ActionCLIPOnnxModel
 from actionclip.processing_actionclip import ActionCLIPProcessor
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = {
     "meanP": dict(fusion="meanP"),
     "conv1d": dict(fusion="conv1d"),
@@ -297,3 +302,41 @@ def test_a_directory_that_is_not_an_export_is_refused_by_the_onnx_loader(transf_
     model_dir, _ = transf_dirs
     with pytest.raises(OnnxModelError, match="not an ONNX export"):
         ActionCLIPOnnxModel.from_pretrained(model_dir)
+
+
+def test_the_export_names_its_classes_for_remote_code_without_the_auto_classes_registered(transf_dirs, tmp_path):
+    # config.json and the processor's files carry auto_map and their code beside them whether or not this process
+    # registered ActionCLIP with the Auto classes; the export itself registers nothing.
+    model_dir, _ = transf_dirs
+    script = """
+import json, os, sys
+from actionclip import registration
+registration.uninstall()  # no import hook: nothing registers the Auto classes in this process
+from actionclip.modeling_actionclip import ActionCLIPModel
+from actionclip.onnx.export import export_onnx
+from actionclip.processing_actionclip import ActionCLIPProcessor
+model_dir, out = sys.argv[1:]
+model, processor = ActionCLIPModel.from_pretrained(model_dir), ActionCLIPProcessor.from_pretrained(model_dir)
+exports = {"object": export_onnx(model, os.path.join(out, "object"), processor=processor)}
+exports["path"] = export_onnx(model_dir, os.path.join(out, "path"))
+def read(path):
+    return json.loads(path.read_text()).get("auto_map")
+print(json.dumps({
+    "registered": registration.is_registered(),
+    **{how: [read(d / "config.json"), read(d / "processor_config.json"), sorted(p.name for p in d.glob("*.py"))]
+       for how, d in exports.items()},
+}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(model_dir), str(tmp_path)], capture_output=True, text=True, env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads(result.stdout.strip().splitlines()[-1])
+    assert written.pop("registered") is False
+    modules = {"configuration_actionclip.py", "processing_actionclip.py", "video_processing_actionclip.py"}
+    for how, (config_map, processor_map, code) in written.items():
+        assert config_map["AutoConfig"] == "configuration_actionclip.ActionCLIPConfig", how
+        assert processor_map == {"AutoProcessor": "processing_actionclip.ActionCLIPProcessor"}, how
+        assert modules <= set(code), how

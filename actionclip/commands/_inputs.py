@@ -1,17 +1,19 @@
 """What the commands read from their arguments: video files and folders, candidate labels, a model for the zero-shot
-pipeline. Every problem is a `CommandLineError` naming the argument; nothing here imports torch before a model is
-loaded."""
+pipeline (checked and loaded by `model_loading`), a device. Every problem is one line naming the argument (a
+`CommandLineError`, or the library's typed error); nothing here imports torch before a model is loaded."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..data.video_files import VIDEO_EXTENSIONS, list_video_files
-from ..errors import CommandLineError
+from ..errors import CommandLineError, MissingProcessorError
+from ..model_loading import check_model_folder
 
 
 def find_videos(paths: list[str]) -> list[str]:
@@ -64,14 +66,13 @@ def read_labels(args: argparse.Namespace) -> list[str]:
 def load_pipeline(model: str, device: str | None = None):
     """The zero-shot pipeline of ``model``; loading failures become a `CommandLineError`.
 
-    A local directory is checked first (cheaply, from its ``config.json``): a missing one fails at once, a
+    A local directory is checked first, cheaply (`model_loading.check_model_folder`): a missing one fails at once, a
     closed-set model is refused before its weights load, and an ActionCLIP model's weight files must hold every
     tensor (`MissingWeightsError` before anything is read, instead of random weights and transformers' report).
     Warnings while loading (a plain CLIP model converted on the fly) are printed as one line each.
     """
-    check_model_path(model)
-    kind = check_model_kind(model)
-    check_processor(model)
+    with add_processor_hint(model):
+        kind = check_model_folder(model)
     device = check_device(device)
     from transformers import pipeline
 
@@ -102,66 +103,17 @@ def model_load_error(model: str, error: BaseException) -> CommandLineError:
     return CommandLineError(f"cannot load model {model!r}: {first_line}")
 
 
-def check_model_path(model: str) -> None:
-    """A model given as a local path must exist (a Hub id such as ``org/name`` is left to transformers).
-
-    A name is local when it is absolute, starts with ``.`` or ``~``, has more than one ``/``, or its first part is
-    an existing local directory (``demo_output/model_tranf`` where ``demo_output/`` exists): such a typo fails at
-    once, naming close matches, instead of after the Hub's retries.
-    """
-    path = Path(model).expanduser()
-    first_part = Path(model).parts[0] if Path(model).parts else ""
-    looks_local = (
-        path.is_absolute()
-        or model.startswith((".", "~"))
-        or model.count("/") > 1
-        or (model.count("/") == 1 and Path(first_part).is_dir())
-    )
-    if looks_local and not path.is_dir():
-        import difflib
-
-        parent = path.parent
-        siblings = sorted(entry.name for entry in parent.iterdir() if entry.is_dir()) if parent.is_dir() else []
-        close = difflib.get_close_matches(path.name, siblings, n=3)
-        hint = f" (did you mean {', '.join(repr(str(parent / name)) for name in close)}?)" if close else ""
-        raise CommandLineError(f"model {model!r}: no such directory{hint}")
-
-
-def check_model_kind(model: str) -> str | None:
-    """A local model directory must hold an ActionCLIP model or a CLIP one (see `model_kinds`): its kind, or None
-    for a Hub id or a directory without ``config.json``."""
-    config_path = Path(model).expanduser() / "config.json"
-    if not config_path.is_file():
-        return None  # a Hub id, or a directory transformers will report on
-    from ..model_kinds import zero_shot_model_kind
-
+@contextlib.contextmanager
+def add_processor_hint(model: str) -> Iterator[None]:
+    """A model folder's missing processor (`MissingProcessorError`) answered with the command that writes one (the
+    library's message offers Python)."""
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CommandLineError(f"model {model!r}: unreadable config.json ({short(error)})") from None
-    return zero_shot_model_kind(config if isinstance(config, dict) else {}, model)
-
-
-def check_processor(model: str) -> None:
-    """A local ActionCLIP model directory must hold its processor; the error says which command writes one (the
-    library's own error, raised later, offers Python)."""
-    folder = Path(model).expanduser()
-    config_path = folder / "config.json"
-    if not config_path.is_file() or (folder / "processor_config.json").is_file():
-        return
-    from ..model_kinds import CLOSED_SET_ARCHITECTURE, ZERO_SHOT
-
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        model_type, architectures = config.get("model_type"), config.get("architectures") or []
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return  # check_model_kind says what is wrong with it
-    # A plain CLIP folder gets CLIP's processor on the fly; a closed-set one is refused for what it is.
-    if model_type == ZERO_SHOT and CLOSED_SET_ARCHITECTURE not in architectures:
+        yield
+    except MissingProcessorError:
         raise CommandLineError(
             f"model directory {model!r} has no processor (processor_config.json): write the default one beside the "
             f"weights with `actionclip add-processor {model}`"
-        )
+        ) from None
 
 
 def check_device(device: str | None) -> str | None:

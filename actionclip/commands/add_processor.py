@@ -4,11 +4,10 @@ written with ``model.save_pretrained`` alone (the pipeline, ``classify`` and ``e
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..errors import CommandLineError
-from ._inputs import check_model_path, short
+from ..model_loading import check_model_path, has_saved_processor, read_model_config
 
 
 def register(subparsers) -> None:
@@ -34,18 +33,15 @@ def run(args: argparse.Namespace) -> int:
     check_model_path(str(folder))
     if not folder.is_dir():
         raise CommandLineError(f"model {args.model_dir!r}: no such directory")
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CommandLineError(f"model directory {args.model_dir!r} has no config.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CommandLineError(f"model {args.model_dir!r}: unreadable config.json ({short(error)})") from None
-    model_type = config.get("model_type") if isinstance(config, dict) else None
+    config = read_model_config(args.model_dir)
+    if config is None:
+        raise CommandLineError(f"model directory {args.model_dir!r} has no config.json")
+    model_type = config.get("model_type")
     if model_type != "actionclip":
         raise CommandLineError(
             f"model directory {args.model_dir!r} holds a {model_type!r} model, not an ActionCLIP one"
         )
-    if (folder / "processor_config.json").exists() and not args.overwrite:
+    if has_saved_processor(folder) and not args.overwrite:
         raise CommandLineError(f"{args.model_dir!r} already has a processor: pass --overwrite to replace it")
 
     from ..configuration_actionclip import ActionCLIPConfig

@@ -8,8 +8,9 @@ import json
 import sys
 import warnings
 
+from ..model_loading import check_model_path
 from ._common import add_label_arguments, positive_float, positive_int
-from ._inputs import check_model_path, find_videos, load_pipeline, model_load_error, read_labels, short
+from ._inputs import find_videos, load_pipeline, model_load_error, read_labels, short
 
 
 def register(subparsers) -> None:

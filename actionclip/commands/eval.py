@@ -190,7 +190,8 @@ def run_evaluation(args) -> dict:
 
     from ..data.splits import read_list_file
     from ..evaluation.protocols import Protocol, write_few_shot_lists
-    from ..evaluation.runner import RESULT_JSON_NAME, ProtocolEvaluator, ViewSettings, load_model_and_processor
+    from ..evaluation.runner import RESULT_JSON_NAME, ProtocolEvaluator, ViewSettings
+    from ..model_loading import load_model_and_processor
     from ..prompts import load_templates
     from ._inputs import check_device
 

@@ -63,14 +63,16 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import CommandLineError
+    from ..model_loading import check_saved_processor
     from ..onnx.export import check_export_options, check_output_dir, export_onnx, read_int8_choice
-    from ._inputs import check_processor
+    from ._inputs import add_processor_hint
 
     check_export_options(args.opset, args.dtype, args.quantize)  # before any slow decoding
     check_output_dir(args.output_dir, args.overwrite, overwrite_hint="--overwrite")
     if not Path(args.model).is_dir():
         raise CommandLineError(f"model {args.model!r}: no such directory")
-    check_processor(args.model)
+    with add_processor_hint(args.model):
+        check_saved_processor(args.model)
     model, options = args.model, {}
     if args.calibration:
         if args.quantize is None:

@@ -9,7 +9,7 @@ import os
 import sys
 
 from ..errors import CommandLineError
-from ._inputs import check_model_path
+from ..model_loading import check_model_path
 
 
 def register(subparsers) -> None:

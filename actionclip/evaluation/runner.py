@@ -85,31 +85,7 @@ class ViewSettings:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Model and videos
-
-
-def load_model_and_processor(model_dir: str | os.PathLike, device: str | torch.device | None = None):
-    """``(ActionCLIPModel, ActionCLIPProcessor)`` from one directory, in evaluation mode on ``device``.
-
-    A directory without processor files gets the processor matching its configuration (image size, frames,
-    templates) with the shipped tokenizer. Weight files that lack tensors of the model are refused
-    (`MissingWeightsError`): evaluated, they would be random.
-    """
-    from ..modeling_actionclip import ActionCLIPModel
-    from ..processing_actionclip import ActionCLIPProcessor
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise EvaluationSetupError(f"{str(model_dir)!r} has no config.json: not a saved model directory")
-    model = ActionCLIPModel.from_pretrained(model_dir, require_all_weights=True).eval()
-    if device is not None:
-        model = model.to(device)
-    has_processor = any((model_dir / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
-    if has_processor:
-        processor = ActionCLIPProcessor.from_pretrained(model_dir)
-    else:
-        processor = ActionCLIPProcessor.from_model_config(model.config)
-    return model, processor
+# Videos
 
 
 def three_crops(pixel_values: torch.Tensor, crop_height: int, crop_width: int) -> torch.Tensor:
@@ -444,7 +420,6 @@ __all__ = [
     "class_scores",
     "closed_set_protocol",
     "encode_videos",
-    "load_model_and_processor",
     "samples_from_dataset_args",
     "three_crops",
 ]

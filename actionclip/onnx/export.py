@@ -57,14 +57,11 @@ import warnings
 from pathlib import Path
 
 from ..errors import OnnxExportError
+from ..model_loading import load_saved_processor
 
-# The directory format (`onnx_runtime` reads what this module writes). This module imports torch only inside the
-# export, so the command line and the runtime read these cheaply.
-EXPORT_METADATA_NAME = "onnx_export.json"
-EXPORT_FORMAT = "actionclip-onnx"
-# 2: the model's num_frames and templates and the processor's evaluation settings, for a runtime without torch.
-EXPORT_FORMAT_VERSION = 2
-GRAPHS = ("text_encoder", "frame_encoder", "fusion")
+# The directory's format (metadata file, format name and version, graph names) is the runtime's
+# (`actionclip.onnx.runtime`), imported where the export writes it: this module's top stays as light as the command
+# line's --help needs (no torch, no numpy), since the `export` command reads the options below when it registers.
 TEXT_ENCODER_FILE = "text_encoder.onnx"
 FRAME_ENCODER_FILE = "frame_encoder.onnx"
 FUSION_FILE = "fusion.onnx"
@@ -181,20 +178,19 @@ def export_onnx(
 
     import torch
 
+    from ..model_kinds import ZERO_SHOT, is_open_set
     from ..modeling_actionclip import ActionCLIPModel
 
     if isinstance(model, (str, os.PathLike)):
-        from transformers import AutoConfig
-
-        from .. import registration
+        from transformers import PretrainedConfig
 
         source = str(model)
-        registration.register_with_transformers()
-        config = AutoConfig.from_pretrained(source)
-        architectures = list(getattr(config, "architectures", None) or [])
-        if config.model_type != "actionclip" or "ActionCLIPModel" not in (architectures or ["ActionCLIPModel"]):
+        # The saved configuration as it is (a folder's or a Hub id's config.json): no Auto class needs to know it.
+        config, _ = PretrainedConfig.get_config_dict(source)
+        model_type, architectures = config.get("model_type"), list(config.get("architectures") or [])
+        if model_type != ZERO_SHOT or (architectures and not is_open_set(config)):
             raise OnnxExportError(
-                f"model {source!r} is not an ActionCLIPModel (model_type {config.model_type!r}, architectures "
+                f"model {source!r} is not an ActionCLIPModel (model_type {model_type!r}, architectures "
                 f"{architectures}): only the video-text model, with its text encoder, is exported"
             )
         model = ActionCLIPModel.from_pretrained(source, dtype=torch.float32)
@@ -203,9 +199,7 @@ def export_onnx(
             f"only an ActionCLIPModel (video-text, with its text encoder) is exported, got {type(model).__name__}"
         )
     if processor is None:
-        from ..pipeline_zero_shot_video_classification import load_actionclip_processor
-
-        processor = load_actionclip_processor(model)
+        processor = load_saved_processor(model)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
@@ -311,6 +305,10 @@ def _write_export(
 ) -> None:
     import torch
 
+    from ..configuration_actionclip import ActionCLIPConfig
+    from ..processing_actionclip import ActionCLIPProcessor
+    from .runtime import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, EXPORT_METADATA_NAME
+
     config = model.config
     # The scoring scale: config.eval_logit_scale (the authors' 100 when converted), else the clamped learned one.
     effective_scale = float(model.evaluation_scale().detach().float())
@@ -360,6 +358,11 @@ def _write_export(
         int8 = _quantize_frame_encoder_int8(float_frame_path, frame_path, calibration, int8_tolerance)
         float_frame_path.unlink()
 
+    # Saved as a registered model saves them: config.json and the processor's files name their classes (auto_map)
+    # and their code is copied beside them, so AutoConfig / AutoProcessor read the export with trust_remote_code=True
+    # where this package is absent. Each class's own registration, whether or not the Auto classes know ActionCLIP.
+    ActionCLIPConfig.register_for_auto_class()
+    ActionCLIPProcessor.register_for_auto_class("AutoProcessor")
     config.save_pretrained(directory)
     processor.save_pretrained(directory)
     graph_dtype = "float16" if dtype == "fp16" else "float32"
@@ -411,9 +414,14 @@ def _write_export(
 
 
 def read_int8_choice(directory: str | os.PathLike) -> dict | None:
-    """What the int8 export of ``directory`` chose (``onnx_export.json``), or None for a float export."""
-    metadata = json.loads((Path(directory) / EXPORT_METADATA_NAME).read_text(encoding="utf-8"))
-    return metadata["graphs"]["frame_encoder"].get("int8")
+    """What the int8 export of ``directory`` chose (``onnx_export.json``), or None for a float export.
+
+    Raises:
+        OnnxModelError: ``directory`` is not an export (`actionclip.onnx.runtime.read_export_metadata`).
+    """
+    from .runtime import read_export_metadata
+
+    return read_export_metadata(directory)["graphs"]["frame_encoder"].get("int8")
 
 
 def _calibration_frames(calibration, whole_clips: bool, num_frames: int, size: int):
@@ -572,7 +580,6 @@ __all__ = [
     "DEFAULT_CALIBRATION_FRAMES",
     "DEFAULT_INT8_TOLERANCE",
     "DEFAULT_OPSET",
-    "EXPORT_METADATA_NAME",
     "SUPPORTED_OPSETS",
     "check_export_options",
     "export_onnx",

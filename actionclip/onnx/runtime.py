@@ -37,7 +37,13 @@ from ..tokenizer import NumpyClipTokenizer
 from ..video_clips import MAX_NUM_FRAMES, ClipSpec
 from ..video_common import normalize_frames
 from ..video_decode_pool import DecodePool, default_num_workers, report_errors
-from .export import EXPORT_FORMAT, EXPORT_METADATA_NAME, GRAPHS
+
+# The directory format: `actionclip.onnx.export` writes what this module reads, and takes these names from here.
+EXPORT_METADATA_NAME = "onnx_export.json"
+EXPORT_FORMAT = "actionclip-onnx"
+# 2: the model's num_frames and templates and the processor's evaluation settings, for a runtime without torch.
+EXPORT_FORMAT_VERSION = 2
+GRAPHS = ("text_encoder", "frame_encoder", "fusion")
 
 _NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16}
 
@@ -372,4 +378,13 @@ def _default_num_threads() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 0
 
 
-__all__ = ["ActionCLIPOnnxModel", "OnnxZeroShotClassifier", "is_onnx_export", "read_export_metadata"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_FORMAT_VERSION",
+    "EXPORT_METADATA_NAME",
+    "GRAPHS",
+    "ActionCLIPOnnxModel",
+    "OnnxZeroShotClassifier",
+    "is_onnx_export",
+    "read_export_metadata",
+]

@@ -311,9 +311,9 @@ def run_wise_ft(
         EvaluationSetupError,
         ProtocolEvaluator,
         ViewSettings,
-        load_model_and_processor,
         write_split_report,
     )
+    from ..model_loading import load_model_and_processor
     from ..modeling_actionclip import ActionCLIPModel
 
     alphas = sorted({_check_alpha(alpha) for alpha in alphas})
