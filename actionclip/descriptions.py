@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import InvalidDescriptionsError
-from .file_output import replaced_when_done
+from .files import replaced_when_done
 from .tokenizer import CONTEXT_LENGTH
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .descriptions import check_descriptions, class_texts
 from .errors import InvalidLabelsError, InvalidTemplateError
-from .text_files import read_text_file
+from .files import read_text_file
 
 PLACEHOLDER = "{}"
 

@@ -47,7 +47,7 @@ def calibration_frames(model: str, list_path: Path, limit: int):
     made by the model's pipeline (the pre-processing the scored videos get)."""
     from transformers import pipeline
 
-    from actionclip.commands.export import calibration_pixel_values
+    from actionclip.onnx.export import calibration_pixel_values
 
     chosen, classes = [], set()
     for line in list_path.read_text(encoding="utf-8").splitlines():

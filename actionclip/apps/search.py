@@ -36,7 +36,7 @@ import torch
 
 from ..data.video_files import find_video_files
 from ..errors import IndexMismatchError, VideoDecodeError, VideoIndexError
-from ..file_output import replaced_when_done
+from ..files import replaced_when_done
 from .windows import FrameSource, WindowGrid, frames_at, make_window_grid, uses_cached_frames, window_embeddings
 
 INDEX_FORMAT = 1

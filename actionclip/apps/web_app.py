@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ActionCLIPError, AppInputError, InvalidLabelsError, MissingAppDependencyError
-from ..file_output import replaced_when_done
+from ..files import replaced_when_done
 
 logger = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ def read_labels(args: argparse.Namespace) -> list[str]:
     if not path.is_file():
         raise CommandLineError(f"labels file {args.labels_file!r} is not a regular file (a FIFO, a device, a folder)")
     try:
-        return read_label_file(path)  # read with a byte cap (`text_files.read_text_file`)
+        return read_label_file(path)  # read with a byte cap (`files.read_text_file`)
     except (OSError, UnicodeDecodeError) as error:
         raise CommandLineError(f"labels file {args.labels_file!r}: {error}") from None
 

@@ -5,15 +5,9 @@ pipeline as remote code, says what descriptions are and reads and writes their f
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
-
-from ..errors import InvalidDescriptionsError
-
-DEFAULT_GENERATION_PROMPT = "Describe what a person does in a video of the action '{}', in one sentence:"
 
 DESCRIPTION = (
     "Generate a few sentences describing each label with any transformers text-generation model and write them "
@@ -71,60 +65,8 @@ def _labels(text: str) -> list[str]:
     )
 
 
-def _first_sentence(text: str) -> str:
-    text = " ".join(text.strip().split())
-    match = re.match(r"(.+?[.!?])(\s|$)", text)
-    return (match.group(1) if match else text).strip(" \"'")
-
-
-def generate_descriptions(
-    labels: Sequence[str],
-    generator,
-    num_descriptions: int = 3,
-    prompt: str = DEFAULT_GENERATION_PROMPT,
-    max_new_tokens: int = 40,
-    do_sample: bool = True,
-    seed: int = 0,
-) -> dict[str, list[str]]:
-    """Descriptions of each label from a `transformers` ``text-generation`` pipeline.
-
-    Args:
-        labels: the class names.
-        generator: a ``pipeline("text-generation", ...)``.
-        num_descriptions: sentences per label (sampled; duplicates and empty ones are dropped).
-        prompt: the generation prompt, with ``{}`` for the label.
-        max_new_tokens, do_sample: generation options; ``seed`` makes sampling repeatable.
-
-    Returns:
-        ``{label: [description, ...]}``: the first sentence of each generation.
-    """
-    from transformers import set_seed
-
-    if "{}" not in prompt:
-        raise InvalidDescriptionsError(f"the generation prompt needs a '{{}}' for the label, got {prompt!r}")
-    if isinstance(num_descriptions, bool) or not isinstance(num_descriptions, int) or num_descriptions < 1:
-        raise InvalidDescriptionsError(f"num_descriptions must be a positive integer, got {num_descriptions!r}")
-    set_seed(seed)
-    result: dict[str, list[str]] = {}
-    for label in labels:
-        outputs = generator(
-            prompt.replace("{}", label, 1),
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            num_return_sequences=num_descriptions,
-            return_full_text=False,
-            pad_token_id=getattr(generator.tokenizer, "eos_token_id", None),
-        )
-        texts = []
-        for output in outputs:
-            sentence = _first_sentence(output["generated_text"])
-            if sentence and sentence not in texts:
-                texts.append(sentence)
-        result[label] = texts
-    return result
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..apps import label_descriptions
     from ..descriptions import warn_long_descriptions, write_descriptions
     from ..errors import CommandLineError
 
@@ -132,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise CommandLineError(f"output {str(output)!r} exists: pass --overwrite to replace it")
-    prompt = args.prompt or DEFAULT_GENERATION_PROMPT
+    prompt = args.prompt or label_descriptions.DEFAULT_GENERATION_PROMPT
     if "{}" not in prompt:
         raise CommandLineError(f"--prompt needs a '{{}}' for the label, got {prompt!r}")
     from transformers import pipeline
@@ -144,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CommandLineError(f"cannot load text-generation model {args.model!r}: {first_line}") from None
-    descriptions = generate_descriptions(
+    descriptions = label_descriptions.generate_descriptions(
         labels, generator, args.num, prompt, args.max_new_tokens, do_sample=not args.greedy, seed=args.seed
     )
     from ..tokenizer import load_clip_tokenizer

@@ -64,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import CommandLineError
     from ..model_loading import check_saved_processor
-    from ..onnx.export import check_export_options, check_output_dir, export_onnx, read_int8_choice
+    from ..onnx.export import (
+        calibration_pixel_values,
+        check_export_options,
+        check_output_dir,
+        export_onnx,
+        read_int8_choice,
+    )
     from ._inputs import add_processor_hint
 
     check_export_options(args.opset, args.dtype, args.quantize)  # before any slow decoding
@@ -111,20 +117,3 @@ def run(args: argparse.Namespace) -> int:
             f"{int8['calibration_frames']} frames"
         )
     return 0
-
-
-def calibration_pixel_values(classifier, videos):
-    """``pixel_values`` ``(V, T, 3, H, W)`` float32 of ``videos`` as the zero-shot ``classifier`` prepares them (its
-    decoding, sampling and transforms), for `export_onnx`'s int8 calibration."""
-    import torch
-
-    parts = []
-    for video in videos:
-        inputs = classifier.preprocess(video)
-        if "frames" in inputs:  # uint8 frames, normalised where the model runs
-            video_processor = classifier.processor.video_processor
-            inputs["pixel_values"] = video_processor.frames_to_pixel_values(
-                inputs["frames"], torch.device("cpu"), torch.float32
-            )
-        parts.append(inputs["pixel_values"])
-    return torch.cat(parts)

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InvalidLabelsError
-from ..file_output import replaced_when_done
-from ..text_files import read_text_file
+from ..files import read_text_file, replaced_when_done
 
 LABELS_DIR = Path(__file__).resolve().with_name("label_lists")
 

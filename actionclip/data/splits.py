@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidSplitFileError
-from ..text_files import read_text_file
+from ..files import read_text_file
 from .labels import is_label_id, load_label_names
 
 Sample = tuple[str, int]

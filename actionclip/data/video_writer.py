@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from ..errors import VideoWriteError
-from ..file_output import replaced_when_done
+from ..files import replaced_when_done
 
 _CONTAINER_BY_SUFFIX = {
     ".mp4": "mp4",

@@ -576,10 +576,28 @@ def _quantize_frame_encoder_int8(float_path: Path, int8_path: Path, calibration,
     }
 
 
+def calibration_pixel_values(classifier, videos):
+    """``pixel_values`` ``(V, T, 3, H, W)`` float32 of ``videos`` as the zero-shot ``classifier`` prepares them (its
+    decoding, sampling and transforms), for `export_onnx`'s int8 calibration."""
+    import torch
+
+    parts = []
+    for video in videos:
+        inputs = classifier.preprocess(video)
+        if "frames" in inputs:  # uint8 frames, normalised where the model runs
+            video_processor = classifier.processor.video_processor
+            inputs["pixel_values"] = video_processor.frames_to_pixel_values(
+                inputs["frames"], torch.device("cpu"), torch.float32
+            )
+        parts.append(inputs["pixel_values"])
+    return torch.cat(parts)
+
+
 __all__ = [
     "DEFAULT_CALIBRATION_FRAMES",
     "DEFAULT_INT8_TOLERANCE",
     "DEFAULT_OPSET",
+    "calibration_pixel_values",
     "SUPPORTED_OPSETS",
     "check_export_options",
     "export_onnx",

@@ -1,10 +1,10 @@
-"""Files written whole or not at all (`actionclip.file_output`), with real files."""
+"""Files written whole or not at all (`actionclip.files`), with real files."""
 
 import os
 
 import pytest
 
-from actionclip.file_output import replaced_when_done
+from actionclip.files import replaced_when_done
 
 
 def test_the_file_appears_only_when_the_writer_is_done(tmp_path):
