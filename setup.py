@@ -21,7 +21,7 @@ setup(
             "data/label_lists/*.csv",
             "data/label_lists/README.md",
             "evaluation/metrics/**/*.py",
-            "evaluation/model_card_template.md",
+            "hub/model_card_template.md",
         ]
     },
     include_package_data=True,
