@@ -17,13 +17,17 @@ from actionclip.video_io import probe_video, read_frames
 from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor
 
 
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clip_videos")
+def write_videos(folder, count: int) -> list[str]:
+    """``count`` small H.264 files of 12-16 frames, 48 x 64 pixels, each drawn from its own seed."""
     return [
         str(write_test_video(folder / f"v{seed}.mp4", num_frames=12 + seed % 5, height=48, width=64, seed=seed))
-        for seed in range(5)
+        for seed in range(count)
     ]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    return write_videos(tmp_path_factory.mktemp("clip_videos"), 5)
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import time
 import numpy as np
 import pytest
 import torch
-from test_video_clips import reference_clip
+from test_video_clips import reference_clip, write_videos
 from tiny_models import save_tiny_model_dir
 from transformers import pipeline
-from video_factory import write_test_video
 
 import actionclip  # noqa: F401  (registers the task)
 from actionclip.errors import (
@@ -35,11 +34,7 @@ LABELS = ["juggling balls", "playing guitar", "tai chi"]
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine_videos")
-    return [
-        str(write_test_video(folder / f"v{seed}.mp4", num_frames=12 + seed % 5, height=48, width=64, seed=seed))
-        for seed in range(50)
-    ]
+    return write_videos(tmp_path_factory.mktemp("engine_videos"), 50)
 
 
 @pytest.fixture(scope="module")
