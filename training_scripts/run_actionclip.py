@@ -6,8 +6,8 @@
 
 A JSON argument file may come first; arguments after it override its values. Runs unchanged under `torchrun` and
 `accelerate launch` (DDP, FSDP and DeepSpeed through the Trainer's options); see training_scripts/README.md.
-`actionclip train` runs the same program (actionclip/commands/train.py, where its functions are: `main`,
-`build_model`, `parse_arguments`, ...).
+`actionclip train` runs the same program (its arguments: actionclip/commands/train.py; the program:
+actionclip/training/program.py, where its functions are: `run_training`, `build_model`, `build_datasets`, ...).
 """
 
 from actionclip.commands import exit_on_bad_input

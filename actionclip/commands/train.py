@@ -8,24 +8,17 @@ A JSON argument file may come first; arguments after it override its values. The
 `transformers.HfArgumentParser` dataclasses (`actionclip.training.arguments` and
 `actionclip.training.trainer.ActionCLIPTrainingArguments`), so the subcommand hands everything after ``train`` to that
 parser, ``--help`` included. Runs unchanged under `torchrun` and `accelerate launch` (DDP, FSDP and DeepSpeed
-through the Trainer's options); see training_scripts/README.md.
+through the Trainer's options); see training_scripts/README.md. The program itself is
+`actionclip.training.program`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-from typing import TYPE_CHECKING
 
 from .. import process_policy  # noqa: F401  (first: our OpenMP wait policy, set before torch loads)
-
-if TYPE_CHECKING:
-    from ..modeling_actionclip import ActionCLIPModel
-    from ..training.arguments import DataArguments, ModelArguments
-
-logger = logging.getLogger("run_actionclip")
 
 SUMMARY = "fine-tune a model with the transformers Trainer (training_scripts/run_actionclip.py)"
 
@@ -75,264 +68,17 @@ def parse_arguments(argv: list[str] | None = None, prog: str | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def build_model(model_args: ModelArguments, num_frames: int) -> ActionCLIPModel:
-    import transformers
-
-    from ..configuration_actionclip import ActionCLIPConfig
-    from ..modeling_actionclip import ActionCLIPModel
-
-    overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
-    prompt_options = {
-        "fusion": model_args.fusion,
-        "joint": model_args.joint,
-        "shift": model_args.shift,
-        "contrastive_loss": model_args.contrastive_loss,
-        "num_frames": num_frames,
-    }
-    if model_args.templates:
-        from ..prompts import load_templates
-
-        prompt_options["templates"] = list(load_templates(model_args.templates))
-    load_kwargs = {}
-    if model_args.attn_implementation:
-        load_kwargs["attn_implementation"] = model_args.attn_implementation
-    if model_args.model_name_or_path is None:
-        if not overrides:
-            raise ValueError("give --model_name_or_path (a CLIP or ActionCLIP checkpoint) or --config_overrides")
-        config = ActionCLIPConfig(**{**prompt_options, **overrides})
-        return ActionCLIPModel(config)
-    model_type = transformers.PretrainedConfig.get_config_dict(model_args.model_name_or_path)[0].get("model_type")
-    if model_type == "clip":
-        return ActionCLIPModel.from_clip(model_args.model_name_or_path, **prompt_options, **overrides, **load_kwargs)
-    if model_type == "actionclip":
-        keep = {"num_frames": num_frames, "contrastive_loss": model_args.contrastive_loss, **overrides}
-        return ActionCLIPModel.from_pretrained(model_args.model_name_or_path, **keep, **load_kwargs)
-    raise ValueError(f"{model_args.model_name_or_path!r} is a {model_type!r} checkpoint, not CLIP or ActionCLIP")
-
-
-def _dataset_options(data_args: DataArguments, video_processor) -> dict:
-    import torch
-
-    common = dict(
-        num_frames=data_args.num_frames,
-        video_processor=video_processor,
-        timeout=data_args.timeout,
-        skip_bad_samples=data_args.skip_bad_samples,
-        max_bad_samples=data_args.max_bad_samples,
-        transform_on_device=(
-            torch.cuda.is_available() if data_args.transform_on_device is None else data_args.transform_on_device
-        ),
-    )
-    if data_args.dataset_format != "tar":
-        common["frame_template"] = data_args.frame_template
-    return common
-
-
-def build_datasets(data_args: DataArguments, training_args, video_processor):
-    from ..data.datasets import load_video_dataset
-
-    common = _dataset_options(data_args, video_processor)
-    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
-    train_dataset = eval_dataset = None
-    if data_args.train_path:
-        train_dataset = load_video_dataset(
-            data_args.dataset_format,
-            data_args.train_path,
-            label_names=data_args.class_names,
-            video_root=data_args.video_root,
-            split=data_args.split,
-            subset="train",
-            training=True,
-            seed=seed,
-            **common,
-        )
-        if data_args.max_train_samples is not None and hasattr(train_dataset, "records"):
-            train_dataset.records = train_dataset.records[: data_args.max_train_samples]
-    if data_args.eval_path:
-        eval_dataset = load_video_dataset(
-            data_args.dataset_format,
-            data_args.eval_path,
-            label_names=data_args.class_names,
-            video_root=data_args.eval_video_root or data_args.video_root,
-            split=data_args.split,
-            subset="test",
-            training=False,
-            seed=seed,
-            **common,
-        )
-    return train_dataset, eval_dataset
-
-
-def build_novel_dataset(data_args: DataArguments, training_args, video_processor):
-    """The held-out classes' test set of retention tracking (``--novel_eval_path``), or None."""
-    from ..data.datasets import load_video_dataset
-
-    if not data_args.novel_eval_path:
-        return None
-    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
-    return load_video_dataset(
-        data_args.dataset_format,
-        data_args.novel_eval_path,
-        label_names=data_args.novel_class_names,
-        video_root=data_args.novel_video_root or data_args.eval_video_root or data_args.video_root,
-        split=data_args.split,
-        subset="test",
-        training=False,
-        seed=seed,
-        **_dataset_options(data_args, video_processor),
-    )
-
-
-def write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, output_dir: str) -> list[dict]:
-    """Evaluation reports (``evaluation/base`` and ``evaluation/novel``) of the final model on the training classes
-    and on the held-out ones, the retention history (held-out top-1 at each evaluation step) in their metadata,
-    and the model card written from them."""
-    from ..evaluation.reports import write_evaluation_report
-    from ..training.trainer import unwrap_actionclip
-
-    history = trainer.retention_history()
-    dataset = os.path.basename(os.path.normpath(data_args.eval_path))
-    outputs = {"base": trainer.predict(eval_dataset)}
-    with trainer.label_set(trainer.novel_label_names):
-        outputs["novel"] = trainer.predict(novel_dataset)
-    if not trainer.is_world_process_zero():
-        return []
-    reports = []
-    for split, label_names, protocol in (
-        ("base", eval_dataset.label_names, "closed-set (training classes)"),
-        ("novel", trainer.novel_label_names, "zero-shot (held-out classes)"),
-    ):
-        metadata = {
-            "model": output_dir,
-            "dataset": dataset,
-            "dataset_config": f"retention-{split}",
-            "split": split,
-            "protocol": protocol,
-            "frames": data_args.num_frames,
-            "templates": list(unwrap_actionclip(trainer.model).config.templates),
-            "retention_history": history,
-        }
-        output = outputs[split]
-        reports.append(
-            write_evaluation_report(
-                os.path.join(output_dir, "evaluation", split), output.predictions, output.label_ids, label_names,
-                metadata,
-            )
-        )  # fmt: skip
-    if os.path.isfile(os.path.join(output_dir, "config.json")):
-        from ..hub.model_card import write_model_card
-
-        write_model_card(output_dir, reports)
-    return reports
-
-
-def resolve_resume(training_args) -> str | None:
-    """``--resume_from_checkpoint``: a folder, or ``true``/``latest`` for the last complete checkpoint (a
-    half-written one is never a ``checkpoint-<step>`` folder, see `ActionCLIPTrainer`)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    value = training_args.resume_from_checkpoint
-    if value is None or str(value).lower() in ("", "false", "none"):
-        return None
-    if str(value).lower() in ("true", "latest", "last"):
-        if not os.path.isdir(training_args.output_dir):
-            return None
-        return get_last_checkpoint(training_args.output_dir)
-    if not os.path.isdir(value):
-        raise FileNotFoundError(f"--resume_from_checkpoint {value!r} is not a checkpoint folder")
-    return value
-
-
 def main(argv: list[str] | None = None, callbacks=None, prog: str | None = None) -> dict:
-    """The training program: parse ``argv`` (default ``sys.argv[1:]``), train and/or evaluate, save; returns the
-    train and eval metrics. ``callbacks`` go to the `Trainer`."""
-    from transformers import set_seed
-
-    from ..data.datasets import DATASET_FORMATS
-    from ..evaluation.metrics import make_compute_metrics
-    from ..processing_actionclip import ActionCLIPProcessor
-    from ..training.trainer import apply_lora, build_trainer, freeze_towers
+    """The training program (`actionclip.training.program.run_training`) on ``argv`` (default ``sys.argv[1:]``);
+    returns the train and eval metrics. ``callbacks`` go to the `Trainer`."""
+    from ..training.program import run_training
 
     model_args, data_args, training_args = parse_arguments(argv, prog)
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         level=logging.INFO if training_args.should_log else logging.WARNING,
     )
-    if data_args.dataset_format not in DATASET_FORMATS:
-        raise ValueError(f"--dataset_format must be one of {DATASET_FORMATS}, got {data_args.dataset_format!r}")
-    if training_args.dataloader_persistent_workers:
-        logger.warning("persistent DataLoader workers keep the first epoch's random draws; turn them off")
-
-    set_seed(training_args.seed)  # the fresh fusion weights (or a model from scratch) depend on it
-    model = build_model(model_args, data_args.num_frames)
-    processor = ActionCLIPProcessor.from_model_config(model.config)
-    train_dataset, eval_dataset = build_datasets(data_args, training_args, processor.video_processor)
-    if train_dataset is None and eval_dataset is None:
-        raise ValueError("give --train_path and/or --eval_path")
-    novel_dataset = build_novel_dataset(data_args, training_args, processor.video_processor)
-    if novel_dataset is not None and eval_dataset is None:
-        raise ValueError("--novel_eval_path (retention tracking) needs --eval_path: the training classes' test set")
-    label_names = (train_dataset or eval_dataset).label_names
-    descriptions = None
-    if data_args.descriptions:
-        from ..descriptions import load_descriptions, warn_long_descriptions
-
-        descriptions = load_descriptions(data_args.descriptions)
-        warn_long_descriptions(descriptions, processor.tokenizer, list(model.config.templates))
-    model.config.id2label = dict(enumerate(label_names))
-    model.config.label2id = {name: i for i, name in enumerate(label_names)}
-
-    if eval_dataset is None and training_args.eval_strategy != "no":
-        training_args.eval_strategy = "no"
-        training_args.load_best_model_at_end = False
-        training_args.metric_for_best_model = None
-    freeze_towers(model, text=model_args.freeze_text_tower, vision=model_args.freeze_vision_tower)
-    if model_args.lora_r > 0:
-        model = apply_lora(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
-        model.print_trainable_parameters()
-
-    trainer = build_trainer(
-        model,
-        training_args,
-        processor,
-        label_names,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        compute_metrics=make_compute_metrics(),
-        callbacks=callbacks,
-        eval_label_names=eval_dataset.label_names if eval_dataset is not None else None,
-        eval_descriptions=descriptions,
-        novel_dataset=novel_dataset,
-    )
-    trainer.base_model_id = model_args.model_name_or_path
-
-    metrics: dict = {}
-    if training_args.do_train or train_dataset is not None:
-        if train_dataset is None:
-            raise ValueError("--do_train needs --train_path")
-        checkpoint = resolve_resume(training_args)
-        if checkpoint is not None:
-            logger.info("resuming from %s", checkpoint)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_state()
-        metrics.update(result.metrics)
-    if eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-        metrics.update(eval_metrics)
-    if novel_dataset is not None:
-        write_retention_reports(trainer, eval_dataset, novel_dataset, data_args, training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(commit_message="ActionCLIP fine-tuning", finetuned_from=model_args.model_name_or_path)
-    if model_args.lora_r > 0 and model_args.save_merged_lora and trainer.is_world_process_zero():
-        merged_dir = os.path.join(training_args.output_dir, "merged")
-        trainer.model.merge_and_unload().save_pretrained(merged_dir)
-        processor.save_pretrained(merged_dir)
-    return metrics
+    return run_training(model_args, data_args, training_args, callbacks)
 
 
 def run(args) -> int:

@@ -1,1 +1,1 @@
-"""Training: the Trainer, its arguments, weight ensembling."""
+"""Training: the Trainer, its arguments, the training program (`actionclip.training.program`), weight ensembling."""

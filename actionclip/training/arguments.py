@@ -1,6 +1,6 @@
 """The arguments of `actionclip train` / `training_scripts/run_actionclip.py` (`transformers.HfArgumentParser`
 dataclasses, beside `actionclip.training.trainer.ActionCLIPTrainingArguments`). Imported by `commands/train.py` inside its
-functions: the dataset formats come from the data layer, which imports torch.
+functions (the dataset formats come from the data layer, which imports torch) and by `actionclip.training.program`.
 """
 
 from __future__ import annotations
