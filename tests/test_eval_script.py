@@ -1,4 +1,4 @@
-"""The evaluation program (training_scripts/run_eval.py, `actionclip eval`, actionclip/evaluate_protocols.py): its
+"""The evaluation program (training_scripts/run_eval.py, `actionclip eval`, actionclip/evaluation/program.py): its
 bookkeeping on small real video sets (synthetic H.264 clips) with a tiny real model saved to disk."""
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 def run_eval(*args: str) -> dict:
     """The same program in this process (`actionclip eval` and run_eval.py both call it)."""
     from actionclip.commands import ArgumentParser
-    from actionclip.commands.eval import add_eval_arguments, run_evaluation
+    from actionclip.commands.eval import add_eval_arguments
+    from actionclip.evaluation.program import run_evaluation
 
     parser = add_eval_arguments(ArgumentParser())
     return run_evaluation(parser.parse_args(["--no_progress", *map(str, args)]))

@@ -153,7 +153,8 @@ def synthetic(tmp_path_factory):
 
 def test_eval_runs_a_released_base_to_novel_seed_and_reports_the_harmonic_mean(synthetic, tmp_path):
     from actionclip.commands import ArgumentParser
-    from actionclip.commands.eval import add_eval_arguments, run_evaluation
+    from actionclip.commands.eval import add_eval_arguments
+    from actionclip.evaluation.program import run_evaluation
     from actionclip.processing_actionclip import ActionCLIPProcessor
 
     model = tiny_model(templates=["a video of {}"])

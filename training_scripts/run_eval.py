@@ -14,7 +14,7 @@
 
 Every split gets an evaluation report (per-class table, confused pairs, confusion matrix, evaluation.json) and each
 protocol a result.json stating the protocol, templates, views and frames next to the numbers. `actionclip eval`
-runs the same program (actionclip/commands/eval.py).
+runs the same program (its arguments: actionclip/commands/eval.py; the program: actionclip/evaluation/program.py).
 """
 
 from actionclip.commands import exit_on_bad_input

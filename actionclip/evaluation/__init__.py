@@ -9,6 +9,8 @@ Modules:
 - :mod:`actionclip.evaluation.metrics`: top-k and mean class accuracy (the `evaluate` module, loaded by path,
   offline), order-pair accuracy, retrieval recall;
 - :mod:`actionclip.evaluation.reports`: per-class tables, confused pairs, confusion matrices, ``evaluation.json``;
+- :mod:`actionclip.evaluation.program`: the program of ``actionclip eval`` / ``run_eval.py`` from its parsed options
+  (protocol, models, ``summary.json``);
 
 Model cards are in :mod:`actionclip.hub.model_card`; WiSE-FT in :mod:`actionclip.training.weight_ensembling`.
 """

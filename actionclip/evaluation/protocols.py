@@ -1,7 +1,7 @@
 """Evaluation protocols: which classes and which videos each evaluation uses, and how results are summarised.
 
 The library part of the standard video-text evaluations (the program is ``actionclip eval``,
-`actionclip.commands.eval`); label lists and split files are read by `actionclip.data.labels` and
+`actionclip.evaluation.program`); label lists and split files are read by `actionclip.data.labels` and
 `actionclip.data.splits`:
 
 - zero-shot protocols: official three splits of HMDB51 / UCF101 (:func:`official_splits_zero_shot`), the

@@ -1,7 +1,7 @@
 """Evaluating a saved model: closed-set accuracy with single- or multi-view testing, and the zero-shot protocols.
 
-The program is ``actionclip eval`` (`actionclip.commands.eval`, also `training_scripts/run_eval.py`); this module
-is what it runs, so it can be called from Python too:
+The program is ``actionclip eval`` (`actionclip.evaluation.program`, also `training_scripts/run_eval.py`); this
+module is what it runs, so it can be called from Python too:
 
 - :func:`encode_videos`: the L2-normalised video embeddings ``(N, V, D)`` of every view of every video. Views are
   ``num_clips`` temporal clips (:class:`~actionclip.sampling.MultiViewSampler`) times ``num_crops`` spatial crops
