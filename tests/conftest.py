@@ -10,6 +10,8 @@ from tiny_models import make_tiny_clip_dir
 from video_datasets import CLASS_FOLDERS, make_video_data
 
 from actionclip.data.tar_shards import write_tar_shards
+from actionclip.video_clips import ClipSpec
+from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -144,3 +146,14 @@ def tiny_demo(tmp_path_factory):
     profile = dataclasses.replace(full, name="tiny", data=data, training={**full.training, "num_train_epochs": 1})
     folder = tmp_path_factory.mktemp("demo")
     return folder, run_demo(folder / "demo_output", profile, seed=0, progress=False)
+
+
+# The video processor and clip spec of the video-input tests (test_video_clips, test_video_decode_pool).
+@pytest.fixture(scope="module")
+def video_processor():
+    return ActionCLIPVideoProcessor(crop_size=32)  # resize to 36, crop 32
+
+
+@pytest.fixture(scope="module")
+def spec(video_processor):
+    return ClipSpec.for_video_processor(video_processor, 4)

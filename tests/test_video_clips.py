@@ -30,16 +30,6 @@ def videos(tmp_path_factory):
     return write_videos(tmp_path_factory.mktemp("clip_videos"), 5)
 
 
-@pytest.fixture(scope="module")
-def video_processor():
-    return ActionCLIPVideoProcessor(crop_size=32)  # resize to 36, crop 32
-
-
-@pytest.fixture(scope="module")
-def spec(video_processor):
-    return ClipSpec.for_video_processor(video_processor, 4)
-
-
 def reference_clip(path, video_processor, num_frames=4, size=None) -> torch.Tensor:
     """The CPU path: frames decoded (at full size, or resized by the decoder to ``size``), then the video
     processor's torch transforms (float32)."""

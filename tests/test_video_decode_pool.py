@@ -27,7 +27,6 @@ from actionclip.errors import (
 from actionclip.scoring import template_ensemble_probs
 from actionclip.video_clips import ClipSpec, read_clip
 from actionclip.video_decode_pool import LENT_PER_WORKER, SLOT_BYTES, DecodePool
-from actionclip.video_processing_actionclip import ActionCLIPVideoProcessor
 
 LABELS = ["juggling balls", "playing guitar", "tai chi"]
 
@@ -42,16 +41,6 @@ def corrupt(tmp_path_factory):
     path = tmp_path_factory.mktemp("corrupt") / "corrupt.mp4"
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def video_processor():
-    return ActionCLIPVideoProcessor(crop_size=32)  # resize to 36, crop 32
-
-
-@pytest.fixture(scope="module")
-def spec(video_processor):
-    return ClipSpec.for_video_processor(video_processor, 4)
 
 
 @pytest.fixture(scope="module")
