@@ -6,6 +6,7 @@ import sys
 
 from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
 
+from .backbones import DEFAULT_BACKBONE, backbone_family, family_of_config
 from .errors import InvalidConfigError
 from .prompts import ACTIONCLIP_TEMPLATES
 
@@ -45,7 +46,7 @@ _FUSION_ALIASES = {
     "transformer": "transf",
     "transf_cls": "transf_cls",
 }
-LOSS_TYPES: tuple[str, ...] = ("kl", "cross_entropy")
+LOSS_TYPES: tuple[str, ...] = ("kl", "cross_entropy", "sigmoid")
 
 MAX_PARAMETERS = 20_000_000_000
 """Most parameters a configuration may describe (8x CLIP ViT-bigG/14): beyond it a config is refused on loading,
@@ -63,19 +64,25 @@ def canonical_fusion_name(name: str) -> str:
 
 class ActionCLIPConfig(PretrainedConfig):
     r"""
-    Configuration of an [`ActionCLIPModel`]: a CLIP text tower and vision tower plus ActionCLIP's visual prompts.
+    Configuration of an [`ActionCLIPModel`]: an image-text model's text tower and vision tower plus ActionCLIP's
+    visual prompts.
 
     Args:
-        text_config (`dict` or `CLIPTextConfig`, *optional*):
-            The CLIP text tower. Defaults to CLIP ViT-B's text tower.
-        vision_config (`dict` or `CLIPVisionConfig`, *optional*):
-            The CLIP vision tower, applied to every frame. Defaults to CLIP ViT-B/32's vision tower.
-        projection_dim (`int`, defaults to 512):
-            Size D of the joint video-text embedding space.
+        backbone (`str`, defaults to `"clip"`):
+            The image-text family of the towers: the `model_type` of its configuration, one of `"clip"`,
+            `"metaclip_2"`, `"chinese_clip"`, `"altclip"`, `"siglip"`, `"siglip2"` (see `actionclip.backbones`).
+        text_config (`dict` or the family's text configuration, *optional*):
+            The text tower (`CLIPTextConfig`, `SiglipTextConfig`, ...). Defaults to the family's default.
+        vision_config (`dict` or the family's vision configuration, *optional*):
+            The vision tower, applied to every frame. Defaults to the family's default.
+        projection_dim (`int`, *optional*):
+            Size D of the joint video-text embedding space. Defaults to 512 for families with projections (CLIP,
+            MetaCLIP 2, Chinese-CLIP, AltCLIP); SigLIP's towers end in their own heads, so there D is the vision
+            tower's width (which the text head's `projection_size` must equal).
         logit_scale_init_value (`float`, defaults to ln(1/0.07) = 2.6592):
             Initial value of the learned log temperature; scores are `exp(logit_scale) * cos`.
         logit_scale_max (`float`, defaults to 100.0):
-            Upper clamp of `exp(logit_scale)`, as in CLIP.
+            Upper clamp of `exp(logit_scale)`, as in CLIP (SigLIP does not clamp: `from_backbone` sets 1e4 there).
         eval_logit_scale (`float`, *optional*):
             Multiplier of the cosine similarities when scoring (the zero-shot pipeline, the closed-set classifier in
             evaluation mode, `actionclip eval`) and no scale is passed. `None` uses the learned
@@ -111,13 +118,16 @@ class ActionCLIPConfig(PretrainedConfig):
             Rows of the `transf` frame position table (the original sized it like the text context).
         contrastive_loss (`str`, defaults to `"kl"`):
             `"kl"`: the paper's symmetric KL divergence against label-equality targets (one prompt per video);
-            `"cross_entropy"`: cross-entropy of each video against all class prompts.
+            `"cross_entropy"`: cross-entropy of each video against all class prompts; `"sigmoid"`: SigLIP's
+            pairwise sigmoid loss with label-equality targets (+1 where two videos share a label, -1 elsewhere),
+            on `scale * cos + logit_bias` (the bias is learned on every family with this loss).
         kl_target_scale (`float`, defaults to 10.0):
             The KL target is `softmax(kl_target_scale * G)` with `G[i, j] = 1` where videos i and j share a label.
         gather_distributed (`bool`, defaults to `True`):
             Under `torch.distributed`, build the loss over the global batch (embeddings gathered with gradients).
-        templates (`list[str]`, defaults to the 16 ActionCLIP templates):
-            Textual prompts used by default; each holds exactly one `{}` where the label goes.
+        templates (`list[str]`, *optional*):
+            Textual prompts used by default; each holds exactly one `{}` where the label goes. Defaults to the
+            family's (the 16 ActionCLIP templates; Chinese templates for Chinese-CLIP).
         initializer_range (`float`, defaults to 0.02):
             Standard deviation of the normal initialisation of the fusion's linear, embedding and position weights.
         initializer_factor (`float`, defaults to 1.0):
@@ -144,9 +154,9 @@ class ActionCLIPConfig(PretrainedConfig):
 
     def __init__(
         self,
-        text_config: dict | CLIPTextConfig | None = None,
-        vision_config: dict | CLIPVisionConfig | None = None,
-        projection_dim: int = 512,
+        text_config: dict | PretrainedConfig | None = None,
+        vision_config: dict | PretrainedConfig | None = None,
+        projection_dim: int | None = None,
         logit_scale_init_value: float = 2.6592,
         logit_scale_max: float = 100.0,
         eval_logit_scale: float | None = None,
@@ -168,24 +178,36 @@ class ActionCLIPConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         initializer_factor: float = 1.0,
         training_data: str | None = None,
+        backbone: str = DEFAULT_BACKBONE,
         **kwargs,
     ):
-        if isinstance(text_config, CLIPTextConfig):
-            text_config = text_config.to_dict()
-        if isinstance(vision_config, CLIPVisionConfig):
-            vision_config = vision_config.to_dict()
-        text_config = dict(text_config or {})
-        vision_config = dict(vision_config or {})
-        for sub in (text_config, vision_config):
-            sub.pop("model_type", None)
-            sub.pop("transformers_version", None)
-        # OpenAI CLIP's end-of-text token pools the text; the legacy id 2 would make CLIP pool at argmax instead.
-        text_config.setdefault("bos_token_id", 49406)
-        text_config.setdefault("eos_token_id", 49407)
-        text_config.setdefault("pad_token_id", 1)
-        self.text_config = CLIPTextConfig(**text_config)
-        self.vision_config = CLIPVisionConfig(**vision_config)
+        family = backbone_family(backbone)
+        self.backbone = family.model_type
+        towers = {}
+        for name, given in (("text_config", text_config), ("vision_config", vision_config)):
+            tower_class = family.sub_config_class(name)
+            if isinstance(given, PretrainedConfig):
+                given = given.to_dict()
+            given = dict(given or {})
+            saved_type = given.pop("model_type", None)
+            given.pop("transformers_version", None)
+            if saved_type not in (None, tower_class.model_type):
+                raise InvalidConfigError(
+                    f"ActionCLIPConfig.{name} is a {saved_type!r} configuration, but backbone {self.backbone!r} "
+                    f"needs a {tower_class.model_type!r} one"
+                )
+            if name == "text_config" and self.backbone == "clip":
+                # OpenAI CLIP's end-of-text token pools the text; the legacy id 2 would make CLIP pool at argmax.
+                given.setdefault("bos_token_id", 49406)
+                given.setdefault("eos_token_id", 49407)
+                given.setdefault("pad_token_id", 1)
+            towers[name] = tower_class(**given)
+        self.text_config = towers["text_config"]
+        self.vision_config = towers["vision_config"]
 
+        # SigLIP's towers end in their own heads: the embedding is as wide as the vision tower.
+        if projection_dim is None:
+            projection_dim = 512 if family.projections else self.vision_config.hidden_size
         self.projection_dim = projection_dim
         self.logit_scale_init_value = float(logit_scale_init_value)
         self.logit_scale_max = float(logit_scale_max)
@@ -204,7 +226,7 @@ class ActionCLIPConfig(PretrainedConfig):
         self.contrastive_loss = contrastive_loss
         self.kl_target_scale = float(kl_target_scale)
         self.gather_distributed = gather_distributed
-        self.templates = list(ACTIONCLIP_TEMPLATES if templates is None else templates)
+        self.templates = list(templates if templates is not None else family.templates or ACTIONCLIP_TEMPLATES)
         self.initializer_range = initializer_range
         self.initializer_factor = initializer_factor
         self.training_data = training_data
@@ -224,6 +246,8 @@ class ActionCLIPConfig(PretrainedConfig):
             extra = (
                 ("vocab_size", "max_position_embeddings")
                 if tower_name == "text_config"
+                else ("num_patches", "patch_size")
+                if self.backbone == "siglip2"
                 else ("image_size", "patch_size")
             )
             for name in (*_TOWER_SIZE_FIELDS, *extra):
@@ -241,7 +265,9 @@ class ActionCLIPConfig(PretrainedConfig):
             return layers * (4 * width * width + 2 * width * inner)
 
         text, vision = self.text_config, self.vision_config
-        patches = (vision.image_size // vision.patch_size) ** 2 + 1
+        patches = (
+            vision.num_patches if self.backbone == "siglip2" else (vision.image_size // vision.patch_size) ** 2 + 1
+        )
         fusion_inner = self.fusion_intermediate_size or 4 * self.projection_dim
         counts = {
             "text tower": blocks(text.num_hidden_layers, text.hidden_size, text.intermediate_size)
@@ -263,6 +289,17 @@ class ActionCLIPConfig(PretrainedConfig):
 
     def _validate(self) -> None:
         self._validate_sizes()
+        if not backbone_family(self.backbone).projections:
+            widths = {
+                "projection_dim": self.projection_dim,
+                "vision_config.hidden_size": self.vision_config.hidden_size,
+                "text_config.projection_size": getattr(self.text_config, "projection_size", None),
+            }
+            if len(set(widths.values())) != 1:
+                raise InvalidConfigError(
+                    f"ActionCLIPConfig: a {self.backbone} backbone compares its towers' head outputs directly, so "
+                    f"these widths must be equal: {widths}"
+                )
 
         def positive_int(name: str) -> None:
             value = getattr(self, name)
@@ -351,15 +388,26 @@ class ActionCLIPConfig(PretrainedConfig):
         return 1e-5 if self.fusion == "transf_cls" else 1e-12
 
     @classmethod
-    def from_clip_config(cls, clip_config, **kwargs) -> ActionCLIPConfig:
-        """Build an ActionCLIP configuration around the towers of a `CLIPConfig`."""
-        return cls(
-            text_config=clip_config.text_config.to_dict(),
-            vision_config=clip_config.vision_config.to_dict(),
-            projection_dim=clip_config.projection_dim,
-            logit_scale_init_value=clip_config.logit_scale_init_value,
-            **kwargs,
-        )
+    def from_backbone_config(cls, backbone_config: PretrainedConfig, **kwargs) -> ActionCLIPConfig:
+        """An ActionCLIP configuration around the towers of an image-text configuration of any supported family
+        (`CLIPConfig`, `SiglipConfig`, `Siglip2Config`, `MetaClip2Config`, `ChineseCLIPConfig`, `AltCLIPConfig`);
+        ``kwargs`` are `ActionCLIPConfig` fields (the visual prompts, ...).
+
+        Raises:
+            InvalidConfigError: ``backbone_config`` is of no supported family.
+        """
+        family = family_of_config(backbone_config)
+        fields = {
+            "backbone": family.model_type,
+            "text_config": backbone_config.text_config.to_dict(),
+            "vision_config": backbone_config.vision_config.to_dict(),
+        }
+        if family.projections:
+            fields["projection_dim"] = backbone_config.projection_dim
+            fields["logit_scale_init_value"] = backbone_config.logit_scale_init_value
+        else:
+            fields["logit_scale_max"] = 1e4  # SigLIP's learned scale is not clamped
+        return cls(**{**fields, **kwargs})
 
 
 __all__ = ["ActionCLIPConfig", "FUSION_TYPES", "canonical_fusion_name"]

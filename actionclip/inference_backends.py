@@ -84,6 +84,10 @@ class TorchBackend:
     def scale(self, logit_scale: float | None = None) -> torch.Tensor:
         return self.model.evaluation_scale(logit_scale)
 
+    def score_bias(self) -> torch.Tensor | None:
+        """The model's logit bias where it scores with sigmoids (SigLIP), else None (`ActionCLIPModel.score_bias`)."""
+        return self.model.score_bias()
+
 
 def select_backend(model, device: torch.device, backend: str | None = None, compile: bool | dict = False):
     """The backend running ``model``: the ONNX model is its own backend, anything else runs through PyTorch.

@@ -101,7 +101,7 @@ def check_model_folder(model: str) -> str | None:
     CLIP's).
 
     Returns:
-        the kind (`model_kinds.ZERO_SHOT` or `model_kinds.CLIP`), or None for a Hub id or a folder
+        the kind (`model_kinds.ZERO_SHOT` or `model_kinds.IMAGE_TEXT`), or None for a Hub id or a folder
         without ``config.json`` (transformers says what is wrong with it).
 
     Raises:

@@ -19,17 +19,18 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import CLIPTextModel, CLIPVisionModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, can_return_tuple
 
+from .backbones import backbone_family, family_of_config, tokenizer_options
 from .configuration_actionclip import ActionCLIPConfig
 from .errors import HubUnreachableError, InvalidLogitScaleError, ModelInputError, WrongModelKindError
 from .loss import ActionCLIPLoss
 from .model_kinds import check_not_closed_set, is_open_set
 from .scoring import TEXT_BATCH_SIZE, embed_in_chunks, template_averaged_embeddings, template_ensemble_probs
-from .tokenizer import load_clip_tokenizer
+from .tokenizer import load_tokenizer
 from .visual_prompts import (
     FrameAttention,
     TemporalConv1d,
@@ -336,12 +337,16 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         config = self.config
         std = config.initializer_range
+        if isinstance(module, nn.Identity):
+            return  # the projections of a family whose towers end in their own heads: nothing to initialise
         if module is getattr(self, "visual_projection", None):
             init.normal_(module.weight, std=config.vision_config.hidden_size**-0.5 * config.initializer_factor)
         elif module is getattr(self, "text_projection", None):
-            init.normal_(module.weight, std=config.text_config.hidden_size**-0.5 * config.initializer_factor)
+            init.normal_(module.weight, std=module.weight.shape[1] ** -0.5 * config.initializer_factor)
         elif isinstance(module, ActionCLIPPreTrainedModel):
             init.constant_(module.logit_scale, config.logit_scale_init_value)
+            if getattr(module, "logit_bias", None) is not None:
+                init.constant_(module.logit_bias, SIGMOID_LOGIT_BIAS_INIT)
             if getattr(module, "temporal_embedding", None) is not None:
                 init.normal_(module.temporal_embedding, std=std)
             if getattr(module, "class_embeddings", None) is not None:
@@ -449,11 +454,21 @@ class PatchEmbedding(nn.Conv2d):
         return embeds.view(batch, rows, columns, self.out_channels).permute(0, 3, 1, 2)
 
 
+# SigLIP's initial bias of the pair logits: with many more negative pairs than positive ones, the sigmoid loss starts
+# near its minimum for random embeddings (the SigLIP paper's -10).
+SIGMOID_LOGIT_BIAS_INIT = -10.0
+
+
+def _uses_logit_bias(config: ActionCLIPConfig) -> bool:
+    """Pair logits carry a learned bias: on a family trained with the sigmoid loss, or with `contrastive_loss="sigmoid"`."""
+    return backbone_family(config.backbone).sigmoid or config.contrastive_loss == "sigmoid"
+
+
 class ActionCLIPVideoEncoderMixin:
     """The video side shared by the video-text model and the closed-set classifier.
 
-    Needs `vision_model` (CLIP's vision tower), `visual_projection`, `temporal_embedding` (joint prompt, or None)
-    and `fusion` (the post-network prompt).
+    Needs `vision_model` (the family's vision tower), `visual_projection` (an identity where the family has none),
+    `temporal_embedding` (joint prompt, or None) and `fusion` (the post-network prompt).
     """
 
     @property
@@ -472,10 +487,16 @@ class ActionCLIPVideoEncoderMixin:
         return min(limits) if limits else None
 
     def _build_video_encoder(self, config: ActionCLIPConfig) -> None:
-        self.vision_model = CLIPVisionModel._from_config(config.vision_config)
+        family = backbone_family(config.backbone)
+        self.vision_model = family.build_vision_model(config.vision_config)
         embeddings = self.vision_model.embeddings
-        embeddings.patch_embedding = PatchEmbedding.from_conv(embeddings.patch_embedding)
-        self.visual_projection = nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)
+        if type(embeddings.patch_embedding) is nn.Conv2d:  # SigLIP 2 embeds its patch sequences with a Linear
+            embeddings.patch_embedding = PatchEmbedding.from_conv(embeddings.patch_embedding)
+        self.visual_projection = (
+            nn.Linear(config.vision_config.hidden_size, config.projection_dim, bias=False)
+            if family.projections
+            else nn.Identity()
+        )
         if config.joint:
             self.temporal_embedding = nn.Parameter(
                 torch.zeros(config.fusion_max_frames, config.vision_config.hidden_size)
@@ -483,6 +504,13 @@ class ActionCLIPVideoEncoderMixin:
         else:
             self.temporal_embedding = None
         self.fusion = build_fusion(config)
+
+    def _build_logit_parameters(self, config: ActionCLIPConfig) -> None:
+        """The learned temperature, and the bias where pair scores are sigmoids, shaped as the family's own."""
+        shape = backbone_family(config.backbone).scalar_shape
+        self.logit_scale = nn.Parameter(torch.full(shape, config.logit_scale_init_value))
+        if _uses_logit_bias(config):
+            self.logit_bias = nn.Parameter(torch.full(shape, SIGMOID_LOGIT_BIAS_INIT))
 
     def get_frame_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
         """Projected per-frame embeddings, before the post-network fusion.
@@ -502,7 +530,7 @@ class ActionCLIPVideoEncoderMixin:
         output_hidden_states: bool | Sequence[int] = False,
         output_attentions: bool = False,
     ) -> BaseModelOutputWithPooling:
-        """CLIP's vision tower on every frame, run layer by layer so that the shift and joint prompts fit in.
+        """The vision tower on every frame, run layer by layer so that the shift and joint prompts fit in.
 
         `output_hidden_states` may list the indices of the hidden states to keep (the others are None), as
         transformers' models accept.
@@ -516,8 +544,9 @@ class ActionCLIPVideoEncoderMixin:
         _check_pixel_values(pixel_values)
         batch_size, num_frames = pixel_values.shape[:2]
         vision = self.vision_model
-        hidden_states = vision.embeddings(
-            pixel_values.flatten(0, 1), interpolate_pos_encoding=interpolate_pos_encoding
+        family = backbone_family(self.config.backbone)
+        hidden_states = family.frame_tokens(
+            vision, pixel_values.flatten(0, 1), interpolate_pos_encoding
         )  # (B*T, L, W)
         tokens_per_frame, width = hidden_states.shape[1:]
         if self.temporal_embedding is not None:
@@ -530,7 +559,8 @@ class ActionCLIPVideoEncoderMixin:
             hidden_states = hidden_states + self.temporal_embedding[:num_frames, None, :].to(hidden_states.dtype)
             # Joint space-time attention: one sequence of all the frames' tokens per video.
             hidden_states = hidden_states.reshape(batch_size, num_frames * tokens_per_frame, width)
-        hidden_states = vision.pre_layrnorm(hidden_states)
+        if hasattr(vision, "pre_layrnorm"):  # CLIP-like towers; SigLIP's have no LayerNorm before the layers
+            hidden_states = vision.pre_layrnorm(hidden_states)
         all_hidden_states = [hidden_states] if output_hidden_states else None
         # No recording unless asked: torch.compile cannot trace the context variable the recording sets.
         recording = (
@@ -542,13 +572,12 @@ class ActionCLIPVideoEncoderMixin:
             for layer in vision.encoder.layers:
                 if self.config.shift:
                     hidden_states = temporal_shift(
-                        hidden_states, num_frames, self.config.shift_fold_div, tokens_per_frame
+                        hidden_states, num_frames, self.config.shift_fold_div, tokens_per_frame, family.class_tokens
                     )
                 hidden_states = layer(hidden_states, None)
                 if output_hidden_states:
                     all_hidden_states.append(hidden_states)
-        class_tokens = hidden_states.reshape(batch_size * num_frames, tokens_per_frame, width)[:, 0]
-        pooled = vision.post_layernorm(class_tokens)
+        pooled = family.frame_pooling(vision, hidden_states.reshape(batch_size * num_frames, tokens_per_frame, width))
         if output_hidden_states and not isinstance(output_hidden_states, bool):
             kept = {index % len(all_hidden_states) for index in output_hidden_states}
             all_hidden_states = [state if i in kept else None for i, state in enumerate(all_hidden_states)]
@@ -635,13 +664,19 @@ class ActionCLIPVideoEncoderMixin:
             logit_scale = self.config.eval_logit_scale
         return self.scale(logit_scale)
 
+    def score_bias(self) -> torch.Tensor | None:
+        """The learned bias of the pair logits where scores are sigmoid probabilities (a family trained with the
+        sigmoid loss, such as SigLIP, or `contrastive_loss="sigmoid"`); `None` where they are a softmax over the
+        label set. What `scoring.template_ensemble_probs` and `scoring.label_scores` take as ``bias``."""
+        return getattr(self, "logit_bias", None)
+
 
 class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
     """ActionCLIP's video-text model: any label set, any prompts; the zero-shot and fine-tuning model.
 
-    Weight names follow transformers' `CLIPModel` (`text_model.*`, `vision_model.*`, `visual_projection`,
-    `text_projection`, `logit_scale`), so every CLIP checkpoint loads unchanged; the visual prompts add
-    `temporal_embedding` (joint) and `fusion.*`.
+    Weight names follow the backbone family's image-text model (`CLIPModel`, `SiglipModel`, ...: `text_model.*`,
+    `vision_model.*`, `visual_projection`, `text_projection`, `logit_scale`, `logit_bias`), so every checkpoint of the
+    family loads unchanged (`from_backbone`); the visual prompts add `temporal_embedding` (joint) and `fusion.*`.
     """
 
     # The loss is a batch mean computed here: the Trainer must scale it for gradient accumulation itself.
@@ -649,10 +684,15 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
 
     def __init__(self, config: ActionCLIPConfig):
         super().__init__(config)
-        self.text_model = CLIPTextModel._from_config(config.text_config)
-        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        family = backbone_family(config.backbone)
+        self.text_model = family.build_text_model(config.text_config)
+        self.text_projection = (
+            nn.Linear(getattr(config.text_config, family.text_width_field), config.projection_dim, bias=False)
+            if family.projections
+            else nn.Identity()
+        )
         self._build_video_encoder(config)
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self._build_logit_parameters(config)
         self.criterion = ActionCLIPLoss(config.contrastive_loss, config.kl_target_scale, config.gather_distributed)
         self.post_init()
 
@@ -662,15 +702,18 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
-        """Projected text embeddings, as transformers' `CLIPModel.get_text_features` gives them.
+        """Projected text embeddings, as the family's `get_text_features` (`CLIPModel`'s, `SiglipModel`'s, ...)
+        gives them.
 
         Args:
-            input_ids: (N, L) token ids from CLIP's tokenizer (L <= the text context, 77).
+            input_ids: (N, L) token ids from the family's tokenizer (L <= its text context: 77 for CLIP).
             attention_mask: (N, L), optional (CLIP's causal mask already ignores what follows the end token).
             position_ids: (N, L), optional.
-            kwargs: passed to CLIP's text model (`output_hidden_states`, `output_attentions`, ...); `return_dict=False`
+            token_type_ids: (N, L), optional; only the BERT / RoBERTa text towers (Chinese-CLIP, AltCLIP) take them.
+            kwargs: passed to the text model (`output_hidden_states`, `output_attentions`, ...); `return_dict=False`
                 gives a tuple. With `output_attentions` the call runs eager attention, the only one that computes
                 attention weights.
 
@@ -683,6 +726,9 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         output_attentions = kwargs.get("output_attentions")
         if output_attentions is None:
             output_attentions = self.config.text_config.output_attentions  # what CLIP's text model falls back to
+        family = backbone_family(self.config.backbone)
+        if token_type_ids is not None and family.token_type_ids:
+            kwargs["token_type_ids"] = token_type_ids
         with _eager_attention(self.config) if output_attentions else nullcontext():
             outputs = self.text_model(
                 input_ids=input_ids,
@@ -691,8 +737,15 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                 return_dict=True,
                 **kwargs,
             )
-        outputs.pooler_output = self.text_projection(outputs.pooler_output)
+        outputs.pooler_output = self.text_projection(family.text_pooling(self.text_model, outputs))
         return outputs
+
+    def pair_logits(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` logits of L2-normalised video and text embeddings: ``scale * cos``, plus the learned bias where
+        the model scores with sigmoids (`score_bias`)."""
+        logits = scale * video_embeds @ text_embeds.t()
+        bias = self.score_bias()
+        return logits if bias is None else logits + bias.to(logits.dtype)
 
     @can_return_tuple
     def forward(
@@ -766,7 +819,7 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         video_embeds = F.normalize(vision_outputs.pooler_output, dim=-1)
         text_embeds = F.normalize(text_outputs.pooler_output, dim=-1)
         scale = self.scale(logit_scale)
-        logits_per_video = scale * video_embeds @ text_embeds.t()
+        logits_per_video = self.pair_logits(video_embeds, text_embeds, scale)
 
         if return_loss is None:
             return_loss = labels is not None
@@ -779,7 +832,7 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
                         f"{text_embeds.shape[0]} texts for {video_embeds.shape[0]} videos: pass labels"
                     )
                 labels = torch.arange(video_embeds.shape[0], device=video_embeds.device)
-            loss = self.criterion(video_embeds, text_embeds, labels, scale)
+            loss = self.criterion(video_embeds, text_embeds, labels, scale, self.score_bias())
 
         class_scores = None
         if class_input_ids is not None and not self.training:
@@ -830,7 +883,7 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             lambda ids, mask: self.get_text_features(ids, mask).pooler_output,
         )
         logits = self.evaluation_scale(logit_scale) * video_embeds @ text_embeds.to(video_embeds.dtype).t()
-        return template_ensemble_probs(logits, num_templates)
+        return template_ensemble_probs(logits, num_templates, self.score_bias())
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
@@ -845,60 +898,59 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @classmethod
-    def from_clip(cls, clip_name_or_path, **kwargs) -> ActionCLIPModel:
-        """Start from any CLIP checkpoint (a transformers `CLIPModel` directory or Hub id, or a loaded `CLIPModel`).
+    def from_backbone(cls, name_or_path, **kwargs) -> ActionCLIPModel:
+        """Start from an image-text model of any supported family: CLIP, MetaCLIP 2, Chinese-CLIP, AltCLIP, SigLIP,
+        SigLIP 2 (a saved folder or Hub id of `CLIPModel`, `SiglipModel`, ..., or such a model already loaded).
 
-        Keyword arguments that are `ActionCLIPConfig` fields (`fusion`, `shift`, `joint`, `num_frames`, ...) choose
-        the visual prompts; the rest go to `from_pretrained` (`dtype`, `attn_implementation`, `revision`, ...).
-        Every CLIP weight is loaded; only the visual prompts' weights start fresh. A checkpoint whose weights do
-        not fit raises a `ValueError` naming them.
+        The family's own class loads the checkpoint (with transformers' own conversions of older weight layouts),
+        and every one of its weights is copied unchanged; only the visual prompts' weights start fresh. Keyword
+        arguments that are `ActionCLIPConfig` fields (`fusion`, `shift`, `joint`, `num_frames`, `templates`,
+        `contrastive_loss`, ...) choose the visual prompts and training; the rest go to the family's
+        `from_pretrained` (`dtype`, `attn_implementation`, `revision`, ...).
+
+        Raises:
+            InvalidConfigError: the checkpoint is of no supported family (its `model_type` is named).
+            HubUnreachableError: a Hub id while the Hub is out of reach and the cache does not hold it.
+            ValueError: the checkpoint's weights do not fit the towers (named).
         """
-        from transformers import CLIPConfig, CLIPModel
-
         config_fields = set(ActionCLIPConfig.__init__.__code__.co_varnames) - {"self", "kwargs"}
         config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in config_fields}
-        if isinstance(clip_name_or_path, CLIPModel):  # already loaded: copy its weights, no second read
-            clip = clip_name_or_path
-            name = clip.name_or_path or "the CLIPModel"
-            model = cls(ActionCLIPConfig.from_clip_config(clip.config, **config_kwargs))
-            result = model.load_state_dict(clip.state_dict(), strict=False)
-            info = {"missing_keys": result.missing_keys, "unexpected_keys": result.unexpected_keys}
-            model.to(device=clip.device, dtype=clip.dtype)
-            model.config._name_or_path = clip.name_or_path
+        if isinstance(name_or_path, PreTrainedModel):  # already loaded: copy its weights, no second read
+            backbone = name_or_path
+            family_of_config(backbone.config)
         else:
-            name = clip_name_or_path
-            load_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _HUB_KWARGS}
+            load_kwargs = dict(kwargs)
             unreachable = None
             if not load_kwargs.get("local_files_only"):
-                unreachable = hub_unreachable(clip_name_or_path)
+                unreachable = hub_unreachable(name_or_path)
                 if unreachable:  # the cache may hold it; transformers would retry the Hub for half a minute first
                     load_kwargs["local_files_only"] = True
             try:
-                clip_config = CLIPConfig.from_pretrained(clip_name_or_path, **load_kwargs)
-                if clip_config.model_type != "clip":
-                    raise ValueError(
-                        f"{clip_name_or_path!r} is not a CLIP checkpoint (model_type {clip_config.model_type!r})"
-                    )
-                config = ActionCLIPConfig.from_clip_config(clip_config, **config_kwargs)
-                model, info = cls.from_pretrained(
-                    clip_name_or_path, config=config, output_loading_info=True, **load_kwargs, **kwargs
-                )
+                hub_kwargs = {key: value for key, value in load_kwargs.items() if key in _HUB_KWARGS}
+                family = family_of_config(AutoConfig.from_pretrained(name_or_path, **hub_kwargs))
+                backbone = family.transformers_class("model_class").from_pretrained(name_or_path, **load_kwargs)
             except OSError:
                 if not unreachable:
                     raise
                 raise HubUnreachableError(
-                    f"{name!r} is not a local folder, the Hugging Face Hub is out of reach ({unreachable}) and the "
-                    f"local cache does not hold it: download it where the Hub is reachable (`hf download {name} "
-                    f"--local-dir DIR`) and pass that folder, ActionCLIPModel.from_clip(DIR)"
+                    f"{name_or_path!r} is not a local folder, the Hugging Face Hub is out of reach ({unreachable}) "
+                    f"and the local cache does not hold it: download it where the Hub is reachable (`hf download "
+                    f"{name_or_path} --local-dir DIR`) and pass that folder, ActionCLIPModel.from_backbone(DIR)"
                 ) from None
+        name = backbone.name_or_path or type(backbone).__name__
+        model = cls(ActionCLIPConfig.from_backbone_config(backbone.config, **config_kwargs))
+        result = model.load_state_dict(backbone.state_dict(), strict=False)
+        model.to(device=backbone.device, dtype=backbone.dtype)
+        model.config._name_or_path = backbone.name_or_path
         allowed_missing = ("fusion.", "temporal_embedding")
-        missing = [key for key in info["missing_keys"] if not key.startswith(allowed_missing)]
-        unexpected = [key for key in info["unexpected_keys"] if not key.endswith("position_ids")]
-        mismatched = list(info.get("mismatched_keys", []))
-        if missing or unexpected or mismatched:
+        if model.config.contrastive_loss == "sigmoid" and not hasattr(backbone, "logit_bias"):
+            allowed_missing += ("logit_bias",)  # the sigmoid objective on a softmax family: a fresh bias
+        missing = [key for key in result.missing_keys if not key.startswith(allowed_missing)]
+        unexpected = [key for key in result.unexpected_keys if not key.endswith("position_ids")]
+        if missing or unexpected:
             raise ValueError(
-                f"{name!r} does not fit ActionCLIP's CLIP towers: missing {missing[:10]}, "
-                f"unexpected {unexpected[:10]}, mismatched {mismatched[:10]}"
+                f"{name!r} does not fit ActionCLIP's {model.config.backbone} towers: missing {missing[:10]}, "
+                f"unexpected {unexpected[:10]}"
             )
         return model
 
@@ -917,11 +969,8 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
         """
         templates = list(self.config.templates if templates is None else templates)
         prompts = [template.format(label) for template in templates for label in labels]
-        return self.embed_prompts(
-            prompts,
-            lambda chunk: tokenizer(chunk, padding=True, truncation=True, max_length=77, return_tensors="pt"),
-            batch_size,
-        )
+        options = tokenizer_options(self.config)
+        return self.embed_prompts(prompts, lambda chunk: tokenizer(chunk, **options, return_tensors="pt"), batch_size)
 
     def embed_prompts(
         self, prompts: Sequence[str], tokenize: Callable[[list[str]], Mapping], batch_size: int = TEXT_BATCH_SIZE
@@ -986,7 +1035,7 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
         super().__init__(config)
         self._build_video_encoder(config)
         self.class_embeddings = nn.Parameter(torch.zeros(config.num_labels, config.projection_dim))
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self._build_logit_parameters(config)
         self.post_init()
 
     @can_return_tuple
@@ -1067,7 +1116,7 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             pretrained_model_name_or_path, *model_args, config=config, **model_kwargs
         )
         model, info = loaded if isinstance(loaded, tuple) else (loaded, None)
-        classifier = cls.from_actionclip(model, labels, load_clip_tokenizer())
+        classifier = cls.from_actionclip(model, labels, load_tokenizer(pretrained_model_name_or_path, model.config))
         classifier.config._name_or_path = model.config._name_or_path
         return classifier if info is None else (classifier, info)
 

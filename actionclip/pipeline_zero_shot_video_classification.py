@@ -30,7 +30,7 @@ from .errors import (
     positive_int,
 )
 from .inference_backends import select_backend
-from .model_kinds import CLIP, zero_shot_model_kind
+from .model_kinds import IMAGE_TEXT, zero_shot_model_kind
 from .model_loading import load_saved_processor
 from .processing_actionclip import ActionCLIPProcessor
 from .prompts import PromptTemplater, resolve_candidates
@@ -198,7 +198,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         InvalidLabelsError, InvalidTemplateError, PipelineArgumentError: unusable text or options.
         MissingProcessorError: the model directory holds no `ActionCLIPProcessor`.
         WrongModelKindError: a closed-set `ActionCLIPForVideoClassification` (a plain CLIP model is converted with
-            `ActionCLIPModel.from_clip(..., fusion="meanP")`, with a warning).
+            `ActionCLIPModel.from_backbone(..., fusion="meanP")`, with a warning).
         InvalidWeightsError: a model directory's weight file is damaged, hostile or of the wrong shapes.
         MissingWeightsError: the weight files the model was loaded from lack some of its tensors (transformers
             initialised them at random, with its warning), naming them.
@@ -218,10 +218,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             )
         super().__init__(*args, **kwargs)
         where = str(getattr(self.model, "name_or_path", "") or "the model")
-        # A closed-set model is refused here (its text tower was never saved); a plain CLIP model is converted.
-        is_clip = zero_shot_model_kind(self.model.config, where) == CLIP
-        if is_clip:
-            self.model = self._actionclip_from_clip(where)
+        # A closed-set model is refused here (its text tower was never saved); a plain image-text model is converted.
+        is_plain = zero_shot_model_kind(self.model.config, where) == IMAGE_TEXT
+        if is_plain:
+            backbone_location = self.model.name_or_path
+            self.model = self._actionclip_from_backbone(where)
         elif getattr(self.model, "backend_name", "torch") == "torch":
             # Tensors its files lacked were initialised at random (with transformers' warning): random scores.
             check_loaded_weights_complete(self.model)
@@ -232,11 +233,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         # The model calls go through a backend (PyTorch, or onnxruntime for a directory from `actionclip export`).
         self.backend = select_backend(self.model, self.device, backend, compile)
         if self.processor is None:
-            self.processor = (
-                ActionCLIPProcessor.from_model_config(self.model.config)
-                if is_clip
-                else load_saved_processor(self.model)
-            )
+            if not is_plain:
+                self.processor = load_saved_processor(self.model)
+            elif self.model.config.backbone == "clip":  # the shipped CLIP tokenizer, CLIP's image statistics
+                self.processor = ActionCLIPProcessor.from_model_config(self.model.config)
+            else:  # the backbone's own tokenizer and image statistics
+                self.processor = ActionCLIPProcessor.from_backbone(backbone_location, self.model.config.num_frames)
         elif type(self.processor).__name__ != "ActionCLIPProcessor":  # by name: remote code has its own class
             raise PipelineArgumentError(
                 f"processor must be an ActionCLIPProcessor (it adds video decoding, sampling and the prompt "
@@ -249,19 +251,20 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         self._text_cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._text_cache_lock = threading.Lock()
 
-    def _actionclip_from_clip(self, where: str):
-        """The plain CLIP model as an `ActionCLIPModel` (parameter-free meanP prompt: frame embeddings averaged)."""
+    def _actionclip_from_backbone(self, where: str):
+        """The plain image-text model as an `ActionCLIPModel` (parameter-free meanP prompt: frame embeddings
+        averaged)."""
         from .modeling_actionclip import ActionCLIPModel
 
         warnings.warn(
-            f"model {where!r} is a plain CLIP model: converted on the fly with "
-            "ActionCLIPModel.from_clip(..., fusion='meanP') (frame embeddings averaged, no trained visual prompt); "
-            "save it with its processor to skip this: ActionCLIPModel.from_clip(path).save_pretrained(d) and "
-            "ActionCLIPProcessor.from_model_config(model.config).save_pretrained(d)",
+            f"model {where!r} is a plain image-text model: converted on the fly with "
+            "ActionCLIPModel.from_backbone(..., fusion='meanP') (frame embeddings averaged, no trained visual prompt); "
+            "save it with its processor to skip this: ActionCLIPModel.from_backbone(path).save_pretrained(d) and "
+            "ActionCLIPProcessor.from_backbone(path).save_pretrained(d)",
             UserWarning,
             stacklevel=3,
         )
-        return ActionCLIPModel.from_clip(self.model, fusion="meanP").eval()
+        return ActionCLIPModel.from_backbone(self.model, fusion="meanP").eval()
 
     # ------------------------------------------------------------------ parameters
 
@@ -673,7 +676,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         docstring. The one place where the pipeline turns embeddings into scores (localisation reuses it).
         """
         with torch.no_grad():
-            probs = label_scores(video_embeds, text_embeds, num_templates, self.backend.scale(logit_scale), ensemble)
+            scale, bias = self.backend.scale(logit_scale), self.backend.score_bias()
+            probs = label_scores(video_embeds, text_embeds, num_templates, scale, ensemble, bias)
         probs = probs.cpu()
         check_finite_scores(probs.numpy(), getattr(self.model, "name_or_path", "") or type(self.model).__name__)
         return probs

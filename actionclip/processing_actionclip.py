@@ -12,11 +12,11 @@ from typing import TypedDict
 import numpy as np
 import torch
 from huggingface_hub.errors import StrictDataclassError
-from transformers import CLIPTokenizer
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, TextKwargs
 from transformers.utils import cached_file
 
+from .backbones import backbone_family, backbone_image_size, family_of_config
 from .errors import (
     InvalidLabelsError,
     MissingProcessorError,
@@ -25,7 +25,15 @@ from .errors import (
     VideoProcessingError,
 )
 from .prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike, load_templates
-from .tokenizer import CONTEXT_LENGTH, load_clip_tokenizer, long_texts, warn_truncated
+from .tokenizer import (
+    CONTEXT_LENGTH,
+    TOKENIZER_FILES,
+    has_tokenizer_files,
+    load_clip_tokenizer,
+    long_texts,
+    tokenizer_class,
+    warn_truncated,
+)
 from .video_clips import ClipSpec, decode_for_processor, split_clips
 from .video_io import is_video_source
 from .video_processing_actionclip import ActionCLIPVideoProcessor, ActionCLIPVideoProcessorKwargs
@@ -71,7 +79,7 @@ _TEXT_OPTIONS = frozenset(TextKwargs.__annotations__) - _PLACEHOLDER_TEXT_OPTION
 _VIDEO_OPTIONS = frozenset(ActionCLIPVideosKwargs.__annotations__)
 # The call's defaults where the caller gives nothing: texts are not padded (as CLIPProcessor) but cut to the model's
 # context; tensors are PyTorch's.
-_TEXT_DEFAULTS = {"padding": False, "truncation": True, "max_length": CONTEXT_LENGTH, "return_tensors": "pt"}
+_TEXT_DEFAULTS = {"padding": False, "truncation": True, "max_length": None, "return_tensors": "pt"}
 _VIDEO_DEFAULTS = {"return_tensors": "pt"}
 
 
@@ -123,11 +131,15 @@ class ActionCLIPProcessor(ProcessorMixin):
 
     Args:
         video_processor (`ActionCLIPVideoProcessor`): the frame transform.
-        tokenizer (`CLIPTokenizer`): CLIP's tokenizer (`actionclip.tokenizer.load_clip_tokenizer()`).
+        tokenizer: the backbone family's tokenizer (CLIP's by default: `actionclip.tokenizer.load_clip_tokenizer()`;
+            SigLIP's SentencePiece, SigLIP 2's Gemma, XLM-R, BERT: `from_backbone` loads the backbone's own).
         num_frames (`int`, defaults to 8): frames per clip; videos to decode are sampled with a TSN sampler of this
             many segments, and decoded clips with another number of frames are resampled the same way.
         templates: the prompt templates for `encode_labels` (anything `prompts.load_templates` accepts); saved as
             the resolved list of templates.
+        pad_to_context (`bool`, defaults to `False`): texts are always padded to the text context (SigLIP pools
+            its last token, so its texts are padded to the length it was trained with); otherwise to the longest
+            text where a call asks for padding.
     """
 
     def __init__(
@@ -136,6 +148,7 @@ class ActionCLIPProcessor(ProcessorMixin):
         tokenizer=None,
         num_frames: int = 8,
         templates: TemplatesLike = DEFAULT_TEMPLATE_SET,
+        pad_to_context: bool = False,
     ):
         if video_processor is None:
             video_processor = ActionCLIPVideoProcessor()
@@ -147,6 +160,9 @@ class ActionCLIPProcessor(ProcessorMixin):
             raise VideoProcessingError(
                 f"num_frames must be a positive integer (or None to keep every frame), got {num_frames!r}"
             )
+        if not isinstance(pad_to_context, bool):
+            raise ProcessorArgumentError(f"pad_to_context must be True or False, got {pad_to_context!r}")
+        self.pad_to_context = pad_to_context
         self.num_frames = num_frames
         self.templates = list(load_templates(templates))
         self.templater = PromptTemplater(self.templates)
@@ -169,14 +185,70 @@ class ActionCLIPProcessor(ProcessorMixin):
         return cls(video_processor, load_clip_tokenizer(), num_frames=num_frames, templates=templates)
 
     @classmethod
-    def from_model_config(cls, config, **video_processor_kwargs) -> ActionCLIPProcessor:
-        """The processor matching an `ActionCLIPConfig`: its image size, number of frames and templates."""
-        return cls.from_settings(
-            image_size=config.vision_config.image_size,
+    def from_model_config(cls, config, tokenizer=None, **video_processor_kwargs) -> ActionCLIPProcessor:
+        """The processor matching an `ActionCLIPConfig`: its image size, number of frames, templates and text
+        padding, with ``tokenizer`` (default: the shipped CLIP tokenizer, for a CLIP backbone; another family's
+        model needs its own, as `from_backbone` loads it)."""
+        family = backbone_family(config.backbone)
+        if tokenizer is None and family.model_type != "clip":
+            raise ProcessorArgumentError(
+                f"a {family.model_type} model needs its own tokenizer: pass tokenizer= (AutoTokenizer of its "
+                "backbone) or use ActionCLIPProcessor.from_backbone(the backbone's folder or Hub id)"
+            )
+        processor = cls.from_settings(
+            image_size=backbone_image_size(config.vision_config),
             num_frames=config.num_frames,
             templates=list(config.templates),
             **video_processor_kwargs,
         )
+        if tokenizer is not None:
+            processor.tokenizer = tokenizer
+        processor.pad_to_context = family.pad_to_max_length
+        return processor
+
+    @classmethod
+    def from_backbone(
+        cls, name_or_path, num_frames: int = 8, templates: TemplatesLike | None = None, **kwargs
+    ) -> ActionCLIPProcessor:
+        """The processor of an image-text backbone of any supported family (a folder or Hub id of `CLIPModel`,
+        `SiglipModel`, ...: what `ActionCLIPModel.from_backbone` starts from): the backbone's own tokenizer, its
+        image processor's mean and standard deviation at its image size, and the family's text padding and
+        default templates. ``kwargs`` go to the video processor (`crop_size`, `resample_backend`, ...).
+
+        Frames are resized (shorter side) and centre-cropped to the model's square input, as ActionCLIP's evaluation
+        does, also for SigLIP, whose image processor squeezes a whole image to the square instead.
+        """
+        from transformers import AutoConfig, AutoImageProcessor
+
+        location = str(name_or_path)
+        family = family_of_config(AutoConfig.from_pretrained(location))
+        backbone_config = AutoConfig.from_pretrained(location)
+        image_processor = AutoImageProcessor.from_pretrained(location)
+        video_processor = ActionCLIPVideoProcessor(
+            crop_size=backbone_image_size(backbone_config.vision_config),
+            image_mean=list(image_processor.image_mean),
+            image_std=list(image_processor.image_std),
+            **kwargs,
+        )
+        return cls(
+            video_processor,
+            tokenizer_class(location).from_pretrained(location),
+            num_frames=num_frames,
+            templates=templates if templates is not None else list(family.templates or ()) or DEFAULT_TEMPLATE_SET,
+            pad_to_context=family.pad_to_max_length,
+        )
+
+    @property
+    def context_length(self) -> int:
+        """The most tokens a text may have: the tokenizer's limit (CLIP's 77, SigLIP's 64, ...)."""
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        return limit if isinstance(limit, int) and 2 <= limit <= 100_000 else CONTEXT_LENGTH
+
+    @property
+    def text_padding(self) -> bool | str:
+        """The padding a batch of texts for the model takes: ``"max_length"`` (the text context) where the family
+        pools a fixed position, else ``True`` (the longest text)."""
+        return "max_length" if self.pad_to_context else True
 
     # ------------------------------------------------------------------ saving and loading
 
@@ -267,19 +339,33 @@ class ActionCLIPProcessor(ProcessorMixin):
     def _load_subprocessors(cls, pretrained_model_name_or_path, names, **kwargs) -> dict:
         """The sub-processors ``names`` (``"video_processor"``, ``"tokenizer"``) loaded from the saved folder."""
         subfolder = kwargs.pop("subfolder", "")
-        classes = {"video_processor": ActionCLIPVideoProcessor, "tokenizer": CLIPTokenizer}
-        loaded = {
-            name: classes[name].from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
-            for name in names
+        classes = {
+            "video_processor": ActionCLIPVideoProcessor,
+            "tokenizer": tokenizer_class(pretrained_model_name_or_path, subfolder),
         }
+        where = str(pretrained_model_name_or_path)
+        folder = os.path.join(where, subfolder)
+        # Without tokenizer files transformers builds a tokenizer of its special tokens alone (every label would
+        # become unknown tokens and every score the same) or fails in its converter: both are a missing tokenizer.
+        missing = MissingProcessorError(
+            f"{where!r} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}): save the processor with its "
+            "tokenizer, or pass tokenizer= to from_pretrained"
+        )
+        if "tokenizer" in names and os.path.isdir(folder) and not has_tokenizer_files(folder):
+            raise missing
+        loaded = {}
+        for name in names:
+            try:
+                loaded[name] = classes[name].from_pretrained(
+                    pretrained_model_name_or_path, subfolder=subfolder, **kwargs
+                )
+            except ValueError:
+                if name != "tokenizer":
+                    raise
+                raise missing from None
         tokenizer = loaded.get("tokenizer")
         if tokenizer is not None and tokenizer.vocab_size <= len(set(tokenizer.all_special_tokens)):
-            # transformers builds a tokenizer of its special tokens alone when the folder has no tokenizer files:
-            # every label would become unknown tokens and every score the same.
-            raise MissingProcessorError(
-                f"{str(pretrained_model_name_or_path)!r} has no tokenizer files (tokenizer.json, or vocab.json and "
-                "merges.txt): save the processor with its tokenizer, or pass tokenizer= to from_pretrained"
-            )
+            raise missing
         return loaded
 
     valid_processor_kwargs = ActionCLIPProcessorKwargs
@@ -357,7 +443,7 @@ class ActionCLIPProcessor(ProcessorMixin):
         else:
             templater = PromptTemplater(templates)
         _check_known(tokenizer_kwargs, _TEXT_OPTIONS, "encode_labels")
-        options = {**_TEXT_DEFAULTS, "padding": "max_length", **tokenizer_kwargs}
+        options = {**_TEXT_DEFAULTS, "padding": "max_length", "max_length": None, **tokenizer_kwargs}
         return BatchFeature(data=self._tokenize(templater.build_prompts(labels), **options))
 
     def build_prompts(self, labels: Sequence[str]) -> list[str]:
@@ -435,7 +521,7 @@ class ActionCLIPProcessor(ProcessorMixin):
         text,
         padding: bool | str = False,
         truncation: bool | str | None = True,
-        max_length: int | None = CONTEXT_LENGTH,
+        max_length: int | None = None,
         return_tensors: str | None = "pt",
         **tokenizer_options,
     ) -> dict:
@@ -451,10 +537,13 @@ class ActionCLIPProcessor(ProcessorMixin):
         for index, item in enumerate(text):
             if not isinstance(item, str):
                 raise InvalidLabelsError(f"text[{index}] must be a string, got {type(item).__name__}: {item!r}")
+        context = self.context_length
         if max_length is None:
-            max_length = CONTEXT_LENGTH
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= CONTEXT_LENGTH:
-            raise InvalidLabelsError(f"max_length={max_length!r}: must be an integer in [2, {CONTEXT_LENGTH}]")
+            max_length = context
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= context:
+            raise InvalidLabelsError(f"max_length={max_length!r}: must be an integer in [2, {context}]")
+        if self.pad_to_context and padding not in (False, None, "do_not_pad"):
+            padding, max_length = "max_length", context  # the family pools a fixed position: always the full context
         return_tensors = getattr(return_tensors, "value", return_tensors)
         if return_tensors not in ("pt", "np", None):
             raise ProcessorArgumentError(f"return_tensors={return_tensors!r}: must be 'pt', 'np' or None")
@@ -465,9 +554,9 @@ class ActionCLIPProcessor(ProcessorMixin):
         lengths = [len(ids) for ids in whole["input_ids"]]
         if truncating:
             warn_truncated(lengths, max_length, stacklevel=3)
-        elif named := long_texts(lengths, CONTEXT_LENGTH):
+        elif named := long_texts(lengths, context):
             raise InvalidLabelsError(
-                f"{named} exceed the model's {CONTEXT_LENGTH} tokens and truncation={truncation!r}: "
+                f"{named} exceed the model's {context} tokens and truncation={truncation!r}: "
                 "shorten them or pass truncation=True"
             )
         try:
@@ -476,7 +565,7 @@ class ActionCLIPProcessor(ProcessorMixin):
                     text, padding=padding, truncation=truncation, max_length=max_length, **tokenizer_options
                 )
         except (TypeError, ValueError) as error:
-            raise ProcessorArgumentError(f"text options unusable by CLIP's tokenizer: {error}") from error
+            raise ProcessorArgumentError(f"text options unusable by the tokenizer: {error}") from error
         encoded = dict(encoded)
         if return_tensors is not None:
             ragged = sorted({len(row) for row in encoded["input_ids"]})

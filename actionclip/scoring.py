@@ -40,25 +40,42 @@ def _softmax(logits):
     return logits.softmax(dim=-1)
 
 
+def _sigmoid(logits):
+    if isinstance(logits, np.ndarray):
+        return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow warning for large negative logits
+    return logits.sigmoid()
+
+
+def _class_probs(logits, bias):
+    """Softmax over the last axis (a label set's scores sum to one), or, with a ``bias`` (a family trained with the
+    sigmoid loss), each pair's own probability ``sigmoid(logit + bias)``."""
+    if bias is None:
+        return _softmax(logits)
+    return _sigmoid(logits + (float(bias) if isinstance(logits, np.ndarray) else bias.to(logits.dtype)))
+
+
 def _float32(values):
     return values.astype(np.float32, copy=False) if isinstance(values, np.ndarray) else values.float()
 
 
-def template_ensemble_probs(logits_per_video, num_templates: int):
+def template_ensemble_probs(logits_per_video, num_templates: int, bias=None):
     """The paper's test-time ensemble: softmax over classes for every template, then the mean over templates.
 
     Args:
         logits_per_video: (B, K * N) logits against template-major prompts.
         num_templates: K.
+        bias: the logit bias of a family trained with the sigmoid loss (SigLIP): each class then scores
+            ``sigmoid(logit + bias)`` per template, a probability of its own (rows need not sum to one); `None`:
+            softmax.
 
     Returns:
-        (B, N) probabilities; each row sums to one.
+        (B, N) probabilities; without a bias each row sums to one.
     """
     batch, total = logits_per_video.shape
     if num_templates < 1 or total % num_templates:
         raise ValueError(f"{total} prompts cannot be split into {num_templates} templates of equal class count")
     per_template = _float32(logits_per_video).reshape(batch, num_templates, total // num_templates)
-    return _softmax(per_template).mean(1)
+    return _class_probs(per_template, bias).mean(1)
 
 
 def template_averaged_embeddings(text_embeds, num_templates: int):
@@ -116,7 +133,7 @@ def description_averaged_embeddings(text_embeds, texts_per_class: Sequence[int],
     return l2_normalize(means).reshape(num_templates * num_classes, dim)
 
 
-def label_scores(video_embeds, text_embeds, num_templates: int, scale, ensemble: str = "probs"):
+def label_scores(video_embeds, text_embeds, num_templates: int, scale, ensemble: str = "probs", bias=None):
     """Video embeddings against prompt embeddings -> label scores: what the zero-shot pipeline and the ONNX runtime
     rank.
 
@@ -127,6 +144,8 @@ def label_scores(video_embeds, text_embeds, num_templates: int, scale, ensemble:
         scale: the logit scale (a number, or a 0-d tensor for tensors).
         ensemble: ``"probs"``: softmax over labels per template, then the mean over templates (the paper's);
             ``"embedding"``: one embedding per label (:func:`template_averaged_embeddings`), one softmax.
+        bias: the logit bias of a family trained with the sigmoid loss: sigmoid scores (see
+            :func:`template_ensemble_probs`); `None`: softmax.
 
     Returns:
         (B, N) float32 probabilities.
@@ -139,8 +158,8 @@ def label_scores(video_embeds, text_embeds, num_templates: int, scale, ensemble:
             if isinstance(class_embeds, np.ndarray)
             else class_embeds.to(video_embeds.dtype)
         )
-        return _softmax(_float32(scale * video_embeds @ class_embeds.T))
-    return template_ensemble_probs(scale * video_embeds @ text_embeds.T, num_templates)
+        return _class_probs(_float32(scale * video_embeds @ class_embeds.T), bias)
+    return template_ensemble_probs(scale * video_embeds @ text_embeds.T, num_templates, bias)
 
 
 def check_finite_scores(scores: np.ndarray, model: str) -> None:

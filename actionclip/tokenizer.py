@@ -24,6 +24,56 @@ def load_clip_tokenizer(**kwargs):
     return CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR), **kwargs)
 
 
+# The files a saved tokenizer of a supported family leaves: the `tokenizers` serialisation, or a slow tokenizer's own
+# vocabulary (CLIP's BPE, BERT's word pieces, SentencePiece's model).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
+def has_tokenizer_files(directory) -> bool:
+    """Whether the folder ``directory`` holds the vocabulary of a saved tokenizer (`TOKENIZER_FILES`)."""
+    return any((Path(str(directory)) / name).is_file() for name in TOKENIZER_FILES)
+
+
+def tokenizer_class(location, subfolder: str = ""):
+    """The class of the tokenizer saved at ``location``: the transformers class its ``tokenizer_config.json`` names
+    (`CLIPTokenizer`, `SiglipTokenizer`, `XLMRobertaTokenizer`, ...), else `AutoTokenizer`.
+
+    Named directly rather than through `AutoTokenizer`, which also reads the folder's ``config.json``: for a saved
+    ActionCLIP model that is a configuration of remote code, and transformers would ask to trust it only to learn
+    what the tokenizer's own file already says."""
+    from transformers import AutoTokenizer
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    settings_file = Path(str(location)) / subfolder / "tokenizer_config.json"
+    if settings_file.is_file():
+        try:
+            name = json.loads(settings_file.read_text(encoding="utf-8")).get("tokenizer_class")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            name = None
+        found = tokenizer_class_from_name(name) if isinstance(name, str) else None
+        if found is not None:
+            return found
+    return AutoTokenizer
+
+
+def load_tokenizer(location, config):
+    """The tokenizer of the model saved at ``location`` (its processor's files: the family's own tokenizer), or,
+    for a CLIP model saved without one, the CLIP tokenizer shipped with this package.
+
+    Raises:
+        OSError: a model of another family saved without its tokenizer files (named).
+    """
+    directory = Path(str(location))
+    if directory.is_dir() and not has_tokenizer_files(directory):
+        if config.backbone == "clip":
+            return load_clip_tokenizer()
+        raise OSError(
+            f"{str(location)!r} holds a {config.backbone} model without its tokenizer: save the processor of the "
+            "model beside it (ActionCLIPProcessor.from_backbone(...).save_pretrained(folder))"
+        )
+    return tokenizer_class(location).from_pretrained(str(location))
+
+
 def long_texts(lengths: Sequence[int], max_length: int) -> str | None:
     """The texts (by index, with their token counts) longer than ``max_length`` tokens, named in one phrase (the
     first five, then how many more), or ``None`` when there are none."""
@@ -88,4 +138,14 @@ class NumpyClipTokenizer:
         }
 
 
-__all__ = ["CONTEXT_LENGTH", "NumpyClipTokenizer", "TOKENIZER_DIR", "load_clip_tokenizer", "warn_truncated"]
+__all__ = [
+    "CONTEXT_LENGTH",
+    "NumpyClipTokenizer",
+    "TOKENIZER_DIR",
+    "TOKENIZER_FILES",
+    "has_tokenizer_files",
+    "load_clip_tokenizer",
+    "load_tokenizer",
+    "tokenizer_class",
+    "warn_truncated",
+]

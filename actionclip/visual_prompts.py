@@ -45,15 +45,19 @@ def build_fusion(config: ActionCLIPConfig) -> nn.Module:
     return FUSION_REGISTRY[config.fusion](config)
 
 
-def temporal_shift(hidden_states: torch.Tensor, num_frames: int, fold_div: int, tokens_per_frame: int) -> torch.Tensor:
+def temporal_shift(
+    hidden_states: torch.Tensor, num_frames: int, fold_div: int, tokens_per_frame: int, class_tokens: int = 1
+) -> torch.Tensor:
     """Shift part of the channels of every patch token between neighbouring frames (TSM), leaving class tokens.
 
     Args:
         hidden_states: (B * T, L, C) per-frame tokens, or (B, T * L, C) joint tokens; L = ``tokens_per_frame``
-            with the class token first.
+            with the ``class_tokens`` first.
         num_frames: T.
         fold_div: channels [0, C/fold_div) of frame t come from frame t + 1, channels [C/fold_div, 2C/fold_div)
             from frame t - 1; zeros past the clip ends; the other channels stay.
+        class_tokens: tokens before the patches that stay in place (1: CLIP's class token; 0: SigLIP has none and
+            every token is a patch).
 
     Returns:
         A tensor of the input's shape.
@@ -62,7 +66,7 @@ def temporal_shift(hidden_states: torch.Tensor, num_frames: int, fold_div: int, 
     channels = shape[-1]
     tokens = hidden_states.reshape(-1, num_frames, tokens_per_frame, channels)
     fold = channels // fold_div
-    cls_tokens, patches = tokens[:, :, :1], tokens[:, :, 1:]
+    cls_tokens, patches = tokens[:, :, :class_tokens], tokens[:, :, class_tokens:]
     from_next = torch.cat([patches[:, 1:, :, :fold], torch.zeros_like(patches[:, :1, :, :fold])], dim=1)
     from_prev = torch.cat(
         [torch.zeros_like(patches[:, :1, :, fold : 2 * fold]), patches[:, :-1, :, fold : 2 * fold]], 1

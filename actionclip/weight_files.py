@@ -68,7 +68,7 @@ def load_checkpoint(path: str | Path) -> dict:
                 raise CheckpointConversionError(
                     f"checkpoint {str(path)!r} is a TorchScript archive (OpenAI's released CLIP .pt files are): "
                     "loading it would run its code. Start from a transformers CLIP checkpoint with "
-                    "ActionCLIPModel.from_clip(...) instead, or export its state_dict() yourself."
+                    "ActionCLIPModel.from_backbone(...) instead, or export its state_dict() yourself."
                 )
         # torch.save stores members uncompressed: more declared bytes than the file holds is a decompression bomb.
         declared = sum(info.file_size for info in members)
@@ -308,7 +308,7 @@ def check_loaded_weights_complete(model) -> None:
 
     Checked again from the files (their headers only) of the local directory the model was loaded from
     (``model.name_or_path``). A model from elsewhere (the Hub, built in memory) is not checked, nor one built from
-    another kind of model's files (`ActionCLIPModel.from_clip` names the CLIP directory, whose missing prompts are
+    another kind of model's files (`ActionCLIPModel.from_backbone` names the CLIP directory, whose missing prompts are
     meant to start fresh).
 
     Raises:

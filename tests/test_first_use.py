@@ -114,13 +114,13 @@ def test_zero_shot_pipeline_refuses_a_closed_set_model(closed_set_dir):
 
 
 def test_pipeline_converts_a_plain_clip_directory_with_a_warning(clip_dir, video):
-    with pytest.warns(UserWarning, match="plain CLIP model: converted on the fly"):
+    with pytest.warns(UserWarning, match="plain image-text model: converted on the fly"):
         classifier = pipeline(TASK, model=str(clip_dir))
     assert type(classifier.model).__name__ == "ActionCLIPModel" and classifier.model.config.fusion == "meanP"
     first = scores(classifier(video, candidate_labels=LABELS))
 
     # The same as converting by hand with the advice the warning gives.
-    model = ActionCLIPModel.from_clip(str(clip_dir), fusion="meanP").eval()
+    model = ActionCLIPModel.from_backbone(str(clip_dir), fusion="meanP").eval()
     by_hand = pipeline(TASK, model=model, processor=ActionCLIPProcessor.from_model_config(model.config))
     assert scores(by_hand(video, candidate_labels=LABELS)) == pytest.approx(first, abs=1e-6)
     with pytest.warns(UserWarning):
@@ -132,7 +132,7 @@ def test_classify_on_a_plain_clip_directory_warns_in_one_line(clip_dir, video):
     result = run_cli("classify", video, "--labels", ",".join(LABELS), "--model", clip_dir, "--json")
     assert result.returncode == 0, result.stderr
     warning_lines = [line for line in result.stderr.splitlines() if "warning" in line]
-    assert len(warning_lines) == 1 and "plain CLIP model" in warning_lines[0], result.stderr
+    assert len(warning_lines) == 1 and "plain image-text model" in warning_lines[0], result.stderr
     assert {item["label"] for item in json.loads(result.stdout)[0]["predictions"]} == set(LABELS)
 
 
@@ -140,7 +140,7 @@ def test_a_clip_processor_is_refused_by_name_and_an_actionclip_processor_works(c
     clip_processor = CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=load_clip_tokenizer())
     with pytest.warns(UserWarning), pytest.raises(PipelineArgumentError, match="got CLIPProcessor"):
         pipeline(TASK, model=str(clip_dir), processor=clip_processor)
-    config = ActionCLIPConfig.from_clip_config(CLIPConfig.from_pretrained(clip_dir), fusion="meanP")
+    config = ActionCLIPConfig.from_backbone_config(CLIPConfig.from_pretrained(clip_dir), fusion="meanP")
     with pytest.warns(UserWarning):
         classifier = pipeline(TASK, model=str(clip_dir), processor=ActionCLIPProcessor.from_model_config(config))
     assert {item["label"] for item in classifier(video, candidate_labels=LABELS)} == set(LABELS)

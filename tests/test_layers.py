@@ -204,4 +204,5 @@ def test_remote_code_copies_exactly_the_root_modules_that_are_not_glue():
 
 def test_the_package_root_stays_small():
     root = sorted(path.name for path in PACKAGE.glob("*.py"))
-    assert len(root) <= 30, root
+    # 31: the image-text families (backbones.py) joined the model files that travel with a saved model.
+    assert len(root) <= 31, root

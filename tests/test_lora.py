@@ -89,7 +89,7 @@ def test_script_trains_lora_and_saves_adapter_and_merged_model(video_data, tmp_p
     from actionclip import ActionCLIPModel
 
     merged = ActionCLIPModel.from_pretrained(tmp_path / "out" / "merged")
-    base = ActionCLIPModel.from_clip(clip_dir, num_frames=4, fusion_num_layers=1)
+    base = ActionCLIPModel.from_backbone(clip_dir, num_frames=4, fusion_num_layers=1)
     changed = [name for name, value in base.state_dict().items() if not torch.equal(value, merged.state_dict()[name])]
     assert any("self_attn" in name for name in changed) and any(name.startswith("fusion.") for name in changed)
     assert not any("mlp" in name and not name.startswith("fusion.") for name in changed)

@@ -182,9 +182,9 @@ def clip_checkpoint(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fusion", ["transf", "transf_cls", "lstm", "conv1d"])
-def test_from_clip_loads_every_clip_weight_and_initialises_the_prompts(clip_checkpoint, fusion):
+def test_from_backbone_loads_every_clip_weight_and_initialises_the_prompts(clip_checkpoint, fusion):
     clip_state = CLIPModel.from_pretrained(clip_checkpoint).state_dict()
-    model = ActionCLIPModel.from_clip(str(clip_checkpoint), fusion=fusion, joint=True)
+    model = ActionCLIPModel.from_backbone(str(clip_checkpoint), fusion=fusion, joint=True)
     state = model.state_dict()
     for key, value in clip_state.items():
         assert torch.equal(state[key], value), key
@@ -213,16 +213,16 @@ def test_from_clip_loads_every_clip_weight_and_initialises_the_prompts(clip_chec
         assert weights.abs().max() <= bound and weights.std() > bound / 3
 
 
-def test_from_clip_refuses_a_non_clip_checkpoint(tmp_path):
+def test_from_backbone_refuses_a_model_of_no_supported_family(tmp_path):
     tiny_model().save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="not a CLIP checkpoint"):
-        ActionCLIPModel.from_clip(str(tmp_path))
+    with pytest.raises(ValueError, match="not the configuration of a supported image-text model"):
+        ActionCLIPModel.from_backbone(str(tmp_path))
 
 
 HUB_ID = "openai/clip-vit-base-patch16"
 
 
-def test_from_clip_of_a_hub_id_offline_asks_no_server_and_says_how_to_pass_a_folder(tmp_path):
+def test_from_backbone_of_a_hub_id_offline_asks_no_server_and_says_how_to_pass_a_folder(tmp_path):
     # HF_HUB_OFFLINE=1 in a process of its own (huggingface_hub reads it on import); Python's audit events record
     # every name look-up and connection the call attempts.
     script = f"""
@@ -232,7 +232,7 @@ from actionclip.errors import HubUnreachableError
 attempts = []
 sys.addaudithook(lambda event, args: attempts.append(event) if event.startswith("socket.") else None)
 try:
-    ActionCLIPModel.from_clip({HUB_ID!r}, fusion="meanP")
+    ActionCLIPModel.from_backbone({HUB_ID!r}, fusion="meanP")
 except HubUnreachableError as error:
     print(json.dumps({{"error": str(error), "attempts": attempts}}))
 """
@@ -249,11 +249,11 @@ except HubUnreachableError as error:
     assert f"(`hf download {HUB_ID} --local-dir DIR`) and pass that folder" in report["error"]
 
 
-def test_from_clip_of_a_hub_id_without_network_fails_at_once(no_network, tmp_path):
+def test_from_backbone_of_a_hub_id_without_network_fails_at_once(no_network, tmp_path):
     # today's transformers retries an unreachable Hub for about half a minute
     start = time.monotonic()
     with pytest.raises(HubUnreachableError, match="Hugging Face Hub is out of reach"):
-        ActionCLIPModel.from_clip(HUB_ID, cache_dir=tmp_path)
+        ActionCLIPModel.from_backbone(HUB_ID, cache_dir=tmp_path)
     assert time.monotonic() - start < 10
 
 

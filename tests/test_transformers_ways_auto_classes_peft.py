@@ -109,7 +109,7 @@ def base_dir(tmp_path_factory):
     clip_dir = make_tiny_clip_dir(tmp_path_factory.mktemp("clip"))
     folder = tmp_path_factory.mktemp("base")
     torch.manual_seed(0)
-    ActionCLIPModel.from_clip(clip_dir, fusion="transf", num_frames=4, fusion_num_layers=2).save_pretrained(folder)
+    ActionCLIPModel.from_backbone(clip_dir, fusion="transf", num_frames=4, fusion_num_layers=2).save_pretrained(folder)
     return folder
 
 

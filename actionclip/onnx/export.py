@@ -377,6 +377,8 @@ def _write_export(
         "image_size": size,
         "max_frames": frame_limit(model),
         "logit_scale": effective_scale,
+        # A family scored with sigmoids (SigLIP) adds its learned bias to every logit; None: a softmax.
+        "logit_bias": None if model.score_bias() is None else float(model.score_bias().float().reshape(-1)[0]),
         "num_frames": int(config.num_frames),
         "templates": list(config.templates),
         "video_processing": processor.video_processor.evaluation_settings(),

@@ -215,6 +215,10 @@ class ActionCLIPOnnxModel:
         if limit is not None and num_frames > limit:
             raise OnnxModelError(f"got {num_frames} frames but this model's visual prompts take at most {limit}")
 
+    def score_bias(self) -> float | None:
+        """The logit bias of a family scored with sigmoids (SigLIP), recorded at export; None: a softmax."""
+        return self.metadata.get("logit_bias")
+
     def scoring_scale(self, logit_scale: float | None = None) -> float:
         """``logit_scale`` when given, else the model's scoring scale at export (``evaluation_scale()``)."""
         return float(self.metadata["logit_scale"] if logit_scale is None else logit_scale)
@@ -328,7 +332,7 @@ class OnnxZeroShotClassifier:
         scores = iter(())
         if present:
             video_embeds = self.model.encode_video(self.pixel_values(np.concatenate(present)))
-            probs = label_scores(video_embeds, text_embeds, num_templates, scale, ensemble)
+            probs = label_scores(video_embeds, text_embeds, num_templates, scale, ensemble, self.model.score_bias())
             check_finite_scores(probs, self.name_or_path)
             per_video, start = [], 0
             for frames in present:

@@ -55,7 +55,9 @@ def build_model(model_args: ModelArguments, num_frames: int) -> ActionCLIPModel:
         return ActionCLIPModel(config)
     model_type = transformers.PretrainedConfig.get_config_dict(model_args.model_name_or_path)[0].get("model_type")
     if model_type == "clip":
-        return ActionCLIPModel.from_clip(model_args.model_name_or_path, **prompt_options, **overrides, **load_kwargs)
+        return ActionCLIPModel.from_backbone(
+            model_args.model_name_or_path, **prompt_options, **overrides, **load_kwargs
+        )
     if model_type == "actionclip":
         keep = {"num_frames": num_frames, "contrastive_loss": model_args.contrastive_loss, **overrides}
         return ActionCLIPModel.from_pretrained(model_args.model_name_or_path, **keep, **load_kwargs)
