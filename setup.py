@@ -3,6 +3,8 @@ from pathlib import Path
 from setuptools import find_namespace_packages, setup
 
 ONNX_REQUIRES = ["onnx>=1.16", "onnxruntime>=1.18"]
+# SigLIP's tokenizer is a SentencePiece model (`spiece.model`), which transformers reads with this library.
+SENTENCEPIECE_REQUIRES = ["sentencepiece>=0.2"]
 
 setup(
     name="actionclip",
@@ -54,12 +56,16 @@ setup(
             "gradio>=6.0",
             "playwright>=1.40",
             *ONNX_REQUIRES,
+            # the SigLIP tests build and read a SentencePiece tokenizer
+            *SENTENCEPIECE_REQUIRES,
             # transformers' common model tests (make test-transformers) import it
             "parameterized>=0.9",
         ],
         # `actionclip search --backend faiss` / VideoIndex.search(backend="faiss"); numpy's exact search otherwise.
         "faiss": ["faiss-cpu>=1.8"],
         "onnx": ONNX_REQUIRES,
+        # ActionCLIP on SigLIP (its SentencePiece tokenizer); the other families' tokenizers need nothing more.
+        "sentencepiece": SENTENCEPIECE_REQUIRES,
     },
     entry_points={"console_scripts": ["actionclip=actionclip.commands:main"]},
 )

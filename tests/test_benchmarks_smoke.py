@@ -179,3 +179,21 @@ def test_the_sequential_path_used_on_gpus_measures_every_variant():
     assert [row.variant for row in rows] == [variant.name for variant in workload.variants]
     for row in rows:
         assert row.finite_output and row.seconds > 0 and row.flops_per_step > 0 and row.peak_memory >= 0, row
+
+
+def test_the_backbones_benchmark_measures_every_family_against_its_own_image_features():
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "backbones.py"), "--size", "tiny", "--iters", "1",
+         "--warmup", "0", "--rounds", "1", "--frames", "2", "--batch-size", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout)
+    from actionclip.backbones import BACKBONE_FAMILIES
+
+    assert [row["family"] for row in rows] == list(BACKBONE_FAMILIES)
+    for row in rows:
+        speeds = [float(cell) for name, cell in row.items() if name.endswith("frames/s")]
+        assert len(speeds) == 2 and all(speed > 0 and math.isfinite(speed) for speed in speeds), row
+        # The two paths compute the same embedding: the overhead is measured on equal work.
+        assert float(row["max abs diff of the normalised video embedding"]) < 1e-5, row
