@@ -275,3 +275,22 @@ def test_the_family_s_defaults_travel_in_the_config(family_dirs, family):
         assert config.templates == list(expected_templates)
     processor = ActionCLIPProcessor.from_backbone(family_dirs[family])
     assert processor.pad_to_context == (family in SIGMOID_FAMILIES)
+
+
+@pytest.mark.parametrize("family", ("siglip2", "chinese_clip"))
+def test_info_names_the_backbone_and_how_it_scores(family_dirs, family, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    model = ActionCLIPModel.from_backbone(str(family_dirs[family]), fusion="meanP", num_frames=NUM_FRAMES)
+    model.save_pretrained(tmp_path)
+    ActionCLIPProcessor.from_backbone(family_dirs[family], num_frames=NUM_FRAMES).save_pretrained(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "actionclip", "info", str(tmp_path), "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["backbone"] == family
+    assert info["scores"] == ("sigmoid" if family in SIGMOID_FAMILIES else "softmax")
+    assert info["image_size"] == 32 and info["vision_width"] == 40 and info["text_width"] == 48

@@ -8,6 +8,7 @@ import math
 import os
 import sys
 
+from ..backbones import backbone_image_size
 from ..errors import CommandLineError
 from ..model_loading import check_model_path
 
@@ -49,11 +50,13 @@ def model_summary(model) -> dict:
     summary = {
         "architecture": type(model).__name__,
         "model_type": config.model_type,
+        "backbone": config.backbone,
+        "scores": "softmax" if model.score_bias() is None else "sigmoid",
         "fusion": config.fusion,
         "shift": bool(config.shift),
         "joint": bool(config.joint),
         "num_frames": config.num_frames,
-        "image_size": config.vision_config.image_size,
+        "image_size": backbone_image_size(config.vision_config),
         "patch_size": config.vision_config.patch_size,
         "projection_dim": config.projection_dim,
         "vision_layers": config.vision_config.num_hidden_layers,
