@@ -294,3 +294,13 @@ def test_info_names_the_backbone_and_how_it_scores(family_dirs, family, tmp_path
     assert info["backbone"] == family
     assert info["scores"] == ("sigmoid" if family in SIGMOID_FAMILIES else "softmax")
     assert info["image_size"] == 32 and info["vision_width"] == 40 and info["text_width"] == 48
+
+
+def test_the_model_card_names_the_backbone_family(family_dirs, tmp_path):
+    from actionclip.hub.model_card import check_model_card, generate_model_card
+
+    ActionCLIPModel.from_backbone(str(family_dirs["siglip2"]), fusion="meanP").save_pretrained(tmp_path)
+    card = generate_model_card(tmp_path)
+    check_model_card(card)
+    assert "SigLIP 2 vision tower per frame + visual prompts, SigLIP 2 text tower" in str(card)
+    assert "siglip2" in card.data.tags and "clip" not in card.data.tags

@@ -31,7 +31,16 @@ TEMPLATE_PATH: Path = Path(__file__).resolve().parent / "model_card_template.md"
 
 PIPELINE_TAG = "video-classification"
 TASK_TYPE = "video-classification"
-TAGS: tuple[str, ...] = ("actionclip", "video", "action-recognition", "clip", "zero-shot-video-classification")
+TAGS: tuple[str, ...] = ("actionclip", "video", "action-recognition", "zero-shot-video-classification")
+# How a card names each image-text family the model is built on (`ActionCLIPConfig.backbone`).
+BACKBONE_NAMES = {
+    "clip": "CLIP",
+    "metaclip_2": "MetaCLIP 2",
+    "chinese_clip": "Chinese-CLIP",
+    "altclip": "AltCLIP",
+    "siglip": "SigLIP",
+    "siglip2": "SigLIP 2",
+}
 FUSION_TYPES: tuple[str, ...] = ("meanP", "conv1d", "lstm", "transf", "transf_cls")
 
 # Report metadata keys copied into the dataset `args` of a model-index result: how the numbers were obtained.
@@ -48,9 +57,9 @@ DEFAULT_LIMITATIONS: tuple[str, ...] = (
     "prompt templates all change the numbers; compare only numbers obtained with the same protocol.",
     "It sees a few sparsely sampled frames per clip, so actions that differ only in fine motion or temporal "
     "order (e.g. opening vs. closing) are harder, especially with the `meanP` fusion, which ignores frame order.",
-    "Class names are read as English text through CLIP's tokenizer; names in other languages, jargon or "
-    "ambiguous names lower zero-shot accuracy, and the template wording matters.",
-    "CLIP was trained on web image-text pairs and carries their social biases; action datasets such as "
+    "Class names are read as text through the backbone's tokenizer, in the languages it was trained on; names in "
+    "other languages, jargon or ambiguous names lower zero-shot accuracy, and the template wording matters.",
+    "The image-text backbone was trained on web image-text pairs and carries their social biases; action datasets such as "
     "Kinetics over-represent some sports, countries and demographics. Accuracy can differ between groups of "
     "people and settings that the training data covers unevenly.",
 )
@@ -337,6 +346,7 @@ def generate_model_card(
     model_name = model_name or model_dir.resolve().name
     results = eval_results_from_reports(reports)
 
+    backbone = config.get("backbone", "clip")
     card_data = ModelCardData(
         base_model=base_model,
         datasets=list(datasets) if datasets else None,
@@ -347,7 +357,7 @@ def generate_model_card(
         license=license,
         metrics=["accuracy"] if results else None,
         pipeline_tag=pipeline_tag,
-        tags=[*TAGS, *(t for t in tags if t not in TAGS)],
+        tags=[*TAGS, backbone, *(t for t in tags if t not in (*TAGS, backbone))],
     )
 
     synthetic_eval = any(_is_synthetic(report) for report in reports)
@@ -377,6 +387,7 @@ def generate_model_card(
             repo_id=repo_id or model_name,
             summary=summary
             or f"An ActionCLIP video-text model that classifies actions in videos of {config['num_frames']} frames.",
+            backbone_text=BACKBONE_NAMES.get(backbone, backbone),
             base_model_text=f"[{base_model}](https://huggingface.co/{base_model})" if base_model else "not recorded",
             vision_text=_tower_text(config.get("vision_config", {}), "vision"),
             text_text=_tower_text(config.get("text_config", {}), "text"),
