@@ -304,3 +304,37 @@ def test_the_model_card_names_the_backbone_family(family_dirs, tmp_path):
     check_model_card(card)
     assert "SigLIP 2 vision tower per frame + visual prompts, SigLIP 2 text tower" in str(card)
     assert "siglip2" in card.data.tags and "clip" not in card.data.tags
+
+
+@pytest.mark.parametrize("family", ("siglip2", "altclip"))
+def test_a_saved_folder_of_the_family_runs_as_remote_code_where_the_package_is_absent(
+    family_dirs, family, tmp_path, video_data
+):
+    import json
+    import subprocess
+    import sys
+
+    from transformers import pipeline
+
+    model = ActionCLIPModel.from_backbone(str(family_dirs[family]), fusion="transf", num_frames=NUM_FRAMES)
+    model.save_pretrained(tmp_path / "model")
+    ActionCLIPProcessor.from_backbone(family_dirs[family], num_frames=NUM_FRAMES).save_pretrained(tmp_path / "model")
+    assert (tmp_path / "model" / "backbones.py").is_file()  # the family table travels with the model's files
+    labels, video = family_texts(family)[:3], str(video_data.videos("val")[0][0])
+    classifier = pipeline("zero-shot-video-classification", model=str(tmp_path / "model"))
+    expected = classifier(video, candidate_labels=labels)
+    classifier.save_pretrained(tmp_path / "pipe")  # names the task's code in config.json
+    script = f"""
+import json, sys
+sys.modules["actionclip"] = None  # the package cannot be imported in this process
+from transformers import pipeline
+classifier = pipeline("zero-shot-video-classification", model={str(tmp_path / "pipe")!r}, trust_remote_code=True)
+assert not type(classifier.model).__module__.startswith("actionclip"), type(classifier.model).__module__
+assert classifier.model.config.backbone == {family!r}
+print(json.dumps(classifier({video!r}, candidate_labels={labels!r})))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [item["label"] for item in remote] == [item["label"] for item in expected]
+    assert [item["score"] for item in remote] == pytest.approx([item["score"] for item in expected], abs=1e-6)
