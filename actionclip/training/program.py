@@ -18,7 +18,7 @@ import transformers
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..backbones import BACKBONE_FAMILIES
+from ..backbones import BACKBONE_FAMILIES, DEFAULT_BACKBONE
 from ..configuration_actionclip import ActionCLIPConfig
 from ..data.datasets import DATASET_FORMATS, load_video_dataset
 from ..descriptions import load_descriptions, warn_long_descriptions
@@ -83,16 +83,19 @@ def build_processor(model_name_or_path: str | None, config: ActionCLIPConfig) ->
     the family's own tokenizer, text padding and image statistics, which the trainer saves with the model (so that
     the output folder loads with ``pipeline("zero-shot-video-classification", model=output_dir)``).
 
-    - an image-text checkpoint: `ActionCLIPProcessor.from_backbone` (its tokenizer and image processor);
+    - an image-text checkpoint: `ActionCLIPProcessor.from_backbone` (its tokenizer and image processor); a CLIP one
+      the processor of its configuration with the shipped CLIP tokenizer (every CLIP checkpoint's vocabulary, and
+      CLIP's image statistics), as the pipeline does for a plain CLIP model, so a folder with the model alone works;
     - an ActionCLIP checkpoint: the processor saved with it, else one for its configuration with the tokenizer
       saved there (`tokenizer.load_tokenizer`: the shipped one for a CLIP model saved without);
     - from scratch: one for the configuration (a CLIP model's, with the shipped tokenizer).
 
     The number of frames and the templates are the model's (``config``).
     """
-    if model_name_or_path is None:
+    model_type = None if model_name_or_path is None else checkpoint_model_type(model_name_or_path)
+    if model_type is None or model_type == DEFAULT_BACKBONE:
         return ActionCLIPProcessor.from_model_config(config)
-    if checkpoint_model_type(model_name_or_path) in BACKBONE_FAMILIES:
+    if model_type in BACKBONE_FAMILIES:
         return ActionCLIPProcessor.from_backbone(
             model_name_or_path, num_frames=config.num_frames, templates=list(config.templates)
         )
