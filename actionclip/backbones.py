@@ -109,7 +109,8 @@ class BackboneFamily:
         token_type_ids: the text tower takes ``token_type_ids`` (BERT / RoBERTa towers).
         templates: the default prompt templates in the language the family was trained on; `None`: ActionCLIP's
             16 English templates (`prompts.ACTIONCLIP_TEMPLATES`).
-        lora_target_modules: the towers' attention projections a LoRA recipe adapts.
+        lora_target_modules: the towers' attention projections a LoRA recipe adapts: the ends of their module names
+            inside the encoder layers (`training.trainer.lora_target_modules` makes peft's pattern of them).
         text_width_field: the text configuration's field giving the pooled text's width (AltCLIP projects its
             RoBERTa states to ``project_dim`` inside the tower).
         position_offset: rows of the text position table a text cannot use (RoBERTa's padding offset: 2).
@@ -166,6 +167,18 @@ class BackboneFamily:
         return self.transformers_class("vision_model_class")._from_config(vision_config)
 
 
+# A BERT / RoBERTa text tower (``attention.self.query`` ... ``attention.output.dense``: the counterparts of CLIP's
+# ``q_proj`` ... ``out_proj``; a bare ``dense`` would also take the feed-forward layers) beside a CLIP vision tower.
+_BERT_TEXT_CLIP_VISION_ATTENTION = (
+    "query",
+    "key",
+    "value",
+    "attention.output.dense",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "out_proj",
+)
 _CLIP_LIKE = dict(
     projections=True,
     sigmoid=False,
@@ -205,7 +218,7 @@ BACKBONE_FAMILIES: dict[str, BackboneFamily] = {
             text_pooling=_first_token_text,
             token_type_ids=True,
             templates=CHINESE_TEMPLATES,
-            lora_target_modules=("query", "key", "value", "q_proj", "k_proj", "v_proj", "out_proj"),
+            lora_target_modules=_BERT_TEXT_CLIP_VISION_ATTENTION,
             text_model_kwargs={"add_pooling_layer": False},
             **_CLIP_LIKE,
         ),
@@ -216,7 +229,7 @@ BACKBONE_FAMILIES: dict[str, BackboneFamily] = {
             "AltCLIPVisionModel",
             text_pooling=_first_token_text,
             token_type_ids=True,
-            lora_target_modules=("query", "key", "value", "q_proj", "k_proj", "v_proj", "out_proj"),
+            lora_target_modules=_BERT_TEXT_CLIP_VISION_ATTENTION,
             position_offset=2,
             text_width_field="project_dim",
             **_CLIP_LIKE,

@@ -65,7 +65,7 @@ WORKER = textwrap.dedent(
 )
 
 
-def _torchrun(args, cwd, timeout=240):
+def run_torchrun(args, cwd, timeout=240):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", *map(str, args)]
     # A session of its own, so that a hung run is killed with all its workers.
@@ -85,7 +85,7 @@ def _torchrun(args, cwd, timeout=240):
 def test_gathered_kl_loss_and_ddp_gradients_equal_one_process_on_the_global_batch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(tests_dir=str(TESTS_DIR), out_dir=str(tmp_path)))
-    _torchrun([script], cwd=REPO_ROOT)
+    run_torchrun([script], cwd=REPO_ROOT)
     for rank in (0, 1):
         result = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert result["missing"] == []
@@ -105,7 +105,7 @@ def test_training_script_under_torchrun_matches_one_process_with_the_same_global
         "--disable_tqdm", "true",
     ]  # fmt: skip
     script = REPO_ROOT / "training_scripts" / "run_actionclip.py"
-    _torchrun([script, *common, "--output_dir", tmp_path / "ddp", "--per_device_train_batch_size", "2"], REPO_ROOT)
+    run_torchrun([script, *common, "--output_dir", tmp_path / "ddp", "--per_device_train_batch_size", "2"], REPO_ROOT)
     single = subprocess.run(
         [
             sys.executable,

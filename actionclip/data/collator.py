@@ -1,7 +1,7 @@
 """Batches for ActionCLIP training: stacked clips, labels and the tokenized prompts the loss needs.
 
-- ``contrastive_loss="kl"`` (the paper's): one prompt per video, its own class under a template drawn at random
-  for that sample; ``input_ids`` / ``attention_mask`` are ``(B, L)``.
+- ``contrastive_loss="kl"`` (the paper's) and ``"sigmoid"`` (SigLIP's): one prompt per video, its own class under a
+  template drawn at random for that sample; ``input_ids`` / ``attention_mask`` are ``(B, L)``.
 - ``contrastive_loss="cross_entropy"``: the prompts of all N classes under one template drawn for the batch;
   ``input_ids`` / ``attention_mask`` are ``(N, L)`` and ``labels`` index them.
 
@@ -12,6 +12,10 @@ Every batch also carries the label set's prompts, every template applied to ever
 ``class_attention_mask`` ``(K, N, L)``, tokenized once): in evaluation mode `ActionCLIPModel` scores each video
 against them (``class_scores`` ``(B, N)``), which is what transformers' plain `Trainer` gives ``compute_metrics``.
 `ActionCLIPTrainer` encodes the label set itself and drops them.
+
+Texts are tokenized as the model's family takes them (`backbones.tokenizer_options` of the model's configuration):
+truncated to its text context (CLIP's 77, SigLIP's 64, BERT's and XLM-R's 512), padded to the longest text, or to the
+context where the family pools a fixed position (SigLIP).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..errors import DatasetFormatError, InvalidLabelsError
+from ..backbones import DEFAULT_BACKBONE, tokenizer_options
+from ..configuration_actionclip import LOSS_TYPES, ActionCLIPConfig
+from ..errors import DatasetFormatError, InvalidLabelsError, ProcessorArgumentError
 from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, TemplatesLike
-from ..tokenizer import CONTEXT_LENGTH
+from ..tokenizer import load_clip_tokenizer
 
-LOSS_MODES = ("kl", "cross_entropy")
 # The label set's prompts added to every batch, for transformers' plain `Trainer` (see the module docstring).
 CLASS_PROMPT_KEYS = ("class_input_ids", "class_attention_mask")
 
@@ -35,15 +40,19 @@ class ActionCLIPCollator:
 
     Args:
         label_names: class names in label-id order.
-        tokenizer: CLIP's tokenizer (defaults to `actionclip.tokenizer.load_clip_tokenizer()`).
+        tokenizer: the model's tokenizer, its family's own (`ActionCLIPProcessor.tokenizer`); default, for a CLIP
+            model only: the shipped CLIP tokenizer (`actionclip.tokenizer.load_clip_tokenizer()`).
         templates: prompt templates (anything `prompts.load_templates` accepts, or a `PromptTemplater`).
-        contrastive_loss: ``"kl"`` or ``"cross_entropy"`` (as `ActionCLIPConfig.contrastive_loss`).
+        contrastive_loss: ``"kl"``, ``"cross_entropy"`` or ``"sigmoid"`` (as `ActionCLIPConfig.contrastive_loss`).
         seed: seed of the generator used for items without ``sample_seed``.
+        config: the model's configuration (an `ActionCLIPConfig`): how its family tokenizes texts
+            (`backbones.tokenizer_options`); default: a CLIP model's (padded to the longest text, at most 77 tokens).
 
     Returns (from ``__call__``): ``pixel_values`` (B, T, C, H, W) float32 (or, for items of a dataset with
     ``transform_on_device``, uint8 ``frames`` (B, T, H, W, 3) and in training their ``augmentation``, which
     `ActionCLIPTrainer` turns into ``pixel_values`` on the device), ``labels`` (B,) int64, ``input_ids`` and
-    ``attention_mask`` (B or N, L) padded to the longest prompt of the batch (at most 77 tokens), and the label
+    ``attention_mask`` (B or N, L) padded as the model's family takes them (to the longest prompt of the batch, at most
+    the text context; SigLIP: to the context), and the label
     set's prompts ``class_input_ids`` / ``class_attention_mask`` (K, N, L), template-major.
     """
 
@@ -54,14 +63,24 @@ class ActionCLIPCollator:
         templates: TemplatesLike | PromptTemplater = DEFAULT_TEMPLATE_SET,
         contrastive_loss: str = "kl",
         seed: int = 0,
+        config: ActionCLIPConfig | None = None,
     ):
-        if contrastive_loss not in LOSS_MODES:
-            raise ValueError(f"contrastive_loss must be one of {LOSS_MODES}, got {contrastive_loss!r}")
+        if contrastive_loss not in LOSS_TYPES:
+            raise ValueError(f"contrastive_loss must be one of {LOSS_TYPES}, got {contrastive_loss!r}")
+        if config is None:
+            config = ActionCLIPConfig()  # a CLIP model's text tower: its context, its padding
         if tokenizer is None:
-            from ..tokenizer import load_clip_tokenizer
-
+            if config.backbone != DEFAULT_BACKBONE:
+                raise ProcessorArgumentError(
+                    f"ActionCLIPCollator for a {config.backbone} model needs its tokenizer: pass tokenizer= (the "
+                    "model's processor's, ActionCLIPProcessor.from_backbone(...).tokenizer)"
+                )
             tokenizer = load_clip_tokenizer()
         self.tokenizer = tokenizer
+        # `input_ids` and `attention_mask` only: BERT's `token_type_ids` (Chinese-CLIP) are all zeros for a single
+        # text, which is what its text tower takes when they are left out, so dropping them changes nothing (and
+        # XLM-R's tokenizer gives none); `ActionCLIPModel.embed_prompts` scores label sets the same way.
+        self.text_options = tokenizer_options(config)
         self.templater = templates if isinstance(templates, PromptTemplater) else PromptTemplater(templates)
         self.label_names = self.templater.normalize_labels(list(label_names))
         self.contrastive_loss = contrastive_loss
@@ -73,9 +92,7 @@ class ActionCLIPCollator:
         ``[k, c]``, padded to the longest prompt of the label set; tokenized on first use, then the same tensors."""
         if self._class_tokens is None:
             prompts = self.templater.build_prompts(self.label_names)
-            tokens = self.tokenizer(
-                prompts, padding=True, truncation=True, max_length=CONTEXT_LENGTH, return_tensors="pt"
-            )
+            tokens = self.tokenizer(prompts, **self.text_options, return_tensors="pt")
             shape = (self.templater.num_templates, len(self.label_names), -1)
             ids_key, mask_key = CLASS_PROMPT_KEYS
             self._class_tokens = {
@@ -109,13 +126,13 @@ class ActionCLIPCollator:
                 f"labels {labels.tolist()} are outside [0, {len(self.label_names)}): the collator's class names do "
                 "not match the dataset"
             )
-        if self.contrastive_loss == "kl":
+        if self.contrastive_loss != "cross_entropy":  # "kl", "sigmoid": each video's own prompt
             template_ids = self._template_ids(features, len(features))
             texts = self.templater.format_prompts([self.label_names[i] for i in labels.tolist()], template_ids)
         else:
             template_id = int(self._template_ids(features, 1)[0])
             texts = self.templater.format_prompts(self.label_names, [template_id] * len(self.label_names))
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=CONTEXT_LENGTH, return_tensors="pt")
+        tokens = self.tokenizer(texts, **self.text_options, return_tensors="pt")
         return {
             **clips,
             "labels": labels,

@@ -15,8 +15,10 @@ class ModelArguments:
     model_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": "A CLIP checkpoint (transformers CLIPModel folder or Hub id: the visual prompts start fresh) or "
-            "an ActionCLIP checkpoint. Leave it out with --config_overrides to train from scratch."
+            "help": "An image-text checkpoint of a supported family (a folder or Hub id of CLIPModel, MetaClip2Model, "
+            "ChineseCLIPModel, AltCLIPModel, SiglipModel or Siglip2Model: the visual prompts start fresh; its "
+            "tokenizer and image statistics make the processor saved with the model) or an ActionCLIP checkpoint. "
+            "Leave it out with --config_overrides to train from scratch."
         },
     )
     config_overrides: str | None = field(
@@ -29,7 +31,9 @@ class ModelArguments:
     fusion: str = field(default="transf", metadata={"help": "Post-network prompt: meanP, conv1d, lstm, transf, ..."})
     joint: bool = field(default=False, metadata={"help": "Joint (space-time) prompt in the vision tower."})
     shift: bool = field(default=False, metadata={"help": "Temporal shift prompt in the vision tower."})
-    contrastive_loss: str = field(default="kl", metadata={"help": "'kl' (the paper's) or 'cross_entropy'."})
+    contrastive_loss: str = field(
+        default="kl", metadata={"help": "'kl' (the paper's), 'cross_entropy' or 'sigmoid' (SigLIP's, per pair)."}
+    )
     templates: str | None = field(
         default=None, metadata={"help": "Prompt templates: a set name ('actionclip16', 'single') or a file."}
     )

@@ -1,6 +1,7 @@
 """The training program of `actionclip train` / `training_scripts/run_actionclip.py`, from its parsed arguments
-(`actionclip.training.arguments` and `ActionCLIPTrainingArguments`): the model (from CLIP, from ActionCLIP or from
-scratch), the datasets, the `ActionCLIPTrainer`, then train, evaluate, save, and the retention reports.
+(`actionclip.training.arguments` and `ActionCLIPTrainingArguments`): the model (from an image-text model of any
+supported family, from ActionCLIP or from scratch) and its processor, the datasets, the `ActionCLIPTrainer`, then
+train, evaluate, save, and the retention reports.
 
 :func:`run_training` is the whole program; the command (`actionclip.commands.train`) parses the arguments and turns
 a ``ValueError`` into a one-line message.
@@ -17,24 +18,34 @@ import transformers
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from ..backbones import BACKBONE_FAMILIES, DEFAULT_BACKBONE
 from ..configuration_actionclip import ActionCLIPConfig
 from ..data.datasets import DATASET_FORMATS, load_video_dataset
 from ..descriptions import load_descriptions, warn_long_descriptions
 from ..evaluation.metrics import make_compute_metrics
 from ..evaluation.reports import write_evaluation_report
 from ..hub.model_card import write_model_card
+from ..model_loading import has_saved_processor
 from ..modeling_actionclip import ActionCLIPModel
 from ..processing_actionclip import ActionCLIPProcessor
 from ..prompts import load_templates
+from ..tokenizer import load_tokenizer
 from .arguments import DataArguments, ModelArguments
 from .trainer import ActionCLIPTrainingArguments, apply_lora, build_trainer, freeze_towers, unwrap_actionclip
 
 logger = logging.getLogger("run_actionclip")
 
 
+def checkpoint_model_type(model_name_or_path: str) -> str | None:
+    """The ``model_type`` of the checkpoint ``--model_name_or_path`` names (``"actionclip"``, ``"clip"``,
+    ``"siglip"``, ...)."""
+    return transformers.PretrainedConfig.get_config_dict(model_name_or_path)[0].get("model_type")
+
+
 def build_model(model_args: ModelArguments, num_frames: int) -> ActionCLIPModel:
-    """The model to fine-tune, sampling ``num_frames`` frames per video: from a CLIP checkpoint (fresh visual
-    prompts), from an ActionCLIP one, or from ``--config_overrides`` alone (from scratch)."""
+    """The model to fine-tune, sampling ``num_frames`` frames per video: from an image-text checkpoint of any
+    supported family (CLIP, MetaCLIP 2, Chinese-CLIP, AltCLIP, SigLIP, SigLIP 2; fresh visual prompts), from an
+    ActionCLIP one, or from ``--config_overrides`` alone (from scratch)."""
     overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
     prompt_options = {
         "fusion": model_args.fusion,
@@ -53,15 +64,46 @@ def build_model(model_args: ModelArguments, num_frames: int) -> ActionCLIPModel:
             raise ValueError("give --model_name_or_path (a CLIP or ActionCLIP checkpoint) or --config_overrides")
         config = ActionCLIPConfig(**{**prompt_options, **overrides})
         return ActionCLIPModel(config)
-    model_type = transformers.PretrainedConfig.get_config_dict(model_args.model_name_or_path)[0].get("model_type")
-    if model_type == "clip":
+    model_type = checkpoint_model_type(model_args.model_name_or_path)
+    if model_type in BACKBONE_FAMILIES:
         return ActionCLIPModel.from_backbone(
             model_args.model_name_or_path, **prompt_options, **overrides, **load_kwargs
         )
     if model_type == "actionclip":
         keep = {"num_frames": num_frames, "contrastive_loss": model_args.contrastive_loss, **overrides}
         return ActionCLIPModel.from_pretrained(model_args.model_name_or_path, **keep, **load_kwargs)
-    raise ValueError(f"{model_args.model_name_or_path!r} is a {model_type!r} checkpoint, not CLIP or ActionCLIP")
+    raise ValueError(
+        f"{model_args.model_name_or_path!r} is a {model_type!r} checkpoint, not ActionCLIP nor an image-text model "
+        f"of a supported family ({', '.join(sorted(BACKBONE_FAMILIES))})"
+    )
+
+
+def build_processor(model_name_or_path: str | None, config: ActionCLIPConfig) -> ActionCLIPProcessor:
+    """The processor of the model `build_model` made from ``model_name_or_path``, for its configuration ``config``:
+    the family's own tokenizer, text padding and image statistics, which the trainer saves with the model (so that
+    the output folder loads with ``pipeline("zero-shot-video-classification", model=output_dir)``).
+
+    - an image-text checkpoint: `ActionCLIPProcessor.from_backbone` (its tokenizer and image processor); a CLIP one
+      the processor of its configuration with the shipped CLIP tokenizer (every CLIP checkpoint's vocabulary, and
+      CLIP's image statistics), as the pipeline does for a plain CLIP model, so a folder with the model alone works;
+    - an ActionCLIP checkpoint: the processor saved with it, else one for its configuration with the tokenizer
+      saved there (`tokenizer.load_tokenizer`: the shipped one for a CLIP model saved without);
+    - from scratch: one for the configuration (a CLIP model's, with the shipped tokenizer).
+
+    The number of frames and the templates are the model's (``config``).
+    """
+    model_type = None if model_name_or_path is None else checkpoint_model_type(model_name_or_path)
+    if model_type is None or model_type == DEFAULT_BACKBONE:
+        return ActionCLIPProcessor.from_model_config(config)
+    if model_type in BACKBONE_FAMILIES:
+        return ActionCLIPProcessor.from_backbone(
+            model_name_or_path, num_frames=config.num_frames, templates=list(config.templates)
+        )
+    if has_saved_processor(model_name_or_path):
+        processor = ActionCLIPProcessor.from_pretrained(model_name_or_path)
+        processor.num_frames = config.num_frames  # --num_frames may differ from the checkpoint's
+        return processor
+    return ActionCLIPProcessor.from_model_config(config, tokenizer=load_tokenizer(model_name_or_path, config))
 
 
 def _dataset_options(data_args: DataArguments, video_processor) -> dict:
@@ -200,7 +242,7 @@ def run_training(
 
     set_seed(training_args.seed)  # the fresh fusion weights (or a model from scratch) depend on it
     model = build_model(model_args, data_args.num_frames)
-    processor = ActionCLIPProcessor.from_model_config(model.config)
+    processor = build_processor(model_args.model_name_or_path, model.config)
     train_dataset, eval_dataset = build_datasets(data_args, training_args, processor.video_processor)
     if train_dataset is None and eval_dataset is None:
         raise ValueError("give --train_path and/or --eval_path")

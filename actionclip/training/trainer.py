@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,11 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from ..backbones import DEFAULT_BACKBONE, backbone_family, backbone_image_size
 from ..data.collator import CLASS_PROMPT_KEYS
-from ..scoring import template_ensemble_probs
+from ..errors import ProcessorArgumentError
+from ..scoring import encode_label_texts, template_ensemble_probs
+from ..tokenizer import load_clip_tokenizer, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,24 @@ STAGING_PREFIX = ".tmp-" + PREFIX_CHECKPOINT_DIR + "-"
 PARAMETER_GROUPS = ("text", "vision", "fusion")
 # Metric prefix of the held-out ("novel") classes evaluated for retention tracking.
 NOVEL_PREFIX = "novel"
-LORA_TARGET_MODULES = r".*(text_model|vision_model)\..*\.(q_proj|k_proj|v_proj|out_proj)"
+
+
+def lora_target_modules(backbone: str = DEFAULT_BACKBONE) -> str:
+    """The modules LoRA adapts in a model of the ``backbone`` family (peft's ``target_modules``, a regular expression
+    matched against whole module names): the attention projections its family names
+    (`BackboneFamily.lora_target_modules`: CLIP's ``q_proj`` ... ``out_proj``, BERT's and RoBERTa's ``query``,
+    ``key``, ``value`` and ``attention.output.dense``) inside the encoder layers of the two towers.
+
+    Only modules inside numbered encoder layers: SigLIP's attention-pooling head is an ``nn.MultiheadAttention``
+    whose ``out_proj`` it multiplies by its weight directly, never calling the module, so an adapter there would
+    never act; the head stays frozen, as CLIP's final LayerNorm and projections do. The fusion has its own names
+    outside the towers and is trained in full (`apply_lora`).
+    """
+    names = "|".join(re.escape(name) for name in backbone_family(backbone).lora_target_modules)
+    return rf".*(?:text_model|vision_model)\..*\.layers?\.\d+\.(?:.*\.)?(?:{names})"
+
+
+LORA_TARGET_MODULES = lora_target_modules()  # a CLIP model's
 
 
 @dataclass
@@ -143,21 +164,26 @@ def actionclip_parameter_groups(
     return groups
 
 
+# The pair logits' temperature and bias (SigLIP's, or the sigmoid objective's): in the text group, never frozen with it.
+LOGIT_PARAMETERS = ("logit_scale", "logit_bias")
+
+
 def freeze_towers(model: nn.Module, text: bool = False, vision: bool = False) -> None:
-    """Stop training CLIP's text tower (+ text projection) and/or vision tower (+ visual projection); the fusion
-    and ``logit_scale`` stay trainable."""
+    """Stop training the text tower (+ text projection) and/or the vision tower (+ visual projection); the fusion,
+    ``logit_scale`` and ``logit_bias`` stay trainable."""
     for name, parameter in model.named_parameters():
         group = parameter_group_of(name)
-        if (text and group == "text" and "logit_scale" not in name.split(".")) or (
+        if (text and group == "text" and not set(LOGIT_PARAMETERS) & set(name.split("."))) or (
             vision and group == "vision" and "temporal_embedding" not in name.split(".")
         ):
             parameter.requires_grad_(False)
 
 
 def apply_lora(model: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0.0):
-    """Wrap an `ActionCLIPModel` with LoRA adapters (peft) on the attention projections (``q_proj``, ``k_proj``,
-    ``v_proj``, ``out_proj``) of both CLIP towers; the fusion is trained fully and saved with the adapter
-    (``modules_to_save``). Everything else is frozen.
+    """Wrap an `ActionCLIPModel` with LoRA adapters (peft) on the attention projections of both towers, as its
+    backbone family names them (:func:`lora_target_modules`: CLIP's ``q_proj``, ``k_proj``, ``v_proj``,
+    ``out_proj``; BERT's / RoBERTa's ``query``, ``key``, ``value``, ``attention.output.dense``); the fusion is trained
+    fully and saved with the adapter (``modules_to_save``). Everything else is frozen.
 
     Returns the `peft.PeftModel`; `merge_and_unload()` gives back a plain `ActionCLIPModel`.
     """
@@ -173,11 +199,32 @@ def apply_lora(model: nn.Module, r: int = 8, alpha: float = 16, dropout: float =
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
-        target_modules=LORA_TARGET_MODULES,
+        target_modules=lora_target_modules(model.config.backbone),
         modules_to_save=modules_to_save,
         bias="none",
     )
     return get_peft_model(model, config)
+
+
+def model_tokenizer(model: nn.Module):
+    """The tokenizer of an `ActionCLIPModel` when none is given: for a CLIP model the shipped CLIP tokenizer (the
+    same ids as every CLIP checkpoint's); for another family the one saved where the model was loaded from (its
+    folder or Hub id, `tokenizer.load_tokenizer`).
+
+    Raises:
+        ProcessorArgumentError: a model of another family that was not loaded from anywhere.
+        OSError: its folder holds no tokenizer (named).
+    """
+    config = model.config
+    if config.backbone == DEFAULT_BACKBONE:
+        return load_clip_tokenizer()
+    location = getattr(model, "name_or_path", None) or getattr(config, "_name_or_path", None)
+    if location:
+        return load_tokenizer(location, config)
+    raise ProcessorArgumentError(
+        f"a {config.backbone} model loaded from no folder has no tokenizer to fall back to: pass the trainer "
+        "processing_class=ActionCLIPProcessor.from_backbone(the backbone's folder) or tokenizer="
+    )
 
 
 def unwrap_actionclip(model: nn.Module) -> nn.Module:
@@ -233,7 +280,8 @@ class ActionCLIPTrainer(Trainer):
     Args (besides the Trainer's):
         eval_label_names: the class names of the evaluation set (default: ``eval_dataset.label_names``).
         eval_templates: the templates ensembled in evaluation (default: the model's ``config.templates``).
-        tokenizer: CLIP's tokenizer for the evaluation prompts (default: the processing class's, or the shipped one).
+        tokenizer: the model's tokenizer for the evaluation prompts (default: the processing class's, else the one
+            saved with the model, `model_tokenizer`).
         eval_descriptions: label descriptions (``{label: [sentence, ...]}``), extra evaluation prompts averaged with
             each class name per template (`actionclip.descriptions`).
         novel_dataset, novel_label_names: retention tracking: held-out classes never trained on (their videos, with
@@ -423,12 +471,7 @@ class ActionCLIPTrainer(Trainer):
             templates = self.eval_templates or list(model.config.templates)
             tokenizer = self._eval_tokenizer or getattr(self.processing_class, "tokenizer", None)
             if tokenizer is None:
-                from ..tokenizer import load_clip_tokenizer
-
-                tokenizer = load_clip_tokenizer()
-                self._eval_tokenizer = tokenizer
-            from ..scoring import encode_label_texts
-
+                tokenizer = self._eval_tokenizer = model_tokenizer(model)
             self._eval_text_embeds = encode_label_texts(model, tokenizer, labels, templates, self.eval_descriptions)
             self._eval_num_templates = len(templates)
         return self._eval_text_embeds
@@ -463,7 +506,9 @@ class ActionCLIPTrainer(Trainer):
                 return processor
         from ..video_processing_actionclip import ActionCLIPVideoProcessor
 
-        return ActionCLIPVideoProcessor(crop_size=unwrap_actionclip(self.model).config.vision_config.image_size)
+        return ActionCLIPVideoProcessor(
+            crop_size=backbone_image_size(unwrap_actionclip(self.model).config.vision_config)
+        )
 
     def prediction_step(self, model, inputs, prediction_loss_only: bool, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -474,7 +519,7 @@ class ActionCLIPTrainer(Trainer):
             video_embeds = F.normalize(actionclip.get_video_features(inputs["pixel_values"]).pooler_output, dim=-1)
             scale = actionclip.evaluation_scale(getattr(self.args, "eval_logit_scale", None))
             logits = scale * video_embeds @ text_embeds.to(video_embeds.dtype).t()
-            scores = template_ensemble_probs(logits, self._eval_num_templates)
+            scores = template_ensemble_probs(logits, self._eval_num_templates, actionclip.score_bias())
             loss = None
             if labels is not None:
                 loss = F.nll_loss(scores.clamp_min(1e-12).log(), labels.long()).detach()
@@ -573,6 +618,7 @@ def build_trainer(model: nn.Module, args: TrainingArguments, processor, label_na
         templates=list(config.templates),
         contrastive_loss=config.contrastive_loss,
         seed=args.seed,
+        config=config,
     )
     return ActionCLIPTrainer(
         model=model,
@@ -611,6 +657,7 @@ def is_complete_checkpoint(path: str | os.PathLike) -> bool:
 
 
 __all__ = [
+    "LOGIT_PARAMETERS",
     "LORA_TARGET_MODULES",
     "NOVEL_PREFIX",
     "PARAMETER_GROUPS",
@@ -621,6 +668,8 @@ __all__ = [
     "apply_lora",
     "freeze_towers",
     "is_complete_checkpoint",
+    "lora_target_modules",
+    "model_tokenizer",
     "parameter_group_of",
     "unwrap_actionclip",
 ]
