@@ -233,12 +233,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         # The model calls go through a backend (PyTorch, or onnxruntime for a directory from `actionclip export`).
         self.backend = select_backend(self.model, self.device, backend, compile)
         if self.processor is None:
-            if not is_plain:
+            if is_plain:  # the backbone's own tokenizer and image statistics
+                self.processor = ActionCLIPProcessor.for_converted_backbone(backbone_location, self.model.config)
+            else:
                 self.processor = load_saved_processor(self.model)
-            elif self.model.config.backbone == "clip":  # the shipped CLIP tokenizer, CLIP's image statistics
-                self.processor = ActionCLIPProcessor.from_model_config(self.model.config)
-            else:  # the backbone's own tokenizer and image statistics
-                self.processor = ActionCLIPProcessor.from_backbone(backbone_location, self.model.config.num_frames)
         elif type(self.processor).__name__ != "ActionCLIPProcessor":  # by name: remote code has its own class
             raise PipelineArgumentError(
                 f"processor must be an ActionCLIPProcessor (it adds video decoding, sampling and the prompt "

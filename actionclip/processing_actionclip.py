@@ -238,6 +238,16 @@ class ActionCLIPProcessor(ProcessorMixin):
             pad_to_context=family.pad_to_max_length,
         )
 
+    @classmethod
+    def for_converted_backbone(cls, location, config) -> ActionCLIPProcessor:
+        """The processor of an ActionCLIP model just made from the image-text backbone at ``location`` (its
+        configuration ``config``: frames, templates): a CLIP backbone gets the processor of the configuration with the
+        shipped CLIP tokenizer (every CLIP checkpoint's vocabulary and image statistics, so a folder holding the model
+        alone works); another family its own tokenizer and image processor (`from_backbone`)."""
+        if config.backbone == "clip":
+            return cls.from_model_config(config)
+        return cls.from_backbone(location, num_frames=config.num_frames, templates=list(config.templates))
+
     @property
     def context_length(self) -> int:
         """The most tokens a text may have: the tokenizer's limit (CLIP's 77, SigLIP's 64, ...)."""

@@ -18,7 +18,7 @@ import transformers
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..backbones import BACKBONE_FAMILIES, DEFAULT_BACKBONE
+from ..backbones import BACKBONE_FAMILIES
 from ..configuration_actionclip import ActionCLIPConfig
 from ..data.datasets import DATASET_FORMATS, load_video_dataset
 from ..descriptions import load_descriptions, warn_long_descriptions
@@ -93,12 +93,10 @@ def build_processor(model_name_or_path: str | None, config: ActionCLIPConfig) ->
     The number of frames and the templates are the model's (``config``).
     """
     model_type = None if model_name_or_path is None else checkpoint_model_type(model_name_or_path)
-    if model_type is None or model_type == DEFAULT_BACKBONE:
+    if model_type is None:
         return ActionCLIPProcessor.from_model_config(config)
     if model_type in BACKBONE_FAMILIES:
-        return ActionCLIPProcessor.from_backbone(
-            model_name_or_path, num_frames=config.num_frames, templates=list(config.templates)
-        )
+        return ActionCLIPProcessor.for_converted_backbone(model_name_or_path, config)
     if has_saved_processor(model_name_or_path):
         processor = ActionCLIPProcessor.from_pretrained(model_name_or_path)
         processor.num_frames = config.num_frames  # --num_frames may differ from the checkpoint's
