@@ -78,6 +78,9 @@ INT8_DESIGN = (
 )
 # The TorchScript-based exporter's range (14: Trilu for CLIP's causal mask; 20: its newest opset).
 SUPPORTED_OPSETS = range(14, 21)
+# Labels whose prompts (in every template of the model) check that the export's tokenizer.json gives the processor's
+# ids: English, accents, punctuation, case, Chinese.
+TOKENIZER_CHECK_LABELS = ("juggling balls", "Playing the guitar, fast!", "café crème", "跳绳", "tai-chi (slow)")
 DEFAULT_OPSET = 17
 
 
@@ -305,6 +308,7 @@ def _write_export(
 ) -> None:
     import torch
 
+    from ..backbones import backbone_image_size
     from ..configuration_actionclip import ActionCLIPConfig
     from ..processing_actionclip import ActionCLIPProcessor
     from .runtime import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, EXPORT_METADATA_NAME
@@ -317,12 +321,13 @@ def _write_export(
     visual_dtype = torch.float16 if dtype == "fp16" else torch.float32
     text_encoder, frame_encoder, clip_encoder, fusion = _graph_modules(model)
     whole_clips = exports_whole_clips(config)
-    size = config.vision_config.image_size
+    size = backbone_image_size(config.vision_config)  # SigLIP 2 at a fixed resolution has no image_size
     num_frames = min(config.num_frames, frame_limit(model) or config.num_frames)
 
     with torch.no_grad():
-        # Padding in the traced example keeps the attention-mask path in the graph.
-        tokens = processor.tokenizer(["a video of a person juggling balls", "a"], padding=True, return_tensors="pt")
+        # Padding in the traced example keeps the attention-mask path in the graph. No token_type_ids: the BERT and
+        # RoBERTa towers (Chinese-CLIP, AltCLIP) take zeros for one text, what they default to.
+        tokens = processor(text=["a video of a person juggling balls", "a"], padding=True, return_tensors="pt")
         _export_graph(
             text_encoder,
             (tokens["input_ids"], tokens["attention_mask"]),
@@ -365,6 +370,13 @@ def _write_export(
     ActionCLIPProcessor.register_for_auto_class("AutoProcessor")
     config.save_pretrained(directory)
     processor.save_pretrained(directory)
+    text_settings = {
+        "context_length": processor.context_length,
+        "padding": "max_length" if processor.pad_to_context else "longest",
+        "padding_side": processor.tokenizer.padding_side,
+        "truncation_side": processor.tokenizer.truncation_side,
+    }
+    _write_numpy_tokenizer(processor, directory, text_settings)
     graph_dtype = "float16" if dtype == "fp16" else "float32"
     metadata = {
         "format": EXPORT_FORMAT,
@@ -378,7 +390,11 @@ def _write_export(
         "max_frames": frame_limit(model),
         "logit_scale": effective_scale,
         # A family scored with sigmoids (SigLIP) adds its learned bias to every logit; None: a softmax.
-        "logit_bias": None if model.score_bias() is None else float(model.score_bias().float().reshape(-1)[0]),
+        "logit_bias": None
+        if model.score_bias() is None
+        else float(model.score_bias().detach().float().reshape(-1)[0]),
+        # How the runtime tokenizes (`tokenizer.NumpyTokenizer`): the model's text context and the family's padding.
+        "text": text_settings,
         "num_frames": int(config.num_frames),
         "templates": list(config.templates),
         "video_processing": processor.video_processor.evaluation_settings(),
@@ -413,6 +429,42 @@ def _write_export(
         },
     }
     (directory / EXPORT_METADATA_NAME).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_numpy_tokenizer(processor, directory: Path, text_settings: dict) -> None:
+    """Give the export a ``tokenizer.json`` the runtime's `NumpyTokenizer` reads (SigLIP's saved tokenizer is only its
+    SentencePiece ``spiece.model``: converted, `tokenizer.tokenizer_json`), and check that it gives the processor's
+    ids on the model's prompts.
+
+    Raises:
+        OnnxExportError: no conversion exists for the tokenizer, or its ids differ from the processor's (named).
+    """
+    from ..tokenizer import tokenizer_json
+    from .runtime import export_tokenizer
+
+    path = directory / "tokenizer.json"
+    if not path.is_file():
+        try:
+            path.write_text(tokenizer_json(processor.tokenizer), encoding="utf-8")
+        except ValueError as error:
+            raise OnnxExportError(f"the export needs a tokenizer.json for the ONNX runtime: {error}") from None
+    numpy_tokenizer = export_tokenizer(directory, {"text": text_settings})
+    texts = [template.replace("{}", label, 1) for template in processor.templates for label in TOKENIZER_CHECK_LABELS]
+    texts += list(TOKENIZER_CHECK_LABELS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # truncation warnings: these texts are the check's, not the user's
+        expected = processor(text=texts, padding=True, return_tensors="np")
+        got = numpy_tokenizer(texts)
+    for name in ("input_ids", "attention_mask"):
+        if got[name].shape != expected[name].shape or (got[name] != expected[name]).any():
+            rows = [
+                i for i in range(len(texts)) if i >= len(got[name]) or list(got[name][i]) != list(expected[name][i])
+            ]
+            first = rows[0] if rows else 0
+            raise OnnxExportError(
+                f"the exported tokenizer.json gives other {name} than the model's {type(processor.tokenizer).__name__}"
+                f" (first on {texts[first]!r}): the ONNX runtime would score other texts than PyTorch"
+            )
 
 
 def read_int8_choice(directory: str | os.PathLike) -> dict | None:
