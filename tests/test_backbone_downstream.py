@@ -71,6 +71,29 @@ def by_label(results: list[dict]) -> dict:
     return {item["label"]: item["score"] for item in results}
 
 
+def test_siglip_sentencepiece_tokenizer_converts_to_a_tokenizer_json_with_its_ids(tmp_path):
+    """SigLIP's saved tokenizer is only ``spiece.model``; the export's ``tokenizer.json`` tokenizes as
+    `SiglipTokenizer`, canonicalisation included (case, punctuation, whitespace runs, leading spaces)."""
+    from tokenizers import Tokenizer
+    from transformers import SiglipTokenizer
+
+    from actionclip.tokenizer import tokenizer_json
+
+    backbone = make_family_dir("siglip", tmp_path / "siglip")
+    assert not (backbone / "tokenizer.json").exists() and (backbone / "spiece.model").is_file()
+    slow = SiglipTokenizer.from_pretrained(backbone)
+    converted = Tokenizer.from_str(tokenizer_json(slow))
+    texts = [
+        "a video of a person playing guitar.",
+        "  Playing,  GUITAR!! it's ok ",
+        "a\tclip\nof (juggling) balls",
+        "",
+    ]
+    texts += ["café naïve", "一个人", "swimming; cooking-pasta"]
+    for text in texts:
+        assert converted.encode(text).ids == slow(text)["input_ids"], text
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_onnx_export_scores_as_pytorch(family, folders, videos, tmp_path, capsys):
     model_dir, export_dir = folders(family), tmp_path / "onnx"
@@ -194,3 +217,26 @@ def test_closed_set_head_from_the_folder_scores_as_the_zero_shot_embedding_ensem
     expected = by_label(zero_shot(video, candidate_labels=labels, ensemble="embedding"))
     # The same scores: a softmax over the labels, or each label's sigmoid with the family's logit bias.
     assert [by_label(results)[label] for label in labels] == pytest.approx([expected[x] for x in labels], abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["chinese_clip", "siglip"])
+def test_classify_counts_description_tokens_with_the_model_tokenizer(family, folders, videos, tmp_path, capsys):
+    """Long descriptions are counted in the model's own tokens against its own context (32 in these tiny models),
+    for a model folder and for its ONNX export."""
+    model_dir = folders(family)
+    labels = LABELS[family]
+    long = " ".join([labels[0]] * 12)  # over 32 tokens in every family's vocabulary, under CLIP's 77
+    (tmp_path / "descriptions.json").write_text(
+        json.dumps({labels[0]: [long], labels[1]: [labels[1]]}, ensure_ascii=False), encoding="utf-8"
+    )
+    models = [str(model_dir)]
+    if family == "siglip":
+        assert main(["export", str(model_dir), str(tmp_path / "onnx")]) == 0
+        models.append(str(tmp_path / "onnx"))
+    for model in models:
+        capsys.readouterr()
+        arguments = ["classify", str(videos / "a.mp4"), "--model", model, "--json"]
+        assert main([*arguments, "--descriptions", str(tmp_path / "descriptions.json"), "--templates", "{}"]) == 0
+        captured = capsys.readouterr()
+        assert "1 of 2 description prompts exceed 32 tokens" in captured.err, captured.err
+        assert {item["label"] for item in json.loads(captured.out)[0]["predictions"]} == set(labels[:2])

@@ -351,9 +351,14 @@ def export_tokenizer(directory: str | os.PathLike, metadata: dict | None = None)
     tokens, padded to the longest text on the right).
 
     Raises:
-        OnnxModelError: not an export (`read_export_metadata`).
+        OnnxModelError: not an export (`read_export_metadata`), or one without a ``tokenizer.json``.
     """
     metadata = read_export_metadata(directory) if metadata is None else metadata
+    if not (Path(directory) / "tokenizer.json").is_file():
+        raise OnnxModelError(
+            f"export {str(directory)!r} has no tokenizer.json (a SigLIP model exported before format 3): export the "
+            "model again with `actionclip export MODEL OUT_DIR`"
+        )
     text = metadata.get("text") or {}
     return NumpyTokenizer(
         directory,
