@@ -113,6 +113,9 @@ def test_onnx_export_scores_as_pytorch(family, folders, videos, tmp_path, capsys
     # The text graph takes ids and mask alone (BERT/RoBERTa towers default token_type_ids to the zeros of one text).
     text_graph = onnx.load(str(export_dir / "text_encoder.onnx"))
     assert [tensor.name for tensor in text_graph.graph.input] == ["input_ids", "attention_mask"]
+    # The frame graph takes frames on every family (SigLIP 2's patch sequences are cut inside it).
+    (frames,) = onnx.load(str(export_dir / "frame_encoder.onnx")).graph.input
+    assert [dim.dim_value for dim in frames.type.tensor_type.shape.dim][1:] == [3, 32, 32]
 
     texts = [template.replace("{}", label, 1) for template in processor.templates[:3] for label in LABELS[family]]
     expected = processor(text=texts, padding=True, return_tensors="pt")

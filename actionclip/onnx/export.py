@@ -3,19 +3,25 @@
 The graphs follow where the model can be cut:
 
 - ``text_encoder.onnx``: ``input_ids``, ``attention_mask`` int64 ``(N, L)`` -> ``text_embeds`` ``(N, D)``, projected
-  and not normalised (dynamic N and L <= 77);
+  and not normalised (dynamic N and L up to the text context: CLIP's 77, SigLIP's 64, ...). No ``token_type_ids``:
+  the BERT / RoBERTa towers (Chinese-CLIP, AltCLIP) take the zeros of one text by default;
 - ``frame_encoder.onnx``: for post-network prompts (meanP, conv1d, lstm, transf, transf_cls) frames are encoded
   independently, so the graph takes ``pixel_values`` ``(N, 3, H, W)`` -> ``frame_embeds`` ``(N, D)`` with dynamic N.
-  With Shift or Joint, frames of a clip meet inside CLIP's layers, so the graph takes whole clips: ``pixel_values``
-  ``(B, T, 3, H, W)`` -> ``frame_embeds`` ``(B, T, D)``, dynamic B and T (T up to the joint prompt's limit);
+  With Shift or Joint, frames of a clip meet inside the vision tower's layers, so the graph takes whole clips:
+  ``pixel_values`` ``(B, T, 3, H, W)`` -> ``frame_embeds`` ``(B, T, D)``, dynamic B and T (T up to the joint
+  prompt's limit);
 - ``fusion.onnx``: ``frame_embeds`` ``(B, T, D)`` -> ``video_embeds`` ``(B, D)``, dynamic B and T up to the model's
   frame limit (transf / transf_cls position embeddings; unlimited for meanP, conv1d, lstm).
 
-H and W are the model's image size (CLIP's position embeddings are not interpolated). Next to the graphs go the
-model's ``config.json``, the processor's files and ``onnx_export.json`` (graphs, their inputs and dtypes, opset,
-quantisation, the effective logit scale, the frame limit, and what classifying needs without the model's code: the
-model's frame count and templates and the processor's evaluation transform, `evaluation_settings`), so the directory
-describes itself: ``pipeline("zero-shot-video-classification", model=directory)`` runs it, and so does
+H and W are the model's image size (position embeddings are not interpolated). Every backbone family exports the
+same three graphs: SigLIP's attention-pooling head runs inside the frame encoder, and SigLIP 2's frames are cut into
+its patch sequences inside the graph, so its input stays frames. Next to the graphs go the model's ``config.json``,
+the processor's files and ``onnx_export.json`` (graphs, their inputs and dtypes, opset, quantisation, the effective
+logit scale, the frame limit, and what classifying needs without the model's code: the model's frame count and
+templates and the processor's evaluation transform, `evaluation_settings`; the text context, padding and padding
+side, and the logit bias of a sigmoid family), and a ``tokenizer.json`` for every family (`tokenizer.tokenizer_json`:
+SigLIP's SentencePiece tokenizer converted), checked to give the processor's ids on the model's prompts, so the
+directory describes itself: ``pipeline("zero-shot-video-classification", model=directory)`` runs it, and so does
 `actionclip.onnx.runtime.OnnxZeroShotClassifier` with onnxruntime and numpy alone (no torch, no transformers).
 
 ``dtype="fp16"`` exports the frame encoder and the fusion in float16; the text encoder stays float32, by design:
