@@ -670,6 +670,13 @@ class ActionCLIPVideoEncoderMixin:
         label set. What `scoring.template_ensemble_probs` and `scoring.label_scores` take as ``bias``."""
         return getattr(self, "logit_bias", None)
 
+    def pair_logits(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` logits of L2-normalised video and text embeddings: ``scale * cos``, plus the learned bias where
+        the model scores with sigmoids (`score_bias`)."""
+        logits = scale * video_embeds @ text_embeds.t()
+        bias = self.score_bias()
+        return logits if bias is None else logits + bias.to(logits.dtype)
+
 
 class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
     """ActionCLIP's video-text model: any label set, any prompts; the zero-shot and fine-tuning model.
@@ -739,13 +746,6 @@ class ActionCLIPModel(ActionCLIPVideoEncoderMixin, ActionCLIPPreTrainedModel):
             )
         outputs.pooler_output = self.text_projection(family.text_pooling(self.text_model, outputs))
         return outputs
-
-    def pair_logits(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``(B, N)`` logits of L2-normalised video and text embeddings: ``scale * cos``, plus the learned bias where
-        the model scores with sigmoids (`score_bias`)."""
-        logits = scale * video_embeds @ text_embeds.t()
-        bias = self.score_bias()
-        return logits if bias is None else logits + bias.to(logits.dtype)
 
     @can_return_tuple
     def forward(
@@ -1070,7 +1070,8 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
         )
         video_embeds = _l2_normalize(vision_outputs.pooler_output)
         scale = self.scale(logit_scale) if self.training else self.evaluation_scale(logit_scale)
-        logits = scale * video_embeds @ _l2_normalize(self.class_embeddings).to(video_embeds.dtype).t()
+        # Sigmoid families (SigLIP) add their logit bias: a sigmoid of these logits is the zero-shot pipeline's score.
+        logits = self.pair_logits(video_embeds, _l2_normalize(self.class_embeddings).to(video_embeds.dtype), scale)
         loss = F.cross_entropy(logits.float(), labels.to(logits.device).long()) if labels is not None else None
         return ActionCLIPVideoClassifierOutput(
             loss=loss,
@@ -1144,6 +1145,10 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
             label2id={label: i for i, label in enumerate(labels)},
             templates=templates,
         )
+        if model.score_bias() is not None:
+            # Each class's score is its own sigmoid probability, as zero-shot: pipeline("video-classification")
+            # applies a sigmoid for this problem type (the loss stays the cross-entropy over the classes).
+            config_dict["problem_type"] = "multi_label_classification"
         config = ActionCLIPConfig.from_dict(config_dict)
         config._attn_implementation = model.config._attn_implementation
         text_embeds = model.encode_label_set(labels, tokenizer, templates)

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset, IterableDataset
 from transformers.pipelines.base import Pipeline
 from transformers.pipelines.pt_utils import KeyDataset
 
+from .backbones import backbone_image_size
 from .errors import (
     InvalidLabelsError,
     MissingProcessorError,
@@ -545,7 +546,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
                 "pixel_values",
                 f"pre-processed input must have shape (T, 3, H, W) or (V, T, 3, H, W), got {tuple(pixel_values.shape)}",
             )
-        size = self.model.config.vision_config.image_size
+        size = backbone_image_size(self.model.config.vision_config)
         if tuple(pixel_values.shape[-2:]) != (size, size):
             raise VideoInputError(
                 "pixel_values",

@@ -1,5 +1,6 @@
-"""CLIP's tokenizer, shipped inside the package so it works with no Hub access, and the same tokenizer through the
-`tokenizers` library alone (numpy ids; no transformers, no torch) for the ONNX runtime."""
+"""CLIP's tokenizer, shipped inside the package so it works with no Hub access; a saved model's own tokenizer (any
+family's); and a saved tokenizer run through the `tokenizers` library alone (numpy ids; no transformers, no torch)
+for the ONNX runtime."""
 
 from __future__ import annotations
 
@@ -95,37 +96,118 @@ def warn_truncated(lengths: Sequence[int], max_length: int, stacklevel: int = 2)
         )
 
 
-class NumpyClipTokenizer:
-    """The ``tokenizer.json`` a `CLIPTokenizer` saved (its fast backend, which it runs itself), run with the
-    `tokenizers` library: the same ids and attention mask as the processor's tokenizer with ``padding=True`` (to
-    the longest text) and truncation to ``max_length`` (end-of-text kept, a warning naming the long texts), as int64
-    numpy arrays.
+def tokenizer_json(tokenizer) -> str:
+    """The `tokenizers` serialisation (a ``tokenizer.json``) of a transformers tokenizer of a supported family, for
+    `NumpyTokenizer`: a tokenizers-backed tokenizer's own backend (CLIP, XLM-R, BERT, Gemma), or SigLIP's
+    SentencePiece tokenizer converted (`siglip_tokenizer_json`).
+
+    Raises:
+        ValueError: a tokenizer with neither (named).
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.to_str()
+    if type(tokenizer).__name__ == "SiglipTokenizer":
+        return siglip_tokenizer_json(tokenizer)
+    raise ValueError(
+        f"{type(tokenizer).__name__} has no tokenizers backend and no conversion to one: the ONNX runtime cannot "
+        "tokenize its texts"
+    )
+
+
+def siglip_tokenizer_json(tokenizer) -> str:
+    """SigLIP's tokenizer (a SentencePiece ``spiece.model`` run by `SiglipTokenizer`) as a ``tokenizer.json``.
+
+    transformers has no converter of its own for SigLIP (its `SpmConverter` is the generic SentencePiece one, and
+    T5's needs T5's extra ids), so this is `SpmConverter` with SigLIP's two differences: the text is first
+    canonicalised as `SiglipTokenizer.canonicalize_text` does (lower-cased where ``do_lower_case``, ASCII
+    punctuation removed, whitespace runs made one space, stripped), and the end-of-text token closes every text.
+    The same ids as `SiglipTokenizer` for any text, except one that holds a special token's string (``</s>``,
+    ``<pad>``, ``<unk>``): `SiglipTokenizer` splits those out before canonicalising; here they are text."""
+    import string
+
+    from tokenizers import Regex, normalizers, processors
+    from transformers.convert_slow_tokenizer import SpmConverter
+
+    lower = [normalizers.Lowercase()] if getattr(tokenizer, "do_lower_case", True) else []
+    punctuation = "[" + "".join("\\" + char for char in string.punctuation) + "]"
+    canonical = lower + [
+        normalizers.Replace(Regex(punctuation), ""),
+        normalizers.Replace(Regex(r"\s+"), " "),
+        normalizers.Strip(),
+    ]
+
+    class SiglipConverter(SpmConverter):
+        def normalizer(self, proto):
+            return normalizers.Sequence(canonical + [super().normalizer(proto)])
+
+        def post_processor(self):
+            eos = str(self.original_tokenizer.eos_token)
+            return processors.TemplateProcessing(
+                single=["$A", eos],
+                pair=["$A", eos, "$B", eos],
+                special_tokens=[(eos, self.original_tokenizer.eos_token_id)],
+            )
+
+    return SiglipConverter(tokenizer).converted().to_str()
+
+
+def _token_text(token) -> str | None:
+    """A special token as ``tokenizer_config.json`` saves it: a string, or an added token's ``{"content": ...}``."""
+    return token.get("content") if isinstance(token, dict) else token
+
+
+class NumpyTokenizer:
+    """The ``tokenizer.json`` of a saved tokenizer of any supported family, run with the `tokenizers` library: the
+    same ids and attention mask as the model's processor gives, as int64 numpy arrays: truncated to ``max_length``
+    (the end token kept, a warning naming the long texts), padded to the longest text, or to ``max_length`` where
+    ``pad_to_max_length`` (SigLIP), on the tokenizer's side (``padding_side``: SigLIP 2's pads on the left).
 
     Args:
-        directory: a folder holding ``tokenizer.json`` and ``tokenizer_config.json`` (a saved processor's).
-        max_length: the text context (77).
+        directory: a folder holding ``tokenizer.json`` and ``tokenizer_config.json`` (a saved processor's; an ONNX
+            export writes a ``tokenizer.json`` for SigLIP's SentencePiece tokenizer, `tokenizer_json`).
+        max_length: the text context (the model's: CLIP's 77, SigLIP's 64, ...).
+        pad_to_max_length: pad every text to ``max_length`` (the families that pool a fixed position).
+        padding_side, truncation_side: ``"left"`` or ``"right"``; default the saved ``tokenizer_config.json``'s,
+            else right (a tokenizer class's own default is not in its saved files: an export records it).
     """
 
-    def __init__(self, directory: str | os.PathLike, max_length: int = CONTEXT_LENGTH):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        max_length: int = CONTEXT_LENGTH,
+        pad_to_max_length: bool = False,
+        padding_side: str | None = None,
+        truncation_side: str | None = None,
+    ):
         from tokenizers import Tokenizer
 
         directory = Path(directory)
         settings = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
         self.max_length = max_length
+        self.pad_to_max_length = pad_to_max_length
         # Two copies: one that counts the full length of every text, one that truncates and pads (tokenizers keeps
         # those settings in the object, so switching them per call would not be safe across threads).
         self._counting = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._counting.no_truncation()
         self._counting.no_padding()
         self._encoding = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        self._encoding.enable_truncation(max_length)
-        pad_token = settings.get("pad_token") or settings.get("eos_token")
-        self._encoding.enable_padding(pad_id=self._encoding.token_to_id(pad_token), pad_token=pad_token)
+        self._encoding.enable_truncation(
+            max_length, direction=truncation_side or settings.get("truncation_side") or "right"
+        )
+        pad_token = _token_text(settings.get("pad_token")) or _token_text(settings.get("eos_token"))
+        self._encoding.enable_padding(
+            direction=padding_side or settings.get("padding_side") or "right",
+            pad_id=self._encoding.token_to_id(pad_token),
+            pad_token=pad_token,
+            length=max_length if pad_to_max_length else None,
+        )
 
     def __call__(self, texts: Sequence[str], truncation: bool = True, verbose: bool = True) -> dict:
         """``texts`` -> ``{"input_ids", "attention_mask"}`` int64 ``(N, L)``, L the longest text's length (at most
-        ``max_length``). ``truncation=False`` gives each text's full ids as lists, unpadded (as a `CLIPTokenizer`
-        does: what `descriptions.long_prompts` counts); ``verbose`` is accepted for that call and has no effect."""
+        ``max_length``; ``max_length`` where ``pad_to_max_length``). ``truncation=False`` gives each text's full ids
+        as lists, unpadded (as a transformers tokenizer does: what `descriptions.long_prompts` counts); ``verbose``
+        is accepted for that call and has no effect."""
         texts = list(texts)
         full = self._counting.encode_batch(texts)
         if not truncation:
@@ -140,12 +222,14 @@ class NumpyClipTokenizer:
 
 __all__ = [
     "CONTEXT_LENGTH",
-    "NumpyClipTokenizer",
+    "NumpyTokenizer",
     "TOKENIZER_DIR",
     "TOKENIZER_FILES",
     "has_tokenizer_files",
     "load_clip_tokenizer",
     "load_tokenizer",
+    "siglip_tokenizer_json",
     "tokenizer_class",
+    "tokenizer_json",
     "warn_truncated",
 ]

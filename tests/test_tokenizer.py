@@ -42,17 +42,17 @@ def test_long_text_is_truncated_to_the_context():
 
 
 def test_tokenizers_library_alone_gives_the_processor_tokenizer_ids_and_truncation_warning(tmp_path):
-    from actionclip.tokenizer import NumpyClipTokenizer
+    from actionclip.tokenizer import NumpyTokenizer
 
     tokenizer = load_clip_tokenizer()
     tokenizer.save_pretrained(tmp_path)  # what a saved processor (and so an ONNX export) holds
     texts = ["a video of a person juggling balls.", "Tai  Chi", "tanzen im Café — 太极拳", "a", "word " * 200]
     with pytest.warns(UserWarning, match=r"text\[4\] \(202 tokens\) exceed 77 tokens"):
-        got = NumpyClipTokenizer(tmp_path)(texts)
+        got = NumpyTokenizer(tmp_path)(texts)
     expected = tokenizer(texts, padding=True, truncation=True, max_length=77, return_tensors="np")
     assert got["input_ids"].dtype == got["attention_mask"].dtype == np.int64
     assert got["input_ids"].shape == (5, 77)
     np.testing.assert_array_equal(got["input_ids"], expected["input_ids"])
     np.testing.assert_array_equal(got["attention_mask"], expected["attention_mask"])
-    shorter = NumpyClipTokenizer(tmp_path)(texts[:4])  # padded to the longest text only
+    shorter = NumpyTokenizer(tmp_path)(texts[:4])  # padded to the longest text only
     assert shorter["input_ids"].shape[1] == int(expected["attention_mask"][:4].sum(1).max()) < 77

@@ -17,7 +17,9 @@ start), so an updated index equals one built afresh from the same folder.
 Search is exact: cosine similarity against every vector in chunks (numpy, float32 arithmetic on a float32 copy of
 the float16 vectors made once per loaded index), top-k by score, ties by row. With ``faiss`` installed
 (``pip install actionclip[faiss]``) ``backend="faiss"`` (or ``"auto"``) uses an exact inner-product FAISS index for
-the candidates and re-scores them the same way, so both give the same top-k.
+the candidates and re-scores them the same way, so both give the same top-k. The score is the cosine on every
+backbone family: a sigmoid family's (SigLIP's) pair probability, ``sigmoid(scale * cos + bias)``, increases with it,
+so the ranking is the same, and a cosine does not depend on the scale and bias the model scores labels with.
 
 The file is one ``.npz`` archive read with ``allow_pickle=False``, written to a temporary name and then renamed.
 """

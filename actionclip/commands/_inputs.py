@@ -103,6 +103,30 @@ def model_load_error(model: str, error: BaseException) -> CommandLineError:
     return CommandLineError(f"cannot load model {model!r}: {first_line}")
 
 
+def model_tokenizer(model: str):
+    """The tokenizer of ``model`` and its text context: an export's own ``tokenizer.json`` without transformers,
+    else the tokenizer saved with the model (its family's; a plain image-text model's own, which the pipeline
+    converts)."""
+    from ..onnx.runtime import export_tokenizer, is_onnx_export
+
+    if is_onnx_export(model):
+        tokenizer = export_tokenizer(model)
+        return tokenizer, tokenizer.max_length
+    from transformers import AutoConfig
+
+    from ..backbones import BACKBONE_FAMILIES, text_context_length
+    from ..configuration_actionclip import ActionCLIPConfig
+    from ..tokenizer import load_tokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(model)
+        if config.model_type in BACKBONE_FAMILIES:
+            config = ActionCLIPConfig.from_backbone_config(config)
+        return load_tokenizer(model, config), text_context_length(config)
+    except (OSError, ValueError) as error:
+        raise model_load_error(model, error) from None
+
+
 @contextlib.contextmanager
 def add_processor_hint(model: str) -> Iterator[None]:
     """A model folder's missing processor (`MissingProcessorError`) answered with the command that writes one (the

@@ -10,7 +10,7 @@ import warnings
 
 from ..model_loading import check_model_path
 from ._common import add_label_arguments, positive_float, positive_int
-from ._inputs import find_videos, load_pipeline, model_load_error, read_labels, short
+from ._inputs import find_videos, load_pipeline, model_load_error, model_tokenizer, read_labels, short
 
 
 def register(subparsers) -> None:
@@ -71,15 +71,12 @@ def _classify_labels(args: argparse.Namespace, templates):
     if getattr(args, "descriptions", None) is None:
         return read_labels(args)
     from ..descriptions import load_descriptions, warn_long_descriptions
-    from ..onnx.runtime import is_onnx_export
-    from ..tokenizer import NumpyClipTokenizer, load_clip_tokenizer
 
     descriptions = load_descriptions(args.descriptions)
-    # An export's own tokenizer without transformers; the same vocabulary as the package's.
-    tokenizer = NumpyClipTokenizer(args.model) if is_onnx_export(args.model) else load_clip_tokenizer()
+    tokenizer, context_length = model_tokenizer(args.model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warn_long_descriptions(descriptions, tokenizer, templates or ("{}",))
+        warn_long_descriptions(descriptions, tokenizer, templates or ("{}",), context_length)
     for warning in caught:
         print(f"actionclip classify: warning: {short(warning.message)}", file=sys.stderr)
     return descriptions

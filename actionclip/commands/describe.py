@@ -13,7 +13,7 @@ DESCRIPTION = (
     "Generate a few sentences describing each label with any transformers text-generation model and write them "
     "as a descriptions JSON ({label: [sentence, ...]}) for 'actionclip classify --descriptions', "
     "'actionclip eval --descriptions' and the training script's --descriptions. Each description is used as an "
-    "extra prompt beside the label, in every template. Descriptions longer than CLIP's 77 tokens are counted and "
+    "extra prompt beside the label, in every template. Descriptions longer than the text context (CLIP's 77 tokens, or --for-model's) are counted and "
     "warned about (they would be truncated)."
 )
 
@@ -45,6 +45,12 @@ def register(subparsers) -> None:
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the pipeline's)")
+    parser.add_argument(
+        "--for-model",
+        default=None,
+        help="the ActionCLIP model (folder or ONNX export) the descriptions are for: their tokens are counted with "
+        "its tokenizer against its text context (default: CLIP's tokenizer, 77 tokens)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT when it exists")
     parser.set_defaults(handler=run)
 
@@ -79,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
         raise CommandLineError(f"--prompt needs a '{{}}' for the label, got {prompt!r}")
     from transformers import pipeline
 
-    from ._inputs import check_device
+    from ..tokenizer import CONTEXT_LENGTH, load_clip_tokenizer
+    from ._inputs import check_device, model_tokenizer
+
+    # The model the descriptions are for, checked before the slow generation.
+    if args.for_model is not None:
+        tokenizer, context_length = model_tokenizer(args.for_model)
+    else:
+        tokenizer, context_length = load_clip_tokenizer(), CONTEXT_LENGTH
 
     try:
         generator = pipeline("text-generation", model=args.model, device=check_device(args.device))
@@ -89,14 +102,14 @@ def run(args: argparse.Namespace) -> int:
     descriptions = label_descriptions.generate_descriptions(
         labels, generator, args.num, prompt, args.max_new_tokens, do_sample=not args.greedy, seed=args.seed
     )
-    from ..tokenizer import load_clip_tokenizer
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        too_long = warn_long_descriptions(descriptions, load_clip_tokenizer())
+        too_long = warn_long_descriptions(descriptions, tokenizer, limit=context_length)
     for warning in caught:
         print(f"actionclip describe: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
     write_descriptions(output, descriptions)
     count = sum(map(len, descriptions.values()))
-    print(f"wrote {output}: {count} descriptions of {len(labels)} labels ({too_long} longer than 77 tokens)")
+    print(
+        f"wrote {output}: {count} descriptions of {len(labels)} labels ({too_long} longer than {context_length} tokens)"
+    )
     return 0

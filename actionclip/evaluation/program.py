@@ -18,7 +18,6 @@ from ..descriptions import load_descriptions, warn_long_descriptions
 from ..errors import EvaluationSetupError
 from ..model_loading import load_model_and_processor
 from ..prompts import load_templates
-from ..tokenizer import load_clip_tokenizer
 from .protocols import (
     Protocol,
     base_to_novel,
@@ -138,13 +137,14 @@ def run_evaluation(args) -> dict:
     descriptions = None
     if getattr(args, "descriptions", None):
         descriptions = load_descriptions(args.descriptions)
-        warn_long_descriptions(descriptions, load_clip_tokenizer(), templates or ("{}",))
     kind = "closed-set" if args.protocol == "closed_set" else "zero-shot"
     dataset = _dataset_name(args)
     summaries = {}
 
     def evaluator_for(model_dir: str) -> ProtocolEvaluator:
         model, processor = load_model_and_processor(model_dir, device)
+        if descriptions is not None:  # counted in the model's own tokens, against its own text context
+            warn_long_descriptions(descriptions, processor.tokenizer, templates or ("{}",), processor.context_length)
         # --num-frames 0 is refused by ViewSettings, not taken as "the model's default".
         num_frames = model.config.num_frames if args.num_frames is None else args.num_frames
         views = ViewSettings(num_frames, args.num_clips, args.num_crops, args.sampler)

@@ -3,19 +3,25 @@
 The graphs follow where the model can be cut:
 
 - ``text_encoder.onnx``: ``input_ids``, ``attention_mask`` int64 ``(N, L)`` -> ``text_embeds`` ``(N, D)``, projected
-  and not normalised (dynamic N and L <= 77);
+  and not normalised (dynamic N and L up to the text context: CLIP's 77, SigLIP's 64, ...). No ``token_type_ids``:
+  the BERT / RoBERTa towers (Chinese-CLIP, AltCLIP) take the zeros of one text by default;
 - ``frame_encoder.onnx``: for post-network prompts (meanP, conv1d, lstm, transf, transf_cls) frames are encoded
   independently, so the graph takes ``pixel_values`` ``(N, 3, H, W)`` -> ``frame_embeds`` ``(N, D)`` with dynamic N.
-  With Shift or Joint, frames of a clip meet inside CLIP's layers, so the graph takes whole clips: ``pixel_values``
-  ``(B, T, 3, H, W)`` -> ``frame_embeds`` ``(B, T, D)``, dynamic B and T (T up to the joint prompt's limit);
+  With Shift or Joint, frames of a clip meet inside the vision tower's layers, so the graph takes whole clips:
+  ``pixel_values`` ``(B, T, 3, H, W)`` -> ``frame_embeds`` ``(B, T, D)``, dynamic B and T (T up to the joint
+  prompt's limit);
 - ``fusion.onnx``: ``frame_embeds`` ``(B, T, D)`` -> ``video_embeds`` ``(B, D)``, dynamic B and T up to the model's
   frame limit (transf / transf_cls position embeddings; unlimited for meanP, conv1d, lstm).
 
-H and W are the model's image size (CLIP's position embeddings are not interpolated). Next to the graphs go the
-model's ``config.json``, the processor's files and ``onnx_export.json`` (graphs, their inputs and dtypes, opset,
-quantisation, the effective logit scale, the frame limit, and what classifying needs without the model's code: the
-model's frame count and templates and the processor's evaluation transform, `evaluation_settings`), so the directory
-describes itself: ``pipeline("zero-shot-video-classification", model=directory)`` runs it, and so does
+H and W are the model's image size (position embeddings are not interpolated). Every backbone family exports the
+same three graphs: SigLIP's attention-pooling head runs inside the frame encoder, and SigLIP 2's frames are cut into
+its patch sequences inside the graph, so its input stays frames. Next to the graphs go the model's ``config.json``,
+the processor's files and ``onnx_export.json`` (graphs, their inputs and dtypes, opset, quantisation, the effective
+logit scale, the frame limit, and what classifying needs without the model's code: the model's frame count and
+templates and the processor's evaluation transform, `evaluation_settings`; the text context, padding and padding
+side, and the logit bias of a sigmoid family), and a ``tokenizer.json`` for every family (`tokenizer.tokenizer_json`:
+SigLIP's SentencePiece tokenizer converted), checked to give the processor's ids on the model's prompts, so the
+directory describes itself: ``pipeline("zero-shot-video-classification", model=directory)`` runs it, and so does
 `actionclip.onnx.runtime.OnnxZeroShotClassifier` with onnxruntime and numpy alone (no torch, no transformers).
 
 ``dtype="fp16"`` exports the frame encoder and the fusion in float16; the text encoder stays float32, by design:
@@ -78,6 +84,9 @@ INT8_DESIGN = (
 )
 # The TorchScript-based exporter's range (14: Trilu for CLIP's causal mask; 20: its newest opset).
 SUPPORTED_OPSETS = range(14, 21)
+# Labels whose prompts (in every template of the model) check that the export's tokenizer.json gives the processor's
+# ids: English, accents, punctuation, case, Chinese.
+TOKENIZER_CHECK_LABELS = ("juggling balls", "Playing the guitar, fast!", "café crème", "跳绳", "tai-chi (slow)")
 DEFAULT_OPSET = 17
 
 
@@ -305,6 +314,7 @@ def _write_export(
 ) -> None:
     import torch
 
+    from ..backbones import backbone_image_size
     from ..configuration_actionclip import ActionCLIPConfig
     from ..processing_actionclip import ActionCLIPProcessor
     from .runtime import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, EXPORT_METADATA_NAME
@@ -317,12 +327,13 @@ def _write_export(
     visual_dtype = torch.float16 if dtype == "fp16" else torch.float32
     text_encoder, frame_encoder, clip_encoder, fusion = _graph_modules(model)
     whole_clips = exports_whole_clips(config)
-    size = config.vision_config.image_size
+    size = backbone_image_size(config.vision_config)  # SigLIP 2 at a fixed resolution has no image_size
     num_frames = min(config.num_frames, frame_limit(model) or config.num_frames)
 
     with torch.no_grad():
-        # Padding in the traced example keeps the attention-mask path in the graph.
-        tokens = processor.tokenizer(["a video of a person juggling balls", "a"], padding=True, return_tensors="pt")
+        # Padding in the traced example keeps the attention-mask path in the graph. No token_type_ids: the BERT and
+        # RoBERTa towers (Chinese-CLIP, AltCLIP) take zeros for one text, what they default to.
+        tokens = processor(text=["a video of a person juggling balls", "a"], padding=True, return_tensors="pt")
         _export_graph(
             text_encoder,
             (tokens["input_ids"], tokens["attention_mask"]),
@@ -365,6 +376,13 @@ def _write_export(
     ActionCLIPProcessor.register_for_auto_class("AutoProcessor")
     config.save_pretrained(directory)
     processor.save_pretrained(directory)
+    text_settings = {
+        "context_length": processor.context_length,
+        "padding": "max_length" if processor.pad_to_context else "longest",
+        "padding_side": processor.tokenizer.padding_side,
+        "truncation_side": processor.tokenizer.truncation_side,
+    }
+    _write_numpy_tokenizer(processor, directory, text_settings)
     graph_dtype = "float16" if dtype == "fp16" else "float32"
     metadata = {
         "format": EXPORT_FORMAT,
@@ -378,7 +396,11 @@ def _write_export(
         "max_frames": frame_limit(model),
         "logit_scale": effective_scale,
         # A family scored with sigmoids (SigLIP) adds its learned bias to every logit; None: a softmax.
-        "logit_bias": None if model.score_bias() is None else float(model.score_bias().float().reshape(-1)[0]),
+        "logit_bias": None
+        if model.score_bias() is None
+        else float(model.score_bias().detach().float().reshape(-1)[0]),
+        # How the runtime tokenizes (`tokenizer.NumpyTokenizer`): the model's text context and the family's padding.
+        "text": text_settings,
         "num_frames": int(config.num_frames),
         "templates": list(config.templates),
         "video_processing": processor.video_processor.evaluation_settings(),
@@ -413,6 +435,42 @@ def _write_export(
         },
     }
     (directory / EXPORT_METADATA_NAME).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_numpy_tokenizer(processor, directory: Path, text_settings: dict) -> None:
+    """Give the export a ``tokenizer.json`` the runtime's `NumpyTokenizer` reads (SigLIP's saved tokenizer is only its
+    SentencePiece ``spiece.model``: converted, `tokenizer.tokenizer_json`), and check that it gives the processor's
+    ids on the model's prompts.
+
+    Raises:
+        OnnxExportError: no conversion exists for the tokenizer, or its ids differ from the processor's (named).
+    """
+    from ..tokenizer import tokenizer_json
+    from .runtime import export_tokenizer
+
+    path = directory / "tokenizer.json"
+    if not path.is_file():
+        try:
+            path.write_text(tokenizer_json(processor.tokenizer), encoding="utf-8")
+        except ValueError as error:
+            raise OnnxExportError(f"the export needs a tokenizer.json for the ONNX runtime: {error}") from None
+    numpy_tokenizer = export_tokenizer(directory, {"text": text_settings})
+    texts = [template.replace("{}", label, 1) for template in processor.templates for label in TOKENIZER_CHECK_LABELS]
+    texts += list(TOKENIZER_CHECK_LABELS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # truncation warnings: these texts are the check's, not the user's
+        expected = processor(text=texts, padding=True, return_tensors="np")
+        got = numpy_tokenizer(texts)
+    for name in ("input_ids", "attention_mask"):
+        if got[name].shape != expected[name].shape or (got[name] != expected[name]).any():
+            rows = [
+                i for i in range(len(texts)) if i >= len(got[name]) or list(got[name][i]) != list(expected[name][i])
+            ]
+            first = rows[0] if rows else 0
+            raise OnnxExportError(
+                f"the exported tokenizer.json gives other {name} than the model's {type(processor.tokenizer).__name__}"
+                f" (first on {texts[first]!r}): the ONNX runtime would score other texts than PyTorch"
+            )
 
 
 def read_int8_choice(directory: str | os.PathLike) -> dict | None:

@@ -10,7 +10,7 @@ PyTorch backend (`actionclip.inference_backends.TorchBackend`): ``text_features`
 ``actionclip classify --model EXPORT_DIR`` runs): decoding, sampling, resize and crop by `video_clips` in
 `video_decode_pool` workers (PyAV, Pillow, numpy), normalisation by `video_common.normalize_frames` with the settings
 the export recorded from the video processor, prompts by `prompts`, tokens by the saved tokenizer through the
-`tokenizers` library (`tokenizer.NumpyClipTokenizer`), scores by `scoring` on numpy arrays: the pipeline's pieces, so
+`tokenizers` library (`tokenizer.NumpyTokenizer`, with the text context and padding the export recorded), scores by `scoring` on numpy arrays: the pipeline's pieces, so
 the scores are the pipeline's.
 
 This module imports onnxruntime only when a directory is loaded, and torch only where the pipeline hands it tensors.
@@ -33,7 +33,7 @@ from ..errors import OnnxModelError, PipelineArgumentError
 from ..prompts import resolve_candidates
 from ..sampling import average_view_scores
 from ..scoring import check_finite_scores, label_scores, label_text_embeddings, rank_labels
-from ..tokenizer import NumpyClipTokenizer
+from ..tokenizer import CONTEXT_LENGTH, NumpyTokenizer
 from ..video_clips import MAX_NUM_FRAMES, ClipSpec
 from ..video_common import normalize_frames
 from ..video_decode_pool import DecodePool, default_num_workers, report_errors
@@ -42,7 +42,8 @@ from ..video_decode_pool import DecodePool, default_num_workers, report_errors
 EXPORT_METADATA_NAME = "onnx_export.json"
 EXPORT_FORMAT = "actionclip-onnx"
 # 2: the model's num_frames and templates and the processor's evaluation settings, for a runtime without torch.
-EXPORT_FORMAT_VERSION = 2
+# 3: the logit bias (sigmoid families), the text context and padding ("text"), a tokenizer.json for every family.
+EXPORT_FORMAT_VERSION = 3
 GRAPHS = ("text_encoder", "frame_encoder", "fusion")
 
 _NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -246,7 +247,7 @@ class OnnxZeroShotClassifier:
                 f"export {str(directory)!r} does not record {', '.join(missing)} (it was written by an older version): "
                 "export the model again with `actionclip export MODEL OUT_DIR`"
             )
-        self.tokenizer = NumpyClipTokenizer(directory)
+        self.tokenizer = export_tokenizer(directory, self.model.metadata)
         self.video_processing = self.model.metadata["video_processing"]
         self.name_or_path = self.model.name_or_path
 
@@ -344,6 +345,30 @@ class OnnxZeroShotClassifier:
             yield None if frames is None else rank_labels(next(scores), labels, top_k)
 
 
+def export_tokenizer(directory: str | os.PathLike, metadata: dict | None = None) -> NumpyTokenizer:
+    """The tokenizer of the export in ``directory`` on the `tokenizers` library alone: its ``tokenizer.json`` with the
+    text context, padding and sides the export recorded (an export written before format 3 is a CLIP model's: 77
+    tokens, padded to the longest text on the right).
+
+    Raises:
+        OnnxModelError: not an export (`read_export_metadata`), or one without a ``tokenizer.json``.
+    """
+    metadata = read_export_metadata(directory) if metadata is None else metadata
+    if not (Path(directory) / "tokenizer.json").is_file():
+        raise OnnxModelError(
+            f"export {str(directory)!r} has no tokenizer.json (a SigLIP model exported before format 3): export the "
+            "model again with `actionclip export MODEL OUT_DIR`"
+        )
+    text = metadata.get("text") or {}
+    return NumpyTokenizer(
+        directory,
+        int(text.get("context_length", CONTEXT_LENGTH)),
+        text.get("padding") == "max_length",
+        text.get("padding_side"),
+        text.get("truncation_side"),
+    )
+
+
 def read_export_metadata(directory: str | os.PathLike) -> dict:
     """``onnx_export.json`` of ``directory``, checked.
 
@@ -389,6 +414,7 @@ __all__ = [
     "GRAPHS",
     "ActionCLIPOnnxModel",
     "OnnxZeroShotClassifier",
+    "export_tokenizer",
     "is_onnx_export",
     "read_export_metadata",
 ]
