@@ -8,12 +8,10 @@ Tiny real saved family folders (`backbone_families.make_family_dir`), real encod
 import json
 import math
 import re
-import textwrap
 
 import pytest
 import torch
 from backbone_families import FAMILIES, make_family_dir
-from test_distributed import REPO_ROOT, TESTS_DIR, TORCHRUN, run_torchrun
 from test_training import run_script, script_arguments, training_arguments
 from transformers import pipeline
 
@@ -220,59 +218,3 @@ def test_sigmoid_pair_loss_equals_a_hand_computation_with_shared_labels():
     assert sigmoid_pair_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
     # Shared labels are positives: treating video 2's prompt as a negative of video 0 gives another loss.
     assert sigmoid_pair_loss(logits, torch.tensor([4, 7, 5])).item() != pytest.approx(expected, rel=1e-3)
-
-
-SIGMOID_WORKER = textwrap.dedent(
-    """
-    import json, os, sys
-    import torch
-    import torch.distributed as dist
-    sys.path.insert(0, {tests_dir!r})
-    from tiny_models import random_videos, tiny_model
-    from actionclip.tokenizer import load_clip_tokenizer
-
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
-    pixel_values = random_videos(batch=4, frames=2, size=32, seed=1)
-    labels = torch.tensor([0, 1, 0, 2])
-    texts = ["a video of running", "a video of jumping", "the man is running", "a video of swimming"]
-    tokens = load_clip_tokenizer()(texts, padding=True, return_tensors="pt")
-    options = dict(num_frames=2, fusion_num_layers=1, contrastive_loss="sigmoid")
-
-    reference = tiny_model(seed=0, **options)
-    reference.criterion.gather_distributed = False
-    reference_loss = reference(pixel_values, tokens["input_ids"], tokens["attention_mask"], labels=labels).loss
-    reference_loss.backward()
-
-    model = tiny_model(seed=0, **options)
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
-    mine = slice(2 * rank, 2 * rank + 2)
-    loss = ddp(pixel_values[mine], tokens["input_ids"][mine], tokens["attention_mask"][mine], labels=labels[mine]).loss
-    loss.backward()
-
-    scale = max(r.grad.abs().max().item() for r in reference.parameters() if r.grad is not None)
-    worst = max(
-        (p.grad - r.grad).abs().max().item() / max(r.grad.abs().max().item(), 1e-3 * scale)
-        for p, r in zip(model.parameters(), reference.parameters())
-        if r.grad is not None and p.grad is not None
-    )
-    bias_grad = model.logit_bias.grad
-    with open(os.path.join({out_dir!r}, f"rank{{rank}}.json"), "w") as handle:
-        json.dump({{"loss": loss.item(), "reference_loss": reference_loss.item(), "worst_relative_grad_error": worst,
-                   "bias_grad": None if bias_grad is None else bias_grad.flatten().tolist(),
-                   "reference_bias_grad": reference.logit_bias.grad.flatten().tolist()}}, handle)
-    dist.destroy_process_group()
-    """
-)
-
-
-@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside the interpreter")
-def test_gathered_sigmoid_loss_equals_one_process_on_the_global_batch(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(SIGMOID_WORKER.format(tests_dir=str(TESTS_DIR), out_dir=str(tmp_path)))
-    run_torchrun([script], cwd=REPO_ROOT)
-    for rank in (0, 1):
-        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert abs(result["loss"] - result["reference_loss"]) < 1e-5, result
-        assert result["worst_relative_grad_error"] < 1e-4, result
-        assert result["bias_grad"] == pytest.approx(result["reference_bias_grad"], rel=1e-4, abs=1e-7)

@@ -34,7 +34,7 @@ WORKER = textwrap.dedent(
     labels = torch.tensor([0, 1, 0, 2])
     texts = ["a video of running", "a video of jumping", "the man is running", "a video of swimming"]
     tokens = load_clip_tokenizer()(texts, padding=True, return_tensors="pt")
-    options = dict(num_frames=4, fusion_num_layers=1)
+    options = dict(num_frames=4, fusion_num_layers=1, contrastive_loss={contrastive_loss!r})
 
     # One process holding the whole global batch, without gathering.
     reference = tiny_model(seed=0, **options)
@@ -82,9 +82,13 @@ def run_torchrun(args, cwd, timeout=240):
     return output
 
 
-def test_gathered_kl_loss_and_ddp_gradients_equal_one_process_on_the_global_batch(tmp_path):
+@pytest.mark.parametrize("contrastive_loss", ["kl", "sigmoid"])
+def test_gathered_loss_and_ddp_gradients_equal_one_process_on_the_global_batch(tmp_path, contrastive_loss):
+    """The paper's KL loss and SigLIP's sigmoid loss (its logit bias included) over the gathered batch."""
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests_dir=str(TESTS_DIR), out_dir=str(tmp_path)))
+    script.write_text(
+        WORKER.format(tests_dir=str(TESTS_DIR), out_dir=str(tmp_path), contrastive_loss=contrastive_loss)
+    )
     run_torchrun([script], cwd=REPO_ROOT)
     for rank in (0, 1):
         result = json.loads((tmp_path / f"rank{rank}.json").read_text())
