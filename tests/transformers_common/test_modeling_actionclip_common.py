@@ -228,6 +228,18 @@ class ActionCLIPModelTester:
         self.parent.assertEqual(result.logits.shape, (self.batch_size, self.num_labels))
 
 
+# Common tests that cannot hold for one family, by (family, test name prefix), with the transformers behaviour that
+# makes them fail.
+FAMILY_SKIPS = {
+    ("altclip", "test_get_text_features_output"): (
+        "AltCLIP's text tower (transformers' AltCLIPTextModel) returns as last_hidden_state its RoBERTa states "
+        "projected to text_config.project_dim (AltCLIPTextModel.transformation), and AltCLIPModel.get_text_features "
+        "returns that output, as ActionCLIP's does; the common test expects text_config.hidden_size wide states "
+        "(transformers' own AltCLIP tester makes the two widths equal)"
+    ),
+}
+
+
 class ActionCLIPCommonTests(ModelTesterMixin):
     """The common tests for one backbone family with one visual prompt; one `unittest.TestCase` per pair of
     `FAMILY_PROMPTS` is made below."""
@@ -243,6 +255,9 @@ class ActionCLIPCommonTests(ModelTesterMixin):
     maxdiff = None
 
     def setUp(self):
+        for (family, test_name), reason in FAMILY_SKIPS.items():
+            if family == self.family and self._testMethodName.startswith(test_name):
+                self.skipTest(reason)
         self.model_tester = ActionCLIPModelTester(self, self.family, self.prompt)
         self.config_tester = ConfigTester(
             self,
