@@ -1,6 +1,9 @@
 """transformers' common model and configuration tests (`ModelTesterMixin`, `ConfigTester`) for `ActionCLIPModel` and
-`ActionCLIPForVideoClassification`, with every visual prompt. Built like transformers' X-CLIP tests; a common test is
-skipped only where X-CLIP's tests skip it for the same structural reason, which is written next to the skip.
+`ActionCLIPForVideoClassification` on the towers of every backbone family (CLIP, MetaCLIP 2, Chinese-CLIP, AltCLIP,
+SigLIP, SigLIP 2), with the visual prompts of `FAMILY_PROMPTS`: one `unittest.TestCase` per (family, prompt), all
+made from one definition. Built like transformers' X-CLIP tests; a common test is skipped only where X-CLIP's tests
+skip it for the same structural reason, or for one family where a transformers behaviour of that family's towers
+makes it fail (`FAMILY_SKIPS`); the reason is written next to the skip.
 
 Run with `make test-transformers` (it fetches transformers' test machinery; see conftest.py).
 """
