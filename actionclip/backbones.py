@@ -113,6 +113,9 @@ class BackboneFamily:
             inside the encoder layers (`training.trainer.lora_target_modules` makes peft's pattern of them).
         text_width_field: the text configuration's field giving the pooled text's width (AltCLIP projects its
             RoBERTa states to ``project_dim`` inside the tower).
+        text_config_defaults: the special-token ids of the family's tokenizer, for a text configuration that does
+            not give them (the text configuration class's own defaults are CLIP's ids, which CLIP's legacy argmax
+            pooling and SigLIP's 32000-token vocabulary do not fit).
         position_offset: rows of the text position table a text cannot use (RoBERTa's padding offset: 2).
         scalar_shape: the shape of ``logit_scale`` and ``logit_bias`` in the family's checkpoints (SigLIP's are
             ``(1,)``, CLIP's 0-d).
@@ -139,6 +142,7 @@ class BackboneFamily:
     scalar_shape: tuple[int, ...] = ()
     position_offset: int = 0
     text_width_field: str = "hidden_size"
+    text_config_defaults: dict = field(default_factory=dict)
 
     def transformers_class(self, name: str) -> type:
         """A transformers class of this family by attribute name (``"model_class"``, ``"text_model_class"``, ...)."""
@@ -200,7 +204,14 @@ BACKBONE_FAMILIES: dict[str, BackboneFamily] = {
     family.model_type: family
     for family in (
         BackboneFamily(
-            "clip", "CLIPModel", "CLIPTextModel", "CLIPVisionModel", text_pooling=_pooled_text, **_CLIP_LIKE
+            "clip",
+            "CLIPModel",
+            "CLIPTextModel",
+            "CLIPVisionModel",
+            text_pooling=_pooled_text,
+            # OpenAI CLIP's end-of-text token pools the text; the legacy id 2 would make CLIP pool at argmax.
+            text_config_defaults={"bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 1},
+            **_CLIP_LIKE,
         ),
         BackboneFamily(
             "metaclip_2",
@@ -240,6 +251,8 @@ BACKBONE_FAMILIES: dict[str, BackboneFamily] = {
             "SiglipTextModel",
             "SiglipVisionModel",
             frame_tokens=_conv_patch_tokens,
+            # SigLIP's SentencePiece vocabulary (T5's layout): </s> 1 ends and pads a text; no beginning token.
+            text_config_defaults={"bos_token_id": None, "eos_token_id": 1, "pad_token_id": 1},
             **_SIGLIP_LIKE,
         ),
         BackboneFamily(
@@ -248,6 +261,8 @@ BACKBONE_FAMILIES: dict[str, BackboneFamily] = {
             "Siglip2TextModel",
             "Siglip2VisionModel",
             frame_tokens=_patch_sequence_tokens,
+            # Gemma's vocabulary: <pad> 0, <eos> 1, <bos> 2.
+            text_config_defaults={"bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0},
             **_SIGLIP_LIKE,
         ),
     )

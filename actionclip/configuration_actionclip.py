@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig
+from transformers import PretrainedConfig
 
 from .backbones import DEFAULT_BACKBONE, backbone_family, family_of_config
 from .errors import InvalidConfigError
@@ -62,6 +62,29 @@ def canonical_fusion_name(name: str) -> str:
     return _FUSION_ALIASES[name.lower()]
 
 
+_TOWERS = ("text_config", "vision_config")
+
+
+class BackboneSubConfigs:
+    """`ActionCLIPConfig.sub_configs`: the configuration classes of the two towers, which depend on the backbone.
+
+    transformers reads ``config.sub_configs`` (a mapping of attribute name to configuration class) to reach the
+    nested configurations: the attention implementation is set on each, `ModelTesterMixin` and `ConfigTester` load
+    each with its class (`SiglipTextConfig.from_pretrained(folder)` reads the ``text_config`` of a saved ActionCLIP
+    configuration). `PretrainedConfig` derives it from the class attribute ``sub_configs_defaults``, one class per
+    attribute for the whole class, which `__post_init__` would use to build the towers; ActionCLIP's towers are of
+    the family that ``backbone`` names, so ``sub_configs_defaults`` stays empty (``__init__`` builds the towers) and
+    ``sub_configs`` is read from the instance: on a configuration its family's classes, on the class the default
+    family's (transformers asks the class only whether it is composite).
+    """
+
+    def __get__(self, config: ActionCLIPConfig | None, owner: type | None = None) -> dict[str, type]:
+        # Before `__init__` has recorded the family (a copy being built), the default one.
+        backbone = DEFAULT_BACKBONE if config is None else config.__dict__.get("backbone", DEFAULT_BACKBONE)
+        family = backbone_family(backbone)
+        return {name: family.sub_config_class(name) for name in _TOWERS}
+
+
 class ActionCLIPConfig(PretrainedConfig):
     r"""
     Configuration of an [`ActionCLIPModel`]: an image-text model's text tower and vision tower plus ActionCLIP's
@@ -106,7 +129,9 @@ class ActionCLIPConfig(PretrainedConfig):
             Layers of the `transf` / `transf_cls` temporal transformer.
         fusion_num_heads (`int`, *optional*):
             Attention heads of the temporal transformer. Defaults to the original's: the text tower's width // 64
-            for `transf` (the authors size it like the text transformer, not like D), 8 for `transf_cls`.
+            for `transf` (the authors size it like the text transformer, not like D; where that does not divide D,
+            as Chinese-CLIP's 768-wide text and D = 512, the largest head count below it that does), 8 for
+            `transf_cls`.
         fusion_intermediate_size (`int`, *optional*):
             Feed-forward width of the temporal transformer. Defaults to `4 * D` for `transf`, 2048 for
             `transf_cls` (the original's).
@@ -138,7 +163,7 @@ class ActionCLIPConfig(PretrainedConfig):
     """
 
     model_type = "actionclip"
-    sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig}
+    sub_configs = BackboneSubConfigs()
     # What transformers' `Trainer` leaves out of its predictions: every output but the class scores, so that
     # `compute_metrics` gets `(num_videos, num_classes)` scores (`ActionCLIPOutput.class_scores`), never the per-batch
     # video-by-prompt logits, whose width changes from batch to batch.
@@ -184,7 +209,7 @@ class ActionCLIPConfig(PretrainedConfig):
         family = backbone_family(backbone)
         self.backbone = family.model_type
         towers = {}
-        for name, given in (("text_config", text_config), ("vision_config", vision_config)):
+        for name, given in zip(_TOWERS, (text_config, vision_config)):
             tower_class = family.sub_config_class(name)
             if isinstance(given, PretrainedConfig):
                 given = given.to_dict()
@@ -196,11 +221,8 @@ class ActionCLIPConfig(PretrainedConfig):
                     f"ActionCLIPConfig.{name} is a {saved_type!r} configuration, but backbone {self.backbone!r} "
                     f"needs a {tower_class.model_type!r} one"
                 )
-            if name == "text_config" and self.backbone == "clip":
-                # OpenAI CLIP's end-of-text token pools the text; the legacy id 2 would make CLIP pool at argmax.
-                given.setdefault("bos_token_id", 49406)
-                given.setdefault("eos_token_id", 49407)
-                given.setdefault("pad_token_id", 1)
+            if name == "text_config":
+                given = {**family.text_config_defaults, **given}
             towers[name] = tower_class(**given)
         self.text_config = towers["text_config"]
         self.vision_config = towers["vision_config"]
@@ -335,8 +357,7 @@ class ActionCLIPConfig(PretrainedConfig):
         if self.fusion in ("transf", "transf_cls") and self.projection_dim % self.resolved_fusion_num_heads:
             raise ValueError(
                 f"ActionCLIPConfig: the {self.fusion} fusion's {self.resolved_fusion_num_heads} attention heads "
-                f"(text width {self.text_config.hidden_size} // 64 unless fusion_num_heads is set) must divide "
-                f"projection_dim ({self.projection_dim}); set fusion_num_heads"
+                f"(its default) must divide projection_dim ({self.projection_dim}); set fusion_num_heads"
             )
         if self.fusion_layer_norm_eps is not None and not self.fusion_layer_norm_eps > 0:
             raise ValueError(f"ActionCLIPConfig.fusion_layer_norm_eps must be > 0, got {self.fusion_layer_norm_eps!r}")
@@ -370,8 +391,13 @@ class ActionCLIPConfig(PretrainedConfig):
         """Heads of the temporal transformer, with the original's defaults filled in."""
         if self.fusion_num_heads is not None:
             return self.fusion_num_heads
-        # The authors' Transf takes `transformer_width // 64` heads, the text transformer's width, whatever D is.
-        return 8 if self.fusion == "transf_cls" else max(1, self.text_config.hidden_size // 64)
+        if self.fusion == "transf_cls":
+            return 8
+        # The authors' Transf takes `transformer_width // 64` heads, the text transformer's width, whatever D is
+        # (in their CLIP models it divides D). Other families pair other widths (Chinese-CLIP ViT-B/16: a 768-wide
+        # text tower, D = 512): there the most heads below it that divide D.
+        heads = max(1, self.text_config.hidden_size // 64)
+        return next(count for count in range(heads, 0, -1) if self.projection_dim % count == 0)
 
     @property
     def resolved_fusion_intermediate_size(self) -> int:

@@ -125,7 +125,8 @@ class ActionCLIPVideoClassifierOutput(ModelOutput):
         loss (`torch.Tensor` of shape `()`, *optional*):
             Cross-entropy against `labels`, when given.
         logits (`torch.Tensor` of shape `(batch_size, num_labels)`):
-            Scaled cosine similarities of every video with every class embedding.
+            Scaled cosine similarities of every video with every class embedding, plus the learned bias where the
+            model scores with sigmoids (as `ActionCLIPModel`'s `logits_per_video`).
         video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
             L2-normalised video embeddings.
         hidden_states (`tuple(torch.Tensor)`, *optional*, with `output_hidden_states=True`):
@@ -279,13 +280,9 @@ class ActionCLIPPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = [
-        "CLIPEncoderLayer",
-        "CLIPTextEmbeddings",
-        "CLIPVisionEmbeddings",
-        "PreNormEncoderLayer",
-        "PostNormEncoderLayer",
-    ]
+    # The fusion's layers. The towers' own (`CLIPEncoderLayer`, `SiglipEncoderLayer`, `AltRobertaLayer`, ...: the
+    # family's `_no_split_modules`) are added to a model's by `post_init`, which gathers those of its sub-models.
+    _no_split_modules = ["PreNormEncoderLayer", "PostNormEncoderLayer"]
 
     # peft gives a model no say in what `get_peft_model` trains besides the adapters: it freezes every other weight,
     # then hands the adapters' configurations to the model as `model.peft_config`. That assignment is where the
@@ -671,8 +668,8 @@ class ActionCLIPVideoEncoderMixin:
         return getattr(self, "logit_bias", None)
 
     def pair_logits(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``(B, N)`` logits of L2-normalised video and text embeddings: ``scale * cos``, plus the learned bias where
-        the model scores with sigmoids (`score_bias`)."""
+        """``(B, N)`` logits of L2-normalised video and text (or class) embeddings: ``scale * cos``, plus the learned
+        bias where the model scores with sigmoids (`score_bias`)."""
         logits = scale * video_embeds @ text_embeds.t()
         bias = self.score_bias()
         return logits if bias is None else logits + bias.to(logits.dtype)
@@ -1070,7 +1067,8 @@ class ActionCLIPForVideoClassification(ActionCLIPVideoEncoderMixin, ActionCLIPPr
         )
         video_embeds = _l2_normalize(vision_outputs.pooler_output)
         scale = self.scale(logit_scale) if self.training else self.evaluation_scale(logit_scale)
-        # Sigmoid families (SigLIP) add their logit bias: a sigmoid of these logits is the zero-shot pipeline's score.
+        # With the family's bias where it scores with sigmoids, as the video-text model's `logits_per_video` (the
+        # softmax and its cross-entropy are the same with or without it).
         logits = self.pair_logits(video_embeds, _l2_normalize(self.class_embeddings).to(video_embeds.dtype), scale)
         loss = F.cross_entropy(logits.float(), labels.to(logits.device).long()) if labels is not None else None
         return ActionCLIPVideoClassifierOutput(

@@ -294,8 +294,12 @@ def test_transf_heads_default_to_the_text_width_over_64():
     config = ActionCLIPConfig(text_config={"hidden_size": TEXT_WIDTH}, projection_dim=EMBED_DIM)
     assert config.resolved_fusion_num_heads == 2
     assert ActionCLIPConfig(text_config={"hidden_size": 768}, projection_dim=768).resolved_fusion_num_heads == 12
+    # Where width // 64 does not divide D, the most heads below it that do: 3 -> 2 for D = 64, and Chinese-CLIP
+    # ViT-B/16's default towers (a 768-wide BERT, D = 512) get 8 rather than 12.
+    assert ActionCLIPConfig(text_config={"hidden_size": 192}, projection_dim=64).resolved_fusion_num_heads == 2
+    assert ActionCLIPConfig(backbone="chinese_clip").resolved_fusion_num_heads == 8
     with pytest.raises(ValueError, match="must divide projection_dim"):
-        ActionCLIPConfig(text_config={"hidden_size": 192}, projection_dim=64)  # 3 heads for width 64
+        ActionCLIPConfig(text_config={"hidden_size": 192}, projection_dim=64, fusion_num_heads=3)
 
 
 def test_converted_checkpoints_score_with_the_authors_evaluation_scale(reference_dir):
