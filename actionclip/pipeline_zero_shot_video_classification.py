@@ -191,7 +191,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ``backend="onnx"`` (or ``"torch"``) given to ``pipeline()`` insists on one (`actionclip.inference_backends`).
 
     Returns ``[{"score": float, "label": str}, ...]`` sorted by score (ties keep the label order), as the zero-shot
-    image pipeline does, or a list of those for a list of videos. Text embeddings of a (labels, templates) set are computed once per model, device
+    image pipeline does, or a list of those for a list of videos. A score is a probability: a softmax over the labels
+    (they sum to one), or, on a backbone trained with the sigmoid loss (SigLIP, SigLIP 2: `model.score_bias()` is not
+    None), each label's own ``sigmoid(scale * cos + bias)`` (they need not sum to one; several labels, or none, can
+    score high), averaged over the templates either way. Text embeddings of a (labels, templates) set are computed once per model, device
     and dtype and kept (the last 16 sets) for later calls.
 
     Raises:

@@ -243,3 +243,28 @@ def test_classify_counts_description_tokens_with_the_model_tokenizer(family, fol
         captured = capsys.readouterr()
         assert "1 of 2 description prompts exceed 32 tokens" in captured.err, captured.err
         assert {item["label"] for item in json.loads(captured.out)[0]["predictions"]} == set(labels[:2])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_eval_runs_the_closed_set_protocol_on_the_family(family, folders, video_data, tmp_path):
+    out = tmp_path / "eval"
+    main(
+        ["eval", "--model", str(folders(family)), "--output_dir", str(out), "--protocol", "closed_set",
+         "--dataset_format", "list", "--eval_path", str(video_data.list_file("val")),
+         "--class_names", str(video_data.root / "labels.csv"), "--num_clips", "1", "--num_crops", "1",
+         "--no_progress"]
+    )  # fmt: skip
+    report = json.loads((out / "closed_set" / "test" / "evaluation.json").read_text())
+    assert report["num_videos"] == len(video_data.videos("val"))
+    assert report["metadata"]["frames"] == NUM_FRAMES
+    assert 0.0 <= report["metrics"]["top1_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_web_app_ranks_labels_as_the_family_s_pipeline(family, folders, videos):
+    from actionclip.apps.web_app import VideoClassifierApp
+
+    classifier = pipeline("zero-shot-video-classification", model=str(folders(family)), device="cpu")
+    ranked, strip = VideoClassifierApp(classifier).classify(str(videos / "a.mp4"), "\n".join(LABELS[family]), top_k=3)
+    assert ranked == classifier(str(videos / "a.mp4"), candidate_labels=LABELS[family], top_k=3)
+    assert len(strip) == NUM_FRAMES
