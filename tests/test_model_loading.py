@@ -6,7 +6,7 @@ from tiny_models import make_tiny_clip_dir, tiny_model
 
 from actionclip import ActionCLIPForVideoClassification
 from actionclip.errors import MissingProcessorError, ModelFolderError, WrongModelKindError
-from actionclip.model_kinds import CLIP, ZERO_SHOT
+from actionclip.model_kinds import IMAGE_TEXT, ZERO_SHOT
 from actionclip.model_loading import (
     check_model_folder,
     check_model_path,
@@ -47,7 +47,7 @@ def test_a_mistyped_local_folder_is_refused_naming_the_close_match(tmp_path, mon
 
 def test_a_folder_is_checked_for_its_kind_and_processor_before_any_weight_is_read(folders):
     assert check_model_folder(str(folders / "actionclip")) == ZERO_SHOT
-    assert check_model_folder(str(folders / "clip")) == CLIP  # gets CLIP's processor on the fly
+    assert check_model_folder(str(folders / "clip")) == IMAGE_TEXT  # converted, with CLIP's processor, on the fly
     assert check_model_folder("org/name") is None
     with pytest.raises(WrongModelKindError, match="closed-set ActionCLIPForVideoClassification"):
         check_model_folder(str(folders / "closed_set"))
