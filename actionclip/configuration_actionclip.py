@@ -145,7 +145,10 @@ class ActionCLIPConfig(PretrainedConfig):
             `"kl"`: the paper's symmetric KL divergence against label-equality targets (one prompt per video);
             `"cross_entropy"`: cross-entropy of each video against all class prompts; `"sigmoid"`: SigLIP's
             pairwise sigmoid loss with label-equality targets (+1 where two videos share a label, -1 elsewhere),
-            on `scale * cos + logit_bias` (the bias is learned on every family with this loss).
+            on `scale * cos + logit_bias` (the bias is learned on every family with this loss). On a family scored
+            with sigmoids (SigLIP), `"kl"` and `"cross_entropy"` leave `logit_bias` as loaded (a softmax does not see
+            it) while the scale trains, so the scores' calibration can drift: train such a family with `"sigmoid"`
+            where calibrated scores matter.
         kl_target_scale (`float`, defaults to 10.0):
             The KL target is `softmax(kl_target_scale * G)` with `G[i, j] = 1` where videos i and j share a label.
         gather_distributed (`bool`, defaults to `True`):
