@@ -195,16 +195,16 @@ class ActionCLIPProcessor(ProcessorMixin):
                 f"a {family.model_type} model needs its own tokenizer: pass tokenizer= (AutoTokenizer of its "
                 "backbone) or use ActionCLIPProcessor.from_backbone(the backbone's folder or Hub id)"
             )
-        processor = cls.from_settings(
-            image_size=backbone_image_size(config.vision_config),
+        video_processor = ActionCLIPVideoProcessor(
+            crop_size=backbone_image_size(config.vision_config), **video_processor_kwargs
+        )
+        return cls(
+            video_processor,
+            load_clip_tokenizer() if tokenizer is None else tokenizer,
             num_frames=config.num_frames,
             templates=list(config.templates),
-            **video_processor_kwargs,
+            pad_to_context=family.pad_to_max_length,
         )
-        if tokenizer is not None:
-            processor.tokenizer = tokenizer
-        processor.pad_to_context = family.pad_to_max_length
-        return processor
 
     @classmethod
     def from_backbone(
@@ -221,8 +221,8 @@ class ActionCLIPProcessor(ProcessorMixin):
         from transformers import AutoConfig, AutoImageProcessor
 
         location = str(name_or_path)
-        family = family_of_config(AutoConfig.from_pretrained(location))
         backbone_config = AutoConfig.from_pretrained(location)
+        family = family_of_config(backbone_config)
         image_processor = AutoImageProcessor.from_pretrained(location)
         video_processor = ActionCLIPVideoProcessor(
             crop_size=backbone_image_size(backbone_config.vision_config),
