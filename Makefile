@@ -22,8 +22,12 @@ browser:
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium is not installed (and cannot be here): the browser tests will skip"
 
+# The Ray tests (a local Ray runtime, about 4 minutes) run with the slow tests, in a pytest process of their own: a
+# Ray driver keeps gRPC threads after ray.shutdown(), and a process forked later from one with those threads can
+# hang on a lock they held.
 test: $(STAMP) browser
-	$(PY) -m pytest -q -rfEs -p no:cacheprovider -m "not slow" --ignore=tests/transformers_common tests
+	$(PY) -m pytest -q -rfEs -p no:cacheprovider -m "not slow" --ignore=tests/transformers_common \
+		--ignore=tests/test_ray_data.py tests
 
 # transformers' own common model tests (ModelTesterMixin, ConfigTester) on our models, from the source archive of the
 # installed transformers on PyPI (cached in .cache/transformers/); see tests/transformers_common/conftest.py.
@@ -37,9 +41,11 @@ test-transformers: $(STAMP)
 	fi
 	$(PY) -m pytest -q -p no:cacheprovider tests/transformers_common
 
-# Tests too long for every run (the demo's claims, which CI checks with demo-check); see tests/test_demo.py.
+# Tests too long for every run (the demo's claims, which CI checks with demo-check; see tests/test_demo.py) and the
+# Ray tests.
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
+	$(PY) -m pytest -q -p no:cacheprovider -m slow --ignore=tests/test_ray_data.py tests
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_ray_data.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

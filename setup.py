@@ -5,6 +5,8 @@ from setuptools import find_namespace_packages, setup
 ONNX_REQUIRES = ["onnx>=1.16", "onnxruntime>=1.18"]
 # SigLIP's tokenizer is a SentencePiece model (`spiece.model`), which transformers reads with this library.
 SENTENCEPIECE_REQUIRES = ["sentencepiece>=0.2"]
+# The cluster path (`actionclip.cluster.ray_data`): Ray Data brings pyarrow, which writes the Parquet files.
+RAY_REQUIRES = ["ray[data]>=2.10"]  # override_num_blocks (2.10)
 
 setup(
     name="actionclip",
@@ -42,6 +44,10 @@ setup(
         "pillow>=10",
         "tqdm>=4.66",
         "matplotlib>=3.8",
+        # the video index (`actionclip index` / `search`): its IVF-PQ index above a few hundred thousand rows
+        "faiss-cpu>=1.8",
+        # `actionclip index --from-parquet` (also what `datasets` installs)
+        "pyarrow>=15",
     ],
     extras_require={
         # `actionclip app` / `actionclip space` (the web app); gradio_client comes with it.
@@ -60,10 +66,12 @@ setup(
             *SENTENCEPIECE_REQUIRES,
             # transformers' common model tests (make test-transformers) import it
             "parameterized>=0.9",
+            # tests/test_ray_data.py (a local Ray runtime)
+            *RAY_REQUIRES,
         ],
-        # `actionclip search --backend faiss` / VideoIndex.search(backend="faiss"); numpy's exact search otherwise.
-        "faiss": ["faiss-cpu>=1.8"],
         "onnx": ONNX_REQUIRES,
+        # actionclip.cluster.ray_data: decoding in CPU tasks, the model in GPU actors, Parquet out.
+        "ray": RAY_REQUIRES,
         # ActionCLIP on SigLIP (its SentencePiece tokenizer); the other families' tokenizers need nothing more.
         "sentencepiece": SENTENCEPIECE_REQUIRES,
     },

@@ -243,6 +243,15 @@ class IndexMismatchError(VideoIndexError):
     """An index was made by another model or other preprocessing than the one given; its vectors do not compare."""
 
 
+class IndexLockedError(VideoIndexError):
+    """Another process is writing to an index (it holds the index's lock): wait for it, or ask to wait."""
+
+    def __init__(self, index, pid):
+        self.index, self.pid = str(index), pid
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"index {self.index!r} is being written by {holder}: wait for it to finish (or pass --wait)")
+
+
 class EmptyVideoFolderError(VideoIndexError, FileNotFoundError):
     """A folder to index holds no video file."""
 
@@ -252,7 +261,8 @@ class AppInputError(ActionCLIPError, ValueError):
 
 
 class MissingAppDependencyError(ActionCLIPError, ImportError):
-    """The web app needs Gradio, which is an optional extra (``pip install 'actionclip[app]'``)."""
+    """An optional extra is missing: the web app's Gradio (``pip install 'actionclip[app]'``), the cluster path's Ray
+    Data (``pip install 'actionclip[ray]'``)."""
 
 
 class SpaceFolderError(ActionCLIPError, ValueError):
@@ -276,6 +286,16 @@ class ModelCompileError(ActionCLIPError, RuntimeError):
 
 class EvaluationSetupError(ActionCLIPError, ValueError):
     """An evaluation was asked for with inputs that do not fit (missing files or arguments, a bad view count)."""
+
+
+class InvalidTrainingOptionError(ActionCLIPError, ValueError):
+    """A training option (`ActionCLIPTrainingArguments`, the training script's flags) holds an unusable value; the
+    message names the option."""
+
+
+class ShardedRunError(ActionCLIPError, RuntimeError):
+    """A run shared among a launcher's processes cannot start: the launcher's environment (``RANK``,
+    ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``) is incomplete or wrong, or the processes cannot meet."""
 
 
 class CommandLineError(ActionCLIPError, ValueError):

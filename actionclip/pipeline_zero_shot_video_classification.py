@@ -140,7 +140,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
       PIL images; a clip whose length is not ``num_frames`` is sampled the same way;
     - pre-processed frames, fed to the model as they are: ``{"pixel_values": (T, C, H, W)}`` (or
       ``(V, T, C, H, W)``, V views whose scores are averaged), or a float tensor ``(T, C, H, W)`` with
-      ``preprocessed=True``.
+      ``preprocessed=True``;
+    - clips decoded elsewhere (another process or machine: `actionclip.cluster.ray_data`), as ``preprocess`` makes
+      them: ``{"frames": uint8 (V, T, S, S, 3)}``, what ``prepare_clip(video, pipeline.clip_spec(...))`` returns,
+      normalised on the model's device like the pipeline's own.
 
     A list, a tuple, another sequence (a ``datasets`` column such as ``ds["path"]``) or a 5-D array / tensor is a
     batch of videos and gives a list of results (a 5-D tensor with ``preprocessed=True`` holds ``(B, T, C, H, W)``
@@ -501,11 +504,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         ``{"pixel_values": (V, T, C, H, W), "num_views": V}`` for pre-processed input."""
         video = _as_source(video)
         if isinstance(video, dict):
+            if "frames" in video:
+                return self._prepared_frames(video["frames"])
             if "pixel_values" not in video:
                 raise VideoInputError(
                     "video",
-                    "a dict input needs a 'pixel_values' entry (pre-processed frames) or a 'bytes' or 'path' entry "
-                    f"(a datasets.Video(decode=False) value), got keys {sorted(video)}",
+                    "a dict input needs a 'pixel_values' entry (pre-processed frames), a 'frames' entry (clips from "
+                    "prepare_clip) or a 'bytes' or 'path' entry (a datasets.Video(decode=False) value), got keys "
+                    f"{sorted(video)}",
                 )
             return self._preprocessed(video["pixel_values"])
         if preprocessed:
@@ -532,6 +538,27 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def video_sampler(self, num_frames: int | None = None, num_clips: int = 1, num_crops: int = 1):
         """The frame sampler ``preprocess`` uses: indices ``(T,)`` for one view, ``(num_clips * num_crops, T)`` else."""
         return self.clip_spec(num_frames, num_clips, num_crops).build_sampler()
+
+    def _prepared_frames(self, frames) -> dict:
+        """``{"frames": uint8 (V, T, S, S, 3)}`` decoded elsewhere by ``prepare_clip`` with :meth:`clip_spec`."""
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(frames)
+        if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim != 5:
+            described = type(frames).__name__
+            if isinstance(frames, torch.Tensor):
+                described += f" of dtype {frames.dtype} and shape {tuple(frames.shape)}"
+            raise VideoInputError(
+                "frames", f"prepared frames must be uint8 (V, T, S, S, 3) from prepare_clip, got {described}"
+            )
+        size = backbone_image_size(self.model.config.vision_config)
+        if tuple(frames.shape[2:]) != (size, size, 3):
+            raise VideoInputError(
+                "frames",
+                f"prepared frames are {tuple(frames.shape[2:])} but this model takes ({size}, {size}, 3): prepare "
+                "them with prepare_clip(video, pipeline.clip_spec(...))",
+            )
+        self._check_frame_count(int(frames.shape[1]), "the number of prepared frames")
+        return {"frames": frames, "num_views": int(frames.shape[0])}
 
     def _preprocessed(self, pixel_values) -> dict:
         if isinstance(pixel_values, np.ndarray):

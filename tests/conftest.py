@@ -143,7 +143,31 @@ def tiny_demo(tmp_path_factory):
 
     full = PROFILES["full"]
     data = {**full.data, "videos_per_class": 2, "val_videos_per_class": 1, "zeroshot_videos_per_class": 1}
-    profile = dataclasses.replace(full, name="tiny", data=data, training={**full.training, "num_train_epochs": 1})
+    pretraining = {
+        **full.pretraining,
+        "images": {"num_images": 64, "num_held_out_images": 8},
+        "steps": 2,
+        "batch_size": 16,
+    }
+    retention = {
+        **full.retention,
+        "data": {
+            **full.retention["data"],
+            "videos_per_class": 1,
+            "val_videos_per_class": 1,
+            "zeroshot_videos_per_class": 1,
+        },
+        "training": {**full.retention["training"], "num_train_epochs": 1},
+        "wise_ft_alphas": (0.0, 1.0),
+    }
+    profile = dataclasses.replace(
+        full,
+        name="tiny",
+        data=data,
+        training={**full.training, "num_train_epochs": 1},
+        pretraining=pretraining,
+        retention=retention,
+    )
     folder = tmp_path_factory.mktemp("demo")
     return folder, run_demo(folder / "demo_output", profile, seed=0, progress=False)
 

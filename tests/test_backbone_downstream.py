@@ -159,7 +159,7 @@ def test_index_two_videos_and_search_them_by_text(family, folders, videos, tmp_p
     classifier = pipeline("zero-shot-video-classification", model=str(model_dir), device="cpu")
     labels, templater, _ = classifier.prepare_labels([text], ["{}"])
     query = torch.nn.functional.normalize(classifier.text_embeddings(labels, templater).float(), dim=-1)[0]
-    index = VideoIndex.load(index_path)
+    index = VideoIndex.open(index_path)
     for hit in hits:
         vector = index.embeddings[index.paths.index(hit["path"].rsplit("/", 1)[-1])].astype(np.float32)
         assert hit["score"] == pytest.approx(float(vector @ query.numpy()), abs=2e-3)

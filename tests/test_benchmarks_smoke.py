@@ -197,3 +197,26 @@ def test_the_backbones_benchmark_measures_every_family_against_its_own_image_fea
         assert len(speeds) == 2 and all(speed > 0 and math.isfinite(speed) for speed in speeds), row
         # The two paths compute the same embedding: the overhead is measured on equal work.
         assert float(row["max abs diff of the normalised video embedding"]) < 1e-5, row
+
+
+def test_the_index_scale_benchmark_reports_every_measure_for_both_data_sets(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "index_scale.py"), "--rows", "3000", "--dim", "32",
+         "--centres", "16", "--queries", "6", "--sweep", "4,5", "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    sections = result.stdout.split("### ")[1:]
+    assert [section.split(":")[0] for section in sections] == ["mixture", "uniform"]
+    for section in sections:
+        rows = table_rows(section.split("| nprobe")[0])
+        assert [row["measure"].split(" (")[0].split(",")[0] for row in rows] == [
+            "build: rows written", "build: total", "first query after opening", "query latency",
+            "query latency", "recall@10 against exact search", "peak RSS while searching", "append 1",
+        ]  # fmt: skip
+        for row in rows:
+            value = float(row["value"].split()[0])
+            assert math.isfinite(value) and value >= 0, row
+        assert 0 < float(rows[5]["value"]) <= 1
+        assert "| 4 | 5 |" in section  # the sweep's row
+    assert not list(tmp_path.iterdir())  # the indexes are removed unless --keep

@@ -414,3 +414,22 @@ def test_preprocessed_frames_of_the_wrong_size_are_a_typed_error(classifier):
 def test_an_unknown_keyword_is_a_pipeline_argument_error_naming_it(classifier, videos):
     with pytest.raises(PipelineArgumentError, match="'num_frame'"):
         classifier(videos[0], candidate_labels=LABELS, num_frame=8)
+
+
+def test_clips_prepared_elsewhere_give_the_scores_of_their_files(classifier, videos):
+    """``{"frames": prepare_clip(video, clip_spec(...))}``: decoding in another process or machine, the model here."""
+    from actionclip.video_clips import prepare_clip
+
+    options = dict(candidate_labels=LABELS, num_clips=2, top_k=3)
+    spec = classifier.clip_spec(num_clips=2)
+    prepared = [{"frames": prepare_clip(str(video), spec)} for video in videos[:2]]
+    assert prepared[0]["frames"].dtype == np.uint8 and prepared[0]["frames"].shape == (2, 8, 32, 32, 3)
+    files = [str(video) for video in videos[:2]]
+    assert classifier(prepared, batch_size=2, **options) == classifier(files, batch_size=2, **options)
+
+
+def test_prepared_frames_of_the_wrong_kind_are_a_typed_error(classifier):
+    with pytest.raises(VideoInputError, match="uint8"):
+        classifier({"frames": np.zeros((1, 8, 32, 32, 3), np.float32)}, candidate_labels=LABELS)
+    with pytest.raises(VideoInputError, match="takes"):
+        classifier({"frames": np.zeros((1, 8, 16, 16, 3), np.uint8)}, candidate_labels=LABELS)

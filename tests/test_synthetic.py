@@ -19,6 +19,7 @@ from actionclip.data.synthetic import (
     SyntheticActionConfig,
     SyntheticDataset,
     generate_synthetic_dataset,
+    novelty,
     order_pairs_of,
     render_clip,
     split_compositions,
@@ -229,6 +230,53 @@ def test_infeasible_zero_shot_split_raises():
 def test_zero_fraction_holds_nothing_out():
     seen, held_out = split_compositions(SyntheticActionConfig(zeroshot_fraction=0.0))
     assert held_out == [] and len(seen) == 36
+
+
+BASE_TO_NOVEL = SyntheticActionConfig(
+    colors=("red", "blue"),
+    shapes=("circle", "square", "triangle"),
+    motions=("moving left", "moving right", "growing"),
+    novel_appearances=("red square",),
+    novel_motions=("growing",),
+)
+
+
+def test_base_to_novel_split_holds_out_every_class_new_in_appearance_motion_or_both():
+    seen, held_out = split_compositions(BASE_TO_NOVEL)
+    assert len(seen) == 5 * 2 and len(held_out) == 2 + 5 + 1
+    assert all(x.appearance != "red square" and x.motion != "growing" for x in seen)
+    kinds = [novelty(x, BASE_TO_NOVEL) for x in held_out]
+    assert sorted(kinds) == ["appearance"] * 2 + ["both"] + ["motion"] * 5
+    assert novelty("a red square growing", BASE_TO_NOVEL) == "both"
+    assert novelty("a blue circle moving left", BASE_TO_NOVEL) is None
+
+
+@pytest.mark.parametrize(
+    "overrides, error",
+    [
+        ({"novel_appearances": ("purple square",)}, InvalidLabelsError),
+        ({"novel_motions": ("shrinking",)}, InvalidLabelsError),
+        ({"novel_motions": ("moving left", "moving right", "growing")}, InvalidSyntheticConfigError),
+    ],
+)
+def test_base_to_novel_split_refuses_unknown_words_and_an_empty_base(overrides, error):
+    with pytest.raises(error):
+        dataclasses.replace(BASE_TO_NOVEL, **overrides).validate()
+
+
+def test_base_to_novel_split_round_trips_through_the_metadata(tmp_path):
+    config = dataclasses.replace(
+        BASE_TO_NOVEL,
+        size=(16, 16),
+        num_frames=4,
+        videos_per_class=1,
+        val_videos_per_class=0,
+        zeroshot_videos_per_class=1,
+    )
+    written = generate_synthetic_dataset(tmp_path, config)
+    loaded = SyntheticDataset.load(tmp_path)
+    assert loaded.config == config and loaded.zeroshot_labels == written.zeroshot_labels
+    assert "a red square moving left" in loaded.zeroshot_labels and "a red circle moving left" in loaded.labels
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .windows import (
     FRAME_BATCH_SIZE,
     FrameSource,
     WindowGrid,
+    frames_per_window,
     make_window_grid,
     positive_seconds,
     uses_cached_frames,
@@ -233,7 +234,7 @@ def localize(
             "on its clip, so every window is encoded whole"
         )
     cache_frames = cacheable if cache_frames is None else bool(cache_frames)
-    num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
+    num_frames = frames_per_window(pipeline, num_frames)
 
     source = FrameSource(video, fps, timeout)
     try:

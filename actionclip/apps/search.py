@@ -11,17 +11,19 @@ share the grid and, with a post-network prompt, each distinct frame goes through
 tile the video from 0; when a tail is left, a last segment ends at the end of the video (overlapping its neighbour).
 
 Updating is incremental: new files are embedded, files whose size or modification time changed are hashed (SHA-256)
-and re-embedded when their content changed, files that disappeared are dropped. Rows are kept sorted by (path,
-start), so an updated index equals one built afresh from the same folder.
+and re-embedded when their content changed, files that disappeared are dropped. Each embedded file is committed to
+disk when it is done, so an interrupted update keeps what it finished and the next one embeds only the rest; another
+writer is refused (`IndexLockedError`) or waited for. `VideoIndex.plan_update` / `VideoIndex.commit` split an update
+between processes; `VideoIndex.ingest_parquet` commits rows embedded elsewhere (Parquet, checked against the index's
+model and preprocessing).
 
-Search is exact: cosine similarity against every vector in chunks (numpy, float32 arithmetic on a float32 copy of
-the float16 vectors made once per loaded index), top-k by score, ties by row. With ``faiss`` installed
-(``pip install actionclip[faiss]``) ``backend="faiss"`` (or ``"auto"``) uses an exact inner-product FAISS index for
-the candidates and re-scores them the same way, so both give the same top-k. The score is the cosine on every
-backbone family: a sigmoid family's (SigLIP's) pair probability, ``sigmoid(scale * cos + bias)``, increases with it,
-so the ranking is the same, and a cosine does not depend on the scale and bias the model scores labels with.
-
-The file is one ``.npz`` archive read with ``allow_pickle=False``, written to a temporary name and then renamed.
+The index is a folder of :mod:`actionclip.store.vector_store`: immutable segments committed by renaming a manifest
+(a search during an update sees the old or the new rows), searched exactly below ``AnnSettings.min_rows`` rows and
+through a FAISS IVF-PQ index above, every candidate re-scored exactly; ties are ordered by (path, start), so an
+updated index answers as one built afresh from the same folder. The score is the cosine on every backbone family: a
+sigmoid family's (SigLIP's) pair probability, ``sigmoid(scale * cos + bias)``, increases with it, so the ranking is
+the same, and a cosine does not depend on the scale and bias the model scores labels with. Single-file indexes of
+earlier versions (``.npz``) are converted by `VideoIndex.convert` (``actionclip index --convert``).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +41,19 @@ import torch
 
 from ..data.video_files import find_video_files
 from ..errors import IndexMismatchError, VideoDecodeError, VideoIndexError
-from ..files import replaced_when_done
-from .windows import FrameSource, WindowGrid, frames_at, make_window_grid, uses_cached_frames, window_embeddings
+from ..store.vector_store import AnnSettings, FileRows, VectorStore, unit_rows
+from .windows import (
+    FrameSource,
+    WindowGrid,
+    frames_at,
+    frames_per_window,
+    make_window_grid,
+    uses_cached_frames,
+    window_embeddings,
+)
 
-INDEX_FORMAT = 1
-SEARCH_CHUNK_ROWS = 32768
-"""Rows scored per matmul: bounds the temporary ``(queries, rows)`` score block."""
-
-BACKENDS = ("auto", "numpy", "faiss")
+INDEX_FORMAT = 2
+"""Format of the index's meta (1: the single ``.npz`` file of earlier versions, converted by `VideoIndex.convert`)."""
 _HASH_BLOCK = 1 << 20
 
 
@@ -128,284 +136,400 @@ def tile_grid(duration: float, num_video_frames: int, segment: float | None, num
     )
 
 
-def embed_video(pipeline, video, segment: float | None = None, num_frames: int | None = None, timeout: float = 30.0):
-    """L2-normalised embeddings of a whole video or of its segments.
+@contextmanager
+def opened_tiles(video, segment: float | None, num_frames: int, timeout: float = 30.0):
+    """The video opened once: ``(grid, read)``, its :func:`tile_grid` and ``read(indices)`` -> uint8 frames
+    ``(k, H, W, 3)`` as decoded; closed on leaving the block."""
+    source = FrameSource(video, None, timeout)
+    try:
+        yield tile_grid(source.duration, source.num_frames, segment, num_frames), source.read
+    finally:
+        source.close()
+
+
+def decode_tiles(video, segment: float | None, num_frames: int, timeout: float = 30.0):
+    """The decode half of :func:`embed_video`, all at once (to decode in one process and embed in another): the
+    grid and its distinct frames.
+
+    Returns:
+        the :func:`tile_grid` and uint8 ``(U, H, W, 3)`` frames, those of ``grid.distinct_frames`` in order, as
+        decoded (memory grows with the number of segments: ``T`` frames each).
+    """
+    with opened_tiles(video, segment, num_frames, timeout) as (grid, read):
+        return grid, read(grid.distinct_frames)
+
+
+def decoded_frames_reader(grid: WindowGrid, frames: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """``read(indices)`` over the frames :func:`decode_tiles` gave (what :func:`embed_tiles` takes)."""
+    distinct = grid.distinct_frames
+    return lambda indices: frames[np.searchsorted(distinct, indices)]
+
+
+def embed_tiles(pipeline, grid: WindowGrid, read: Callable[[np.ndarray], np.ndarray]):
+    """The embed half of :func:`embed_video`: L2-normalised embeddings of the grid's windows, frames from
+    ``read(indices)``.
 
     Returns:
         float32 ``(S, D)`` embeddings and float64 ``(S, 2)`` start / end seconds.
     """
-    num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
-    source = FrameSource(video, None, timeout)
-    try:
-        grid = tile_grid(source.duration, source.num_frames, segment, num_frames)
-        embeds, _ = window_embeddings(pipeline, source.read, grid, uses_cached_frames(pipeline.model.config))
-    finally:
-        source.close()
+    embeds, _ = window_embeddings(pipeline, read, grid, uses_cached_frames(pipeline.model.config))
     embeds = torch.nn.functional.normalize(embeds.float(), dim=-1).cpu().numpy()
     spans = np.stack([grid.starts, np.minimum(grid.starts + grid.window, grid.duration)], axis=1)
     return embeds, spans
 
 
+def embed_video(pipeline, video, segment: float | None = None, num_frames: int | None = None, timeout: float = 30.0):
+    """L2-normalised embeddings of a whole video or of its segments (:func:`embed_tiles` of the frames as
+    :func:`opened_tiles` reads them, a chunk at a time).
+
+    Returns:
+        float32 ``(S, D)`` embeddings and float64 ``(S, 2)`` start / end seconds.
+    """
+    with opened_tiles(video, segment, frames_per_window(pipeline, num_frames), timeout) as (grid, read):
+        return embed_tiles(pipeline, grid, read)
+
+
 # ---------------------------------------------------------------------------------------------------------- index
 
 
+@dataclass(frozen=True)
+class FileToEmbed:
+    """A file an update has to embed: its path relative to the index's root, size, modification time, SHA-256 and
+    ``what`` it is (``"added"``: new; ``"changed"``: its content changed since it was indexed)."""
+
+    relative: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    what: str
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What an update does, computed from the folder and the committed index alone (so every process of a sharded
+    run computes the same plan and embeds ``to_embed[rank::world]``).
+
+    Attributes:
+        to_embed: files to embed, sorted by relative path.
+        removed: indexed files no longer in the folder, sorted.
+        unchanged: files indexed as they are.
+        refreshed: unchanged files whose size or time changed but not their content (their records are renewed;
+            leaving them makes the next plan hash them again, nothing worse).
+    """
+
+    to_embed: list[FileToEmbed]
+    removed: list[str]
+    unchanged: int
+    refreshed: list[FileToEmbed] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    """One file's rows for :meth:`VideoIndex.commit`: float32 ``(S, D)`` L2-normalised ``embeddings`` and float64
+    ``(S, 2)`` start / end seconds, with the file's size, modification time and SHA-256 when it was read."""
+
+    relative: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    embeddings: np.ndarray
+    spans: np.ndarray
+
+    def rows(self) -> FileRows:
+        return FileRows(self.relative, _record(self), self.embeddings, self.spans)
+
+
+def _record(item) -> dict:
+    return {"size": int(item.size), "mtime_ns": int(item.mtime_ns), "sha256": str(item.sha256)}
+
+
 class VideoIndex:
-    """Embeddings of a folder's videos (or their segments), searchable by text or by example video.
+    """Embeddings of a folder's videos (or their segments), searchable by text or by example video, kept in an
+    index folder (:mod:`actionclip.store.vector_store`): every write is a commit on disk.
 
     ```python
     >>> from transformers import pipeline
     >>> from actionclip.apps.search import VideoIndex
     >>> classifier = pipeline("zero-shot-video-classification", model="path/to/model")
-    >>> index = VideoIndex.build("videos/", classifier, segment=4.0)  # or VideoIndex.load("videos.index")
-    >>> index.save("videos.index")
+    >>> index = VideoIndex.build("videos.index", "videos/", classifier, segment=4.0)  # or VideoIndex.open(...)
     >>> index.search_text("someone juggling", classifier, k=5)
     [SearchHit(path='/.../videos/park.mp4', start=8.0, end=12.0, score=0.31, row=17), ...]
     ```
 
-    Attributes:
-        embeddings: float16 ``(M, D)`` L2-normalised vectors.
-        paths: ``(M,)`` path of each row, relative to ``root``.
-        spans: float64 ``(M, 2)`` start / end seconds of each row.
-        files: relative path -> ``{"size", "mtime_ns", "sha256"}`` of every indexed file.
-        meta: format, root, model (name, revision, fingerprint, dim), preprocessing settings and their hash.
+    ``meta``: format, root, model (name, revision, fingerprint, dim), preprocessing settings and their hash.
     """
 
-    def __init__(self, embeddings: np.ndarray, paths: Sequence[str], spans: np.ndarray, files: dict, meta: dict):
-        self.embeddings = np.asarray(embeddings, dtype=np.float16)
-        self.paths = list(paths)
-        self.spans = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
-        self.files = dict(files)
-        self.meta = dict(meta)
-        self._float32: np.ndarray | None = None
-        self._faiss = None
+    def __init__(self, store: VectorStore):
+        self.store = store
+        self.meta = store.meta
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.store.snapshot())
 
     def __repr__(self) -> str:
         return (
-            f"VideoIndex({len(self.files)} files, {len(self)} vectors of {self.meta['model']['dim']}, "
-            f"root={self.meta['root']!r}, segment={self.meta['preprocessing']['segment']})"
+            f"VideoIndex({str(self.store.folder)!r}: {len(self.files)} files, {len(self)} vectors of "
+            f"{self.meta['model']['dim']}, root={self.meta['root']!r}, segment={self.meta['preprocessing']['segment']})"
         )
 
     @property
     def root(self) -> Path:
         return Path(self.meta["root"])
 
-    # -- building ----------------------------------------------------------------------------------------------
+    @property
+    def files(self) -> dict:
+        """Relative path -> ``{"size", "mtime_ns", "sha256"}`` of every indexed file."""
+        return self.store.snapshot().files
+
+    @property
+    def paths(self) -> list[str]:
+        """The path (relative to ``root``) of every row, rows ordered by (path, start); like `spans` and
+        `embeddings`, a full read of the index."""
+        return self.store.snapshot().rows()[0]
+
+    @property
+    def spans(self) -> np.ndarray:
+        """float64 ``(M, 2)`` start / end seconds of every row, ordered as `paths`."""
+        return self.store.snapshot().rows()[1]
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """float16 ``(M, D)`` L2-normalised vectors, ordered as `paths`."""
+        return self.store.snapshot().rows()[2]
+
+    # -- opening and creating ----------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, root, pipeline, *, segment: float | None = None, num_frames: int | None = None) -> VideoIndex:
-        """An empty index of the folder ``root`` for ``pipeline``'s model; ``segment`` seconds (``None``: whole
-        videos)."""
+    def open(cls, path) -> VideoIndex:
+        """The index folder ``path``.
+
+        Raises:
+            VideoIndexError: missing, not an index, a single-file index of an earlier version (the message says how
+                to convert it), or of an unknown format.
+        """
+        store = VectorStore.open(path)
+        if store.meta.get("format") != INDEX_FORMAT:
+            raise VideoIndexError(f"index {str(path)!r} has format {store.meta.get('format')!r}, not {INDEX_FORMAT}")
+        return cls(store)
+
+    @classmethod
+    def create(
+        cls, path, root, pipeline, *, segment: float | None = None, num_frames: int | None = None,
+        settings: AnnSettings | None = None,
+    ) -> VideoIndex:  # fmt: skip
+        """An empty index folder ``path`` of the folder ``root`` for ``pipeline``'s model; ``segment`` seconds
+        (``None``: whole videos); ``settings``: when and how it uses FAISS."""
         if segment is not None and not (isinstance(segment, (int, float)) and np.isfinite(segment) and segment > 0):
             raise VideoIndexError(f"segment must be a positive number of seconds or None, got {segment!r}")
-        num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
-        settings = preprocessing_settings(pipeline, None if segment is None else float(segment), num_frames)
-        model = describe_model(pipeline)
+        num_frames = frames_per_window(pipeline, num_frames)
+        preprocessing = preprocessing_settings(pipeline, None if segment is None else float(segment), num_frames)
         meta = {
-            "format": INDEX_FORMAT,
             "root": str(Path(root).resolve()),
-            "model": model,
-            "preprocessing": settings,
-            "preprocessing_hash": settings_hash(settings),
+            "model": describe_model(pipeline),
+            "preprocessing": preprocessing,
+            "preprocessing_hash": settings_hash(preprocessing),
         }
-        return cls(np.zeros((0, model["dim"]), np.float16), [], np.zeros((0, 2)), {}, meta)
+        return cls.create_from_meta(path, meta, settings)
 
     @classmethod
-    def build(cls, root, pipeline, *, segment: float | None = None, num_frames: int | None = None, **kwargs):
+    def create_from_meta(cls, path, meta: dict, settings: AnnSettings | None = None) -> VideoIndex:
+        """An empty index folder for what ``meta`` (root, model, preprocessing and its hash) describes."""
+        meta = {key: meta[key] for key in ("root", "model", "preprocessing", "preprocessing_hash")}
+        return cls(VectorStore.create(path, meta["model"]["dim"], {"format": INDEX_FORMAT, **meta}, settings))
+
+    @classmethod
+    def build(cls, path, root, pipeline, *, segment=None, num_frames=None, settings=None, **kwargs) -> VideoIndex:
         """:meth:`create` then :meth:`update`: every video under ``root``."""
-        index = cls.create(root, pipeline, segment=segment, num_frames=num_frames)
+        index = cls.create(path, root, pipeline, segment=segment, num_frames=num_frames, settings=settings)
         index.update(pipeline, **kwargs)
+        return index
+
+    @classmethod
+    def convert(cls, old, path) -> VideoIndex:
+        """The single ``.npz`` index file ``old`` (written by earlier versions) as a new index folder ``path``."""
+        try:
+            with np.load(old, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in ("embeddings", "paths", "spans", "files", "meta")}
+            meta, files = json.loads(str(arrays["meta"])), json.loads(str(arrays["files"]))
+        except (OSError, ValueError, KeyError) as error:
+            raise VideoIndexError(f"{str(old)!r} is not a single-file actionclip video index ({error})") from None
+        if not isinstance(meta, dict) or meta.get("format") != 1:
+            raise VideoIndexError(f"{str(old)!r} has format {meta.get('format')!r}: only format 1 is converted")
+        index = cls.create_from_meta(path, meta)
+        paths = np.asarray(arrays["paths"]).astype(str)
+        rows = []
+        for relative, record in sorted(files.items()):
+            mine = paths == relative
+            rows.append(FileRows(relative, record, arrays["embeddings"][mine], arrays["spans"][mine]))
+        index.store.commit([entry for entry in rows if len(entry.vectors)])
         return index
 
     def check_compatible(self, pipeline) -> None:
         """Raise `IndexMismatchError` unless ``pipeline``'s model and preprocessing made this index."""
-        stored = self.meta["model"]
-        model = describe_model(pipeline)
-        if model["fingerprint"] != stored["fingerprint"] or model["dim"] != stored["dim"]:
-            raise IndexMismatchError(
-                f"the index was made by model {stored['name']!r} (weights {stored['fingerprint']}), not by "
-                f"{model['name']!r} (weights {model['fingerprint']}): search it with that model, or build a new index"
-            )
+        self.check_model(describe_model(pipeline), "model")
         settings = preprocessing_settings(
             pipeline, self.meta["preprocessing"]["segment"], self.meta["preprocessing"]["num_frames"]
         )
-        if settings_hash(settings) != self.meta["preprocessing_hash"]:
+        self.check_preprocessing(settings, settings_hash(settings), "the index was made")
+
+    def check_model(self, model: dict, what: str) -> None:
+        """Raise `IndexMismatchError` unless ``model`` (`describe_model`'s dict) made this index."""
+        stored = self.meta["model"]
+        if model["fingerprint"] != stored["fingerprint"] or model["dim"] != stored["dim"]:
+            raise IndexMismatchError(
+                f"the index was made by model {stored['name']!r} (weights {stored['fingerprint']}), not by "
+                f"{what} {model['name']!r} (weights {model['fingerprint']}): use that model, or build a new index"
+            )
+
+    def check_preprocessing(self, settings: dict, digest: str, what: str) -> None:
+        if digest != self.meta["preprocessing_hash"]:
+            ours, theirs = self.meta["preprocessing"], settings
             changed = sorted(
                 key
-                for key in set(settings["video_processor"]) | set(self.meta["preprocessing"]["video_processor"])
-                if settings["video_processor"].get(key) != self.meta["preprocessing"]["video_processor"].get(key)
-            )
+                for key in set(ours["video_processor"]) | set(theirs.get("video_processor", {}))
+                if ours["video_processor"].get(key) != theirs.get("video_processor", {}).get(key)
+            ) + [key for key in ("num_frames", "segment") if ours.get(key) != theirs.get(key)]
             raise IndexMismatchError(
-                f"the index was made with other preprocessing (differs in: {', '.join(changed) or 'settings'}): "
-                "use the processor it was built with, or build a new index"
+                f"{what} with other preprocessing (differs in: {', '.join(changed) or 'settings'}): "
+                "use the processor the index was built with, or build a new index"
             )
 
-    def update(self, pipeline, *, progress: Callable[[str, str], None] | None = None, timeout: float = 30.0) -> dict:
-        """Bring the index up to date with its folder: embed new files, re-embed changed ones, drop removed ones.
+    # -- updating ----------------------------------------------------------------------------------------------
+
+    def plan_update(self) -> UpdatePlan:
+        """Compare the folder with the committed index: what to embed, what was removed (files whose size or time
+        changed are hashed; the same content is not embedded again)."""
+        found = find_video_files(self.root)
+        files = self.files
+        to_embed, refreshed, unchanged = [], [], 0
+        for relative in found:
+            stat = (self.root / relative).stat()
+            record = files.get(relative)
+            if record is not None and record["size"] == stat.st_size and record["mtime_ns"] == stat.st_mtime_ns:
+                unchanged += 1
+                continue
+            item = FileToEmbed(relative, stat.st_size, stat.st_mtime_ns, file_sha256(self.root / relative),
+                               "added" if record is None else "changed")  # fmt: skip
+            if record is not None and record["sha256"] == item.sha256:
+                unchanged += 1
+                refreshed.append(item)
+            else:
+                to_embed.append(item)
+        return UpdatePlan(sorted(to_embed, key=lambda item: item.relative), sorted(set(files) - set(found)),
+                          unchanged, refreshed)  # fmt: skip
+
+    def commit(
+        self, files: Iterable[EmbeddedFile] = (), removed: Iterable[str] = (), refreshed: Iterable[FileToEmbed] = (),
+        wait: bool | float = True,
+    ) -> None:  # fmt: skip
+        """One transaction on disk: each file's old rows replaced by its new ones, ``removed`` files' rows deleted,
+        ``refreshed`` files' records renewed (rows kept). Waits for another writer unless ``wait`` is False (or a
+        number of seconds)."""
+        rows = [item.rows() for item in files]
+        rows += [FileRows(item.relative, _record(item)) for item in refreshed]
+        self.store.commit(rows, removed, wait=wait)
+
+    def update(
+        self, pipeline, *, progress: Callable[[str, str], None] | None = None, timeout: float = 30.0,
+        wait: bool | float = False,
+    ) -> dict:  # fmt: skip
+        """Bring the index up to date with its folder: embed new files, re-embed changed ones, drop removed ones;
+        each file is committed when it is embedded, so an interrupted update keeps what it finished.
 
         ``progress(relative_path, what)`` is called per file embedded. Files that fail to decode are left out
-        with a warning (and tried again next time).
+        with a warning (and tried again next time). ``wait``: False raises `IndexLockedError` when another process
+        is writing the index, True waits for it.
 
         Returns:
             counts ``{"added", "changed", "removed", "unchanged", "failed"}``.
         """
         self.check_compatible(pipeline)
-        found = find_video_files(self.root)
-        counts = dict.fromkeys(("added", "changed", "removed", "unchanged", "failed"), 0)
-        keep = set()
-        new_rows: list[tuple[str, np.ndarray, np.ndarray]] = []
-        files = {}
         segment = self.meta["preprocessing"]["segment"]
         num_frames = self.meta["preprocessing"]["num_frames"]
-        for relative in found:
-            path = self.root / relative
-            stat = path.stat()
-            record = self.files.get(relative)
-            if record is not None and record["size"] == stat.st_size and record["mtime_ns"] == stat.st_mtime_ns:
-                keep.add(relative)
-                files[relative] = record
-                counts["unchanged"] += 1
-                continue
-            digest = file_sha256(path)
-            if record is not None and record["sha256"] == digest:
-                keep.add(relative)
-                files[relative] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-                counts["unchanged"] += 1
-                continue
-            what = "added" if record is None else "changed"
-            if progress is not None:
-                progress(relative, what)
-            try:
-                embeds, spans = embed_video(pipeline, path, segment, num_frames, timeout)
-            except VideoDecodeError as error:
-                warnings.warn(f"{relative}: left out of the index: {error}", UserWarning, stacklevel=2)
-                counts["failed"] += 1
-                continue
-            new_rows.append((relative, embeds, spans))
-            files[relative] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-            counts[what] += 1
-        counts["removed"] = len(set(self.files) - set(found))
-
-        kept_rows = [row for row, path in enumerate(self.paths) if path in keep]
-        paths = [self.paths[row] for row in kept_rows]
-        embeddings = [self.embeddings[kept_rows]]
-        spans = [self.spans[kept_rows]]
-        for relative, embeds, file_spans in new_rows:
-            paths += [relative] * len(embeds)
-            embeddings.append(embeds.astype(np.float16))
-            spans.append(file_spans)
-        embeddings, spans = np.concatenate(embeddings), np.concatenate(spans)
-        order = sorted(range(len(paths)), key=lambda row: (paths[row], spans[row, 0]))
-        self.paths = [paths[row] for row in order]
-        self.embeddings = embeddings[order]
-        self.spans = spans[order]
-        self.files = files
-        self._float32 = self._faiss = None
+        with self.store.writing(wait):
+            plan = self.plan_update()
+            counts = {"added": 0, "changed": 0, "removed": len(plan.removed), "unchanged": plan.unchanged}
+            counts["failed"] = 0
+            if plan.removed or plan.refreshed:
+                self.commit(removed=plan.removed, refreshed=plan.refreshed)
+            for item in plan.to_embed:
+                if progress is not None:
+                    progress(item.relative, item.what)
+                try:
+                    embeds, spans = embed_video(pipeline, self.root / item.relative, segment, num_frames, timeout)
+                except VideoDecodeError as error:
+                    warnings.warn(f"{item.relative}: left out of the index: {error}", UserWarning, stacklevel=2)
+                    counts["failed"] += 1
+                    if item.what == "changed":
+                        self.commit(removed=[item.relative])
+                    continue
+                self.commit([EmbeddedFile(item.relative, item.size, item.mtime_ns, item.sha256, embeds, spans)])
+                counts[item.what] += 1
         return counts
 
-    # -- storage -----------------------------------------------------------------------------------------------
-
-    def save(self, path) -> None:
-        """Write the index to ``path`` (one ``.npz`` file; written under a temporary name, then renamed)."""
-        with replaced_when_done(path) as temporary, open(temporary, "wb") as handle:
-            np.savez(
-                handle,
-                embeddings=self.embeddings,
-                paths=np.array(self.paths, dtype=str) if self.paths else np.zeros(0, dtype="<U1"),
-                spans=self.spans,
-                files=np.array(json.dumps(self.files, sort_keys=True)),
-                meta=np.array(json.dumps(self.meta, sort_keys=True)),
-            )
-
-    @classmethod
-    def load(cls, path) -> VideoIndex:
-        """Read an index written by :meth:`save`.
+    def ingest_parquet(self, paths: Iterable, wait: bool | float = True) -> dict:
+        """Commit the rows of Parquet files written by the batch path (one row per vector: ``path``, ``start``,
+        ``end``, ``embedding``, ``size``, ``mtime_ns``, ``sha256``, ``error``; schema metadata ``actionclip``), one
+        transaction per Parquet file. Files with an ``error`` are left out with a warning.
 
         Raises:
-            VideoIndexError: missing, not an index, or of an unknown format.
+            IndexMismatchError: a file made by another model or other preprocessing, or for another folder.
+
+        Returns:
+            counts ``{"added", "changed", "failed"}``.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise VideoIndexError(f"index {str(path)!r}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in ("embeddings", "paths", "spans", "files", "meta")}
-            meta = json.loads(str(arrays["meta"]))
-            files = json.loads(str(arrays["files"]))
-        except (OSError, ValueError, KeyError) as error:
-            raise VideoIndexError(f"index {str(path)!r} is not an actionclip video index ({error})") from None
-        if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-            raise VideoIndexError(f"index {str(path)!r} has format {meta.get('format')!r}, expected {INDEX_FORMAT}")
-        return cls(arrays["embeddings"], [str(p) for p in arrays["paths"]], arrays["spans"], files, meta)
+        import pyarrow.compute as compute
+        import pyarrow.parquet as parquet
+
+        counts = {"added": 0, "changed": 0, "failed": 0}
+        with self.store.writing(wait):
+            for path in paths:
+                info = parquet_metadata(path)
+                self.check_model(info["model"], f"the model of {str(path)!r}")
+                self.check_preprocessing(info["preprocessing"], info["preprocessing_hash"], f"{str(path)!r} was made")
+                if str(Path(info["root"]).resolve()) != self.meta["root"]:
+                    raise IndexMismatchError(f"{str(path)!r} holds files of {info['root']!r}, not of the index's root")
+                table = parquet.read_table(path)
+                failed = table.filter(compute.invert(compute.is_null(table["error"])))
+                for relative, error in sorted(set(zip(failed["path"].to_pylist(), failed["error"].to_pylist()))):
+                    warnings.warn(f"{relative}: left out of the index: {error}", UserWarning, stacklevel=2)
+                counts["failed"] += len(set(failed["path"].to_pylist()))
+                table = table.filter(compute.is_null(table["error"]))
+                files = self.files
+                batch = []
+                for relative, rows in _rows_by_path(table, self.meta["model"]["dim"]):
+                    counts["added" if relative not in files else "changed"] += 1
+                    batch.append(EmbeddedFile(relative, *rows))
+                self.commit(batch)
+        return counts
 
     # -- search ------------------------------------------------------------------------------------------------
 
-    def _vectors(self) -> np.ndarray:
-        if self._float32 is None:
-            self._float32 = self.embeddings.astype(np.float32)
-        return self._float32
-
-    def search(self, queries, k: int = 10, backend: str = "numpy") -> list[list[SearchHit]]:
+    def search(self, queries, k: int = 10, exact: bool = False) -> list[list[SearchHit]]:
         """The ``k`` rows most similar (cosine) to each query.
 
         Args:
             queries: float ``(D,)`` or ``(Q, D)`` (normalised here).
             k: hits per query (fewer when the index is smaller).
-            backend: ``"numpy"`` (exact, chunked), ``"faiss"`` (exact FAISS inner product; needs faiss-cpu) or
-                ``"auto"`` (FAISS when installed).
+            exact: search every row exactly even where the index has a FAISS index.
 
         Returns:
-            per query, hits best first (ties: lower row first).
+            per query, hits best first (ties: by path, then start).
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise VideoIndexError(f"k must be a positive integer, got {k!r}")
-        if backend not in BACKENDS:
-            raise VideoIndexError(f"backend must be one of {BACKENDS}, got {backend!r}")
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None]
         dim = self.meta["model"]["dim"]
         if queries.ndim != 2 or queries.shape[1] != dim or not np.all(np.isfinite(queries)):
             raise VideoIndexError(f"queries must be finite vectors of size {dim}, got shape {queries.shape}")
-        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        if len(self) == 0:
-            return [[] for _ in queries]
-        k = min(int(k), len(self))
-        if backend == "auto":
-            backend = "faiss" if faiss_available() else "numpy"
-        rows = self._faiss_candidates(queries, k) if backend == "faiss" else top_k_rows(self._vectors(), queries, k)
-        vectors = self._vectors()
-        results = []
-        for query, candidates in zip(queries, rows):
-            scores = vectors[candidates] @ query  # the same arithmetic for both backends' candidates
-            order = np.lexsort((candidates, -scores))[:k]
-            results.append(
-                [
-                    SearchHit(
-                        path=str(self.root / self.paths[candidates[i]]),
-                        start=float(self.spans[candidates[i], 0]),
-                        end=float(self.spans[candidates[i], 1]),
-                        score=float(scores[i]),
-                        row=int(candidates[i]),
-                    )
-                    for i in order
-                ]
-            )
-        return results
-
-    def _faiss_candidates(self, queries: np.ndarray, k: int) -> np.ndarray:
-        try:
-            import faiss
-        except ImportError:
-            raise VideoIndexError("backend 'faiss' needs faiss-cpu: pip install 'actionclip[faiss]'") from None
-        if self._faiss is None:
-            self._faiss = faiss.IndexFlatIP(self.embeddings.shape[1])
-            self._faiss.add(self._vectors())
-        # A few extra candidates so that rows tied with the k-th are all re-scored.
-        _, rows = self._faiss.search(np.ascontiguousarray(queries), min(k + 8, len(self)))
-        return rows
+        queries = unit_rows(queries)
+        found = self.store.snapshot().search(queries, int(k), exact=exact)
+        return [
+            [SearchHit(str(self.root / hit.path), hit.start, hit.end, hit.score, hit.row) for hit in hits]
+            for hits in found
+        ]
 
     def search_text(self, text: str, pipeline, k: int = 10, template: str = "{}", **kwargs) -> list[SearchHit]:
         """Hits for a sentence (embedded by ``pipeline``'s text tower through ``template``, default as it is)."""
@@ -423,41 +547,53 @@ class VideoIndex:
         return self.search(embeds[0], k, **kwargs)[0]
 
 
-def top_k_rows(vectors: np.ndarray, queries: np.ndarray, k: int, chunk_rows: int = SEARCH_CHUNK_ROWS) -> np.ndarray:
-    """Exact top-``k`` rows of ``vectors @ queries.T`` per query, by chunks (unordered within the k): ``(Q, k)``."""
-    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
-    best_scores = np.zeros((len(queries), 0), dtype=np.float32)
-    for start in range(0, len(vectors), chunk_rows):
-        scores = queries @ vectors[start : start + chunk_rows].T  # (Q, chunk)
-        take = min(k, scores.shape[1])
-        part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-        best_rows = np.concatenate([best_rows, part + start], axis=1)
-        best_scores = np.concatenate([best_scores, np.take_along_axis(scores, part, axis=1)], axis=1)
-        if best_rows.shape[1] > k:
-            keep = np.argpartition(-best_scores, k - 1, axis=1)[:, :k]
-            best_rows = np.take_along_axis(best_rows, keep, axis=1)
-            best_scores = np.take_along_axis(best_scores, keep, axis=1)
-    return best_rows
+def parquet_metadata(path) -> dict:
+    """The ``actionclip`` schema metadata of a Parquet file of embeddings (root, model, preprocessing, its hash)."""
+    import pyarrow.parquet as parquet
 
-
-def faiss_available() -> bool:
-    """Whether ``faiss`` imports (``backend="auto"`` uses it then)."""
     try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        metadata = parquet.read_schema(path).metadata or {}
+        info = json.loads(metadata[b"actionclip"])
+        for key in ("root", "model", "preprocessing", "preprocessing_hash"):
+            info[key]  # noqa: B018  (present)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise VideoIndexError(f"{str(path)!r} is not a Parquet file of actionclip embeddings ({error!r})") from None
+    return info
+
+
+def _rows_by_path(table, dim: int):
+    """``(relative, (size, mtime_ns, sha256, embeddings (S, D), spans (S, 2)))`` per file of a table without errors."""
+    if table.num_rows == 0:
+        return
+    embeddings = table["embedding"].combine_chunks()
+    if embeddings.null_count or embeddings.type.list_size != dim:
+        raise IndexMismatchError(f"embeddings of size {embeddings.type.list_size} (or missing), expected {dim}")
+    vectors = embeddings.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    paths = np.asarray(table["path"].to_pylist(), dtype=object)
+    spans = np.stack([table["start"].to_numpy(), table["end"].to_numpy()], axis=1).astype(np.float64)
+    sizes, times, digests = (table[name].to_pylist() for name in ("size", "mtime_ns", "sha256"))
+    order = np.lexsort((spans[:, 0], paths.astype(str)))
+    firsts = [i for i, row in enumerate(order) if i == 0 or paths[row] != paths[order[i - 1]]]
+    for first, last in zip(firsts, [*firsts[1:], len(order)]):
+        rows = order[first:last]
+        head = rows[0]
+        yield paths[head], (sizes[head], times[head], digests[head], vectors[rows], spans[rows])
 
 
 __all__ = [
-    "BACKENDS",
+    "EmbeddedFile",
+    "FileToEmbed",
     "SearchHit",
+    "UpdatePlan",
     "VideoIndex",
+    "decode_tiles",
+    "decoded_frames_reader",
+    "embed_tiles",
     "embed_video",
-    "faiss_available",
     "file_sha256",
     "model_fingerprint",
+    "opened_tiles",
+    "parquet_metadata",
     "preprocessing_settings",
     "tile_grid",
-    "top_k_rows",
 ]

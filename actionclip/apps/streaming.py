@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import PipelineArgumentError, VideoDecodeError, VideoTimeoutError
-from .windows import frame_pixel_values, positive_seconds, uses_cached_frames
+from .windows import frame_pixel_values, frames_per_window, positive_seconds, uses_cached_frames
 
 
 class StreamingClassifier:
@@ -63,7 +63,7 @@ class StreamingClassifier:
         )
         self.pipeline = pipeline
         self.window = positive_seconds(window, "window")
-        self.num_frames = num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
+        self.num_frames = frames_per_window(pipeline, num_frames)
         self.step = self.window / self.num_frames
         self.stride_cells = max(1, int(round(positive_seconds(stride, "stride") / self.step)))
         self.labels, templater, texts = pipeline.prepare_labels(candidate_labels, params.get("hypothesis_template"))

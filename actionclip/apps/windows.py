@@ -235,6 +235,12 @@ def uses_cached_frames(config) -> bool:
     return not (config.shift or config.joint)
 
 
+def frames_per_window(pipeline, num_frames: int | None = None) -> int:
+    """Frames per window (a clip the model sees): ``num_frames``, else the pipeline's processor's, else the model's.
+    The one rule for localisation, search and streaming."""
+    return num_frames or pipeline.processor.num_frames or pipeline.model.config.num_frames
+
+
 __all__ = [
     "FRAME_BATCH_SIZE",
     "WINDOW_BATCH_SIZE",
@@ -243,6 +249,7 @@ __all__ = [
     "cached_window_embeddings",
     "frame_pixel_values",
     "frames_at",
+    "frames_per_window",
     "make_window_grid",
     "per_window_embeddings",
     "positive_seconds",

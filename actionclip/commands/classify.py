@@ -7,8 +7,10 @@ import csv
 import json
 import sys
 import warnings
+from collections import deque
 
 from ..model_loading import check_model_path
+from ..sharding.sharded_run import FailedItem, ShardedRun, WorkFolder, default_work_root
 from ._common import add_label_arguments, positive_float, positive_int
 from ._inputs import find_videos, load_pipeline, model_load_error, model_tokenizer, read_labels, short
 
@@ -62,6 +64,12 @@ def register(subparsers) -> None:
     classify.add_argument("--ensemble", choices=("probs", "embedding"), default=None, help="template ensembling")
     classify.add_argument("--batch-size", type=positive_int, default=None, help="videos per forward pass")
     classify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    classify.add_argument(
+        "--work-dir",
+        default=None,
+        help="where finished videos' results wait until the output is printed, so that a run killed in the middle "
+        "and started again classifies only the rest (default: under ~/.cache/actionclip)",
+    )
     classify.set_defaults(handler=run, format="text")
 
 
@@ -114,8 +122,6 @@ def load_classifier(model: str, device: str | None):
 def run(args: argparse.Namespace) -> int:
     videos = find_videos(args.videos)
     check_model_path(args.model)  # before anything imports torch: a typo answers at once
-    from tqdm.auto import tqdm
-
     from ..prompts import DEFAULT_TEMPLATE_SET, PromptTemplater, load_templates
 
     templates = list(load_templates(args.templates)) if args.templates is not None else None
@@ -123,7 +129,16 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(candidates, dict):
         labels = list(candidates)
     PromptTemplater(templates or DEFAULT_TEMPLATE_SET).normalize_labels(labels)  # bad labels: before loading
-    classifier = load_classifier(args.model, args.device)
+    with ShardedRun.from_environment() as run:
+        return _classify(args, run, videos, candidates, templates)
+
+
+def _classify(args: argparse.Namespace, run: ShardedRun, videos: list[str], candidates, templates) -> int:
+    """Classify ``videos`` shared among the run's processes (each its share, one GPU each where there are GPUs);
+    the main process prints every result in the videos' order."""
+    from tqdm.auto import tqdm
+
+    classifier = load_classifier(args.model, run.device(args.device))
     options = dict(
         candidate_labels=candidates,
         hypothesis_template=templates,
@@ -137,29 +152,40 @@ def run(args: argparse.Namespace) -> int:
         on_error="skip",
     )
     options = {key: value for key, value in options.items() if value is not None}
+    settings = {"command": "classify", "model": args.model, "videos": videos, **options}
+    work = WorkFolder(args.work_dir or default_work_root(), settings)
+    keys = [f"{position}:{video}" for position, video in enumerate(videos)]
 
-    rows, failures = [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results = classifier.iter_results(videos, **options)
-        progress = tqdm(
-            zip(videos, results),
-            total=len(videos),
-            unit="video",
-            file=sys.stderr,
-            disable=args.no_progress or len(videos) < 2,
-        )
-        for video, predictions in progress:
-            if predictions is None:
-                failures.append(video)
-            else:
-                rows.append((video, predictions))
+
+        def classify_share(share: list[str]):
+            """Each video's predictions, or its `FailedItem` (the classifier warns ``skipped: <error>`` and gives
+            ``None``, both in input order)."""
+            if not share:  # the classifier refuses an empty list
+                return
+            skipped = deque()
+            results = classifier.iter_results(share, **options)
+            disable = args.no_progress or not run.is_main or len(share) < 2
+            for predictions in tqdm(results, total=len(share), unit="video", file=sys.stderr, disable=disable):
+                for warning in [warning for warning in caught if _skip_message(warning) is not None]:
+                    caught.remove(warning)
+                    skipped.append(_skip_message(warning))
+                yield FailedItem(skipped.popleft()) if predictions is None else predictions
+
+        results = run.map(videos, keys, classify_share, work, "videos")
     for warning in caught:
-        message = short(warning.message)
-        if message.startswith("skipped: "):
-            print(f"actionclip classify: error: {message[len('skipped: ') :]}", file=sys.stderr)
+        print(f"actionclip classify: warning: {short(warning.message)}", file=sys.stderr)
+    if results is None:  # a process of a sharded run other than the main one
+        return 0
+
+    rows, failures = [], []
+    for video, result in zip(videos, results):
+        if isinstance(result, FailedItem):
+            failures.append(video)
+            print(f"actionclip classify: error: {result.message}", file=sys.stderr)
         else:
-            print(f"actionclip classify: warning: {message}", file=sys.stderr)
+            rows.append((video, result))
 
     if args.format == "json":
         json.dump(
@@ -181,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
             print(video)
             for prediction in predictions:
                 print(f"  {prediction['score']:.4f}  {prediction['label']}")
+    sys.stdout.flush()  # the output is out before the finished results go
+    work.remove()
     if failures:
         print(
             f"actionclip classify: error: {len(failures)} of {len(videos)} videos could not be classified",
@@ -188,3 +216,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def _skip_message(warning) -> str | None:
+    """The error of a video the classifier skipped (its warning ``skipped: <error>``), else ``None``."""
+    message = short(warning.message)
+    return message[len("skipped: ") :] if message.startswith("skipped: ") else None

@@ -6,6 +6,7 @@ model, from command-line arguments. The program is `actionclip.evaluation.progra
 from __future__ import annotations
 
 import argparse
+import sys
 
 DESCRIPTION = "Evaluate an ActionCLIP model: closed-set or zero-shot protocols."
 
@@ -78,12 +79,27 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate (`actionclip.evaluation.program.run_evaluation`) and print the summary; a ``--device`` this machine
-    lacks is refused before any data is read."""
+    lacks is refused before any data is read. Videos that could not be read are one error line each, and exit
+    status 2 (the metrics are over the others). Under a launcher only the main process prints."""
     from ..evaluation.program import format_summary, run_evaluation
     from ._inputs import check_device
 
     check_device(args.device)
-    print(format_summary(run_evaluation(args)))
+    summaries = run_evaluation(args)
+    if not summaries:  # a process of a sharded run other than the main one
+        return 0
+    failed = {}
+    for summary in summaries.values():
+        failed.update(summary.get("failed_videos", {}))
+    for message in failed.values():
+        print(f"actionclip eval: error: {message}", file=sys.stderr)
+    print(format_summary(summaries))
+    if failed:
+        print(
+            f"actionclip eval: error: videos that could not be read: {len(failed)} (left out of the metrics)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

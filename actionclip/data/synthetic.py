@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import shutil
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidLabelsError, InvalidSyntheticConfigError
+from ..video_decode_pool import START_METHOD
 from .labels import write_label_csv
 
 SPLITS = ("train", "val", "zeroshot")
@@ -107,6 +109,11 @@ class ActionLabel:
         return f"a {self.color} {self.shape} {self.motion}"
 
     @property
+    def appearance(self) -> str:
+        """What one frame shows, ``"red square"``: the class without its motion."""
+        return f"{self.color} {self.shape}"
+
+    @property
     def folder(self) -> str:
         """The class folder name: the sentence with underscores for spaces."""
         return self.name.replace(" ", "_")
@@ -148,7 +155,13 @@ class SyntheticActionConfig:
     zeroshot_videos_per_class: int = 4
     """Clips per held-out class in the zero-shot split."""
     zeroshot_fraction: float = 0.25
-    """Fraction of the (colour, shape, motion pair) units held out for the zero-shot split (0 for none)."""
+    """Fraction of the (colour, shape, motion pair) units held out for the zero-shot split (0 for none); unused
+    when ``novel_appearances`` or ``novel_motions`` choose the split."""
+    novel_appearances: tuple[str, ...] = ()
+    """A base-to-novel split instead: appearances (``"<colour> <shape>"``) none of whose classes are trained on; with
+    ``novel_motions``, the zero-shot split holds every class new in its appearance, its motion or both."""
+    novel_motions: tuple[str, ...] = ()
+    """Motions (of ``motions``) none of whose classes are trained on (see ``novel_appearances``)."""
     noise: float = 6.0
     """Standard deviation of the Gaussian pixel noise, in 0-255 units, drawn independently per frame."""
     qp: int = 20
@@ -157,7 +170,7 @@ class SyntheticActionConfig:
     """Seed of every random draw: the held-out split and each clip's parameters and noise."""
 
     def __post_init__(self):
-        for field in ("colors", "shapes", "motions"):
+        for field in ("colors", "shapes", "motions", "novel_appearances", "novel_motions"):
             value = getattr(self, field)
             if isinstance(value, str):
                 value = (value,)
@@ -186,6 +199,21 @@ class SyntheticActionConfig:
                 raise InvalidSyntheticConfigError(f"{field} must be >= 0, got {getattr(self, field)}")
         if not 0.0 <= self.zeroshot_fraction < 1.0:
             raise InvalidSyntheticConfigError(f"zeroshot_fraction must be in [0, 1), got {self.zeroshot_fraction}")
+        appearances = {f"{c} {s}" for c in self.colors for s in self.shapes}
+        unknown = [a for a in self.novel_appearances if a not in appearances]
+        if unknown:
+            raise InvalidLabelsError(
+                f"novel_appearances {unknown} are not '<colour> <shape>' of the config's colours and shapes"
+            )
+        unknown = [m for m in self.novel_motions if m not in self.motions]
+        if unknown:
+            raise InvalidLabelsError(
+                f"novel_motions {unknown} are not among the config's motions {list(self.motions)}"
+            )
+        if len(set(self.novel_appearances)) == len(appearances) or len(set(self.novel_motions)) == len(self.motions):
+            raise InvalidSyntheticConfigError(
+                "novel_appearances / novel_motions hold out every class: none is left to train"
+            )
         if self.noise < 0:
             raise InvalidSyntheticConfigError(f"noise must be >= 0, got {self.noise}")
         if not 0 <= self.qp <= 51:
@@ -257,6 +285,8 @@ def split_compositions(config: SyntheticActionConfig) -> tuple[list[ActionLabel]
         InvalidSyntheticConfigError: the vocabulary is too small to hold out that many units.
     """
     config.validate()
+    if config.novel_appearances or config.novel_motions:
+        return _base_novel_split(config)
     groups = list(dict.fromkeys(_motion_group(m, config.motions) for m in config.motions))
     units = [(c, s, g) for c in config.colors for s in config.shapes for g in groups]
     wanted = round(config.zeroshot_fraction * len(units))
@@ -282,6 +312,25 @@ def split_compositions(config: SyntheticActionConfig) -> tuple[list[ActionLabel]
         )
     order = {label: index for index, label in enumerate(all_compositions(config))}
     return sorted(seen, key=order.__getitem__), sorted(held_out, key=order.__getitem__)
+
+
+def _base_novel_split(config: SyntheticActionConfig) -> tuple[list[ActionLabel], list[ActionLabel]]:
+    seen, held_out = [], []
+    for label in all_compositions(config):
+        novel = novelty(label, config)
+        (held_out if novel else seen).append(label)
+    return seen, held_out
+
+
+def novelty(label: str | ActionLabel, config: SyntheticActionConfig) -> str | None:
+    """What is new in a class of a base-to-novel split (``novel_appearances`` / ``novel_motions``):
+    ``"appearance"``, ``"motion"``, ``"both"``, or None for a base class."""
+    label = ActionLabel.parse(label) if isinstance(label, str) else label
+    new_appearance = label.appearance in config.novel_appearances
+    new_motion = label.motion in config.novel_motions
+    if new_appearance and new_motion:
+        return "both"
+    return "appearance" if new_appearance else "motion" if new_motion else None
 
 
 def _covers_pairs(labels: set[ActionLabel], config: SyntheticActionConfig) -> bool:
@@ -312,6 +361,17 @@ class _ClipParams:
     background: np.ndarray  # (H, W, 3) float
 
 
+def random_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A low-saturation background: a grey level, a small tint and a linear gradient; float ``(H, W, 3)``."""
+    gray = rng.uniform(30, 220)
+    tint = rng.uniform(-20, 20, size=3)
+    gradient_angle = rng.uniform(0, 2 * np.pi)
+    gradient_amplitude = rng.uniform(0, 40)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    ramp = ((xs / width - 0.5) * np.cos(gradient_angle) + (ys / height - 0.5) * np.sin(gradient_angle))[..., None]
+    return np.clip(gray + tint + gradient_amplitude * ramp, 0, 255)
+
+
 def _sample_params(kind: str, color: str, config: SyntheticActionConfig, rng) -> _ClipParams:
     """Draw a clip's parameters. The draws depend on the motion's kind only, never on its direction."""
     height, width = config.size
@@ -320,18 +380,12 @@ def _sample_params(kind: str, color: str, config: SyntheticActionConfig, rng) ->
     ones = np.ones_like(u)
 
     rgb = np.clip(np.asarray(COLORS[color], dtype=np.float64) + rng.uniform(-15, 15, size=3), 0, 255)
-    gray = rng.uniform(30, 220)
-    tint = rng.uniform(-20, 20, size=3)
-    gradient_angle = rng.uniform(0, 2 * np.pi)
-    gradient_amplitude = rng.uniform(0, 40)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    ramp = ((xs / width - 0.5) * np.cos(gradient_angle) + (ys / height - 0.5) * np.sin(gradient_angle))[..., None]
-    background = np.clip(gray + tint + gradient_amplitude * ramp, 0, 255)
+    background = random_background(rng, height, width)
 
     radius = rng.uniform(0.11, 0.17) * side * ones
     angle = rng.uniform(0, 2 * np.pi) * ones
     opacity = ones.copy()
-    # The triangle's circumradius is 1.1 radius (see _coverage); keep the whole shape inside the frame.
+    # The triangle's circumradius is 1.1 radius (see shape_coverage); keep the whole shape inside the frame.
     extent = 1.15
 
     def position(max_radius: float, length: float, travel: float = 0.0) -> float:
@@ -359,13 +413,22 @@ def _sample_params(kind: str, color: str, config: SyntheticActionConfig, rng) ->
     return _ClipParams(center_x, center_y, radius, angle, opacity, rgb, background)
 
 
-def _coverage(shape: str, params: _ClipParams, height: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Anti-aliased coverage (T, H, W) in [0, 1] of the shape, and of the disc's orientation dot (or None)."""
+def shape_coverage(
+    shape: str,
+    center_x: np.ndarray,
+    center_y: np.ndarray,
+    radius: np.ndarray,
+    angle: np.ndarray,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Anti-aliased coverage ``(T, H, W)`` in [0, 1] of a shape of :data:`SHAPES` per frame (centre, radius in
+    pixels, angle in radians: arrays of shape ``(T,)``), and of the disc's orientation dot (or None)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    dx = xs[None] - params.center_x[:, None, None]
-    dy = ys[None] - params.center_y[:, None, None]
-    radius = params.radius[:, None, None]
-    angle = params.angle[:, None, None]
+    dx = xs[None] - np.asarray(center_x)[:, None, None]
+    dy = ys[None] - np.asarray(center_y)[:, None, None]
+    radius = np.asarray(radius)[:, None, None]
+    angle = np.asarray(angle)[:, None, None]
     sides = SHAPES[shape]
     marker = None
     if sides == 0:
@@ -410,7 +473,9 @@ def render_clip(
     motion = MOTIONS[label.motion]
     height, width = config.size
     params = _sample_params(motion.kind, label.color, config, rng)
-    cover, marker = _coverage(label.shape, params, height, width)
+    cover, marker = shape_coverage(
+        label.shape, params.center_x, params.center_y, params.radius, params.angle, height, width
+    )
     alpha = (cover * params.opacity[:, None, None])[..., None]
     frames = params.background[None] * (1 - alpha) + params.color * alpha
     if marker is not None:
@@ -559,7 +624,9 @@ def generate_synthetic_dataset(
                 samples[split].append((relative, label_id))
 
     if num_workers > 0 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=num_workers) as pool:
+        # Not forked: a fork of a process whose threads (the encoder's, OpenMP's) hold a lock hangs in the child.
+        context = multiprocessing.get_context(START_METHOD)
+        with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
             list(pool.map(_write_clip, tasks, chunksize=max(1, len(tasks) // (4 * num_workers))))
     else:
         for task in tasks:
@@ -669,8 +736,11 @@ __all__ = [
     "SyntheticDataset",
     "all_compositions",
     "generate_synthetic_dataset",
+    "novelty",
     "order_pairs_of",
+    "random_background",
     "render_clip",
+    "shape_coverage",
     "split_compositions",
     "write_clip",
 ]

@@ -12,13 +12,15 @@ def _pct(value) -> str:
     return "   n/a" if value is None else f"{100 * value:5.1f}%"
 
 
-def demo_checks(profile: DemoProfile, results: dict, temporal: str) -> list[dict]:
+def demo_checks(
+    profile: DemoProfile, results: dict, temporal: str, pretraining: dict | None = None, retention: dict | None = None
+) -> list[dict]:
     """The demo's claims as pass/fail checks with the numbers behind them."""
     t, m = results[temporal], results["meanP"]
     chance = t["closed_set"]["chance"]
     t_pair, m_pair = t["closed_set"]["pairs"]["accuracy"], m["closed_set"]["pairs"]["accuracy"]
     zs, zs_chance = t["zero_shot"]["top1"], t["zero_shot"]["chance"]
-    return [
+    checks = [
         {
             "name": "closed_set_far_above_chance",
             "passed": t["closed_set"]["top1"] >= profile.closed_set_factor * chance,
@@ -44,6 +46,85 @@ def demo_checks(profile: DemoProfile, results: dict, temporal: str) -> list[dict
             f"{_pct(zs_chance).strip()}",
         },
     ]
+    if pretraining is not None:
+        held, chance = pretraining["held_out_top1"], pretraining["chance"]
+        checks.append(
+            {
+                "name": "miniature_zero_shot_far_above_chance",
+                "passed": held >= profile.miniature_factor * chance,
+                "text": f"the pretrained miniature's zero-shot top-1 on held-out combinations far above chance: "
+                f"{_pct(held).strip()} >= {profile.miniature_factor:g} x {_pct(chance).strip()}",
+            }
+        )
+    if retention is not None and "distilled" in retention["rows"]:
+        plain, distilled = retention["rows"]["fine_tuned"], retention["rows"]["distilled"]
+        checks += [
+            {
+                "name": "distillation_keeps_novel",
+                "gating": profile.distill_checks_gate,
+                "passed": distilled["novel"] - plain["novel"] >= profile.distill_novel_margin,
+                "text": f"distillation keeps more of the novel classes than plain fine-tuning: "
+                f"{_pct(distilled['novel']).strip()} vs {_pct(plain['novel']).strip()} (margin >= "
+                f"{100 * profile.distill_novel_margin:g} points)",
+            },
+            {
+                "name": "distillation_keeps_base",
+                "gating": profile.distill_checks_gate,
+                "passed": plain["base"] - distilled["base"] <= profile.distill_base_tolerance,
+                "text": f"distillation costs little on the base classes: {_pct(distilled['base']).strip()} vs "
+                f"{_pct(plain['base']).strip()} (at most {100 * profile.distill_base_tolerance:g} points lower)",
+            },
+        ]
+    return checks
+
+
+def format_retention(pretraining: dict, retention: dict) -> list[str]:
+    """The pretrained miniature's line and the retention table (base, novel, harmonic mean per way of
+    fine-tuning)."""
+    data = retention["data"]
+    kinds = list(dict.fromkeys(retention["data"]["novelty"].values()))
+    counts = {kind: list(data["novelty"].values()).count(kind) for kind in kinds}
+    lines = [
+        f"pretrained miniature (a CLIP folder): {pretraining['steps']} contrastive steps on {pretraining['num_images']} "
+        f"captioned images ({pretraining['num_captions']} distinct captions), {pretraining['runtime_s']:.0f} s; "
+        f"zero-shot top-1 on held-out combinations ({', '.join(pretraining['held_out'])}) "
+        f"{_pct(pretraining['held_out_top1']).strip()} against all {pretraining['num_classes']} names (chance "
+        f"{_pct(pretraining['chance']).strip()}; seen combinations {_pct(pretraining['seen_top1']).strip()})",
+        "",
+        f"retention: ActionCLIP from the miniature, fine-tuned on {len(data['base_labels'])} base classes "
+        f"({data['num_train']} videos); {len(data['novel_labels'])} novel classes ("
+        + ", ".join(f"{counts[kind]} new in {'appearance and motion' if kind == 'both' else kind}" for kind in kinds)
+        + f"), scored zero-shot on {data['num_novel']} videos against the novel labels; base on "
+        f"{data['num_base_val']} validation videos against the base labels",
+        f"{'':34}{'base':>8}{'novel':>8}{'HM':>8}   novel by what is new: "
+        + " / ".join("appearance+motion" if kind == "both" else kind for kind in kinds),
+    ]
+    from .retention import RETENTION_ROWS
+
+    for key, title in RETENTION_ROWS:
+        row = retention["rows"].get(key)
+        if row is None:
+            lines.append(f"{title:34}{'(not run)':>24}")
+            continue
+        if "alpha" in row:
+            title = title.replace("best alpha", f"alpha {row['alpha']:g}")
+        by_kind = " / ".join(_pct(row["novel_by_kind"].get(kind)).strip() for kind in kinds)
+        lines.append(
+            f"{title:34}{_pct(row['base']):>8}{_pct(row['novel']):>8}{_pct(row['harmonic_mean']):>8}   {by_kind}"
+        )
+    best_novel = max(
+        (key for key, _ in RETENTION_ROWS if key in retention["rows"]), key=lambda k: retention["rows"][k]["novel"]
+    )
+    best_hm = max(
+        (key for key, _ in RETENTION_ROWS if key in retention["rows"]),
+        key=lambda k: retention["rows"][k]["harmonic_mean"],
+    )
+    titles = dict(RETENTION_ROWS)
+    lines.append(
+        f"best on novel: {titles[best_novel]}; best harmonic mean: {titles[best_hm]} (WiSE-FT's alpha is chosen on "
+        "these same videos, so its rows are optimistic)"
+    )
+    return lines
 
 
 def format_report(report: dict) -> str:
@@ -80,6 +161,8 @@ def format_report(report: dict) -> str:
         f"training: {report['training'][temporal]['train_runtime_s']:.0f} s ({temporal}), "
         f"{report['training']['meanP']['train_runtime_s']:.0f} s (meanP), {epochs} epochs each"
     )
+    if report.get("retention"):
+        lines += ["", *format_retention(report["pretraining"], report["retention"])]
     pipe = report.get("pipeline")
     if pipe:
         top = ", ".join(f"{item['label']} {100 * item['score']:.0f}%" for item in pipe["top3"])
@@ -95,7 +178,10 @@ def format_report(report: dict) -> str:
             f"({_pct(located['recall'])})",
         ]
     lines += ["", "checks:"]
-    lines += [f"  [{'PASS' if check['passed'] else 'FAIL'}] {check['text']}" for check in report["checks"]]
+    lines += [
+        f"  [{'PASS' if check['passed'] else 'FAIL'}{'' if check.get('gating', True) else ', info'}] {check['text']}"
+        for check in report["checks"]
+    ]
     lines += ["", f"outputs in {report['output_dir']}: {', '.join(report['files'])}"]
     lines.append(f"wall time: {report['wall_time_s']:.0f} s")
     return "\n".join(lines)

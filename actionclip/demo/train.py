@@ -25,7 +25,7 @@ def train_model(
     from transformers import set_seed
 
     from ..modeling_actionclip import ActionCLIPModel
-    from ..training.trainer import ActionCLIPTrainingArguments, build_trainer, freeze_towers
+    from ..training.trainer import freeze_towers
 
     set_seed(seed)
     model = ActionCLIPModel(model_config(profile, fusion))
@@ -43,12 +43,39 @@ def train_model(
     model.config.training_data = training_data
     model.config.id2label = dict(enumerate(train_data.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
+    result = fit(
+        model, profile.training, train_data, processor, output_dir, seed, progress, f"training the {fusion} model"
+    )
+    model_dir = output_dir
+    model.save_pretrained(str(model_dir))
+    processor.save_pretrained(str(model_dir))
+    return model, {
+        "train_loss": float(result.training_loss),
+        "train_runtime_s": result.metrics["train_runtime"],
+    }
+
+
+def fit(
+    model,
+    training: dict,
+    train_data,
+    processor,
+    output_dir: Path,
+    seed: int,
+    progress: bool,
+    description: str,
+    max_grad_norm: float = 1.0,
+):
+    """Train ``model`` in place with `ActionCLIPTrainer` on ``train_data`` (no evaluation, no checkpoints);
+    ``training`` holds the `ActionCLIPTrainingArguments` a profile chooses. Returns the Trainer's `TrainOutput`."""
+    import torch
+
+    from ..training.trainer import ActionCLIPTrainingArguments, build_trainer
+
     args = ActionCLIPTrainingArguments(
         output_dir=str(output_dir / "trainer"),
-        **profile.training,
-        warmup_steps=0.1,
-        lr_scheduler_type="cosine",
-        max_grad_norm=1.0,  # from scratch, the first steps' gradients are large: clip them (fine-tuning does not)
+        **{"warmup_steps": 0.1, "lr_scheduler_type": "cosine", **training},
+        max_grad_norm=max_grad_norm,
         eval_strategy="no",
         save_strategy="no",
         load_best_model_at_end=False,
@@ -62,23 +89,12 @@ def train_model(
         disable_tqdm=not progress,
     )
     trainer = build_trainer(
-        model,
-        args,
-        processor,
-        train_data.label_names,
-        train_dataset=train_data,
-        progress_description=f"training the {fusion} model",
+        model, args, processor, train_data.label_names, train_dataset=train_data, progress_description=description
     )
     if not progress:  # without progress bars the Trainer would print its final metrics dict
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
     result = trainer.train()
-    model_dir = output_dir
-    trainer.save_model(str(model_dir))
-    processor.save_pretrained(str(model_dir))
     shutil.rmtree(output_dir / "trainer", ignore_errors=True)
-    return trainer.model, {
-        "train_loss": float(result.training_loss),
-        "train_runtime_s": result.metrics["train_runtime"],
-    }
+    return result

@@ -18,6 +18,7 @@ from ..descriptions import load_descriptions, warn_long_descriptions
 from ..errors import EvaluationSetupError
 from ..model_loading import load_model_and_processor
 from ..prompts import load_templates
+from ..sharding.sharded_run import ShardedRun
 from .protocols import (
     Protocol,
     base_to_novel,
@@ -30,7 +31,14 @@ from .protocols import (
     write_few_shot_lists,
 )
 from .published_splits import published_base_to_novel, published_few_shot
-from .runner import RESULT_JSON_NAME, ProtocolEvaluator, ViewSettings, closed_set_protocol, samples_from_dataset_args
+from .runner import (
+    RESULT_JSON_NAME,
+    WORK_FOLDER_NAME,
+    ProtocolEvaluator,
+    ViewSettings,
+    closed_set_protocol,
+    samples_from_dataset_args,
+)
 
 
 def _require(args, *names: str) -> None:
@@ -120,7 +128,17 @@ def _dataset_name(args) -> str:
 def run_evaluation(args) -> dict:
     """Everything `run_eval.py` does, from parsed options; returns ``{protocol name: summary}`` and writes
     ``<output_dir>/summary.json``. Runs on ``args.device`` (the command checks first that it exists), else on cuda
-    when available."""
+    when available.
+
+    Under a launcher (``torchrun``, ``accelerate launch``) the videos are shared among its processes, one GPU
+    each where there are GPUs (`ShardedRun`); the main process alone writes, and the others return ``{}``. Each
+    encoded video waits in ``<output_dir>/.unfinished`` until the reports are written, so a run killed in the
+    middle and started again encodes only the rest."""
+    with ShardedRun.from_environment() as run:
+        return _run_evaluation(args, run)
+
+
+def _run_evaluation(args, run: ShardedRun) -> dict:
     for name in ("num_clips", "batch_size"):
         if getattr(args, name) < 1:
             raise EvaluationSetupError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -131,7 +149,7 @@ def run_evaluation(args) -> dict:
     if args.logit_scale is not None and not (args.logit_scale > 0 and math.isfinite(args.logit_scale)):
         raise EvaluationSetupError(f"--logit-scale must be a finite positive number, got {args.logit_scale}")
     output_dir = Path(args.output_dir)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = run.device(args.device) or ("cuda" if torch.cuda.is_available() else "cpu")
     protocol, root, counts = build_protocol(args)
     templates = list(load_templates(args.templates)) if args.templates else None
     descriptions = None
@@ -140,6 +158,7 @@ def run_evaluation(args) -> dict:
     kind = "closed-set" if args.protocol == "closed_set" else "zero-shot"
     dataset = _dataset_name(args)
     summaries = {}
+    evaluators = []
 
     def evaluator_for(model_dir: str) -> ProtocolEvaluator:
         model, processor = load_model_and_processor(model_dir, device)
@@ -148,24 +167,29 @@ def run_evaluation(args) -> dict:
         # --num-frames 0 is refused by ViewSettings, not taken as "the model's default".
         num_frames = model.config.num_frames if args.num_frames is None else args.num_frames
         views = ViewSettings(num_frames, args.num_clips, args.num_crops, args.sampler)
-        return ProtocolEvaluator(
+        evaluator = ProtocolEvaluator(
             model, processor, views, templates, args.logit_scale, args.batch_size, args.num_workers,
-            model_name=str(model_dir), progress=not args.no_progress, descriptions=descriptions,
+            model_name=str(model_dir), progress=not args.no_progress, descriptions=descriptions, run=run,
+            work_dir=output_dir / WORK_FOLDER_NAME,
         )  # fmt: skip
+        evaluators.append(evaluator)
+        return evaluator
 
     if args.protocol == "few_shot":
         # Training is the training script's job: write the K-shot lists it trains on, then evaluate the models
         # already trained on them (``--model runs/k{shots}``), each on the full test set.
-        protocol.write(output_dir / protocol.name)
         shots = protocol.settings["shots"]
-        if protocol.settings.get("published"):  # the released lists, as they are
-            lists = {int(k): Path(path) for k, path in protocol.settings["train_lists"].items()}
-        else:
-            train = read_list_file(args.train_path)
-            lists = write_few_shot_lists(
-                train, output_dir / protocol.name, shots, protocol.settings["seed"],
-                len(protocol.splits[0].class_names),
-            )  # fmt: skip
+        lists = {}  # written by the main process only
+        if run.is_main:
+            protocol.write(output_dir / protocol.name)
+            if protocol.settings.get("published"):  # the released lists, as they are
+                lists = {int(k): Path(path) for k, path in protocol.settings["train_lists"].items()}
+            else:
+                train = read_list_file(args.train_path)
+                lists = write_few_shot_lists(
+                    train, output_dir / protocol.name, shots, protocol.settings["seed"],
+                    len(protocol.splits[0].class_names),
+                )  # fmt: skip
         summary = {"protocol": protocol.name, "lists": {str(k): str(path) for k, path in lists.items()}, "splits": {}}
         for split, k in zip(protocol.splits, shots):
             model_dir = args.model.format(shots=k) if "{shots}" in args.model else None
@@ -175,8 +199,13 @@ def run_evaluation(args) -> dict:
             result = evaluator_for(model_dir).run_protocol(
                 one, root, output_dir / f"{k}shot", dataset, f"few-shot-{k}", write_protocol_files=False
             )
-            summary["splits"][split.name] = result["splits"][split.name]
-        (output_dir / protocol.name / RESULT_JSON_NAME).write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+            if result is not None:  # the main process
+                summary["splits"][split.name] = result["splits"][split.name]
+                summary.setdefault("failed_videos", {}).update(result.get("failed_videos", {}))
+        if not summary.get("failed_videos"):
+            summary.pop("failed_videos", None)
+        if run.is_main:
+            (output_dir / protocol.name / RESULT_JSON_NAME).write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
         summaries[protocol.name] = summary
     else:
         evaluator = evaluator_for(args.model)
@@ -184,10 +213,15 @@ def run_evaluation(args) -> dict:
             sources = [path for path, _ in protocol.splits[0].videos]
             evaluator.frame_counts.update((s, c) for s, c in zip(sources, counts) if c is not None)
         summary = evaluator.run_protocol(protocol, root, output_dir, dataset, kind)
-        summary.pop("reports")
-        summaries[protocol.name] = summary
+        if summary is not None:  # the main process
+            summary.pop("reports")
+            summaries[protocol.name] = summary
+    if not run.is_main:
+        return {}
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n", encoding="utf-8")
+    for evaluator in evaluators:
+        evaluator.finish()
     return summaries
 
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +39,14 @@ from torch.nn import functional as F
 
 from ..data.splits import Sample
 from ..errors import EvaluationSetupError
+from ..sharding.sharded_run import FailedItem, ShardedRun, WorkFolder
 from .protocols import EvalSplit, Protocol, ProtocolResult
 
 logger = logging.getLogger(__name__)
 
 RESULT_JSON_NAME = "result.json"
+# Where the videos' embeddings wait, under the output folder, until the run's reports are written.
+WORK_FOLDER_NAME = ".unfinished"
 # The report keys that go into a ProtocolResult (fractions in [0, 1]).
 SUMMARY_METRICS: tuple[str, ...] = ("top1_accuracy", "top5_accuracy", "mean_class_accuracy")
 
@@ -117,6 +120,8 @@ class MultiViewVideos(torch.utils.data.Dataset):
         video_processor: the model's `ActionCLIPVideoProcessor` (evaluation transform).
         views: the :class:`ViewSettings`.
         frame_counts: for frame folders, their frame counts (``None`` entries for video files).
+        on_error: ``"raise"``, or ``"report"``: a video that cannot be read or sampled (the errors of
+            `video_decode_pool.SKIPPABLE_ERRORS`) is a `FailedItem` instead of frames.
     """
 
     def __init__(
@@ -128,7 +133,10 @@ class MultiViewVideos(torch.utils.data.Dataset):
         frame_template: str = "img_{:05d}.jpg",
         frame_start_index: int = 1,
         timeout: float | None = 30.0,
+        on_error: str = "raise",
     ):
+        if on_error not in ("raise", "report"):
+            raise EvaluationSetupError(f"on_error must be 'raise' or 'report', got {on_error!r}")
         self.sources = [str(source) for source in sources]
         self.video_processor = video_processor
         self.views = views
@@ -137,12 +145,14 @@ class MultiViewVideos(torch.utils.data.Dataset):
         self.frame_template = frame_template
         self.frame_start_index = frame_start_index
         self.timeout = timeout
+        self.on_error = on_error
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> torch.Tensor | FailedItem:
         from ..video_clips import ClipSpec, FrameFolder, read_clip
+        from ..video_decode_pool import SKIPPABLE_ERRORS
 
         spec = ClipSpec.for_video_processor(
             self.video_processor,
@@ -156,7 +166,12 @@ class MultiViewVideos(torch.utils.data.Dataset):
         )
         source, count = self.sources[index], self.frame_counts[index]
         # video_clips resizes and crops (the three crops for num_crops=3) the uint8 frames (V, T, S, S, 3).
-        return torch.from_numpy(read_clip(source if count is None else FrameFolder(source, int(count)), spec))
+        try:
+            return torch.from_numpy(read_clip(source if count is None else FrameFolder(source, int(count)), spec))
+        except SKIPPABLE_ERRORS as error:
+            if self.on_error == "raise":
+                raise
+            return FailedItem.from_error(error)
 
 
 def _decoding_worker_init(worker_id: int) -> None:
@@ -166,16 +181,22 @@ def _decoding_worker_init(worker_id: int) -> None:
     keep_freed_memory()
 
 
+def _items_as_they_are(items: list) -> list:
+    """A DataLoader's collate that keeps a batch a list: frames and failures side by side."""
+    return items
+
+
 @torch.no_grad()
-def encode_videos(
+def iter_video_embeddings(
     model,
     videos: MultiViewVideos,
     batch_size: int = 8,
     num_workers: int = 0,
     progress: bool = True,
     description: str = "encoding videos",
-) -> torch.Tensor:
-    """L2-normalised video embeddings of every view: float32 ``(N, V, D)`` on the CPU."""
+) -> Iterator[torch.Tensor | FailedItem]:
+    """Each video's L2-normalised embeddings of every view, float32 ``(V, D)`` on the CPU, in order (a video
+    ``videos`` could not read is its `FailedItem`)."""
     from tqdm.auto import tqdm
 
     device = model.logit_scale.device
@@ -185,16 +206,38 @@ def encode_videos(
         batch_size=batch_size,
         num_workers=num_workers,
         shuffle=False,
+        collate_fn=_items_as_they_are,
         pin_memory=device.type == "cuda",
         worker_init_fn=_decoding_worker_init if num_workers else None,
     )
-    chunks = []
-    for frames in tqdm(loader, desc=description, unit="batch", disable=not progress, leave=False):
-        batch, views = frames.shape[:2]
-        pixel_values = videos.video_processor.frames_to_pixel_values(frames.flatten(0, 1), device, dtype)
-        embeds = model.get_video_features(pixel_values).pooler_output
-        chunks.append(F.normalize(embeds.float(), dim=-1).view(batch, views, -1).cpu())
-    return torch.cat(chunks)
+    for items in tqdm(loader, desc=description, unit="batch", disable=not progress, leave=False):
+        present = [item for item in items if isinstance(item, torch.Tensor)]
+        embeds = iter(())
+        if present:
+            frames = torch.stack(present)
+            batch, views = frames.shape[:2]
+            pixel_values = videos.video_processor.frames_to_pixel_values(frames.flatten(0, 1), device, dtype)
+            pooled = model.get_video_features(pixel_values).pooler_output
+            # One tensor each (not views of the batch): a video's embeddings are saved on their own.
+            embeds = iter(F.normalize(pooled.float(), dim=-1).view(batch, views, -1).cpu().unbind())
+        for item in items:
+            yield next(embeds).clone() if isinstance(item, torch.Tensor) else item
+
+
+def encode_videos(
+    model,
+    videos: MultiViewVideos,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    progress: bool = True,
+    description: str = "encoding videos",
+) -> torch.Tensor:
+    """L2-normalised video embeddings of every view: float32 ``(N, V, D)`` on the CPU."""
+    embeds = list(iter_video_embeddings(model, videos, batch_size, num_workers, progress, description))
+    failed = [item for item in embeds if isinstance(item, FailedItem)]
+    if failed:
+        raise EvaluationSetupError(failed[0].message)
+    return torch.stack(embeds)
 
 
 def class_scores(
@@ -236,6 +279,10 @@ class ProtocolEvaluator:
         model_name: recorded in the reports.
         descriptions: label descriptions, extra prompts averaged with each class name per template
             (`actionclip.descriptions`).
+        run: the processes the videos are shared among (`ShardedRun`; default: this process alone). Every process
+            makes the same calls; the main one gets the embeddings, scores the splits and writes the reports.
+        work_dir: where each encoded video's embeddings wait (`WorkFolder`) until the reports are written
+            (`finish`), so a run started again encodes only the videos it had not finished.
     """
 
     def __init__(
@@ -251,6 +298,8 @@ class ProtocolEvaluator:
         model_name: str | None = None,
         progress: bool = True,
         descriptions: dict[str, list[str]] | None = None,
+        run: ShardedRun | None = None,
+        work_dir: str | os.PathLike | None = None,
     ):
         self.model = model
         self.processor = processor
@@ -266,25 +315,58 @@ class ProtocolEvaluator:
         """Label descriptions (``{label: [sentence, ...]}``), extra prompts beside the class names."""
         self.frame_counts: dict[str, int] = {}
         """Frame counts of the sources that are frame folders (video files need none)."""
+        self.run = run or ShardedRun()
+        self.work = None
+        if work_dir is not None:
+            settings = {"model": model_name, "views": asdict(self.views), "timeout": timeout}
+            self.work = WorkFolder(work_dir, settings)
+        self.failures: dict[str, FailedItem] = {}
+        """The videos that could not be read, and why (on the main process)."""
         self._embeddings: dict[str, torch.Tensor] = {}
+        self._encoded: set[str] = set()  # every source handed out to the processes, on every process
+
+    def encode(self, sources: Sequence[str]) -> None:
+        """Encode the videos of ``sources`` not encoded before, shared among the run's processes (each calls this
+        with the same sources); the main process keeps their embeddings, and the videos it could not read in
+        `failures`."""
+        todo = list(dict.fromkeys(str(source) for source in sources if str(source) not in self._encoded))
+        if not todo:
+            return
+        self._encoded.update(todo)
+
+        def compute(share: list[str]):
+            videos = MultiViewVideos(
+                share, self.processor.video_processor, self.views, [self.frame_counts.get(s) for s in share],
+                timeout=self.timeout, on_error="report",
+            )  # fmt: skip
+            progress = self.progress and self.run.is_main
+            description = f"encoding {len(share)} videos"
+            embeddings = iter_video_embeddings(
+                self.model, videos, self.batch_size, self.num_workers, progress, description
+            )
+            for result in embeddings:
+                yield result if isinstance(result, FailedItem) else {"embeddings": result.numpy()}
+
+        results = self.run.map(todo, todo, compute, self.work, "videos")
+        for source, result in zip(todo, results or ()):
+            if isinstance(result, FailedItem):
+                self.failures[source] = result
+            else:
+                self._embeddings[source] = torch.from_numpy(result["embeddings"])
 
     def video_embeddings(self, sources: Sequence[str]) -> torch.Tensor:
-        """(N, V, D) embeddings of ``sources``, encoding only those not seen before."""
+        """(N, V, D) embeddings of ``sources`` (on the main process), encoding only those not seen before."""
         sources = [str(source) for source in sources]
-        todo = {}
+        self.encode(sources)
         for source in sources:
-            if source not in self._embeddings and source not in todo:
-                todo[source] = self.frame_counts.get(source)
-        if todo:
-            videos = MultiViewVideos(
-                list(todo), self.processor.video_processor, self.views, list(todo.values()),
-                timeout=self.timeout,
-            )  # fmt: skip
-            embeds = encode_videos(
-                self.model, videos, self.batch_size, self.num_workers, self.progress, f"encoding {len(todo)} videos"
-            )
-            self._embeddings.update(zip(todo, embeds))
+            if source in self.failures:
+                raise EvaluationSetupError(self.failures[source].message)
         return torch.stack([self._embeddings[source] for source in sources])
+
+    def finish(self) -> None:
+        """The reports are written: remove the work folder (main process)."""
+        if self.work is not None and self.run.is_main:
+            self.work.remove()
 
     @torch.no_grad()
     def text_embeddings(self, class_names: Sequence[str]) -> torch.Tensor:
@@ -331,8 +413,20 @@ class ProtocolEvaluator:
         write_protocol_files: bool = True,
     ) -> dict:
         """Evaluate every split of ``protocol`` (videos relative to ``video_root``), write one report per split and
-        the protocol's ``result.json``; returns the result's summary with a ``reports`` entry (split -> report)."""
+        the protocol's ``result.json``; returns the result's summary with a ``reports`` entry (split -> report) and,
+        where videos could not be read, ``failed_videos`` (source -> error; the metrics are over the others).
+
+        Every process of the run calls this; the videos are encoded shared among them, then only the main process
+        scores and writes (the others return ``None``)."""
         output_dir = Path(output_dir) / protocol.name
+        split_sources = {}
+        for split in protocol.splits:
+            if not split.videos:
+                raise EvaluationSetupError(f"{protocol.name}/{split.name} has no videos to evaluate")
+            split_sources[split.name] = [_resolve(video_root, path) for path, _ in split.videos]
+        self.encode([source for sources in split_sources.values() for source in sources])
+        if not self.run.is_main:
+            return None
         if write_protocol_files:
             protocol.write(output_dir)
         result = ProtocolResult(
@@ -351,14 +445,18 @@ class ProtocolEvaluator:
                 "metric_units": "fraction",
             },
         )
-        reports = {}
+        reports, failed_videos = {}, {}
         for split in protocol.splits:
-            if not split.videos:
-                raise EvaluationSetupError(f"{protocol.name}/{split.name} has no videos to evaluate")
-            sources = [_resolve(video_root, path) for path, _ in split.videos]
-            labels = np.array([label for _, label in split.videos], dtype=np.int64)
-            scores = self.scores(sources, split.class_names).numpy()
-            metadata = self.metadata(protocol.name, split.name, dataset, kind, extra_metadata)
+            sources = split_sources[split.name]
+            kept = [index for index, source in enumerate(sources) if source not in self.failures]
+            failed = {source: self.failures[source].message for source in sources if source in self.failures}
+            if not kept:
+                raise EvaluationSetupError(f"{protocol.name}/{split.name}: none of its videos could be read")
+            labels = np.array([split.videos[index][1] for index in kept], dtype=np.int64)
+            scores = self.scores([sources[index] for index in kept], split.class_names).numpy()
+            extra = {**(extra_metadata or {}), **({"failed_videos": failed} if failed else {})}
+            metadata = self.metadata(protocol.name, split.name, dataset, kind, extra)
+            failed_videos.update(failed)
             report = write_split_report(output_dir / split.name, scores, labels, split, metadata)
             result.add_split(split.name, **{key: report["metrics"][key] for key in _summary_keys(report)})
             reports[split.name] = report
@@ -366,6 +464,8 @@ class ProtocolEvaluator:
         summary = result.summary()
         summary["reports"] = reports
         summary["output_dir"] = str(output_dir)
+        if failed_videos:
+            summary["failed_videos"] = failed_videos
         return summary
 
 
@@ -420,6 +520,7 @@ __all__ = [
     "class_scores",
     "closed_set_protocol",
     "encode_videos",
+    "iter_video_embeddings",
     "samples_from_dataset_args",
     "three_crops",
 ]

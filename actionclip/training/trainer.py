@@ -33,6 +33,7 @@ from ..data.collator import CLASS_PROMPT_KEYS
 from ..errors import ProcessorArgumentError
 from ..scoring import encode_label_texts, template_ensemble_probs
 from ..tokenizer import load_clip_tokenizer, load_tokenizer
+from .distillation import FeatureDistillation, FrozenTeacher, check_distill_weight, distillation_parts
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 STAGING_PREFIX = ".tmp-" + PREFIX_CHECKPOINT_DIR + "-"
 
 PARAMETER_GROUPS = ("text", "vision", "fusion")
+# The batch key under which `_prepare_inputs` hands the teacher's features to `compute_loss` (never to the model).
+DISTILLATION_TARGETS = "distillation_targets"
 # Metric prefix of the held-out ("novel") classes evaluated for retention tracking.
 NOVEL_PREFIX = "novel"
 
@@ -104,6 +107,25 @@ class ActionCLIPTrainingArguments(TrainingArguments):
             "else the learned one."
         },
     )
+    distill_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Frozen-teacher distillation (keeps zero-shot): the weight of the loss that pulls the student's "
+            "features (through a residual projector) towards the starting model's, frozen; 0: off."
+        },
+    )
+    distill_on: str = field(
+        default="video,text",
+        metadata={
+            "help": "What is distilled: video (the teacher's frame-averaged embedding), text (the prompts' "
+            "embeddings) or video,text; in Python also a tuple such as ('video', 'text')."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.distill_weight = check_distill_weight(self.distill_weight)
+        self.distill_on = distillation_parts(self.distill_on)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -274,6 +296,17 @@ class _DatasetEpochCallback(TrainerCallback):
             dataset.set_epoch(int(state.epoch or 0))
 
 
+class _ClearProjectorGradientsCallback(TrainerCallback):
+    """Clears the distillation projectors' gradients after each optimizer step: the Trainer clears only the model's,
+    and the projectors live outside it."""
+
+    def __init__(self, distillation: nn.Module):
+        self._distillation = distillation
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self._distillation.zero_grad(set_to_none=True)
+
+
 class ActionCLIPTrainer(Trainer):
     """`Trainer` for ActionCLIP.
 
@@ -290,6 +323,14 @@ class ActionCLIPTrainer(Trainer):
             and whenever `evaluate()` is called, e.g. at the end). Logged as ``novel_top1_accuracy``, ... and
             ``novel_harmonic_mean`` (of the two top-1s); :meth:`retention_history` collects them by step.
         progress_description: the description of the training progress bar (when progress bars are on).
+        distillation_teacher: the teacher of frozen-teacher distillation (``args.distill_weight > 0``), frozen where it
+            is; default: a frozen copy of ``model`` as it is now, the starting model (for a LoRA model: ``model``
+            with its adapters off). See `actionclip.training.distillation`.
+
+    With ``args.distill_weight > 0`` the training loss is the contrastive loss plus the distillation loss, both
+    logged (``contrastive_loss``, ``distillation_loss``, and ``distillation_<part>_loss``: the unweighted
+    ``1 - cos`` of each part); the projectors (`distillation`) are trained in a group of their own (``distillation``,
+    the fusion's learning rate) and saved in each checkpoint, so a resumed run continues exactly.
 
     Evaluation scores each video against the ``K * N`` prompts of the label set (encoded once per evaluation) and
     returns template-ensembled class probabilities ``(B, N)`` (`scoring.template_ensemble_probs`) as predictions;
@@ -306,6 +347,7 @@ class ActionCLIPTrainer(Trainer):
         novel_dataset=None,
         novel_label_names: Sequence[str] | None = None,
         progress_description: str = "training",
+        distillation_teacher: nn.Module | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -329,6 +371,30 @@ class ActionCLIPTrainer(Trainer):
         self.novel_label_names = list(novel_label_names) if novel_label_names is not None else None
         self._label_names_override: list[str] | None = None
         self.add_callback(_DatasetEpochCallback(self))
+        self.distillation: FeatureDistillation | None = None
+        self._loss_parts: dict[str, torch.Tensor] = {}
+        self._loss_part_steps = 0
+        if getattr(self.args, "distill_weight", 0.0) > 0:
+            self.distillation = self._build_distillation(distillation_teacher)
+            self.add_callback(_ClearProjectorGradientsCallback(self.distillation))
+        elif distillation_teacher is not None:
+            raise ValueError("distillation_teacher is given but args.distill_weight is 0 (distillation is off)")
+
+    def _build_distillation(self, teacher_model: nn.Module | None) -> FeatureDistillation:
+        """The teacher (made now, before any training step or checkpoint load: the starting model) and the
+        projectors, on the training device."""
+        if self.model is None:
+            raise ValueError("distillation needs the model (model_init is not supported with distill_weight > 0)")
+        device = self.args.device
+        if teacher_model is None:
+            teacher = FrozenTeacher(self.model, copy_model=True, device=device)
+        else:
+            teacher = FrozenTeacher(unwrap_actionclip(teacher_model), copy_model=False, device=device)
+        dim = unwrap_actionclip(self.model).config.projection_dim
+        distillation = FeatureDistillation(
+            teacher, dim, self.args.distill_on, self.args.distill_weight, self.args.seed
+        )
+        return distillation.to(device)
 
     # ------------------------------------------------------------------ training
 
@@ -368,10 +434,51 @@ class ActionCLIPTrainer(Trainer):
         state = TrainerState.load_from_json(state_file)
         return state if state.global_step >= self.args.max_steps else None
 
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's contrastive loss, plus the distillation loss when the batch carries the teacher's targets
+        (`_prepare_inputs` adds them in training with ``distill_weight > 0``); both parts are logged."""
+        targets = inputs.get(DISTILLATION_TARGETS)
+        if targets is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = {key: value for key, value in inputs.items() if key != DISTILLATION_TARGETS}
+        contrastive, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        student = {"video": outputs["video_embeds"], "text": outputs["text_embeds"]}
+        distillation, per_part = self.distillation(student, targets)
+        parts = {"contrastive_loss": contrastive, "distillation_loss": distillation}
+        parts.update({f"distillation_{part}_loss": value for part, value in per_part.items()})
+        self._record_loss_parts(parts)
+        loss = contrastive + distillation
+        return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """The Trainer's step; then the distillation projectors' gradients averaged over the processes."""
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.distillation is not None:
+            self.distillation.average_gradients()
+        return loss
+
+    def _record_loss_parts(self, parts: dict[str, torch.Tensor]) -> None:
+        for name, value in parts.items():
+            self._loss_parts[name] = self._loss_parts.get(name, 0.0) + value.detach().float()
+        self._loss_part_steps += 1
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """The Trainer's log; a training log (``loss``) also gets the loss's parts since the last one, averaged
+        over the steps and the processes as ``loss`` is."""
+        if "loss" in logs and self._loss_part_steps:
+            names = sorted(self._loss_parts)
+            values = torch.stack([self._loss_parts[name] for name in names]) / self._loss_part_steps
+            if self.accelerator.num_processes > 1:
+                values = self.accelerator.gather(values[None]).mean(dim=0)
+            logs.update({name: value for name, value in zip(names, values.tolist(), strict=True)})
+            self._loss_parts, self._loss_part_steps = {}, 0
+        super().log(logs, start_time)
+
     # ------------------------------------------------------------------ optimizer
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
-        """AdamW (or the ``--optim`` choice) over :func:`actionclip_parameter_groups`."""
+        """AdamW (or the ``--optim`` choice) over :func:`actionclip_parameter_groups`, and the distillation
+        projectors (a ``distillation`` group at the fusion's learning rate: they start fresh, as the fusion does)."""
         if self.optimizer is None:
             opt_model = self.model if model is None else model
             args = self.args
@@ -385,6 +492,15 @@ class ActionCLIPTrainer(Trainer):
             )
             optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(args, opt_model)
             optimizer_kwargs = {k: v for k, v in optimizer_kwargs.items() if k not in ("params", "model")}
+            if self.distillation is not None:
+                groups.append(
+                    {
+                        "name": "distillation",
+                        "params": list(self.distillation.parameters()),
+                        "lr": args.learning_rate * getattr(args, "fusion_lr_ratio", 10.0),
+                        "weight_decay": args.weight_decay,
+                    }
+                )
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
 
@@ -482,19 +598,24 @@ class ActionCLIPTrainer(Trainer):
         (``augmentation`` present) or the evaluation normalisation, batched
         (`ActionCLIPVideoProcessor.augment_frames` / `frames_to_pixel_values`). The collator's label-set prompts
         are dropped: evaluation here encodes the label set once (`_label_set_embeddings`), and training never
-        uses them."""
+        uses them. In training with distillation the teacher's features of the batch are added
+        (``distillation_targets``; the label set's prompts give the teacher's text features once)."""
+        class_prompts = [inputs.get(key) for key in CLASS_PROMPT_KEYS]
+        prompts = (inputs.get("input_ids"), inputs.get("attention_mask"))  # still on the host: the teacher's lookup
         inputs = {key: value for key, value in inputs.items() if key not in CLASS_PROMPT_KEYS}
         inputs = super()._prepare_inputs(inputs)
-        if "frames" not in inputs:
-            return inputs
-        inputs = dict(inputs)
-        frames, augmentation = inputs.pop("frames"), inputs.pop("augmentation", None)
-        processor = self._device_video_processor()
-        dtype = unwrap_actionclip(self.model).dtype
-        if augmentation is not None:
-            inputs["pixel_values"] = processor.augment_frames(frames, augmentation, dtype=dtype)
-        else:
-            inputs["pixel_values"] = processor.frames_to_pixel_values(frames, dtype=dtype)
+        if "frames" in inputs:
+            inputs = dict(inputs)
+            frames, augmentation = inputs.pop("frames"), inputs.pop("augmentation", None)
+            processor = self._device_video_processor()
+            dtype = unwrap_actionclip(self.model).dtype
+            if augmentation is not None:
+                inputs["pixel_values"] = processor.augment_frames(frames, augmentation, dtype=dtype)
+            else:
+                inputs["pixel_values"] = processor.frames_to_pixel_values(frames, dtype=dtype)
+        if self.distillation is not None and self.model.training and prompts[0] is not None:
+            inputs = dict(inputs)
+            inputs[DISTILLATION_TARGETS] = self.distillation.targets(inputs["pixel_values"], *prompts, *class_prompts)
         return inputs
 
     def _device_video_processor(self):
@@ -553,6 +674,8 @@ class ActionCLIPTrainer(Trainer):
         finally:
             self._staging_dir = None
             self.args.push_to_hub = push_to_hub
+        if self.distillation is not None and self.args.should_save:
+            self.distillation.save(staged_dir)  # the projectors: the optimizer's state alone cannot resume them
         if self.state.best_model_checkpoint == staged_dir:
             self.state.best_model_checkpoint = final_dir
             if self.args.should_save:
@@ -565,6 +688,12 @@ class ActionCLIPTrainer(Trainer):
         self.accelerator.wait_for_everyone()
         if push_to_hub:
             self._push_from_checkpoint(final_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        """The Trainer's load, and the distillation projectors saved beside the weights."""
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.distillation is not None and not self.distillation.load(resume_from_checkpoint):
+            logger.warning("%s holds no distillation projectors: they start fresh", resume_from_checkpoint)
 
     def _rotate(self, run_dir: str) -> None:
         try:
