@@ -276,14 +276,15 @@ def test_classify_under_torchrun_killed_in_the_middle_redoes_only_the_unfinished
     assert not work.exists()
 
 
-def test_index_under_torchrun_commits_what_one_process_indexes(model_dir, videos, tmp_path):
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_index_under_a_launcher_commits_what_one_process_indexes(launcher, model_dir, videos, tmp_path):
     """Each process embeds its share of the folder's files; the main process alone commits them."""
     from actionclip.apps.search import VideoIndex
 
     args = ["index", videos[0].parent, "--model", model_dir, "--segment", "0.25s"]
     status, _, err = run_in_this_process([*args, "--out", tmp_path / "one.index"])
     assert status == 0, err
-    out, err = finish(start("torchrun", [*args, "--out", tmp_path / "two.index"], tmp_path))
+    out, err = finish(start(launcher, [*args, "--out", tmp_path / "two.index"], tmp_path))
     assert out.count("two.index: 5 of 6 files") == 1, err[-3000:]  # printed once, by the main process
     assert err.count(f"{videos[2].name}: left out of the index") == 1, err[-3000:]
     one, two = VideoIndex.open(tmp_path / "one.index"), VideoIndex.open(tmp_path / "two.index")

@@ -224,3 +224,32 @@ def test_deleting_past_max_deleted_rebuilds_faiss_over_the_rows_left_in_one_comm
     assert all(entry["deleted"] is None for entry in manifest["segments"])  # the deleted rows were dropped
     rest = fresh(tmp_path / "rest", [video(f"v{i:02d}.mp4", 40, i) for i in range(10, 40)], ANN)
     assert answers(store) == answers(rest)
+
+
+def mapped_kb(path: Path) -> int:
+    """Resident kB of this process's memory maps of ``path`` (``/proc/self/smaps``)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc/self/smaps")
+def test_searching_leaves_no_rows_mapped_in_the_process(tmp_path):
+    """Candidates are read through the segment's memory map, whose pages are then released: the process's RSS does
+    not grow with the files searched (10M rows are 10 GB of float16 vectors)."""
+    settings = AnnSettings(min_rows=600, nlist=8, pq_m=4, nprobe=8, refine=60, train_rows=2000, tail_rows=150)
+    store = fresh(tmp_path / "s", [video(f"v{i:03d}.mp4", 400, i) for i in range(40)], settings)  # 16,000 rows
+    snapshot = store.snapshot()
+    (segment,) = snapshot.segments
+    path = (store.folder / f"{segment.name}.vectors.npy").resolve()
+    assert snapshot.ann is not None and segment.rows == 16000
+    assert np.isfinite(segment.vectors[::97].astype(np.float32)).all()  # reads every 97th row through the map ...
+    assert mapped_kb(path) > 0
+    segment.release()  # ... and gives those pages back
+    assert mapped_kb(path) == 0
+    hits = snapshot.search(queries(), 10)  # 600 candidates a query, read from the map
+    assert mapped_kb(path) == 0 and all(len(row) == 10 for row in hits)
