@@ -220,3 +220,18 @@ def test_the_index_scale_benchmark_reports_every_measure_for_both_data_sets(tmp_
         assert 0 < float(rows[5]["value"]) <= 1
         assert "| 4 | 5 |" in section  # the sweep's row
     assert not list(tmp_path.iterdir())  # the indexes are removed unless --keep
+
+
+@pytest.mark.slow  # two `actionclip eval` runs, one of them under torchrun: about a minute on 2 cores
+def test_the_sharded_eval_benchmark_times_one_and_two_processes_on_the_same_scores(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "sharded_eval.py"), "--videos", "3", "--seconds", "1",
+         "--preset", "tiny", "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = table_rows(result.stdout)
+    assert [row["run"] for row in rows] == ["1 process", "2 processes"]
+    assert all(float(row["seconds"]) > 0 and float(row["videos/s"]) > 0 for row in rows)
+    assert "Speed-up of 2 processes over 1:" in result.stdout
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 3

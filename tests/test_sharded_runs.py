@@ -1,6 +1,7 @@
 """Sharded runs (`actionclip.sharding`): ``actionclip eval`` / ``classify`` under ``torchrun`` and ``accelerate
-launch`` with two CPU processes (Gloo) give what one process gives, each video once and in order; an unreadable
-video is reported and the others finish; a run whose rank is killed redoes only the unfinished videos."""
+launch`` with two CPU processes (Gloo), and on two torchrun "nodes", give what one process gives, each video once and
+in order; an unreadable video is reported and the others finish; a run whose rank is killed redoes only the
+unfinished videos."""
 
 from __future__ import annotations
 
@@ -293,3 +294,46 @@ def test_index_under_a_launcher_commits_what_one_process_indexes(launcher, model
     np.testing.assert_array_equal(two.spans, one.spans)
     np.testing.assert_allclose(two.embeddings.astype(np.float32), one.embeddings.astype(np.float32), atol=2e-3)
     assert not (tmp_path / "two.index.unfinished").exists()
+
+
+def test_classify_on_two_nodes_of_one_process_each_prints_what_one_process_prints(
+    model_dir, videos, classified_in_one_process, tmp_path
+):
+    """Multi-node through the same launcher: two torchrun agents (``--nnodes 2``, static rendezvous on this machine),
+    as two machines would start them; node 0 holds global rank 0 and alone prints."""
+    port, work = free_port(), tmp_path / "work"
+    nodes = [
+        subprocess.Popen(
+            [
+                str(TORCHRUN),
+                "--nnodes",
+                "2",
+                "--node_rank",
+                str(rank),
+                "--nproc_per_node",
+                "1",
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                "-m",
+                "actionclip",
+                *map(str, classify_args(videos, model_dir, work)),
+            ],
+            cwd=REPO_ROOT,
+            env=launcher_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    (out0, err0), (out1, err1) = finish(nodes[0]), finish(nodes[1])
+    expected, expected_err = classified_in_one_process
+    assert out1 == "" and nodes[1].returncode == 0, err1[-3000:]  # node 1's worker finished its share
+    assert nodes[0].returncode != 0, err0[-3000:]  # the main process's exit 2: one file is no video
+    assert_same_predictions(json.loads(out0), expected)
+    failure = next(line for line in expected_err.splitlines() if str(videos[2]) in line)
+    assert (err0 + err1).count(failure) == 1, (err0 + err1)[-3000:]
+    assert not work.exists()
