@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import math
 import mmap
@@ -118,7 +119,7 @@ class Segment:
 
     def __init__(self, folder: Path, name: str, deleted: str | None):
         self.name, self.deleted_file = name, deleted
-        self._map, self.vectors = _map_rows(folder / f"{name}.vectors.npy")
+        self._file, self._map, self._offset, self.vectors = _map_rows(folder / f"{name}.vectors.npy")
         self.path_ids = np.load(folder / f"{name}.path_ids.npy", mmap_mode="r")
         self.spans = np.load(folder / f"{name}.spans.npy", mmap_mode="r")
         table = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
@@ -144,15 +145,16 @@ class Segment:
         return mask if self.live is None else mask & self.live
 
     def read_rows(self, rows: np.ndarray) -> np.ndarray:
-        """float16 ``(len(rows), D)``: a copy of the vectors of ``rows``; the map's pages are released after."""
-        try:
-            return self.vectors[rows]
-        finally:
-            self.release()
+        """float16 ``(len(rows), D)``: the vectors of ``rows``, read with ``pread`` (not through the map: a page
+        fault costs more than the call, and maps the row's neighbours too)."""
+        width = self.vectors.shape[1] * 2
+        offset, descriptor, pread = self._offset, self._file.fileno(), os.pread
+        data = b"".join([pread(descriptor, width, offset + row * width) for row in np.asarray(rows).tolist()])
+        return np.frombuffer(data, np.float16).reshape(len(rows), -1)
 
     def release(self) -> None:
-        """Unmap the pages read so far (they stay in the page cache): a page fault maps its neighbours too
-        (fault-around), and without this the process's RSS would grow towards the size of the files searched."""
+        """Unmap the pages read through the map so far (they stay in the page cache): a page fault maps its
+        neighbours too (fault-around), and without this the process's RSS would grow towards the files' size."""
         if _DONTNEED is not None:
             self._map.madvise(_DONTNEED)
 
@@ -164,9 +166,12 @@ class Segment:
         return self._float32
 
 
-def _map_rows(path: Path) -> tuple[mmap.mmap, np.ndarray]:
-    """The float16 ``(n, D)`` array of a segment's ``.npy`` file, read-only over a memory map of it."""
-    with open(path, "rb") as file:
+def _map_rows(path: Path) -> tuple[io.BufferedReader, mmap.mmap, int, np.ndarray]:
+    """A segment's ``.npy`` file open, its memory map, where its rows start, and the float16 ``(n, D)`` array of
+    them over the map."""
+    file = open(path, "rb")  # noqa: SIM115  (open as long as the segment)
+    with contextlib.ExitStack() as on_error:
+        on_error.callback(file.close)
         version = np.lib.format.read_magic(file)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran_order, dtype = read_header(file)
@@ -174,9 +179,11 @@ def _map_rows(path: Path) -> tuple[mmap.mmap, np.ndarray]:
             raise VideoIndexError(f"{path}: expected float16 rows (n, D), found {dtype} {shape}")
         offset = file.tell()
         mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    if len(mapping) < offset + 2 * shape[0] * shape[1]:
-        raise VideoIndexError(f"{path}: the file is shorter than its {shape[0]} x {shape[1]} float16 rows (truncated)")
-    return mapping, np.frombuffer(mapping, np.float16, count=shape[0] * shape[1], offset=offset).reshape(shape)
+        if len(mapping) < offset + 2 * shape[0] * shape[1]:
+            raise VideoIndexError(f"{path}: shorter than its {shape[0]} x {shape[1]} float16 rows (truncated)")
+        on_error.pop_all()
+    rows = np.frombuffer(mapping, np.float16, count=shape[0] * shape[1], offset=offset).reshape(shape)
+    return file, mapping, offset, rows
 
 
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
@@ -315,26 +322,30 @@ class Snapshot:
 
     def _ranked(self, query: np.ndarray, rows: np.ndarray, k: int) -> list[Hit]:
         rows = np.sort(rows)
-        segment_numbers = np.searchsorted(self.offsets, rows, side="right") - 1
         vectors = np.empty((len(rows), self.dim), np.float16)
-        paths = []
-        for number in np.unique(segment_numbers):
-            mine = np.flatnonzero(segment_numbers == number)
-            vectors[mine] = self.segments[number].read_rows(rows[mine] - self.offsets[number])
+        for segment, local, where in self._by_segment(rows):
+            vectors[where] = segment.read_rows(local)
         # The candidates near the k-th float32 score (ties kept, as in exact search) are scored again exactly.
         keep = _near_top(_float32_scores(vectors, query), k)
-        rows, segment_numbers, vectors = rows[keep], segment_numbers[keep], vectors[keep]
-        spans = np.empty((len(rows), 2))
-        for number in np.unique(segment_numbers):
-            mine = np.flatnonzero(segment_numbers == number)
-            segment, local = self.segments[number], rows[mine] - self.offsets[number]
-            spans[mine] = segment.spans[local]
+        rows, vectors = rows[keep], vectors[keep]
+        paths, spans = [], np.empty((len(rows), 2))
+        for segment, local, where in self._by_segment(rows):
+            spans[where] = segment.spans[local]
             paths += [segment.paths[path_id] for path_id in segment.path_ids[local]]
         # float16 x float32 products are exact in float64, and each row is summed in one order wherever it lives.
         scores = np.sum(vectors.astype(np.float64) * query.astype(np.float64), axis=1)
         by_path = np.unique(paths, return_inverse=True)[1] if paths else np.zeros(0, int)
         order = np.lexsort((spans[:, 0], by_path, -scores))[:k]
         return [Hit(paths[i], float(spans[i, 0]), float(spans[i, 1]), float(scores[i]), int(rows[i])) for i in order]
+
+    def _by_segment(self, rows: np.ndarray) -> Iterator[tuple[Segment, np.ndarray, slice]]:
+        """For sorted snapshot ``rows``: each segment holding some, its local row numbers, and where they are."""
+        numbers = np.searchsorted(self.offsets, rows, side="right") - 1
+        edges = [0, *(np.flatnonzero(np.diff(numbers)) + 1).tolist(), len(rows)]
+        for start, stop in zip(edges[:-1], edges[1:]):
+            if start < stop:
+                number = int(numbers[start])
+                yield self.segments[number], rows[start:stop] - self.offsets[number], slice(start, stop)
 
 
 def _float32_scores(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
