@@ -98,6 +98,11 @@ def test_a_video_finds_itself_first(tmp_path, classifier):
     hits = index.search_video(folder / "clip_1.mp4", classifier, k=3)
     assert hits[0].path == str((folder / "clip_1.mp4").resolve()) and hits[0].score == pytest.approx(1.0, abs=2e-3)
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    query = np.ones(index.meta["model"]["dim"], np.float32)
+    assert index.search(query, k=2, nprobe=1, refine=1) == index.search(query, k=2)  # exact below min_rows
+    for name, value in (("refine", 0), ("nprobe", 2.5), ("k", True)):
+        with pytest.raises(VideoIndexError, match=f"{name} must be a positive integer, got {value!r}"):
+            index.search(query, **{"k": 2, name: value})
 
 
 def test_an_index_from_another_model_or_other_preprocessing_is_refused(tmp_path, classifier, model_dir):

@@ -505,19 +505,27 @@ class VideoIndex:
 
     # -- search ------------------------------------------------------------------------------------------------
 
-    def search(self, queries, k: int = 10, exact: bool = False) -> list[list[SearchHit]]:
+    def search(
+        self, queries, k: int = 10, exact: bool = False, nprobe: int | None = None, refine: int | None = None
+    ) -> list[list[SearchHit]]:
         """The ``k`` rows most similar (cosine) to each query.
 
         Args:
             queries: float ``(D,)`` or ``(Q, D)`` (normalised here).
             k: hits per query (fewer when the index is smaller).
             exact: search every row exactly even where the index has a FAISS index.
+            nprobe: FAISS lists visited (default: the index's `AnnSettings.nprobe`, 32).
+            refine: ``k * refine`` FAISS candidates re-scored exactly (default: the index's, 200); fewer is faster
+                and misses more (`benchmarks/README.md` has the trade at 10M rows).
 
         Returns:
             per query, hits best first (ties: by path, then start).
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise VideoIndexError(f"k must be a positive integer, got {k!r}")
+        for name, value in (("k", k), ("nprobe", nprobe), ("refine", refine)):
+            if (value is not None or name == "k") and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+            ):
+                raise VideoIndexError(f"{name} must be a positive integer, got {value!r}")
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None]
@@ -525,7 +533,7 @@ class VideoIndex:
         if queries.ndim != 2 or queries.shape[1] != dim or not np.all(np.isfinite(queries)):
             raise VideoIndexError(f"queries must be finite vectors of size {dim}, got shape {queries.shape}")
         queries = unit_rows(queries)
-        found = self.store.snapshot().search(queries, int(k), exact=exact)
+        found = self.store.snapshot().search(queries, int(k), exact=exact, nprobe=nprobe, refine=refine)
         return [
             [SearchHit(str(self.root / hit.path), hit.start, hit.end, hit.score, hit.row) for hit in hits]
             for hits in found
