@@ -176,6 +176,11 @@ def test_commands_index_update_and_search_json(tmp_path, model_dir, capsys):
     assert len(hits) == 3 and set(hits[0]) == {"path", "start", "end", "score"}
     assert main(["search", str(out), "--like", str(folder / "clip_1.mp4"), "-k", "1"]) == 0
     assert "clip_1.mp4" in capsys.readouterr().out
+    assert main(["search", str(out), "juggling", "-k", "3", "--json", "--refine", "5", "--nprobe", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == hits  # exact below 100,000 rows: the same hits
+    assert main(["search", str(out), "juggling", "--refine", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "refine must be a positive integer, got 0" in error
 
 
 def test_command_empty_folder_exits_2_with_one_line(tmp_path, model_dir, capsys):

@@ -31,6 +31,12 @@ def register(subparsers) -> None:
     parser.add_argument("-k", "--top-k", dest="k", type=int, default=10, help="results (default 10)")
     parser.add_argument("--template", default="{}", help="prompt template for the text (default: as it is)")
     parser.add_argument("--exact", action="store_true", help="search every row exactly (slow on large indexes)")
+    parser.add_argument(
+        "--refine", type=int, default=None, metavar="N",
+        help="above 100,000 rows: k x N FAISS candidates re-scored exactly (default: the index's, 200; fewer is "
+        "faster and misses more)",
+    )  # fmt: skip
+    parser.add_argument("--nprobe", type=int, default=None, metavar="N", help="FAISS lists visited (default 32)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
 
@@ -44,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
         raise CommandLineError("give either a text query or --like VIDEO")
     if args.k < 1:
         raise CommandLineError(f"-k must be at least 1, got {args.k}")
+    ann = {"nprobe": args.nprobe, "refine": args.refine}
     index = VideoIndex.open(args.index)
     classifier = load_pipeline(args.model or index.meta["model"]["name"], args.device)
     if args.like is not None:
-        hits = index.search_video(args.like, classifier, args.k, exact=args.exact)
+        hits = index.search_video(args.like, classifier, args.k, exact=args.exact, **ann)
     else:
-        hits = index.search_text(args.text, classifier, args.k, template=args.template, exact=args.exact)
+        hits = index.search_text(args.text, classifier, args.k, template=args.template, exact=args.exact, **ann)
     if args.json:
         json.dump([hit.to_dict() for hit in hits], sys.stdout, ensure_ascii=False, indent=2)
         print()
