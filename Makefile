@@ -22,9 +22,9 @@ browser:
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium is not installed (and cannot be here): the browser tests will skip"
 
-# The Ray tests (a local Ray runtime, about 4 minutes) run with the slow tests, in a pytest process of their own: a
-# Ray driver keeps gRPC threads after ray.shutdown(), and a process forked later from one with those threads can
-# hang on a lock they held.
+# The Ray tests (a local Ray runtime, about a minute on 2 quiet cores, 4 on busy ones) run with the slow tests, in a
+# pytest process of their own: a Ray driver keeps gRPC threads after ray.shutdown(), and a process forked later from
+# one with those threads can hang on a lock they held.
 test: $(STAMP) browser
 	$(PY) -m pytest -q -rfEs -p no:cacheprovider -m "not slow" --ignore=tests/transformers_common \
 		--ignore=tests/test_ray_data.py tests
