@@ -337,3 +337,16 @@ def test_classify_on_two_nodes_of_one_process_each_prints_what_one_process_print
     failure = next(line for line in expected_err.splitlines() if str(videos[2]) in line)
     assert (err0 + err1).count(failure) == 1, (err0 + err1)[-3000:]
     assert not work.exists()
+
+
+def test_classify_where_the_work_folder_cannot_be_written_warns_once_and_prints_every_result(
+    model_dir, videos, classified_in_one_process, tmp_path
+):
+    """A read-only cache (here: a folder under a plain file) costs only the resuming, never the results."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file")
+    status, out, err = run_in_this_process(classify_args(videos, model_dir, blocker / "work"))
+    assert status == 2  # the file that is no video
+    assert_same_predictions(json.loads(out), classified_in_one_process[0])
+    assert err.count("warning: cannot keep the finished videos in") == 1, err
+    assert blocker.read_text() == "a file"

@@ -184,7 +184,8 @@ class ShardedRun:
         Every process must call this with the same ``items`` and ``keys`` (unique strings naming each item's
         result). ``compute(share)`` yields one result per item of ``share``, in order: a value, or a `FailedItem`.
         With a ``work`` folder, each result is written there as soon as it is yielded, and the items whose results
-        the main process finds there already are not computed again (it says so on stderr)."""
+        the main process finds there already are not computed again (it says so on stderr); a folder that cannot
+        be written is a warning, and the run goes on without it."""
         keys = list(keys)
         if len(keys) != len(items) or len(set(keys)) != len(keys):
             raise ValueError("map needs one distinct key per item")
@@ -201,7 +202,15 @@ class ShardedRun:
         fresh = {}
         for index, result in zip(mine, compute([items[index] for index in mine]), strict=True):
             if work is not None:
-                work.write(keys[index], result)
+                try:
+                    work.write(keys[index], result)
+                except OSError as error:  # the results still reach the output: only resuming is lost
+                    print(
+                        f"warning: cannot keep the finished {what} in {work.path} ({error.strerror or error}): "
+                        "a run stopped now starts again from the beginning",
+                        file=sys.stderr,
+                    )
+                    work = None
             fresh[keys[index]] = result
         gathered = self.gather(fresh)
         if not self.is_main:
