@@ -158,11 +158,16 @@ class Segment:
         if _DONTNEED is not None:
             self._map.madvise(_DONTNEED)
 
+    def float32_rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """A float32 copy of rows ``[start, stop)``, read through the map, whose pages are released after."""
+        block = np.asarray(self.vectors[start:stop], dtype=np.float32)
+        self.release()
+        return block
+
     def float32(self) -> np.ndarray:
         """The float32 copy exact search uses (made once per segment object)."""
         if self._float32 is None:
-            self._float32 = np.asarray(self.vectors, dtype=np.float32)
-            self.release()
+            self._float32 = self.float32_rows()
         return self._float32
 
 
@@ -286,7 +291,7 @@ class Snapshot:
                 continue
             for start in range(0, segment.rows, SEARCH_CHUNK_ROWS):
                 stop = min(start + SEARCH_CHUNK_ROWS, segment.rows)
-                block = segment.float32()[start:stop] if cache else np.asarray(segment.vectors[start:stop], np.float32)
+                block = segment.float32()[start:stop] if cache else segment.float32_rows(start, stop)
                 scores = queries @ block.T  # (Q, rows)
                 if segment.live is not None:
                     scores[:, ~segment.live[start:stop]] = -np.inf
@@ -652,8 +657,7 @@ class VectorStore:
     def _add_rows(self, index, segments: list[Segment], first_id: int) -> None:
         for segment in segments:
             for start in range(0, segment.rows, SEARCH_CHUNK_ROWS * 4):
-                block = np.asarray(segment.vectors[start : start + SEARCH_CHUNK_ROWS * 4], np.float32)
-                segment.release()
+                block = segment.float32_rows(start, start + SEARCH_CHUNK_ROWS * 4)
                 index.add_with_ids(block, first_id + start + np.arange(len(block), dtype=np.int64))
             first_id += segment.rows
 
