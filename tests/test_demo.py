@@ -33,6 +33,9 @@ def test_demo_writes_data_models_reports_card_and_confusion_matrix(tiny_demo, ca
         "distillation_keeps_novel",
         "distillation_keeps_base",
     ]
+    # The distillation checks count for --strict and say which runs their margins come from.
+    for check in saved["checks"][-2:]:
+        assert check["gating"] is True and "chosen from 6 single runs, where distillation minus" in check["text"]
     assert saved["pipeline"]["truth"] in saved["data"]["zeroshot_labels"]
     text = (tmp_path / "report.txt").read_text()
     assert "chance" in text and "order-only pairs" in text and "checks:" in text
@@ -68,8 +71,18 @@ def test_demo_retention_table_has_every_way_of_fine_tuning_with_base_novel_and_h
         assert set(row["novel_by_kind"]) == {"appearance", "motion", "both"}
         assert row["harmonic_mean"] <= max(row["base"], row["novel"])
     assert rows["wise_ft"]["alpha"] in (0.0, 1.0)
+    # Each way of fine-tuning ran once per seed; its row is the mean of the runs.
+    runs = report["retention"]["runs"]
+    assert runs["seeds"] == [0, 1] and len(runs["fine_tuned"]) == len(runs["distilled"]) == 2
+    for key in ("fine_tuned", "distilled"):
+        for part in ("base", "novel"):
+            assert rows[key][part] == pytest.approx(sum(run[part] for run in runs[key]) / 2)
     novelty = report["retention"]["data"]["novelty"]
-    assert novelty["a red triangle moving left"] == "appearance" and novelty["a red circle growing"] == "motion"
+    assert novelty["a yellow circle moving right"] == "appearance" and novelty["a red circle growing"] == "motion"
+    assert (
+        novelty["a orange circle growing"] == "both"
+        and "a red circle moving down" in report["retention"]["data"]["base_labels"]
+    )
     text = (folder / "demo_output" / "report.txt").read_text()
     for title in ("plain fine-tuning", "WiSE-FT (alpha", "distillation + WiSE-FT", "best harmonic mean"):
         assert title in text

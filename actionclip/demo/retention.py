@@ -11,6 +11,10 @@ on the base classes' validation videos and, zero-shot, on the novel classes, wit
 - fine-tuning with distillation from the miniature (``distill_weight``: the trainer keeps the video and text
   embeddings near the frozen starting model's);
 - distillation + WiSE-FT.
+
+Each way of fine-tuning runs ``runs`` times (seeds ``seed``, ``seed + 1``, ...) and its row is the mean over the runs
+(WiSE-FT: the alpha of the best mean harmonic mean), with every run's figures kept beside the table: on so few videos
+one run's lead of one way over another moves by many points with the seed alone.
 """
 
 from __future__ import annotations
@@ -71,16 +75,17 @@ def score_base_novel(model, tokenizer, base_clips, novel_clips, novelty: list[st
     return result
 
 
-def wise_ft_sweep(zero_shot, fine_tuned, alphas, score) -> tuple[dict, list[dict]]:
-    """WiSE-FT at every alpha; returns (the row of the best harmonic mean, every row)."""
-    from ..training.weight_ensembling import choose_alpha, wise_ft
-
-    rows = []
-    for alpha in alphas:
-        figures = score(wise_ft(zero_shot, fine_tuned, alpha))
-        rows.append({"alpha": alpha, **figures, "base_top1": figures["base"]})
-    best = choose_alpha(rows)
-    return best, rows
+def _mean_figures(runs: list[dict]) -> dict:
+    """The mean of several runs' `score_base_novel` figures (the harmonic mean of the mean base and novel)."""
+    base = sum(run["base"] for run in runs) / len(runs)
+    novel = sum(run["novel"] for run in runs) / len(runs)
+    kinds = runs[0]["novel_by_kind"]
+    return {
+        "base": base,
+        "novel": novel,
+        "novel_by_kind": {kind: sum(run["novel_by_kind"][kind] for run in runs) / len(runs) for kind in kinds},
+        "harmonic_mean": harmonic_mean(base, novel),
+    }
 
 
 def run_retention(profile: DemoProfile, output_dir: Path, backbone_dir: Path, seed: int, progress: bool = True):
@@ -95,6 +100,7 @@ def run_retention(profile: DemoProfile, output_dir: Path, backbone_dir: Path, se
     from ..data.synthetic import SyntheticActionConfig, generate_synthetic_dataset, novelty
     from ..modeling_actionclip import ActionCLIPModel
     from ..processing_actionclip import ActionCLIPProcessor
+    from ..training.weight_ensembling import choose_alpha, wise_ft
     from .train import fit
 
     settings = profile.retention
@@ -128,46 +134,67 @@ def run_retention(profile: DemoProfile, output_dir: Path, backbone_dir: Path, se
     def score(model) -> dict:
         return score_base_novel(model, processor.tokenizer, base, novel, kinds)
 
-    def from_miniature(fusion: str):
-        set_seed(seed)
+    def from_miniature(fusion: str, run_seed: int = seed):
+        set_seed(run_seed)
         return ActionCLIPModel.from_backbone(
             str(backbone_dir), fusion=fusion, num_frames=profile.num_frames, templates=list(DEMO_TEMPLATES)
         )
 
     zero_shot = from_miniature("meanP")
     results = {"zero_shot": score(zero_shot)}
-    models, runtimes, sweeps = {}, {}, {}
     ways = [("fine_tuned", {})]
     if distillation_available():
         ways.append(("distilled", {"distill_weight": settings["distill_weight"]}))
-    for key, extra in ways:
-        model = from_miniature(profile.temporal_prompt)
-        model.config.id2label = dict(enumerate(train.label_names))
-        model.config.label2id = {name: i for i, name in enumerate(train.label_names)}
-        output = fit(
-            model,
-            {**settings["training"], **extra},
-            train,
-            processor,
-            output_dir / f"model_{key}",
-            seed,
-            progress,
-            f"fine-tuning the miniature ({key.replace('_', ' ')})",
-            max_grad_norm=settings.get("max_grad_norm", 1.0),
-        )
-        runtimes[key] = output.metrics["train_runtime"]
-        model.save_pretrained(str(output_dir / f"model_{key}"))
-        processor.save_pretrained(str(output_dir / f"model_{key}"))
-        models[key] = model
-        results[key] = score(model)
-        best, rows = wise_ft_sweep(zero_shot, model, settings["wise_ft_alphas"], score)
-        wise_key = "wise_ft" if key == "fine_tuned" else "distilled_wise_ft"
-        results[wise_key] = {**best, "alpha": best["alpha"]}
+    # Each way is fine-tuned once per seed (``runs`` of them: seed, seed + 1, ...) and its rows are the means over
+    # the runs; one run's lead of one way over another moves by many points with the seed alone.
+    run_seeds = [seed + run for run in range(settings.get("runs", 1))]
+    per_run: dict[str, list[dict]] = {}
+    sweeps_per_run: dict[str, list[list[dict]]] = {}
+    runtimes: dict[str, list[float]] = {}
+    for run_seed in run_seeds:
+        for key, extra in ways:
+            model = from_miniature(profile.temporal_prompt, run_seed)
+            model.config.id2label = dict(enumerate(train.label_names))
+            model.config.label2id = {name: i for i, name in enumerate(train.label_names)}
+            output = fit(
+                model,
+                {**settings["training"], **extra},
+                train,
+                processor,
+                output_dir / f"model_{key}",
+                run_seed,
+                progress,
+                f"fine-tuning the miniature ({key.replace('_', ' ')}, seed {run_seed})",
+                max_grad_norm=settings.get("max_grad_norm", 1.0),
+            )
+            runtimes.setdefault(key, []).append(output.metrics["train_runtime"])
+            if run_seed == seed:  # the first run's models are saved
+                model.save_pretrained(str(output_dir / f"model_{key}"))
+                processor.save_pretrained(str(output_dir / f"model_{key}"))
+            per_run.setdefault(key, []).append(score(model))
+            wise_key = "wise_ft" if key == "fine_tuned" else "distilled_wise_ft"
+            sweeps_per_run.setdefault(wise_key, []).append(
+                [{"alpha": alpha, **score(wise_ft(zero_shot, model, alpha))} for alpha in settings["wise_ft_alphas"]]
+            )
+    sweeps = {}
+    for key, runs in per_run.items():
+        results[key] = _mean_figures(runs)
+    for wise_key, runs in sweeps_per_run.items():
+        rows = [
+            {"alpha": alpha, **_mean_figures([run[i] for run in runs])}
+            for i, alpha in enumerate(settings["wise_ft_alphas"])
+        ]
+        for row in rows:
+            row["base_top1"] = row["base"]
+        best = choose_alpha(rows)
+        results[wise_key] = dict(best)
         sweeps[wise_key] = rows
+    results = {key: results[key] for key, _ in RETENTION_ROWS if key in results}
     return {
         "rows": results,
+        "runs": {"seeds": run_seeds, **{key: runs for key, runs in per_run.items()}},
         "sweeps": sweeps,
-        "train_runtime_s": runtimes,
+        "train_runtime_s": {key: sum(values) for key, values in runtimes.items()},
         "distillation": distillation_available(),
         "data": {
             "root": str(dataset.root),
