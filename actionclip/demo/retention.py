@@ -192,7 +192,7 @@ def run_retention(profile: DemoProfile, output_dir: Path, backbone_dir: Path, se
     results = {key: results[key] for key, _ in RETENTION_ROWS if key in results}
     return {
         "rows": results,
-        "runs": {"seeds": run_seeds, **{key: runs for key, runs in per_run.items()}},
+        "runs": {"seeds": run_seeds, **per_run},
         "sweeps": sweeps,
         "train_runtime_s": {key: sum(values) for key, values in runtimes.items()},
         "distillation": distillation_available(),
